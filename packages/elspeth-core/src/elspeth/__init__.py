@@ -1,0 +1,130 @@
+"""Elspeth: an orchestrator for work over tabular data that usually involves LLM calls.
+
+This module is the public API for plugin authors. A plugin module imports what it needs from here::
+
+    from elspeth import hookimpl, LLMRequest, LLMResponse
+
+Heavier parts (templates, the run engine, discovery) load on first use, so that importing
+``elspeth`` stays cheap for every plugin.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from elspeth._sync import call as invoke
+from elspeth._sync import inline
+from elspeth.errors import ConfigError, ElspethError, PluginError, Problem, RunFailed, ValidationFailed
+from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.types import (
+    Artifact,
+    Failure,
+    LLMRequest,
+    LLMResponse,
+    Record,
+    Row,
+    RunMetadata,
+    RunResult,
+    Table,
+    Usage,
+    flatten,
+)
+
+if TYPE_CHECKING:
+    from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings
+    from elspeth.config._yaml import Checker
+    from elspeth.discovery import load_registry
+    from elspeth.orchestration import (
+        Cancel,
+        LLMPipeline,
+        NullProgress,
+        OrchestrationContext,
+        PluginContext,
+        Progress,
+        run_rows,
+    )
+    from elspeth.registry import PluginInfo, Registry, Resolved
+    from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "LoadedSettings": "elspeth.config",
+    "PluginRef": "elspeth.config",
+    "Prompts": "elspeth.config",
+    "load_settings": "elspeth.config",
+    "Checker": "elspeth.config._yaml",
+    "load_registry": "elspeth.discovery",
+    "Cancel": "elspeth.orchestration",
+    "LLMPipeline": "elspeth.orchestration",
+    "NullProgress": "elspeth.orchestration",
+    "OrchestrationContext": "elspeth.orchestration",
+    "PluginContext": "elspeth.orchestration",
+    "Progress": "elspeth.orchestration",
+    "run_rows": "elspeth.orchestration",
+    "PluginInfo": "elspeth.registry",
+    "Registry": "elspeth.registry",
+    "Resolved": "elspeth.registry",
+    "PromptTemplate": "elspeth.templates",
+    "TemplateError": "elspeth.templates",
+    "check_template": "elspeth.templates",
+    "compile_template": "elspeth.templates",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'elspeth' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "Artifact",
+    "Cancel",
+    "Checker",
+    "ConfigError",
+    "ControlRegistrar",
+    "ElspethError",
+    "Failure",
+    "HookspecAdder",
+    "LLMPipeline",
+    "LLMRequest",
+    "LLMResponse",
+    "LoadedSettings",
+    "NullProgress",
+    "OrchestrationContext",
+    "PluginContext",
+    "PluginError",
+    "PluginInfo",
+    "PluginRef",
+    "Problem",
+    "Progress",
+    "PromptTemplate",
+    "Prompts",
+    "Record",
+    "Registrar",
+    "Registry",
+    "Resolved",
+    "Row",
+    "RunFailed",
+    "RunMetadata",
+    "RunResult",
+    "Table",
+    "TemplateError",
+    "Usage",
+    "ValidationFailed",
+    "check_template",
+    "compile_template",
+    "flatten",
+    "hookimpl",
+    "hookspec",
+    "inline",
+    "invoke",
+    "load_registry",
+    "load_settings",
+    "run_rows",
+]

@@ -1,0 +1,1 @@
+"""Core's builtin plugins, registered through the same hooks as any installed distribution."""

@@ -1,0 +1,225 @@
+"""Builtin sinks: ``csv``, ``jsonl`` and ``json`` files. Every file is written atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from elspeth.hookspecs import Registrar, hookimpl
+from elspeth.orchestration.context import PluginContext
+from elspeth.types import Artifact, Failure, Record, RunResult, flatten
+
+
+def write_atomically(path: Path, writer: Callable[[IO[str]], None]) -> None:
+    """Write through a temporary file in the same folder, then rename it: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            writer(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(value: Any, **kwargs: Any) -> str:
+    """JSON with NaN and infinities written as null (JSON has no such numbers)."""
+    return json.dumps(_clean(value), default=_json_default, ensure_ascii=False, **kwargs)
+
+
+def record_row(record: Record) -> dict[str, Any]:
+    """A record as one flat row: id, group, inputs, outputs, then metrics with dotted names.
+
+    An output or metric whose name is already taken gets an ``output.`` or ``metric.`` prefix.
+    """
+    row: dict[str, Any] = {"row_id": record.row_id}
+    if record.group is not None:
+        row["experiment"] = record.group
+    row.update(record.inputs)
+    for prefix, values in (("output.", record.outputs), ("metric.", flatten(record.metrics))):
+        for key, value in values.items():
+            row[f"{prefix}{key}" if key in row else key] = value
+    return row
+
+
+def failure_row(failure: Failure) -> dict[str, Any]:
+    """A failure as one flat row."""
+    row: dict[str, Any] = {"row_id": failure.row_id}
+    if failure.group is not None:
+        row["experiment"] = failure.group
+    row.update(failure.inputs)
+    row["failure.stage"] = failure.stage
+    row["failure.error"] = failure.error
+    row["failure.attempts"] = len(failure.attempts)
+    return row
+
+
+def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return to_json(value)
+    return value
+
+
+class CsvSink:
+    """Records as a CSV file, one row per record; failures optionally in a second file."""
+
+    name = "csv"
+
+    class Options(BaseModel):
+        """Options of the ``csv`` sink."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        path: str = Field("results.csv", description="the CSV file, relative to the output folder")
+        failures_path: str | None = Field(None, description="also write failures to this CSV file")
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
+        """Write the records (and failures, if asked)."""
+        written = [self._write(ctx.output_path(self.options.path), [record_row(r) for r in result.records])]
+        if self.options.failures_path:
+            rows = [failure_row(f) for f in result.failures]
+            written.append(self._write(ctx.output_path(self.options.failures_path), rows))
+        return written
+
+    def _write(self, path: Path, rows: list[dict[str, Any]]) -> Artifact:
+        columns = _columns(rows) or ["row_id"]
+
+        def dump(handle: IO[str]) -> None:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(row.get(c)) for c in columns])
+
+        write_atomically(path, dump)
+        return Artifact(path, "text/csv", self.name)
+
+
+class JsonlSink:
+    """Records and failures as JSON Lines, one object per row with a ``status`` of ``ok`` or ``failed``."""
+
+    name = "jsonl"
+
+    class Options(BaseModel):
+        """Options of the ``jsonl`` sink."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        path: str = Field("results.jsonl", description="the JSON Lines file, relative to the output folder")
+        include_failures: bool = Field(True, description="write failed rows too, with status 'failed'")
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
+        """Write one line per record, then one per failure."""
+        path = ctx.output_path(self.options.path)
+
+        def dump(handle: IO[str]) -> None:
+            item: dict[str, Any]
+            for r in result.records:
+                item = {
+                    "status": "ok",
+                    "row_id": r.row_id,
+                    "experiment": r.group,
+                    "inputs": r.inputs,
+                    "outputs": r.outputs,
+                    "metrics": r.metrics,
+                }
+                handle.write(to_json(item) + "\n")
+            if self.options.include_failures:
+                for f in result.failures:
+                    item = {
+                        "status": "failed",
+                        "row_id": f.row_id,
+                        "experiment": f.group,
+                        "inputs": f.inputs,
+                        "stage": f.stage,
+                        "error": f.error,
+                        "attempts": f.attempts,
+                        "outputs": f.output,
+                    }
+                    handle.write(to_json(item) + "\n")
+
+        write_atomically(path, dump)
+        return [Artifact(path, "application/jsonl", self.name)]
+
+
+class JsonSummarySink:
+    """The run's metadata, aggregates and failures as one JSON document."""
+
+    name = "json"
+
+    class Options(BaseModel):
+        """Options of the ``json`` sink."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        path: str = Field("summary.json", description="the JSON file, relative to the output folder")
+        include_records: bool = Field(False, description="also include every record")
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
+        """Write the summary document."""
+        path = ctx.output_path(self.options.path)
+        doc: dict[str, Any] = {
+            "metadata": result.metadata.to_dict(),
+            "aggregates": result.aggregates,
+            "failures": [failure_row(f) | {"attempts": f.attempts} for f in result.failures],
+        }
+        if self.options.include_records:
+            doc["records"] = [record_row(r) for r in result.records]
+
+        def dump(handle: IO[str]) -> None:
+            handle.write(to_json(doc, indent=2) + "\n")
+
+        write_atomically(path, dump)
+        return [Artifact(path, "application/json", self.name)]
+
+
+@hookimpl
+def register_sinks(register: Registrar) -> None:
+    """Register the builtin sinks."""
+    register(CsvSink)
+    register(JsonlSink)
+    register(JsonSummarySink)

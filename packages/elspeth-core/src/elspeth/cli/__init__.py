@@ -1,0 +1,197 @@
+"""The ``elspeth`` command line.
+
+Exit codes: 0 success, 1 the run failed, 2 bad input (settings, plugins, arguments). Errors go to
+stderr without a traceback unless ``--debug``. Heavy modules load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from elspeth.errors import ElspethError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="elspeth",
+    help="Elspeth: orchestrate work over tabular data, usually with LLM calls.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+plugins_app = typer.Typer(help="List and inspect installed plugins.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(plugins_app, name="plugins")
+
+T = TypeVar("T")
+
+
+@dataclass
+class _State:
+    debug: bool = False
+    disabled: list[str] = field(default_factory=list)
+
+
+STATE = _State()
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(func: Callable[[], T]) -> T:
+    """Run ``func``; turn Elspeth errors into a message on stderr and their exit code."""
+    try:
+        return func()
+    except ElspethError as exc:
+        if STATE.debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        if STATE.debug:
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+
+def _registry() -> Any:
+    from elspeth.discovery import load_registry
+
+    return load_registry(disabled=STATE.disabled)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from elspeth.discovery import _core_version
+
+        typer.echo(f"elspeth-core {_core_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logging.")] = False,
+    disable_plugin: Annotated[
+        list[str] | None,
+        typer.Option("--disable-plugin", help="Do not load this entry point or distribution (repeatable)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    STATE.debug = debug
+    STATE.disabled = list(disable_plugin or [])
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def run(
+    settings: Annotated[Path, typer.Argument(help="The settings YAML file.")],
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any row failed.")] = False,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar (default: on a terminal).")
+    ] = None,
+) -> None:
+    """Run the settings file and write its sinks."""
+    from elspeth.cli._run import run_command
+
+    code = guarded(lambda: run_command(settings, _registry(), strict=strict, progress=progress))
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(settings: Annotated[Path, typer.Argument(help="The settings YAML file.")]) -> None:
+    """Check everything a run would check, without processing any row or calling an LLM."""
+    from elspeth.cli._run import validate_command
+
+    guarded(lambda: validate_command(settings, _registry()))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the example project.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Write a working example project that runs offline on the mock LLM client."""
+
+    def write() -> None:
+        source = resources.files("elspeth") / "_example"
+        directory.mkdir(parents=True, exist_ok=True)
+        names = ["settings.yaml", "data.csv"]
+        clashes = [n for n in names if (directory / n).exists()]
+        if clashes and not force:
+            raise ElspethError(f"{directory} already has {', '.join(clashes)}; use --force to overwrite")
+        for name in names:
+            with resources.as_file(source / name) as path:
+                shutil.copyfile(path, directory / name)
+        typer.echo(f"wrote {directory / 'settings.yaml'} and {directory / 'data.csv'}")
+        typer.echo(f"next: elspeth run {directory / 'settings.yaml'}")
+
+    guarded(write)
+
+
+@plugins_app.command("list")
+def plugins_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every plugin: name, domain, distribution, version, status and error."""
+
+    def show() -> None:
+        entries = [info.to_dict() for info in _registry()]
+        entries.sort(key=lambda e: (e["status"] != "ok", e["domain"], e["name"]))
+        if as_json:
+            typer.echo(json.dumps(entries, indent=2))
+            return
+        headers = ["name", "domain", "distribution", "version", "status"]
+        rows = [[str(e[h] or "-") for h in headers] for e in entries]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)] if rows else []
+        typer.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+        for row in rows:
+            typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        for e in entries:
+            if e["error"]:
+                typer.echo(f"\n{e['name']} ({e['distribution']}) is {e['status']}: {e['error']}")
+
+    guarded(show)
+
+
+@plugins_app.command("show")
+def plugins_show(
+    name: Annotated[str, typer.Argument(help="The plugin's name, or DOMAIN:NAME.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a plugin's options with their types, defaults and descriptions."""
+    from elspeth.cli._show import show_plugin
+
+    guarded(lambda: show_plugin(_registry(), name, as_json))
+
+
+def main() -> None:
+    """Entry point of the ``elspeth`` script."""
+    try:
+        app()
+    except BrokenPipeError:
+        # the reader went away (`elspeth plugins list | head`): not an error of ours
+        sys.stderr.close()
+        sys.exit(0)
+    except SystemExit as exc:
+        code = exc.code
+        if isinstance(code, int) and code not in (0, 1, 2, 130):
+            sys.exit(2)  # click reports usage errors as 2 already; anything else unexpected is bad input
+        raise

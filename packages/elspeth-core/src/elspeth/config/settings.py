@@ -1,0 +1,148 @@
+"""The settings file: one YAML document validated by pydantic, each plugin reference by its own ``Options``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from elspeth.config._yaml import Checker, Loc, SourceMap, load_yaml_file, load_yaml_text
+from elspeth.errors import ConfigError
+
+__all__ = ["LoadedSettings", "PluginRef", "Prompts", "Settings", "load_settings", "load_settings_text"]
+
+SECRET_KEYS = re.compile(
+    r"^(api[_-]?key|apikey|password|passwd|secret|client[_-]?secret|token|access[_-]?token|"
+    r"connection[_-]?string|sas[_-]?token|account[_-]?key|signing[_-]?key|subscription[_-]?key)$",
+    re.IGNORECASE,
+)
+
+
+class PluginRef(BaseModel):
+    """A reference to a plugin: ``{plugin: NAME, options: {...}}``, or a bare ``NAME``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str = Field(description="the plugin's name in its domain")
+    options: dict[str, Any] = Field(default_factory=dict, description="validated by the plugin's Options")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"plugin": value}
+        if isinstance(value, Mapping) and value.get("options") is None and "options" in value:
+            return {**value, "options": {}}
+        return value
+
+
+class Prompts(BaseModel):
+    """Jinja2 templates rendered per row, with the row's columns as variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str = Field("", description="system prompt template")
+    user: str = Field(description="user prompt template")
+
+
+class Settings(BaseModel):
+    """The whole settings file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("run", description="a name for the run, used in reports and file names")
+    orchestrator: PluginRef = Field(description="the orchestration mode")
+    datasource: PluginRef = Field(description="where rows come from")
+    llm: PluginRef | None = Field(None, description="the LLM client, if the orchestrator calls one")
+    middleware: list[PluginRef] = Field(default_factory=list, description="LLM middleware, outermost first")
+    rate_limiter: PluginRef | None = None
+    cost_tracker: PluginRef | None = None
+    processors: list[PluginRef] = Field(default_factory=list, description="row processing before the orchestrator")
+    utilities: list[PluginRef] = Field(default_factory=list)
+    sinks: list[PluginRef] = Field(default_factory=list, description="where results go")
+    prompts: Prompts | None = None
+    concurrency: int = Field(8, ge=1, le=10_000, description="rows in flight at once")
+    output_dir: str = Field("output", description="where sinks write, relative to the settings file")
+
+
+@dataclass
+class LoadedSettings:
+    """Validated settings with the file they came from, for error messages and relative paths."""
+
+    settings: Settings
+    raw: dict[str, Any]
+    source_map: SourceMap
+    path: Path | None
+    base_dir: Path
+
+    def checker(self) -> Checker:
+        """A fresh problem collector for this file."""
+        return Checker(self.source_map)
+
+    @property
+    def output_dir(self) -> Path:
+        """The output directory, resolved against the settings file's folder."""
+        return (self.base_dir / self.settings.output_dir).resolve()
+
+    def digest(self) -> str:
+        """SHA-256 of the settings as canonical JSON; a changed setting changes it."""
+        blob = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _find_secrets(value: Any, loc: Loc, checker: Checker) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and SECRET_KEYS.match(key) and isinstance(item, str) and item:
+                checker.add(
+                    (*loc, key),
+                    f"secrets are read only from environment variables; put it in one and write `{key}_env: VAR_NAME`",
+                )
+            else:
+                _find_secrets(item, (*loc, key), checker)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _find_secrets(item, (*loc, i), checker)
+
+
+def _validate(data: Any, source_map: SourceMap, path: Path | None, base_dir: Path) -> LoadedSettings:
+    checker = Checker(source_map)
+    if not isinstance(data, dict):
+        checker.add((), "the settings file must be a YAML mapping (key: value pairs)")
+        checker.raise_if_any()
+    _find_secrets(data, (), checker)
+    checker.raise_if_any()
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        checker.add_validation_error((), exc)
+        checker.raise_if_any()
+        raise  # unreachable: raise_if_any raised
+    return LoadedSettings(settings, data, source_map, path, base_dir)
+
+
+def load_settings(path: str | Path) -> LoadedSettings:
+    """Load and validate a settings file (the plugin options are checked later, against the registry).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or breaks the schema; every problem names its line.
+
+    """
+    path = Path(path)
+    data, source_map = load_yaml_file(path)
+    return _validate(data, source_map, path, path.resolve().parent)
+
+
+def load_settings_text(text: str, *, base_dir: Path, file: str = "settings.yaml") -> LoadedSettings:
+    """As :func:`load_settings`, from a string (for tests and embedding)."""
+    data, source_map = load_yaml_text(text, file)
+    return _validate(data, source_map, None, base_dir)
+
+
+__all__ += ["ConfigError"]

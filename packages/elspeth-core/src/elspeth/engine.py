@@ -1,0 +1,242 @@
+"""From a settings file to a finished run: resolve every plugin, check everything, run, write sinks.
+
+Everything that can be checked is checked in :func:`prepare`, before the first row: plugin names,
+their options, templates against the datasource's columns, and whatever the orchestrator checks.
+``elspeth validate`` stops there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from elspeth._sync import call
+from elspeth.config._yaml import Checker, Loc
+from elspeth.config.settings import LoadedSettings, PluginRef
+from elspeth.errors import ConfigError, ElspethError, RunFailed
+from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
+from elspeth.orchestration.pipeline import LLMPipeline
+from elspeth.registry import Registry, Resolved
+from elspeth.types import Artifact, RunResult, Table
+
+__all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
+
+log = logging.getLogger("elspeth")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random hex."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass
+class PreparedRun:
+    """A run whose every plugin is resolved and built and whose settings passed every check."""
+
+    loaded: LoadedSettings
+    registry: Registry
+    context: OrchestrationContext
+    orchestrator: Any
+    orchestrator_name: str
+    table: Table
+    sinks: list[tuple[Resolved, Any]] = field(default_factory=list)
+
+
+def _build(resolved: Resolved | None, checker: Checker) -> Any:
+    if resolved is None:
+        return None
+    try:
+        return resolved.build()
+    except ElspethError as exc:
+        checker.add(resolved.loc, f"{resolved.info.domain} '{resolved.info.name}' could not start: {exc}")
+    except Exception as exc:  # a plugin's constructor may raise anything; name the plugin and the place
+        checker.add(
+            resolved.loc,
+            f"{resolved.info.domain} '{resolved.info.name}' ({resolved.info.distribution}) could not start: "
+            f"{type(exc).__name__}: {exc}",
+        )
+    return None
+
+
+def _resolve_list(
+    registry: Registry, domain: str, refs: list[PluginRef], key: str, checker: Checker
+) -> list[Resolved | None]:
+    return [registry.resolve(domain, ref, (key, i), checker) for i, ref in enumerate(refs)]
+
+
+async def prepare(
+    loaded: LoadedSettings,
+    registry: Registry,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> PreparedRun:
+    """Resolve, build and check everything the settings name, without processing any row.
+
+    Raises:
+        ConfigError: every problem found, each naming its place in the settings file.
+
+    """
+    settings = loaded.settings
+    checker = loaded.checker()
+    single: dict[str, tuple[str, PluginRef | None]] = {
+        "orchestrator": ("orchestrator", settings.orchestrator),
+        "datasource": ("datasource", settings.datasource),
+        "llm": ("llm_client", settings.llm),
+        "rate_limiter": ("rate_limiter", settings.rate_limiter),
+        "cost_tracker": ("cost_tracker", settings.cost_tracker),
+    }
+    resolved: dict[str, Resolved | None] = {
+        key: registry.resolve(domain, ref, (key,), checker) if ref is not None else None
+        for key, (domain, ref) in single.items()
+    }
+    middleware = _resolve_list(registry, "llm_middleware", settings.middleware, "middleware", checker)
+    processors = _resolve_list(registry, "processor", settings.processors, "processors", checker)
+    utilities = _resolve_list(registry, "utility", settings.utilities, "utilities", checker)
+    sinks = _resolve_list(registry, "sink", settings.sinks, "sinks", checker)
+    checker.raise_if_any()
+
+    built = {key: _build(r, checker) for key, r in resolved.items()}
+    middleware_objs = [_build(r, checker) for r in middleware]
+    processor_objs = [(r.info.name, _build(r, checker)) for r in processors if r is not None]
+    utility_objs = [_build(r, checker) for r in utilities]
+    sink_objs = [(r, _build(r, checker)) for r in sinks if r is not None]
+    checker.raise_if_any()
+
+    run_id = run_id or new_run_id()
+    plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir)
+    llm = None
+    if built["llm"] is not None:
+        assert resolved["llm"] is not None
+        llm = LLMPipeline(
+            built["llm"], middleware_objs, built["rate_limiter"], built["cost_tracker"], name=resolved["llm"].info.name
+        )
+    used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
+    ctx = OrchestrationContext(
+        run_id=run_id,
+        name=settings.name,
+        registry=registry,
+        loaded=loaded,
+        llm=llm,
+        processors=processor_objs,
+        utilities=utility_objs,
+        concurrency=settings.concurrency,
+        plugin_context=plugin_ctx,
+        progress=progress or NullProgress(),
+        used=used,
+        _llm_parts={
+            "middleware": middleware_objs,
+            "rate_limiter": built["rate_limiter"],
+            "cost_tracker": built["cost_tracker"],
+        },
+    )
+    table = await _open_table(built["datasource"], resolved["datasource"], plugin_ctx, checker)
+    checker.raise_if_any()
+    orchestrator = resolved["orchestrator"]
+    assert table is not None
+    assert orchestrator is not None
+    built["orchestrator"].check(list(table.columns), ctx)
+    return PreparedRun(loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs)
+
+
+async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
+    assert resolved is not None
+    loc: Loc = ("datasource",)
+    try:
+        table: Table = await call(source.load, ctx)
+        return table
+    except ElspethError as exc:
+        checker.add(loc, f"datasource '{resolved.info.name}': {exc}")
+    except OSError as exc:
+        checker.add(loc, f"datasource '{resolved.info.name}' cannot read its input: {exc}")
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _call_observers(registry: Registry, hook_name: str, warn_into: RunResult | None, **kwargs: Any) -> None:
+    caller = getattr(registry.manager.hook, hook_name)
+    for impl in caller.get_hookimpls():
+        try:
+            impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
+        except Exception as exc:  # an observer's bug must not lose the run's results
+            message = f"{hook_name} observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
+            log.warning(message)
+            if warn_into is not None:
+                warn_into.metadata.extra.setdefault("warnings", []).append(message)
+
+
+async def execute(prepared: PreparedRun) -> RunResult:
+    """Run the prepared run and hand its result to every sink.
+
+    Raises:
+        RunFailed: the orchestrator raised, or a sink could not write; the message says which, and the
+            other sinks still write.
+
+    """
+    ctx = prepared.context
+    settings = prepared.loaded.settings
+    started_at = _now()
+    t0 = time.perf_counter()
+    _call_observers(
+        prepared.registry,
+        "run_started",
+        None,
+        run_id=ctx.run_id,
+        name=ctx.name,
+        orchestrator=prepared.orchestrator_name,
+        settings=settings.model_dump(mode="json"),
+    )
+    try:
+        result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
+    except ElspethError:
+        raise
+    except Exception as exc:
+        raise RunFailed(f"orchestrator '{prepared.orchestrator_name}' failed: {type(exc).__name__}: {exc}") from exc
+    meta = result.metadata
+    meta.started_at, meta.finished_at = started_at, _now()
+    meta.duration_s = round(time.perf_counter() - t0, 6)
+    meta.plugins = prepared.registry.plugin_versions(ctx.used)
+    meta.extra.update(ctx.extra)
+    if ctx.llm is not None and (costs := ctx.llm.cost_summary()) is not None:
+        meta.extra.setdefault("cost", costs)
+    artifacts, errors = await write_sinks(result, prepared)
+    meta.extra["artifacts"] = [str(a.path) for a in artifacts]
+    _call_observers(prepared.registry, "run_finished", result, run_id=ctx.run_id, result=result)
+    if errors:
+        raise RunFailed("; ".join(errors), result)
+    return result
+
+
+async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Artifact], list[str]]:
+    """Hand ``result`` to every sink in order; one sink's failure does not stop the others."""
+    artifacts: list[Artifact] = []
+    errors: list[str] = []
+    for resolved, sink in prepared.sinks:
+        where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
+        try:
+            written = await call(sink.write, result, prepared.context.plugin_context)
+        except Exception as exc:  # report every sink's failure by name, keep going with the rest
+            errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
+            continue
+        artifacts.extend(written or [])
+    return artifacts, errors
+
+
+def run_settings(loaded: LoadedSettings, registry: Registry, *, progress: Progress | None = None) -> RunResult:
+    """Prepare and execute in one call (for scripts and tests)."""
+
+    async def main() -> RunResult:
+        return await execute(await prepare(loaded, registry, progress=progress))
+
+    return asyncio.run(main())
+
+
+__all__ += ["ConfigError"]

@@ -1,0 +1,313 @@
+"""Elspeth's hook specifications.
+
+A plugin distribution names a module in the ``elspeth`` entry-point group; that module holds
+``@hookimpl`` functions whose names match the specs below. Implementations may accept fewer
+arguments than the spec names, so specs can grow without breaking plugins. Every hook is
+documented in ``docs/plugin-hooks.md``.
+
+Example:
+    A distribution's ``pyproject.toml``::
+
+        [project.entry-points.elspeth]
+        shout = "elspeth_shout.plugin"
+
+    and ``elspeth_shout/plugin.py``::
+
+        from elspeth import hookimpl
+
+        @hookimpl
+        def register_sinks(register):
+            register(ShoutSink)
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from elspeth.types import Failure, Record, RunResult
+
+__all__ = [
+    "ControlRegistrar",
+    "HookspecAdder",
+    "Registrar",
+    "hookimpl",
+    "hookspec",
+]
+
+PROJECT = "elspeth"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Registrar(Protocol):
+    """The ``register`` callback handed to every ``register_*`` hook.
+
+    Args:
+        plugin: a plugin class with ``name``, ``Options`` and a one-line docstring; it is
+            constructed as ``plugin(options)`` when a run uses it.
+        name: overrides ``plugin.name``.
+        description: overrides the first line of the docstring.
+
+    """
+
+    def __call__(self, plugin: type[Any], /, *, name: str | None = None, description: str | None = None) -> None:
+        """Register ``plugin`` in this hook's domain."""
+        ...
+
+
+class ControlRegistrar(Protocol):
+    """The ``register`` callback of :func:`register_controls`; ``kind`` picks the control's domain."""
+
+    def __call__(
+        self,
+        plugin: type[Any],
+        /,
+        *,
+        kind: Literal["rate_limiter", "cost_tracker"],
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Register ``plugin`` as a rate limiter or a cost tracker."""
+        ...
+
+
+class HookspecAdder(Protocol):
+    """The ``add`` callback of :func:`add_hookspecs`.
+
+    Args:
+        module: a module (or class) of ``@hookspec`` functions.
+        domains: for each new registration hook in ``module``, the plugin domain it registers into;
+            Elspeth then calls that hook like its own ``register_*`` hooks, hands it a
+            :class:`Registrar`, and lists what it registers in ``elspeth plugins list``.
+
+    """
+
+    def __call__(self, module: ModuleType | type, /, *, domains: Mapping[str, str] | None = None) -> None:
+        """Add the hookspecs in ``module``."""
+        ...
+
+
+@hookspec(historic=True)
+def add_hookspecs(add: HookspecAdder) -> None:
+    """Add hookspecs of your own, for plugin domains that only your distribution knows.
+
+    Fires once for every registered plugin, before any ``register_*`` hook, as pytest's
+    ``pytest_addhooks`` does.
+
+    Args:
+        add: call ``add(module, domains={"register_widgets": "widget"})``.
+
+    Example::
+
+        @hookimpl
+        def add_hookspecs(add):
+            from elspeth_experiment import hookspecs
+            add(hookspecs, domains={"register_row_plugins": "row_plugin"})
+
+    """
+
+
+@hookspec
+def register_orchestrators(register: Registrar) -> None:
+    """Register orchestration modes (domain ``orchestrator``).
+
+    Args:
+        register: call ``register(MyOrchestrator)`` once per orchestrator class.
+
+    Example::
+
+        @hookimpl
+        def register_orchestrators(register):
+            register(ExperimentOrchestrator)
+
+    """
+
+
+@hookspec
+def register_datasources(register: Registrar) -> None:
+    """Register datasources (domain ``datasource``): plugins with ``load(ctx) -> Table``.
+
+    Args:
+        register: call ``register(MySource)`` once per datasource class.
+
+    Example::
+
+        @hookimpl
+        def register_datasources(register):
+            register(CsvDataSource)
+
+    """
+
+
+@hookspec
+def register_sinks(register: Registrar) -> None:
+    """Register result sinks (domain ``sink``): plugins with ``write(result, ctx)``.
+
+    Args:
+        register: call ``register(MySink)`` once per sink class.
+
+    Example::
+
+        @hookimpl
+        def register_sinks(register):
+            register(JsonlSink)
+
+    """
+
+
+@hookspec
+def register_llm_clients(register: Registrar) -> None:
+    """Register LLM clients (domain ``llm_client``): plugins with ``generate(request) -> LLMResponse``.
+
+    Args:
+        register: call ``register(MyClient)`` once per client class.
+
+    Example::
+
+        @hookimpl
+        def register_llm_clients(register):
+            register(MockClient)
+
+    """
+
+
+@hookspec
+def register_llm_middleware(register: Registrar) -> None:
+    """Register LLM middleware (domain ``llm_middleware``): ``before_request`` / ``after_response``.
+
+    Args:
+        register: call ``register(MyMiddleware)`` once per middleware class.
+
+    Example::
+
+        @hookimpl
+        def register_llm_middleware(register):
+            register(AuditLogger)
+
+    """
+
+
+@hookspec
+def register_controls(register: ControlRegistrar) -> None:
+    """Register controls: rate limiters (domain ``rate_limiter``) and cost trackers (``cost_tracker``).
+
+    Args:
+        register: call ``register(MyLimiter, kind="rate_limiter")`` or ``kind="cost_tracker"``.
+
+    Example::
+
+        @hookimpl
+        def register_controls(register):
+            register(FixedWindow, kind="rate_limiter")
+
+    """
+
+
+@hookspec
+def register_processors(register: Registrar) -> None:
+    """Register processing plugins (domain ``processor``): ``process(data) -> data``, usable by any orchestrator.
+
+    Args:
+        register: call ``register(MyProcessor)`` once per processor class.
+
+    Example::
+
+        @hookimpl
+        def register_processors(register):
+            register(TextCleaning)
+
+    """
+
+
+@hookspec
+def register_utilities(register: Registrar) -> None:
+    """Register utilities (domain ``utility``): cross-cutting helpers such as caches and retrieval.
+
+    Args:
+        register: call ``register(MyUtility)`` once per utility class.
+
+    Example::
+
+        @hookimpl
+        def register_utilities(register):
+            register(ResponseCache)
+
+    """
+
+
+@hookspec
+def run_started(run_id: str, name: str, orchestrator: str, settings: Mapping[str, Any]) -> None:
+    """Observe the start of a run, after every check has passed and before the first row.
+
+    Args:
+        run_id: the run's unique id.
+        name: the settings' ``name``.
+        orchestrator: the orchestrator plugin's name.
+        settings: the validated settings as plain data (secrets are never in settings).
+
+    Example::
+
+        @hookimpl
+        def run_started(run_id, name):
+            print(f"run {run_id} ({name}) started")
+
+    """
+
+
+@hookspec
+def row_finished(run_id: str, record: Record | None, failure: Failure | None) -> None:
+    """Observe every finished row, as it finishes; exactly one of ``record`` and ``failure`` is set.
+
+    Called on the event loop: keep it quick, and never block.
+
+    Args:
+        run_id: the run's unique id.
+        record: the row's record, if it succeeded.
+        failure: the row's failure, if it failed.
+
+    Example::
+
+        @hookimpl
+        def row_finished(record, failure):
+            if failure is not None:
+                print("row", failure.row_id, "failed:", failure.error)
+
+    """
+
+
+@hookspec
+def run_finished(run_id: str, result: RunResult) -> None:
+    """Observe the end of a run, after every sink has written.
+
+    Args:
+        run_id: the run's unique id.
+        result: the run's records, failures, aggregates and metadata.
+
+    Example::
+
+        @hookimpl
+        def run_finished(result):
+            print(result.metadata.succeeded, "rows done")
+
+    """
+
+
+CORE_DOMAINS: dict[str, str] = {
+    "register_orchestrators": "orchestrator",
+    "register_datasources": "datasource",
+    "register_sinks": "sink",
+    "register_llm_clients": "llm_client",
+    "register_llm_middleware": "llm_middleware",
+    "register_controls": "controls",
+    "register_processors": "processor",
+    "register_utilities": "utility",
+}
+"""Registration hook name to domain. ``register_controls`` registers into ``rate_limiter`` or ``cost_tracker``."""
+
+LIFECYCLE_HOOKS = ("run_started", "row_finished", "run_finished")

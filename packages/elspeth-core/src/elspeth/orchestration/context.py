@@ -1,0 +1,193 @@
+"""What an orchestrator and the plugins it drives are handed at run time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from elspeth._sync import call
+from elspeth.config._yaml import Checker, Loc
+from elspeth.orchestration.pipeline import LLMPipeline
+from elspeth.orchestration.runner import Cancel
+from elspeth.types import Failure, Record, Row
+
+if TYPE_CHECKING:
+    from elspeth.config.settings import LoadedSettings, PluginRef
+    from elspeth.registry import PluginInfo, Registry, Resolved
+
+__all__ = ["NullProgress", "OrchestrationContext", "PluginContext", "Progress"]
+
+
+class Progress(Protocol):
+    """Receives progress as rows finish; the CLI shows a bar, tests and libraries may ignore it."""
+
+    def start(self, total: int | None, description: str) -> None:
+        """A new phase begins with ``total`` rows (None if unknown)."""
+        ...
+
+    def advance(self, ok: bool) -> None:
+        """One row finished, successfully or not."""
+        ...
+
+    def finish(self) -> None:
+        """The phase ended."""
+        ...
+
+
+class NullProgress:
+    """Progress that shows nothing."""
+
+    def start(self, total: int | None, description: str) -> None:
+        """Ignore."""
+
+    def advance(self, ok: bool) -> None:
+        """Ignore."""
+
+    def finish(self) -> None:
+        """Ignore."""
+
+
+@dataclass
+class PluginContext:
+    """What datasources and sinks need from the run.
+
+    Attributes:
+        run_id: the run's id.
+        name: the run's name.
+        base_dir: the settings file's folder; relative input paths resolve against it.
+        output_dir: where sinks write; relative output paths resolve against it.
+        logger: the run's logger.
+
+    """
+
+    run_id: str
+    name: str
+    base_dir: Path
+    output_dir: Path
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("elspeth"))
+
+    def input_path(self, path: str | Path) -> Path:
+        """``path`` resolved against the settings file's folder."""
+        return (self.base_dir / path).resolve()
+
+    def output_path(self, path: str | Path) -> Path:
+        """``path`` resolved against the output folder, whose parents are created."""
+        target = (self.output_dir / path).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+
+@dataclass
+class OrchestrationContext:
+    """Everything an orchestrator needs, handed to ``check`` and ``run``.
+
+    Attributes:
+        run_id: the run's id.
+        name: the run's name.
+        registry: every installed plugin; orchestrators resolve their own sub-plugins through it.
+        loaded: the settings, with their file and line map.
+        llm: the configured LLM client in its middleware and controls, if the settings name one.
+        processors: row processors from the settings, applied by :meth:`preprocess`.
+        utilities: utility plugins from the settings.
+        concurrency: rows in flight at once.
+        progress: where to report finished rows.
+        cancel: set to stop taking new rows (early stop, Ctrl-C, budget).
+        plugin_context: handed to datasources and sinks.
+        used: every plugin resolved for this run, for the metadata.
+        extra: facts the orchestrator wants in the run metadata.
+
+    """
+
+    run_id: str
+    name: str
+    registry: Registry
+    loaded: LoadedSettings
+    llm: LLMPipeline | None
+    processors: list[tuple[str, Any]]
+    utilities: list[Any]
+    concurrency: int
+    plugin_context: PluginContext
+    progress: Progress = field(default_factory=NullProgress)
+    cancel: Cancel = field(default_factory=Cancel)
+    used: list[PluginInfo] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    _llm_parts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def options_loc(self) -> Loc:
+        """Where the orchestrator's options are in the settings, for error messages."""
+        return ("orchestrator", "options")
+
+    def checker(self) -> Checker:
+        """A fresh problem collector for the settings file."""
+        return self.loaded.checker()
+
+    def resolve(self, domain: str, ref: PluginRef, loc: Loc, checker: Checker) -> Resolved | None:
+        """Check a plugin reference from the orchestrator's options; see :meth:`Registry.resolve`."""
+        resolved = self.registry.resolve(domain, ref, loc, checker)
+        if resolved is not None:
+            self.used.append(resolved.info)
+        return resolved
+
+    def build_llm(
+        self, ref: PluginRef | None, options_override: Mapping[str, Any] | None, loc: Loc, checker: Checker
+    ) -> LLMPipeline | None:
+        """Build an LLM pipeline for another client or other client options, as a suite variant needs.
+
+        The pipeline shares the run's middleware and controls.
+
+        Args:
+            ref: another client, or None for the settings' own ``llm``.
+            options_override: options merged over the client's options.
+            loc: where the override is in the settings.
+            checker: collects problems.
+
+        """
+        from elspeth.config.settings import PluginRef
+
+        base = ref or self.loaded.settings.llm
+        if base is None:
+            checker.add(loc, "no LLM client: set `llm` in the settings")
+            return None
+        if options_override:
+            base = PluginRef(plugin=base.plugin, options={**base.options, **options_override})
+        resolved = self.resolve("llm_client", base, loc if ref or options_override else ("llm",), checker)
+        if resolved is None:
+            return None
+        try:
+            client = resolved.build()
+        except Exception as exc:  # a plugin's constructor may fail on anything; report it at its place
+            checker.add(loc, f"llm_client '{resolved.info.name}' could not start: {exc}")
+            return None
+        return LLMPipeline(
+            client,
+            self._llm_parts.get("middleware", ()),
+            self._llm_parts.get("rate_limiter"),
+            self._llm_parts.get("cost_tracker"),
+            name=resolved.info.name,
+        )
+
+    async def preprocess(self, row: Row) -> Row:
+        """Apply the settings' processors to ``row``; raises if one fails (record it as a failure)."""
+        if not self.processors:
+            return row
+        data: Mapping[str, Any] = row.data
+        for _, processor in self.processors:
+            changed = await call(processor.process, data)
+            if changed is not None:
+                data = changed
+        return Row(row.id, data, row.index)
+
+    def row_finished(self, record: Record | None = None, failure: Failure | None = None) -> None:
+        """Report a finished row to the progress bar and to ``row_finished`` observers."""
+        self.progress.advance(failure is None)
+        hook = self.registry.manager.hook.row_finished
+        if hook.get_hookimpls():
+            hook(run_id=self.run_id, record=record, failure=failure)
+
+    def processor_names(self) -> Sequence[str]:
+        """The processors' plugin names, in order."""
+        return [name for name, _ in self.processors]

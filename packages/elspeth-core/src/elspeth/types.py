@@ -1,0 +1,244 @@
+"""The data that flows through a run: rows in, LLM requests and responses, records and failures out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Artifact",
+    "Failure",
+    "LLMRequest",
+    "LLMResponse",
+    "Record",
+    "Row",
+    "RunMetadata",
+    "RunResult",
+    "Table",
+    "Usage",
+    "flatten",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One input row.
+
+    Attributes:
+        id: a stable identifier (from a configured id column, else the row's position).
+        data: column name to value.
+        index: 0-based position in the datasource.
+
+    """
+
+    id: str
+    data: Mapping[str, Any]
+    index: int
+
+
+@dataclass
+class Table:
+    """What a datasource hands to the run: its columns (known before any row is read) and the rows.
+
+    Attributes:
+        columns: column names, in order; templates are checked against these before any LLM call.
+        rows: the rows, read lazily; a datasource may give a sync or async iterable.
+        source: a human-readable name of where the rows come from (a path or URL).
+
+    """
+
+    columns: list[str]
+    rows: Iterable[Row] | AsyncIterable[Row]
+    source: str = ""
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage of one LLM call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    """A chat request as the middleware chain and the client see it.
+
+    Attributes:
+        system: the rendered system prompt.
+        user: the rendered user prompt.
+        params: client parameters for this call (temperature, max_tokens, ...), merged over the client's options.
+        metadata: run id, row id, criterion, attempt and anything middleware adds; never sent to the LLM.
+
+    """
+
+    system: str
+    user: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LLMResponse:
+    """An LLM's answer.
+
+    Attributes:
+        content: the text of the reply.
+        usage: token counts.
+        latency_s: wall time of the call in seconds, as measured by the pipeline.
+        model: the model that answered, if the client knows it.
+        metrics: numbers a client or middleware attaches (the mock client puts its ``score`` here).
+        raw: the provider's own response object, for plugins that need more.
+        cached: True when the answer came from a cache rather than a live call.
+
+    """
+
+    content: str
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    model: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    raw: Any = None
+    cached: bool = False
+
+
+@dataclass(slots=True)
+class Record:
+    """One finished row of a run.
+
+    Attributes:
+        row_id: the input row's id.
+        inputs: the input row's values.
+        outputs: what the run produced for the row (LLM replies, mapped columns).
+        metrics: numbers about the row (scores, latency, tokens, cost); may nest one level of dicts.
+        group: the experiment (or other grouping) the record belongs to, if any.
+
+    """
+
+    row_id: str
+    inputs: Mapping[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+
+
+@dataclass(slots=True)
+class Failure:
+    """A row that could not be finished; it is reported, never dropped.
+
+    Attributes:
+        row_id: the input row's id.
+        inputs: the input row's values.
+        stage: where it failed (``render``, ``llm``, ``validation``, ``plugin:NAME``, ...).
+        error: what went wrong, in one line.
+        attempts: one entry per attempt, each with at least ``attempt`` and ``error``.
+        group: the experiment the row belongs to, if any.
+        output: whatever output was obtained before failing (a response that failed validation).
+
+    """
+
+    row_id: str
+    inputs: Mapping[str, Any]
+    stage: str
+    error: str
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    group: str | None = None
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file a sink wrote."""
+
+    path: Path
+    media_type: str
+    sink: str
+
+
+@dataclass
+class RunMetadata:
+    """Facts about a run as a whole.
+
+    Attributes:
+        run_id: unique id of the run.
+        name: the settings' ``name``.
+        orchestrator: the orchestrator plugin's name.
+        started_at: ISO 8601 UTC start time.
+        finished_at: ISO 8601 UTC end time.
+        duration_s: wall time in seconds.
+        rows: input rows seen.
+        succeeded: records produced.
+        failed: failures recorded.
+        status: ``completed``, ``stopped`` (early stop or cancel) or ``failed``.
+        plugins: every plugin the run used, with its domain, distribution and version.
+        extra: orchestrator- and plugin-specific facts (early stop reason, cost totals, ...).
+
+    """
+
+    run_id: str
+    name: str
+    orchestrator: str
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float = 0.0
+    rows: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    status: str = "completed"
+    plugins: list[dict[str, str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "orchestrator": self.orchestrator,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "rows": self.rows,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "status": self.status,
+            "plugins": list(self.plugins),
+            **self.extra,
+        }
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced; sinks receive it.
+
+    Attributes:
+        records: finished rows, in input order (grouped by experiment in suites).
+        failures: rows that failed, with reasons.
+        aggregates: orchestrator-defined summaries (for experiments: per-experiment aggregates and comparisons).
+        metadata: run-level facts.
+
+    """
+
+    records: list[Record]
+    failures: list[Failure]
+    aggregates: dict[str, Any]
+    metadata: RunMetadata
+
+
+def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings into dotted keys: ``{"a": {"b": 1}}`` becomes ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, Mapping):
+            out.update(flatten(item, f"{name}."))
+        else:
+            out[name] = item
+    return out

@@ -1,0 +1,160 @@
+"""Turning the options into runnable experiments, checking every template and sub-plugin on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, check_template
+from elspeth_experiment.options import Criterion, ExperimentOptions, ExperimentSpec
+
+__all__ = ["CompiledExperiment", "CompiledSuite", "compile_suite"]
+
+DEFAULT_CRITERION = "default"
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class CompiledExperiment:
+    """An experiment ready to run: its client, templates and sub-plugin instances."""
+
+    name: str
+    baseline: bool
+    description: str
+    llm: LLMPipeline
+    system: PromptTemplate
+    users: dict[str, PromptTemplate]
+    row_plugins: list[tuple[str, Any]] = field(default_factory=list)
+    aggregators: list[tuple[str, Any]] = field(default_factory=list)
+    validators: list[tuple[str, Any]] = field(default_factory=list)
+    early_stops: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CompiledSuite:
+    """The experiments in run order (baseline first) and the comparison plugins."""
+
+    experiments: list[CompiledExperiment]
+    comparisons: list[tuple[str, Any]]
+
+    @property
+    def baseline(self) -> CompiledExperiment:
+        """The baseline experiment."""
+        return self.experiments[0]
+
+
+def _build_list(
+    ctx: OrchestrationContext, domain: str, refs: Sequence[PluginRef], loc: Loc, checker: Checker
+) -> list[tuple[str, Any]]:
+    built = []
+    for i, ref in enumerate(refs):
+        resolved = ctx.resolve(domain, ref, (*loc, i), checker)
+        if resolved is None:
+            continue
+        try:
+            built.append((resolved.info.name, resolved.build()))
+        except Exception as exc:  # a sub-plugin's constructor may raise anything: report its place
+            checker.add((*loc, i), f"{domain} '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+    return built
+
+
+def _pick(spec_value: Any, default: Any, spec_loc: Loc, default_loc: Loc) -> tuple[Any, Loc]:
+    return (spec_value, spec_loc) if spec_value is not None else (default, default_loc)
+
+
+def _compile_one(
+    spec: ExperimentSpec,
+    loc: Loc,
+    options: ExperimentOptions,
+    columns: Sequence[str],
+    ctx: OrchestrationContext,
+    checker: Checker,
+) -> CompiledExperiment | None:
+    base = ctx.options_loc
+    prompts = ctx.loaded.settings.prompts
+    over = spec.prompts
+    problems_before = len(checker.problems)
+
+    def template_source(key: str) -> tuple[str | None, Loc]:
+        value = getattr(over, key) if over is not None else None
+        if value is not None:
+            return value, (*loc, "prompts", key)
+        return (getattr(prompts, key) if prompts is not None else None), ("prompts", key)
+
+    extra = ("criterion",)
+    system_src, system_loc = template_source("system")
+    system = check_template(system_src or "", system_loc, checker, columns, extra)
+    user_src, user_loc = template_source("user")
+    criteria: list[Criterion]
+    criteria, criteria_loc = _pick(spec.criteria, options.criteria, (*loc, "criteria"), (*base, "criteria"))
+    users: dict[str, PromptTemplate] = {}
+    for i, criterion in enumerate(criteria or [Criterion(name=DEFAULT_CRITERION)]):
+        if criterion.user is not None:
+            src, src_loc = criterion.user, (*criteria_loc, i, "user")
+        elif user_src is not None:
+            src, src_loc = user_src, user_loc
+        else:
+            checker.add(
+                loc if spec.name != DEFAULT_CRITERION else ("prompts",),
+                "no user prompt: set `prompts.user` in the settings or in this experiment",
+            )
+            continue
+        template = check_template(src, src_loc, checker, columns, extra)
+        if template is not None:
+            users[criterion.name] = template
+
+    if spec.llm is not None or spec.llm_options:
+        llm_loc = (*loc, "llm") if spec.llm is not None else (*loc, "llm_options")
+        llm = ctx.build_llm(spec.llm, spec.llm_options, llm_loc, checker)
+    else:
+        llm = ctx.llm
+        if llm is None:
+            checker.add((), "the experiment orchestrator calls an LLM: set `llm` in the settings")
+
+    lists = {}
+    for key, domain in (
+        ("row_plugins", "row_plugin"),
+        ("aggregators", "aggregator"),
+        ("validators", "validator"),
+        ("early_stop", "early_stop"),
+    ):
+        refs, refs_loc = _pick(getattr(spec, key), getattr(options, key), (*loc, key), (*base, key))
+        lists[key] = _build_list(ctx, domain, refs, refs_loc, checker)
+
+    if len(checker.problems) > problems_before or system is None or llm is None:
+        return None
+    return CompiledExperiment(
+        name=spec.name,
+        baseline=spec.baseline,
+        description=spec.description,
+        llm=llm,
+        system=system,
+        users=users,
+        row_plugins=lists["row_plugins"],
+        aggregators=lists["aggregators"],
+        validators=lists["validators"],
+        early_stops=lists["early_stop"],
+    )
+
+
+def compile_suite(options: ExperimentOptions, columns: Sequence[str], ctx: OrchestrationContext) -> CompiledSuite:
+    """Check and build every experiment; raises :class:`elspeth.ConfigError` naming every problem."""
+    checker = ctx.checker()
+    base = ctx.options_loc
+    specs: list[tuple[ExperimentSpec, Loc]]
+    if options.experiments:
+        specs = [(spec, (*base, "experiments", i)) for i, spec in enumerate(options.experiments)]
+        baseline_at = next((i for i, (s, _) in enumerate(specs) if s.baseline), 0)
+        specs.insert(0, specs.pop(baseline_at))
+    else:
+        specs = [(ExperimentSpec(name=DEFAULT_CRITERION, baseline=True), base)]
+    compiled = []
+    for index, (spec, loc) in enumerate(specs):
+        experiment = _compile_one(spec, loc, options, columns, ctx, checker)
+        if experiment is not None:
+            experiment.baseline = index == 0
+            compiled.append(experiment)
+    comparisons = _build_list(ctx, "baseline_comparison", options.comparisons, (*base, "comparisons"), checker)
+    checker.raise_if_any()
+    return CompiledSuite(compiled, comparisons)

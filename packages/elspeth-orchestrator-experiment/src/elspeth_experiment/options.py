@@ -1,0 +1,77 @@
+"""The experiment orchestrator's options (``orchestrator.options`` in the settings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from elspeth import PluginRef
+
+__all__ = ["Criterion", "ExperimentOptions", "ExperimentSpec", "PromptOverride"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class PromptOverride(BaseModel):
+    """Prompts that replace the suite's for one experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str | None = Field(None, description="system prompt template")
+    user: str | None = Field(None, description="user prompt template")
+
+
+class Criterion(BaseModel):
+    """One thing to judge per row: one LLM call per criterion, with ``criterion`` set in the template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="the criterion's name")
+    user: str | None = Field(None, description="user prompt template for this criterion (default: the main one)")
+
+
+class ExperimentSpec(BaseModel):
+    """One experiment of a suite; what it leaves unset comes from the suite defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="the experiment's name")
+    baseline: bool = Field(False, description="the experiment every other one is compared with")
+    description: str = Field("", description="what the variant changes, for reports")
+    prompts: PromptOverride | None = Field(None, description="prompt templates replacing the suite's")
+    criteria: list[Criterion] | None = Field(None, description="criteria replacing the suite's")
+    llm: PluginRef | None = Field(None, description="an LLM client replacing the settings' `llm`")
+    llm_options: dict[str, Any] = Field(default_factory=dict, description="options merged over the client's")
+    row_plugins: list[PluginRef] | None = None
+    aggregators: list[PluginRef] | None = None
+    validators: list[PluginRef] | None = None
+    early_stop: list[PluginRef] | None = None
+
+
+class ExperimentOptions(BaseModel):
+    """Suite defaults and the experiments; without ``experiments`` there is one, called ``default``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    criteria: list[Criterion] = Field(default_factory=list, description="criteria judged for every row")
+    row_plugins: list[PluginRef] = Field(default_factory=list, description="row plugins, in order")
+    aggregators: list[PluginRef] = Field(default_factory=list, description="aggregators, in order")
+    validators: list[PluginRef] = Field(default_factory=list, description="response validators")
+    early_stop: list[PluginRef] = Field(default_factory=list, description="early-stop plugins")
+    comparisons: list[PluginRef] = Field(default_factory=list, description="baseline comparison plugins")
+    experiments: list[ExperimentSpec] = Field(default_factory=list, description="baseline and variants")
+
+    @model_validator(mode="after")
+    def _one_baseline(self) -> ExperimentOptions:
+        names = [e.name for e in self.experiments]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"experiment names must be unique; repeated: {', '.join(duplicates)}")
+        baselines = [e.name for e in self.experiments if e.baseline]
+        if len(baselines) > 1:
+            raise ValueError(f"only one experiment may be the baseline; marked: {', '.join(baselines)}")
+        criteria = [c.name for c in self.criteria]
+        if len(set(criteria)) != len(criteria):
+            raise ValueError("criterion names must be unique")
+        return self

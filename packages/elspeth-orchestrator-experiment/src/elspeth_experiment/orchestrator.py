@@ -1,0 +1,120 @@
+"""The ``experiment`` orchestrator: a baseline and its variants over the same rows, then comparisons."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from elspeth import OrchestrationContext, Row, RunMetadata, RunResult, Table, invoke
+from elspeth._sync import iterate
+from elspeth_experiment.compile import CompiledSuite, compile_suite
+from elspeth_experiment.options import ExperimentOptions
+from elspeth_experiment.protocols import ExperimentResult
+from elspeth_experiment.runner import run_experiment
+
+__all__ = ["ExperimentOrchestrator"]
+
+log = logging.getLogger("elspeth.experiment")
+
+
+class ExperimentOrchestrator:
+    """Runs a baseline and variants over the same rows and compares each variant with the baseline."""
+
+    name = "experiment"
+    Options = ExperimentOptions
+
+    def __init__(self, options: ExperimentOptions) -> None:
+        self.options = options
+        self._suite: CompiledSuite | None = None
+
+    def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> None:
+        """Compile every experiment: templates against ``columns``, clients and sub-plugins by name and options."""
+        self._suite = compile_suite(self.options, columns, ctx)
+
+    async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
+        """Run every experiment (baseline first) over the same rows, then the comparisons."""
+        if self._suite is None:
+            self.check(table.columns, ctx)
+        assert self._suite is not None
+        rows: list[Row] = [row async for row in iterate(table.rows)]
+        results: list[ExperimentResult] = []
+        for experiment in self._suite.experiments:
+            if ctx.cancel.is_set():
+                results.append(ExperimentResult(experiment.name, experiment.baseline, rows_not_run=len(rows)))
+                continue
+            results.append(await run_experiment(experiment, rows, ctx))
+        comparisons = await self._compare(results)
+        return self._result(results, comparisons, rows, ctx)
+
+    async def _compare(self, results: list[ExperimentResult]) -> dict[str, dict[str, Any]]:
+        assert self._suite is not None
+        baseline, variants = results[0], results[1:]
+        out: dict[str, dict[str, Any]] = {}
+        for variant in variants:
+            out[variant.name] = {}
+            for name, plugin in self._suite.comparisons:
+                try:
+                    out[variant.name][name] = dict(await invoke(plugin.compare, baseline, variant))
+                except Exception as exc:  # one comparison's bug must not lose the run: report it in place
+                    log.warning("comparison %s failed for %s: %s", name, variant.name, exc)
+                    out[variant.name][name] = {"error": f"{type(exc).__name__}: {exc}"}
+        return out
+
+    def _result(
+        self,
+        results: list[ExperimentResult],
+        comparisons: dict[str, dict[str, Any]],
+        rows: list[Row],
+        ctx: OrchestrationContext,
+    ) -> RunResult:
+        records = [r for result in results for r in result.records]
+        failures = [f for result in results for f in result.failures]
+        aggregates: dict[str, Any] = {
+            "baseline": results[0].name,
+            "experiments": {
+                r.name: {
+                    "baseline": r.baseline,
+                    "rows": len(r.records) + len(r.failures),
+                    "succeeded": len(r.records),
+                    "failed": len(r.failures),
+                    "not_run": r.rows_not_run,
+                    "early_stop": r.early_stop,
+                    "aggregates": r.aggregates,
+                }
+                for r in results
+            },
+            "comparisons": comparisons,
+        }
+        stopped = ctx.cancel.is_set() or any(r.early_stop for r in results)
+        metadata = RunMetadata(
+            run_id=ctx.run_id,
+            name=ctx.name,
+            orchestrator=self.name,
+            rows=len(rows),
+            succeeded=len(records),
+            failed=len(failures),
+            status="stopped" if stopped else "completed",
+            extra={
+                "experiments": [r.name for r in results],
+                "early_stop": {r.name: r.early_stop for r in results if r.early_stop},
+            },
+        )
+        return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
+
+    def summary(self, result: RunResult) -> list[str]:
+        """A few lines for the terminal: each experiment's rows, failures and headline score."""
+        lines = []
+        for name, exp in result.aggregates.get("experiments", {}).items():
+            line = f"{name}{' (baseline)' if exp['baseline'] else ''}: {exp['succeeded']} ok, {exp['failed']} failed"
+            if exp["not_run"]:
+                line += f", {exp['not_run']} not run"
+            stats = exp["aggregates"].get("score_stats", {}).get("overall")
+            if stats and stats.get("mean") is not None:
+                line += f"; mean score {stats['mean']:.3f}"
+                if stats.get("pass_rate") is not None:
+                    line += f", pass rate {stats['pass_rate']:.0%}"
+            if exp["early_stop"]:
+                line += f"; stopped early ({exp['early_stop'].get('plugin')})"
+            lines.append(line)
+        return lines

@@ -1,0 +1,1 @@
+"""The experiment orchestrator's builtin sub-plugins."""

@@ -1,0 +1,79 @@
+"""What the experiment orchestrator's sub-plugins implement, and what they are handed.
+
+As everywhere in Elspeth, any method may be ``def`` or ``async def``; plain methods run in a worker
+thread unless marked :func:`elspeth.inline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from elspeth import Failure, LLMResponse, Record, Row
+
+__all__ = ["Aggregator", "BaselineComparison", "EarlyStop", "ExperimentResult", "RowPlugin", "Validator"]
+
+
+@dataclass
+class ExperimentResult:
+    """One experiment's outcome, as comparisons and reports see it.
+
+    Attributes:
+        name: the experiment's name.
+        baseline: True for the suite's baseline.
+        records: its finished rows, in input order.
+        failures: its failed rows.
+        aggregates: each aggregator's summary, by aggregator name.
+        early_stop: the early-stop reason, if it stopped early.
+        rows_not_run: rows never started because the experiment stopped early.
+
+    """
+
+    name: str
+    baseline: bool
+    records: list[Record] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    aggregates: dict[str, Any] = field(default_factory=dict)
+    early_stop: dict[str, Any] | None = None
+    rows_not_run: int = 0
+
+
+class RowPlugin(Protocol):
+    """Derives metrics from one row's responses."""
+
+    def process_row(self, row: Row, responses: Mapping[str, LLMResponse]) -> Mapping[str, Any]:
+        """Return metrics to merge into the record; ``responses`` maps criterion to response."""
+        ...
+
+
+class Aggregator(Protocol):
+    """Summarises an experiment's records."""
+
+    def finalize(self, records: Sequence[Record]) -> Mapping[str, Any]:
+        """Return a JSON-ready summary."""
+        ...
+
+
+class Validator(Protocol):
+    """Checks a response; raises :class:`elspeth.ValidationFailed` with a reason when it breaks a rule."""
+
+    def validate(self, response: LLMResponse, row: Row) -> None:
+        """Return normally when the response is acceptable."""
+        ...
+
+
+class BaselineComparison(Protocol):
+    """Compares a variant with the baseline."""
+
+    def compare(self, baseline: ExperimentResult, variant: ExperimentResult) -> Mapping[str, Any]:
+        """Return a JSON-ready comparison."""
+        ...
+
+
+class EarlyStop(Protocol):
+    """Decides whether an experiment should stop taking rows."""
+
+    def check(self, record: Record) -> Mapping[str, Any] | str | None:
+        """Return a reason to stop, or None to go on."""
+        ...

@@ -1,0 +1,163 @@
+"""Running one experiment over the rows: render, call, validate, score, check early stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from elspeth import (
+    Cancel,
+    Failure,
+    LLMRequest,
+    LLMResponse,
+    OrchestrationContext,
+    Record,
+    Row,
+    TemplateError,
+    ValidationFailed,
+    invoke,
+    run_rows,
+)
+from elspeth_experiment.compile import DEFAULT_CRITERION, CompiledExperiment
+from elspeth_experiment.protocols import ExperimentResult
+
+__all__ = ["run_experiment"]
+
+log = logging.getLogger("elspeth.experiment")
+
+
+class _RowFailed(Exception):
+    def __init__(self, stage: str, error: str, output: dict[str, Any] | None = None) -> None:
+        super().__init__(error)
+        self.stage = stage
+        self.error = error
+        self.output = output or {}
+
+
+class _ExperimentRun:
+    def __init__(self, experiment: CompiledExperiment, ctx: OrchestrationContext) -> None:
+        self.experiment = experiment
+        self.ctx = ctx
+        self.cancel = Cancel(parent=ctx.cancel)
+        self.records: dict[int, Record] = {}
+        self.failures: dict[int, Failure] = {}
+        self.early_stop: dict[str, Any] | None = None
+
+    def _request(self, row: Row, criterion: str, values: Mapping[str, Any]) -> LLMRequest:
+        try:
+            system = self.experiment.system.render(values)
+            user = self.experiment.users[criterion].render(values)
+        except TemplateError as exc:
+            raise _RowFailed("render", str(exc)) from None
+        metadata = {
+            "run_id": self.ctx.run_id,
+            "row_id": row.id,
+            "experiment": self.experiment.name,
+            "criterion": criterion,
+            "attempt": 1,
+        }
+        return LLMRequest(system=system, user=user, metadata=metadata)
+
+    async def _ask(self, row: Row, criterion: str) -> LLMResponse:
+        request = self._request(row, criterion, {**row.data, "criterion": criterion})
+        try:
+            response = await self.experiment.llm.call(request)
+        except Exception as exc:  # any client or middleware failure becomes this row's failure
+            raise _RowFailed("llm", f"{type(exc).__name__}: {exc}") from None
+        for name, validator in self.experiment.validators:
+            try:
+                await invoke(validator.validate, response, row)
+            except ValidationFailed as exc:
+                output = {self._output_key(criterion): response.content}
+                raise _RowFailed(f"validation:{name}", exc.reason, output) from None
+        return response
+
+    def _output_key(self, criterion: str) -> str:
+        return "response" if criterion == DEFAULT_CRITERION else f"response.{criterion}"
+
+    async def _record(self, row: Row) -> Record:
+        try:
+            row = await self.ctx.preprocess(row)
+        except Exception as exc:  # a processor's failure is the row's, with the processor named
+            raise _RowFailed("processor", f"{type(exc).__name__}: {exc}") from None
+        responses: dict[str, LLMResponse] = {}
+        for criterion in self.experiment.users:
+            responses[criterion] = await self._ask(row, criterion)
+        outputs: dict[str, Any] = {self._output_key(c): r.content for c, r in responses.items()}
+        metrics: dict[str, Any] = {
+            "latency_s": round(sum(r.latency_s for r in responses.values()), 6),
+            "prompt_tokens": sum(r.usage.prompt_tokens for r in responses.values()),
+            "completion_tokens": sum(r.usage.completion_tokens for r in responses.values()),
+        }
+        costs = [r.metrics["cost"] for r in responses.values() if r.metrics.get("cost") is not None]
+        if costs:
+            metrics["cost"] = sum(costs)
+        for name, plugin in self.experiment.row_plugins:
+            try:
+                metrics.update(await invoke(plugin.process_row, row, responses))
+            except Exception as exc:  # a row plugin's failure is the row's, with the plugin named
+                raise _RowFailed(f"row_plugin:{name}", f"{type(exc).__name__}: {exc}", outputs) from None
+        return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics, group=self.experiment.name)
+
+    async def handle(self, row: Row) -> None:
+        try:
+            record = await self._record(row)
+        except _RowFailed as exc:
+            failure = Failure(
+                row_id=row.id,
+                inputs=row.data,
+                stage=exc.stage,
+                error=exc.error,
+                attempts=[{"attempt": 1, "error": exc.error}],
+                group=self.experiment.name,
+                output=exc.output,
+            )
+            self.failures[row.index] = failure
+            self.ctx.row_finished(failure=failure)
+            return
+        self.records[row.index] = record
+        self.ctx.row_finished(record=record)
+        await self._check_early_stop(record, row)
+
+    async def _check_early_stop(self, record: Record, row: Row) -> None:
+        if self.early_stop is not None:
+            return
+        for name, plugin in self.experiment.early_stops:
+            reason = await invoke(plugin.check, record)
+            if reason and self.early_stop is None:
+                detail = dict(reason) if isinstance(reason, Mapping) else {"reason": str(reason)}
+                self.early_stop = {"plugin": name, "row_id": row.id, **detail}
+                self.cancel.set(f"early stop by {name}")
+                log.info("experiment %s stopped early: %s", self.experiment.name, self.early_stop)
+                return
+
+
+async def run_experiment(
+    experiment: CompiledExperiment, rows: Sequence[Row], ctx: OrchestrationContext
+) -> ExperimentResult:
+    """Run ``experiment`` over ``rows`` with ``ctx.concurrency`` rows in flight, then aggregate."""
+    state = _ExperimentRun(experiment, ctx)
+    ctx.progress.start(len(rows), f"experiment {experiment.name}")
+    try:
+        started = await run_rows(rows, state.handle, concurrency=ctx.concurrency, cancel=state.cancel)
+    finally:
+        ctx.progress.finish()
+    records = [state.records[i] for i in sorted(state.records)]
+    failures = [state.failures[i] for i in sorted(state.failures)]
+    result = ExperimentResult(
+        name=experiment.name,
+        baseline=experiment.baseline,
+        records=records,
+        failures=failures,
+        early_stop=state.early_stop,
+        rows_not_run=len(rows) - started,
+    )
+    for name, aggregator in experiment.aggregators:
+        key = name if name not in result.aggregates else f"{name}#{len(result.aggregates)}"
+        try:
+            result.aggregates[key] = dict(await invoke(aggregator.finalize, records))
+        except Exception as exc:  # an aggregator's bug must not lose the rows: report it in place
+            log.warning("aggregator %s failed: %s", name, exc)
+            result.aggregates[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    return result
