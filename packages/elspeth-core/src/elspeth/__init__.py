@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from elspeth._sync import call as invoke
 from elspeth._sync import inline
+from elspeth._sync import iterate as iterate_rows
 from elspeth.errors import ConfigError, ElspethError, PluginError, Problem, RunFailed, ValidationFailed
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
 from elspeth.types import (
@@ -124,6 +125,7 @@ __all__ = [
     "hookspec",
     "inline",
     "invoke",
+    "iterate_rows",
     "load_registry",
     "load_settings",
     "run_rows",

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 __all__ = ["call", "inline", "iterate"]
-# ``call`` is public as ``elspeth.invoke``.
+# Public as ``elspeth.invoke`` and ``elspeth.iterate_rows``.
 
 F = TypeVar("F", bound=Callable[..., Any])
 _INLINE = "__elspeth_inline__"

@@ -6,8 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from elspeth import OrchestrationContext, Row, RunMetadata, RunResult, Table, invoke
-from elspeth._sync import iterate
+from elspeth import OrchestrationContext, Row, RunMetadata, RunResult, Table, invoke, iterate_rows
 from elspeth_experiment.compile import CompiledSuite, compile_suite
 from elspeth_experiment.options import ExperimentOptions
 from elspeth_experiment.protocols import ExperimentResult
@@ -37,7 +36,7 @@ class ExperimentOrchestrator:
         if self._suite is None:
             self.check(table.columns, ctx)
         assert self._suite is not None
-        rows: list[Row] = [row async for row in iterate(table.rows)]
+        rows: list[Row] = [row async for row in iterate_rows(table.rows)]
         results: list[ExperimentResult] = []
         for experiment in self._suite.experiments:
             if ctx.cancel.is_set():

@@ -1,0 +1,5 @@
+"""``python -m elspeth``: the same as the ``elspeth`` command."""
+
+from elspeth.cli import main
+
+main()
