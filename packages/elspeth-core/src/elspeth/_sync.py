@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -29,6 +28,8 @@ async def call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
     Plain functions run in a worker thread unless marked :func:`inline`.
     """
+    import asyncio  # here, not at the top: `import elspeth` must stay cheap for `elspeth plugins list`
+
     if inspect.iscoroutinefunction(func):
         return await func(*args, **kwargs)
     if getattr(func, _INLINE, False):
@@ -63,6 +64,8 @@ async def iterate(rows: Iterable[Any] | Any, chunk: int = 256) -> AsyncIterator[
                 break
             out.append(item)
         return out
+
+    import asyncio
 
     while True:
         batch = await asyncio.to_thread(take)

@@ -31,6 +31,8 @@ BUILTIN_MODULES = (
     "elspeth.builtins.datasources",
     "elspeth.builtins.sinks",
     "elspeth.builtins.llm_clients",
+    "elspeth.builtins.middleware",
+    "elspeth.builtins.controls",
 )
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _CONTROL_KINDS = ("rate_limiter", "cost_tracker")

@@ -19,8 +19,15 @@ from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
 from elspeth.errors import ConfigError, ElspethError, RunFailed
-from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
+from elspeth.orchestration.context import (
+    NullProgress,
+    OrchestrationContext,
+    PluginContext,
+    Progress,
+    endpoint_allowed,
+)
 from elspeth.orchestration.pipeline import LLMPipeline
+from elspeth.orchestration.runner import Cancel
 from elspeth.registry import Registry, Resolved
 from elspeth.types import Artifact, RunResult, Table
 
@@ -45,6 +52,8 @@ class PreparedRun:
     orchestrator_name: str
     table: Table
     sinks: list[tuple[Resolved, Any]] = field(default_factory=list)
+    parts: list[tuple[str, str, Any]] = field(default_factory=list)
+    """(domain, name, plugin) of the middleware, controls, processors and utilities, for open/close/summary."""
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -109,13 +118,21 @@ async def prepare(
     checker.raise_if_any()
 
     run_id = run_id or new_run_id()
+    ctx_cancel = Cancel()
     plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir)
     llm = None
-    if built["llm"] is not None:
+    if built["llm"] is not None and endpoint_allowed(built["llm"], settings.allowed_endpoints, ("llm",), checker):
         assert resolved["llm"] is not None
         llm = LLMPipeline(
-            built["llm"], middleware_objs, built["rate_limiter"], built["cost_tracker"], name=resolved["llm"].info.name
+            built["llm"],
+            middleware_objs,
+            built["rate_limiter"],
+            built["cost_tracker"],
+            name=resolved["llm"].info.name,
+            retry=settings.retry,
+            cancel=ctx_cancel,
         )
+    checker.raise_if_any()
     used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
     ctx = OrchestrationContext(
         run_id=run_id,
@@ -128,6 +145,7 @@ async def prepare(
         concurrency=settings.concurrency,
         plugin_context=plugin_ctx,
         progress=progress or NullProgress(),
+        cancel=ctx_cancel,
         used=used,
         _llm_parts={
             "middleware": middleware_objs,
@@ -141,7 +159,18 @@ async def prepare(
     assert table is not None
     assert orchestrator is not None
     built["orchestrator"].check(list(table.columns), ctx)
-    return PreparedRun(loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs)
+    parts = [
+        (r.info.domain, r.info.name, obj)
+        for r, obj in [
+            *zip(middleware, middleware_objs, strict=True),
+            (resolved["rate_limiter"], built["rate_limiter"]),
+            (resolved["cost_tracker"], built["cost_tracker"]),
+            *zip(utilities, utility_objs, strict=True),
+        ]
+        if r is not None
+    ]
+    parts += [("processor", name, obj) for name, obj in processor_objs]
+    return PreparedRun(loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts)
 
 
 async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
@@ -194,13 +223,23 @@ async def execute(prepared: PreparedRun) -> RunResult:
         orchestrator=prepared.orchestrator_name,
         settings=settings.model_dump(mode="json"),
     )
+    await _open_parts(prepared)
     try:
         result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:
         raise RunFailed(f"orchestrator '{prepared.orchestrator_name}' failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        await _close_parts(prepared)
     meta = result.metadata
+    if ctx.cancel.is_set():
+        meta.status = "stopped"
+        meta.extra.setdefault("stop_reason", ctx.cancel.reason)
+    for domain, name, part in prepared.parts:
+        summary = getattr(part, "summary", None)
+        if summary is not None and domain != "cost_tracker":
+            meta.extra.setdefault(domain, {})[name] = dict(await call(summary))
     meta.started_at, meta.finished_at = started_at, _now()
     meta.duration_s = round(time.perf_counter() - t0, 6)
     meta.plugins = prepared.registry.plugin_versions(ctx.used)
@@ -213,6 +252,29 @@ async def execute(prepared: PreparedRun) -> RunResult:
     if errors:
         raise RunFailed("; ".join(errors), result)
     return result
+
+
+async def _open_parts(prepared: PreparedRun) -> None:
+    for domain, name, part in prepared.parts:
+        opener = getattr(part, "open", None)
+        if opener is None:
+            continue
+        try:
+            await call(opener, prepared.context.plugin_context)
+        except Exception as exc:  # a part that cannot start stops the run before any row, naming it
+            await _close_parts(prepared)
+            raise RunFailed(f"{domain} '{name}' could not open: {type(exc).__name__}: {exc}") from exc
+
+
+async def _close_parts(prepared: PreparedRun) -> None:
+    for domain, name, part in prepared.parts:
+        closer = getattr(part, "close", None)
+        if closer is None:
+            continue
+        try:
+            await call(closer)
+        except Exception as exc:  # closing is best effort; say so rather than lose the run
+            log.warning("%s '%s' failed to close: %s", domain, name, exc)
 
 
 async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Artifact], list[str]]:

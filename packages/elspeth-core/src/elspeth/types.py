@@ -98,6 +98,7 @@ class LLMResponse:
         metrics: numbers a client or middleware attaches (the mock client puts its ``score`` here).
         raw: the provider's own response object, for plugins that need more.
         cached: True when the answer came from a cache rather than a live call.
+        attempts: how many attempts the call took (set by the pipeline's retry layer).
 
     """
 
@@ -108,6 +109,7 @@ class LLMResponse:
     metrics: dict[str, Any] = field(default_factory=dict)
     raw: Any = None
     cached: bool = False
+    attempts: int = 1
 
 
 @dataclass(slots=True)

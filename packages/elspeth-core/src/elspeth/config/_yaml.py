@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
 from elspeth.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    import yaml
 
 Loc = tuple[str | int, ...]
 
@@ -49,6 +51,8 @@ class SourceMap:
 
 
 def _construct(node: yaml.Node, loader: yaml.SafeLoader, loc: Loc, lines: dict[Loc, int]) -> Any:
+    import yaml
+
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -73,6 +77,8 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
         ConfigError: the text is not valid YAML; the message names the line.
 
     """
+    import yaml  # here, not at the top: listing plugins never parses YAML
+
     source_map = SourceMap(file)
     loader = yaml.SafeLoader(text)
     try:

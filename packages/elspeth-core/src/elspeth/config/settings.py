@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from elspeth.config._yaml import Checker, Loc, SourceMap, load_yaml_file, load_yaml_text
 from elspeth.errors import ConfigError
+from elspeth.orchestration.retry import RetryPolicy
 
 __all__ = ["LoadedSettings", "PluginRef", "Prompts", "Settings", "load_settings", "load_settings_text"]
 
@@ -68,6 +69,10 @@ class Settings(BaseModel):
     sinks: list[PluginRef] = Field(default_factory=list, description="where results go")
     prompts: Prompts | None = None
     concurrency: int = Field(8, ge=1, le=10_000, description="rows in flight at once")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how LLM calls are retried")
+    allowed_endpoints: list[str] | None = Field(
+        None, description="LLM endpoints (URL prefixes) a run may call; null allows any"
+    )
     output_dir: str = Field("output", description="where sinks write, relative to the settings file")
 
 

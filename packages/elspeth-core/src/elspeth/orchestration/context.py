@@ -18,7 +18,35 @@ if TYPE_CHECKING:
     from elspeth.config.settings import LoadedSettings, PluginRef
     from elspeth.registry import PluginInfo, Registry, Resolved
 
-__all__ = ["NullProgress", "OrchestrationContext", "PluginContext", "Progress"]
+__all__ = ["NullProgress", "OrchestrationContext", "PluginContext", "Progress", "endpoint_allowed"]
+
+
+def _normalise(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}{path}"
+
+
+def endpoint_allowed(client: Any, allowed: Sequence[str] | None, loc: Loc, checker: Checker) -> bool:
+    """Check an LLM client's ``endpoint`` (if it has one) against the settings' ``allowed_endpoints``.
+
+    An endpoint is allowed when, after normalising scheme, host, default port and trailing slash, it
+    equals an allowed entry or lies under its path. Clients that call no network (mock, static) have
+    no ``endpoint`` and always pass.
+    """
+    endpoint = getattr(client, "endpoint", None)
+    if allowed is None or not endpoint:
+        return True
+    target = _normalise(str(endpoint))
+    for entry in allowed:
+        prefix = _normalise(entry)
+        if target == prefix or target.startswith(prefix + "/"):
+            return True
+    checker.add(loc, f"LLM endpoint {endpoint} is not in allowed_endpoints ({', '.join(allowed)})")
+    return False
 
 
 class Progress(Protocol):
@@ -162,12 +190,16 @@ class OrchestrationContext:
         except Exception as exc:  # a plugin's constructor may fail on anything; report it at its place
             checker.add(loc, f"llm_client '{resolved.info.name}' could not start: {exc}")
             return None
+        if not endpoint_allowed(client, self.loaded.settings.allowed_endpoints, loc, checker):
+            return None
         return LLMPipeline(
             client,
             self._llm_parts.get("middleware", ()),
             self._llm_parts.get("rate_limiter"),
             self._llm_parts.get("cost_tracker"),
             name=resolved.info.name,
+            retry=self.loaded.settings.retry,
+            cancel=self.cancel,
         )
 
     async def preprocess(self, row: Row) -> Row:

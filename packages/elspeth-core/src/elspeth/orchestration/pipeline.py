@@ -1,28 +1,42 @@
-"""The LLM call path: middleware, rate limiter, client, middleware again in reverse, cost tracker."""
+"""The LLM call path: middleware, the rate limiter and client per attempt, middleware again, cost tracker.
+
+Middleware runs once per call, outside the retry loop: a middleware that refuses a prompt (a prompt
+shield) is never retried. The rate limiter is asked before every attempt, and told about every
+success and every 429 if it wants to know (``on_success``, ``on_rate_limited``), which is how an
+adaptive limiter learns.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from elspeth._sync import call
+from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
+from elspeth.orchestration.retry import RetryPolicy
+from elspeth.orchestration.runner import Cancel
 from elspeth.types import LLMRequest, LLMResponse
 
 __all__ = ["LLMPipeline"]
 
+_NO_RETRY = RetryPolicy(max_attempts=1, timeout_s=None)
+
 
 class LLMPipeline:
-    """One LLM client wrapped in its middleware and controls.
+    """One LLM client wrapped in its middleware, controls and retry policy.
 
     Args:
         client: the LLM client plugin.
         middleware: middleware plugins, outermost first: ``before_request`` runs in this order,
             ``after_response`` in reverse.
-        rate_limiter: waits before each call, if given.
+        rate_limiter: waits before each attempt, if given.
         cost_tracker: prices each response, if given; the cost lands in ``response.metrics["cost"]``.
         name: the client's plugin name, for records and errors.
-
+        retry: the retry policy; None means one attempt and no timeout.
+        cancel: set when the cost tracker reports a ``stop_reason`` (a budget reached), so the run
+            takes no new rows; calls in flight finish.
     """
 
     def __init__(
@@ -32,33 +46,99 @@ class LLMPipeline:
         rate_limiter: Any | None = None,
         cost_tracker: Any | None = None,
         name: str = "llm",
+        retry: RetryPolicy | None = None,
+        cancel: Cancel | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.rate_limiter = rate_limiter
         self.cost_tracker = cost_tracker
+        self.retry = retry or _NO_RETRY
         self._before = [m.before_request for m in middleware if hasattr(m, "before_request")]
         self._after = [m.after_response for m in reversed(middleware) if hasattr(m, "after_response")]
+        self._on_error = [m.on_error for m in middleware if hasattr(m, "on_error")]
+        self.cancel = cancel
+        self.endpoint = str(getattr(client, "endpoint", None) or name)
+        self._on_success = getattr(rate_limiter, "on_success", None)
+        self._on_rate_limited = getattr(rate_limiter, "on_rate_limited", None)
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         """Send ``request`` through the whole chain and return the final response.
 
-        Exceptions from any stage propagate; the orchestrator records them as row failures.
+        Raises:
+            LLMCallFailed: the client failed on every attempt allowed (or with an error that is not
+                retried); it carries every attempt.
+            Exception: whatever a middleware or the cost tracker raised.
         """
+        request.metadata.setdefault("llm", self.name)
+        request.metadata.setdefault("endpoint", self.endpoint)
         for before in self._before:
             request = await call(before, request)
-        if self.rate_limiter is not None:
-            await call(self.rate_limiter.acquire, request)
-        started = time.perf_counter()
-        response: LLMResponse = await call(self.client.generate, request)
-        response.latency_s = time.perf_counter() - started
+        try:
+            response = await self._send(request)
+        except LLMCallFailed as failed:
+            for on_error in self._on_error:
+                await call(on_error, request, failed)
+            raise
         for after in self._after:
             response = await call(after, request, response)
         if self.cost_tracker is not None:
             cost = await call(self.cost_tracker.record, request, response)
             if cost is not None:
                 response.metrics["cost"] = cost
+            reason = getattr(self.cost_tracker, "stop_reason", None)
+            if reason and self.cancel is not None:
+                self.cancel.set(str(reason))
         return response
+
+    async def _send(self, request: LLMRequest) -> LLMResponse:
+        policy = self.retry
+        attempts: list[dict[str, Any]] = []
+        for attempt in range(1, policy.max_attempts + 1):
+            request.metadata["attempt"] = attempt
+            if self.rate_limiter is not None:
+                await call(self.rate_limiter.acquire, request)
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(policy.timeout_s):
+                    response: LLMResponse = await call(self.client.generate, request)
+            except TimeoutError:
+                error: BaseException = LLMTimeout(f"no answer within {policy.timeout_s} s")
+            except Exception as exc:  # classified below; anything not an LLMError is never retried
+                error = exc
+            else:
+                response.latency_s = time.perf_counter() - started
+                response.attempts = attempt
+                if self._on_success is not None:
+                    await call(self._on_success, request, response)
+                return response
+            duration = time.perf_counter() - started
+            retryable = isinstance(error, LLMError) and error.retryable
+            retry_after = error.retry_after if isinstance(error, LLMError) else None
+            if isinstance(error, LLMRateLimited) and self._on_rate_limited is not None:
+                await call(self._on_rate_limited, request, retry_after)
+            last = attempt == policy.max_attempts
+            delay = 0.0 if (last or not retryable) else policy.delay(attempt, retry_after)
+            attempts.append(
+                {
+                    "attempt": attempt,
+                    "error": str(error) or type(error).__name__,
+                    "error_type": type(error).__name__,
+                    "status": getattr(error, "status", None),
+                    "retryable": retryable,
+                    "duration_s": round(duration, 6),
+                    "delay_s": round(delay, 6),
+                }
+            )
+            if last or not retryable:
+                why = "attempts exhausted" if retryable else "not retryable"
+                raise LLMCallFailed(
+                    f"{type(error).__name__}: {error} ({why} after {attempt} attempt{'s' if attempt > 1 else ''})",
+                    attempts,
+                    error,
+                ) from error
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def cost_summary(self) -> Mapping[str, Any] | None:
         """The cost tracker's totals, if there is one."""

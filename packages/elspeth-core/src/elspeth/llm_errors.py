@@ -1,0 +1,124 @@
+"""How an LLM client says what went wrong, so that one retry layer can decide what to retry.
+
+Clients translate their SDK's exceptions into these. The pipeline retries those whose
+``retryable`` is true (429, 5xx, timeouts, dropped connections), honouring ``retry_after``, and
+never retries the rest (400, 401, 403, content-policy refusals, anything unknown).
+
+Example::
+
+    try:
+        reply = await sdk.chat(...)
+    except sdk.RateLimitError as exc:
+        raise LLMRateLimited(str(exc), status=429, retry_after=parse_retry_after(exc.headers)) from exc
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "LLMCallFailed",
+    "LLMConnectionError",
+    "LLMContentRefused",
+    "LLMError",
+    "LLMRateLimited",
+    "LLMRequestRejected",
+    "LLMServerError",
+    "LLMTimeout",
+    "parse_retry_after",
+]
+
+
+class LLMError(Exception):
+    """A failed LLM call.
+
+    Attributes:
+        retryable: whether the same call may succeed if sent again.
+        status: the HTTP status, if there was one.
+        retry_after: seconds the server asked the caller to wait, if it said.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class LLMRateLimited(LLMError):
+    """429: too many requests or tokens; retried after ``retry_after`` (or the backoff)."""
+
+    retryable = True
+
+
+class LLMServerError(LLMError):
+    """5xx: the service failed; retried."""
+
+    retryable = True
+
+
+class LLMTimeout(LLMError):
+    """No answer within the per-call timeout; retried."""
+
+    retryable = True
+
+
+class LLMConnectionError(LLMError):
+    """The connection failed or dropped; retried."""
+
+    retryable = True
+
+
+class LLMRequestRejected(LLMError):
+    """400, 401, 403, 404: the request itself is wrong; never retried."""
+
+
+class LLMContentRefused(LLMError):
+    """The provider's content policy refused the prompt or the answer; never retried."""
+
+
+class LLMCallFailed(Exception):
+    """A call that failed for good, with every attempt it took.
+
+    Attributes:
+        attempts: one entry per attempt: ``attempt``, ``error``, ``error_type``, ``status``,
+            ``retryable``, ``duration_s`` and ``delay_s`` (the wait before the next attempt).
+        cause: the last attempt's exception.
+    """
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]], cause: BaseException) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.cause = cause
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) in a header mapping."""
+    if headers is None:
+        return None
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        return None
+    millis = getter("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = getter("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    from datetime import UTC, datetime
+
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
