@@ -185,7 +185,7 @@ class Adaptive:
         """Additive increase."""
         lane = self._lane(request)
         lane.rate = min(self.options.max_rps, lane.rate + self.options.increase_rps / lane.rate)
-        if lane.rate >= lane.last_logged * 1.25 or lane.rate == self.options.max_rps != lane.last_logged:
+        if lane.rate >= lane.last_logged * 1.1 or lane.rate == self.options.max_rps != lane.last_logged:
             self._note(lane, "increase")
 
     async def on_rate_limited(self, request: LLMRequest, retry_after: float | None) -> None:

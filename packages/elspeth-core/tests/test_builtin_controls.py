@@ -1,0 +1,155 @@
+"""Rate limiters and the price table, alone and in a run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from elspeth import LLMRequest, LLMResponse, Usage
+from elspeth.builtins.controls import Adaptive, FixedWindow, PriceTable, TokenBucket, estimate_tokens
+from elspeth.config import load_settings
+from elspeth.discovery import load_registry
+from elspeth.engine import run_settings
+
+
+def request(endpoint: str = "http://a", user: str = "u", **params) -> LLMRequest:
+    return LLMRequest(system="", user=user, params=params, metadata={"endpoint": endpoint})
+
+
+async def acquire_times(limiter, n: int, req: LLMRequest | None = None) -> list[float]:
+    start = time.monotonic()
+    stamps = []
+
+    async def one() -> None:
+        await limiter.acquire(req or request())
+        stamps.append(time.monotonic() - start)
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return sorted(stamps)
+
+
+def test_fixed_window_never_lets_more_than_its_limit_into_one_window():
+    limiter = FixedWindow(FixedWindow.Options(requests=5, per_seconds=0.1))
+    stamps = asyncio.run(acquire_times(limiter, 12))
+    assert stamps[-1] >= 0.2  # 12 calls at 5 per window need three windows
+    for t in stamps:
+        assert sum(1 for s in stamps if t <= s < t + 0.1 - 0.005) <= 5
+
+
+def test_token_bucket_paces_requests_after_the_burst():
+    limiter = TokenBucket(TokenBucket.Options(requests_per_minute=1200, burst_seconds=0.25))  # 20/s, burst 5
+    stamps = asyncio.run(acquire_times(limiter, 15))
+    assert stamps[4] < 0.05  # the burst goes at once
+    assert stamps[-1] >= (15 - 5) / 20 * 0.95  # the rest at 20 per second
+
+
+def test_token_bucket_limits_tokens_and_charges_actual_usage():
+    limiter = TokenBucket(TokenBucket.Options(requests_per_minute=60000, tokens_per_minute=6000, burst_seconds=1))
+    big = request(user="x" * 400)  # about 100 tokens; the bucket holds 100 per second
+    assert estimate_tokens(big) == 100
+    assert estimate_tokens(request(user="x" * 400, max_tokens=50)) == 150
+
+    async def go() -> float:
+        await limiter.acquire(big)
+        await limiter.on_success(big, LLMResponse(content="", usage=Usage(100, 100)))  # 100 more than reserved
+        start = time.monotonic()
+        await limiter.acquire(big)
+        return time.monotonic() - start
+
+    assert asyncio.run(go()) >= 1.5  # owes 100 tokens and needs 100 more, at 100 a second
+
+
+def test_adaptive_halves_on_429_waits_for_retry_after_and_recovers():
+    limiter = Adaptive(Adaptive.Options(initial_rps=100, increase_rps=5))
+    req = request()
+
+    async def go() -> float:
+        await limiter.acquire(req)
+        await limiter.on_rate_limited(req, 0.2)
+        start = time.monotonic()
+        await limiter.acquire(req)
+        return time.monotonic() - start
+
+    waited = asyncio.run(go())
+    assert waited >= 0.19
+    state = limiter.summary()["http://a|"]
+    assert state["rps"] == 50
+    for _ in range(100):
+        asyncio.run(limiter.on_success(req, LLMResponse(content="")))
+    assert limiter.summary()["http://a|"]["rps"] > 55
+    events = [h["event"] for h in limiter.summary()["http://a|"]["history"]]
+    assert events[0] == "start"
+    assert events[1].startswith("429")
+    assert "increase" in events
+
+
+def test_adaptive_keeps_separate_lanes_per_endpoint():
+    limiter = Adaptive(Adaptive.Options(initial_rps=10))
+    asyncio.run(limiter.on_rate_limited(request("http://a"), None))
+    asyncio.run(limiter.acquire(request("http://b")))
+    summary = limiter.summary()
+    assert summary["http://a|"]["rps"] == 5
+    assert summary["http://b|"]["rps"] == 10
+
+
+def test_price_table_prices_by_exact_model_prefix_or_default():
+    table = PriceTable(
+        PriceTable.Options(
+            prices={
+                "gpt-4o": {"input": 2.5, "output": 10, "cached_input": 1.25},
+                "gpt-4o-mini": {"input": 0.15, "output": 0.6},
+                "*": {"input": 1, "output": 1},
+            }
+        )
+    )
+
+    def cost(model: str, usage: Usage) -> float | None:
+        return asyncio.run(table.record(request(), LLMResponse(content="", usage=usage, model=model)))
+
+    assert cost("gpt-4o", Usage(1_000_000, 0)) == pytest.approx(2.5)
+    assert cost("gpt-4o-2024-08-06", Usage(0, 1_000_000)) == pytest.approx(10)
+    assert cost("gpt-4o-mini-2024", Usage(1_000_000, 1_000_000)) == pytest.approx(0.75)  # longest prefix wins
+    assert cost("gpt-4o", Usage(1_000_000, 0, cached_tokens=400_000)) == pytest.approx(0.6 * 2.5 + 0.4 * 1.25)
+    assert cost("llama", Usage(500_000, 500_000)) == pytest.approx(1.0)
+    summary = table.summary()
+    assert summary["calls"] == 5
+    assert summary["total_cost"] == pytest.approx(2.5 + 10 + 0.75 + 2.0 + 1.0)
+
+
+def test_price_table_counts_unpriced_models():
+    table = PriceTable(PriceTable.Options(prices={"a": {"input": 1, "output": 1}}))
+    assert asyncio.run(table.record(request(), LLMResponse(content="", model="b"))) is None
+    assert table.summary()["unpriced_calls"] == {"b": 1}
+
+
+SETTINGS = """
+name: budget
+datasource: {plugin: csv, options: {path: data.csv}}
+llm: {plugin: mock, options: {model: m}}
+cost_tracker: {plugin: price_table, options: {prices: {m: {input: 1000, output: 1000}}, budget: 0.2}}
+prompts: {user: "Rate {{ text }}"}
+concurrency: 2
+orchestrator: {plugin: experiment, options: {experiments: [{name: a, baseline: true}, {name: b}]}}
+sinks: [{plugin: jsonl}, {plugin: json}]
+"""
+
+
+def test_a_budget_stops_the_run_cleanly_keeping_finished_rows(tmp_path):
+    (tmp_path / "data.csv").write_text("text\n" + "".join(f"review number {i}\n" for i in range(40)))
+    (tmp_path / "settings.yaml").write_text(SETTINGS)
+    result = run_settings(load_settings(tmp_path / "settings.yaml"), load_registry(environ={}))
+    meta = result.metadata
+    assert meta.status == "stopped"
+    assert meta.extra["stop_reason"].startswith("budget of 0.2 USD reached")
+    assert meta.extra["cost"]["budget_reached"] is True
+    done = len(result.records)
+    assert 0 < done < 40
+    experiments = result.aggregates["experiments"]
+    assert experiments["a"]["succeeded"] + experiments["a"]["not_run"] == 40
+    assert experiments["b"]["not_run"] == 40
+    lines = (tmp_path / "output" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == done
+    assert all(json.loads(line)["metrics"]["cost"] > 0 for line in lines)
