@@ -1,0 +1,335 @@
+"""Sink ``azure_blob``: a run's results, summary and chosen output files uploaded under one prefix, manifest last."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import string
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from elspeth.orchestration.context import PluginContext
+from elspeth.types import Artifact, RunResult
+from elspeth_azure_blob._errors import BlobError
+from elspeth_azure_blob._options import AuthOptions
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
+    from elspeth_azure_blob._client import Connection
+
+__all__ = ["AzureBlobSink"]
+
+_MiB = 1024 * 1024
+_PLACEHOLDERS = {"run_id", "name"}
+_METADATA_KEY_CHARS = set(string.ascii_letters + string.digits + "_")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _to_json(value: Any, **kwargs: Any) -> str:
+    """JSON with NaN and infinities as null, and anything else unknown as its string."""
+    return json.dumps(_clean(value), default=str, ensure_ascii=False, **kwargs)
+
+
+def _result_lines(result: RunResult, include_failures: bool) -> Iterator[str]:
+    """One JSON line per record, then per failure: the same shape as core's ``jsonl`` sink."""
+    for r in result.records:
+        item: dict[str, Any] = {
+            "status": "ok",
+            "row_id": r.row_id,
+            "experiment": r.group,
+            "inputs": r.inputs,
+            "outputs": r.outputs,
+            "metrics": r.metrics,
+        }
+        yield _to_json(item) + "\n"
+    if include_failures:
+        for f in result.failures:
+            item = {
+                "status": "failed",
+                "row_id": f.row_id,
+                "experiment": f.group,
+                "inputs": f.inputs,
+                "stage": f.stage,
+                "error": f.error,
+                "attempts": f.attempts,
+                "outputs": f.output,
+            }
+            yield _to_json(item) + "\n"
+
+
+@dataclass
+class _Spooled:
+    """A file to upload, already on disk, with its size and SHA-256."""
+
+    blob: str
+    path: Path
+    size: int
+    sha256: str
+    content_type: str
+
+
+def _spool(lines: Iterator[str], folder: Path, blob: str, content_type: str) -> _Spooled:
+    """Write ``lines`` to a temporary file, hashing as it goes, so nothing is held in memory twice."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".part")
+    path = Path(name)
+    with os.fdopen(fd, "wb") as handle:
+        for line in lines:
+            data = line.encode("utf-8")
+            digest.update(data)
+            size += len(data)
+            handle.write(data)
+    return _Spooled(blob, path, size, digest.hexdigest(), content_type)
+
+
+def _hash_file(path: Path, blob: str, content_type: str) -> _Spooled:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_MiB):
+            digest.update(chunk)
+            size += len(chunk)
+    return _Spooled(blob, path, size, digest.hexdigest(), content_type)
+
+
+def _content_type(path: Path) -> str:
+    import mimetypes
+
+    known = {".jsonl": "application/jsonl", ".csv": "text/csv", ".json": "application/json"}
+    return known.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+class _Progress:
+    """Logs an upload's progress at most once per tenth of it, and once at the end."""
+
+    def __init__(self, log: Callable[..., None], where: str, total: int) -> None:
+        self.log, self.where, self.total = log, where, total
+        self.next_mark = total // 10
+
+    def __call__(self, current: int, total: int | None) -> None:
+        total = total or self.total
+        if total and (current >= self.next_mark or current >= total):
+            self.log(
+                "uploaded %.1f of %.1f MB (%d%%) to %s", current / 1e6, total / 1e6, 100 * current // total, self.where
+            )
+            self.next_mark = current + max(total // 10, 1)
+
+
+class AzureBlobSink:
+    """Uploads a run's results (JSON Lines), summary and a SHA-256 manifest to Azure Blob Storage."""
+
+    name = "azure_blob"
+
+    class Options(AuthOptions):
+        """Options of the ``azure_blob`` sink."""
+
+        container: str = Field(description="the container to upload into")
+        prefix: str = Field(
+            "{name}/{run_id}/", description="folder of the run's blobs; {run_id} and {name} are replaced"
+        )
+        results_name: str = Field("results.jsonl", description="blob name (under the prefix) of the results")
+        include_failures: bool = Field(True, description="write failed rows into the results too, status 'failed'")
+        summary_name: str | None = Field(
+            "summary.json", description="blob name of the run's metadata and aggregates; null to skip"
+        )
+        manifest_name: str = Field("manifest.json", description="blob name of the manifest, uploaded last")
+        files: list[str] = Field(
+            default_factory=list,
+            description="glob patterns, relative to the output folder, of files earlier sinks wrote, to upload too",
+        )
+        overwrite: bool = Field(
+            True, description="replace blobs that already exist (a resumed run writes again); false makes it an error"
+        )
+        create_container: bool = Field(False, description="create the container if it does not exist")
+        metadata: dict[str, str] = Field(default_factory=dict, description="extra metadata set on every blob")
+        max_block_size: int = Field(
+            4 * _MiB,
+            ge=64 * 1024,
+            le=4000 * _MiB,
+            description="bytes per block; larger blobs are uploaded as a list of blocks",
+        )
+        max_concurrency: int = Field(4, ge=1, le=64, description="blocks uploaded in parallel")
+
+        @field_validator("prefix")
+        @classmethod
+        def _known_placeholders(cls, value: str) -> str:
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+            except ValueError as exc:
+                raise ValueError(f"prefix '{value}' is not a valid template: {exc}") from None
+            unknown = fields - _PLACEHOLDERS
+            if unknown:
+                raise ValueError(f"prefix may use {{run_id}} and {{name}} only, not {{{', '.join(sorted(unknown))}}}")
+            return value
+
+        @field_validator("metadata")
+        @classmethod
+        def _metadata_keys(cls, value: dict[str, str]) -> dict[str, str]:
+            for key in value:
+                if not key or key[0].isdigit() or not set(key) <= _METADATA_KEY_CHARS:
+                    raise ValueError(
+                        f"metadata key '{key}' must be letters, digits and underscores (not first a digit)"
+                    )
+                if not value[key].isascii():
+                    raise ValueError(f"metadata value of '{key}' must be ASCII text (an Azure limit)")
+            return value
+
+        @model_validator(mode="after")
+        def _check_account(self) -> Self:
+            self.check_endpoint(self.endpoint())
+            return self
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        options.credentials()  # fail at start-up, not after the run, when the secret's variable is missing
+
+    def blob_prefix(self, result: RunResult) -> str:
+        """The prefix for this run, placeholders filled in."""
+        meta = result.metadata
+        return self.options.prefix.format(run_id=meta.run_id, name=meta.name)
+
+    def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
+        """Upload every artifact of the run, then the manifest that lists them with size and SHA-256.
+
+        Blobs are not local files, so nothing is returned for local listing or signing; the manifest
+        is the record of what was uploaded.
+        """
+        from elspeth_azure_blob._client import connect
+
+        opts = self.options
+        with connect(opts, opts.endpoint(), block_size=opts.max_block_size) as conn:
+            container = conn.client.get_container_client(opts.container)
+            self._ensure_container(conn, container)
+            prefix = self.blob_prefix(result)
+            level = str(result.metadata.extra.get("security_level", "UNOFFICIAL"))
+            metadata = {**opts.metadata, "run_id": result.metadata.run_id, "security_level": level}
+            with tempfile.TemporaryDirectory(prefix="elspeth-azure-blob-") as tmp:
+                items = self._collect(result, ctx, Path(tmp), prefix)
+                uploaded: list[dict[str, Any]] = []
+                for item in items:
+                    self._upload(conn, container, item, metadata, ctx)
+                    uploaded.append(
+                        {"blob": item.blob, "size": item.size, "sha256": item.sha256, "content_type": item.content_type}
+                    )
+                manifest = {
+                    "run_id": result.metadata.run_id,
+                    "name": result.metadata.name,
+                    "security_level": level,
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "account_url": conn.account_url,
+                    "container": opts.container,
+                    "prefix": prefix,
+                    "blobs": uploaded,
+                }
+                body = _to_json(manifest, indent=2) + "\n"
+                manifest_item = _spool(iter([body]), Path(tmp), prefix + opts.manifest_name, "application/json")
+                self._upload(conn, container, manifest_item, metadata, ctx)
+        total = sum(b["size"] for b in uploaded)
+        ctx.logger.info(
+            "uploaded %d blobs (%d bytes) and %s to %s/%s",
+            len(uploaded),
+            total,
+            opts.manifest_name,
+            conn.account_url,
+            opts.container + "/" + prefix,
+        )
+        return []
+
+    def _ensure_container(self, conn: Connection, container: ContainerClient) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        from elspeth_azure_blob._client import translate
+
+        try:
+            if self.options.create_container:
+                with contextlib.suppress(ResourceExistsError):
+                    container.create_container()
+            elif conn.credentials.kind != "sas_token":
+                # a container-scoped SAS may not read container properties; its first upload tells instead
+                container.get_container_properties()
+        except Exception as exc:  # every SDK failure becomes a BlobError naming the container
+            raise translate(exc, conn, action="checking", container=self.options.container) from None
+
+    def _collect(self, result: RunResult, ctx: PluginContext, tmp: Path, prefix: str) -> list[_Spooled]:
+        opts = self.options
+        items = [
+            _spool(_result_lines(result, opts.include_failures), tmp, prefix + opts.results_name, "application/jsonl")
+        ]
+        if opts.summary_name:
+            summary = {
+                "metadata": result.metadata.to_dict(),
+                "aggregates": result.aggregates,
+                "failures": len(result.failures),
+            }
+            items.append(
+                _spool(iter([_to_json(summary, indent=2) + "\n"]), tmp, prefix + opts.summary_name, "application/json")
+            )
+        items.extend(self._output_files(ctx, prefix))
+        names = [i.blob for i in items] + [prefix + opts.manifest_name]
+        clashes = sorted({n for n in names if names.count(n) > 1})
+        if clashes:
+            raise BlobError(f"two artifacts would be uploaded as the same blob: {', '.join(clashes)}")
+        return items
+
+    def _output_files(self, ctx: PluginContext, prefix: str) -> list[_Spooled]:
+        found: dict[Path, None] = {}
+        root = ctx.output_dir.resolve()
+        for pattern in self.options.files:
+            matches = sorted(p for p in root.glob(pattern) if p.is_file())
+            if not matches:
+                raise BlobError(f"files: '{pattern}' matches no file in the output folder {root}")
+            for path in matches:
+                found.setdefault(path.resolve(), None)
+        return [_hash_file(p, prefix + p.relative_to(root).as_posix(), _content_type(p)) for p in found]
+
+    def _upload(
+        self,
+        conn: Connection,
+        container: ContainerClient,
+        item: _Spooled,
+        metadata: dict[str, str],
+        ctx: PluginContext,
+    ) -> None:
+        from azure.storage.blob import ContentSettings
+
+        from elspeth_azure_blob._client import translate
+
+        opts = self.options
+        where = f"{opts.container}/{item.blob}"
+        blocks = max(1, math.ceil(item.size / opts.max_block_size))
+        ctx.logger.info("uploading %s (%d bytes, %d block%s)", where, item.size, blocks, "" if blocks == 1 else "s")
+        progress = _Progress(ctx.logger.info, where, item.size) if blocks > 1 else None
+        try:
+            with item.path.open("rb") as handle:
+                container.upload_blob(
+                    item.blob,
+                    handle,
+                    length=item.size,
+                    overwrite=opts.overwrite,
+                    metadata={**metadata, "sha256": item.sha256},
+                    content_settings=ContentSettings(content_type=item.content_type),
+                    max_concurrency=opts.max_concurrency,
+                    progress_hook=progress,
+                )
+        except Exception as exc:  # every SDK failure becomes a BlobError naming the blob
+            raise translate(exc, conn, action="uploading", container=opts.container, blob=item.blob) from None
