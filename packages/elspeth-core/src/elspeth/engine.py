@@ -190,7 +190,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _call_observers(registry: Registry, hook_name: str, warn_into: RunResult | None, **kwargs: Any) -> None:
+def _call_observers(registry: Registry, hook_name: str, warn_into: dict[str, Any], **kwargs: Any) -> None:
     caller = getattr(registry.manager.hook, hook_name)
     for impl in caller.get_hookimpls():
         try:
@@ -198,8 +198,7 @@ def _call_observers(registry: Registry, hook_name: str, warn_into: RunResult | N
         except Exception as exc:  # an observer's bug must not lose the run's results
             message = f"{hook_name} observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
             log.warning(message)
-            if warn_into is not None:
-                warn_into.metadata.extra.setdefault("warnings", []).append(message)
+            warn_into.setdefault("warnings", []).append(message)
 
 
 async def execute(prepared: PreparedRun) -> RunResult:
@@ -217,7 +216,7 @@ async def execute(prepared: PreparedRun) -> RunResult:
     _call_observers(
         prepared.registry,
         "run_started",
-        None,
+        ctx.extra,  # merged into the result's metadata when the run ends
         run_id=ctx.run_id,
         name=ctx.name,
         orchestrator=prepared.orchestrator_name,
@@ -248,7 +247,7 @@ async def execute(prepared: PreparedRun) -> RunResult:
         meta.extra.setdefault("cost", costs)
     artifacts, errors = await write_sinks(result, prepared)
     meta.extra["artifacts"] = [str(a.path) for a in artifacts]
-    _call_observers(prepared.registry, "run_finished", result, run_id=ctx.run_id, result=result)
+    _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:
         raise RunFailed("; ".join(errors), result)
     return result

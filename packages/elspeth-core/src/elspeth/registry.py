@@ -136,7 +136,8 @@ class Registry:
             message += f" No {domain} plugins are installed."
         broken = [i for i in self._all if i.status != "ok" and not i.domain]
         if broken:
-            message += " Some plugins failed to load (see `elspeth plugins list`)."
+            why = "; ".join(f"{i.entry_point} ({i.distribution} {i.version}) is {i.status}: {i.error}" for i in broken)
+            message += f" Some plugins failed to load (see `elspeth plugins list`): {why}."
         return message
 
     def resolve(self, domain: str, ref: Any, loc: Loc, checker: Checker) -> Resolved | None:

@@ -33,7 +33,7 @@ class FixedWindow:
     def __init__(self, options: Options) -> None:
         self.options = options
         self._lock = asyncio.Lock()
-        self._window_start = time.monotonic()
+        self._window_start: float | None = None  # the first window opens with the first call
         self._count = 0
         self.waited_s = 0.0
 
@@ -42,7 +42,7 @@ class FixedWindow:
         async with self._lock:
             while True:
                 now = time.monotonic()
-                if now - self._window_start >= self.options.per_seconds:
+                if self._window_start is None or now - self._window_start >= self.options.per_seconds:
                     self._window_start, self._count = now, 0
                 if self._count < self.options.requests:
                     self._count += 1

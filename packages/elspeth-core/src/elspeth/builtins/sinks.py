@@ -8,6 +8,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.orchestration.context import PluginContext
+from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
 
 
@@ -101,8 +103,12 @@ class CsvSink:
 
     name = "csv"
 
-    class Options(BaseModel):
-        """Options of the ``csv`` sink."""
+    class Options(SanitizeOptions):
+        """Options of the ``csv`` sink.
+
+        Formula neutralisation (``sanitize_formulas``, ``sanitize_guard``) follows
+        :mod:`elspeth.spreadsheet`; headers and cells are both neutralised.
+        """
 
         model_config = ConfigDict(extra="forbid")
 
@@ -114,7 +120,10 @@ class CsvSink:
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the records (and failures, if asked)."""
-        written = [self._write(ctx.output_path(self.options.path), [record_row(r) for r in result.records])]
+        path = ctx.output_path(self.options.path)
+        if not self.options.sanitize_formulas:
+            warn_unsanitised(ctx.logger, self.name, path)
+        written = [self._write(path, [record_row(r) for r in result.records])]
         if self.options.failures_path:
             rows = [failure_row(f) for f in result.failures]
             written.append(self._write(ctx.output_path(self.options.failures_path), rows))
@@ -122,12 +131,17 @@ class CsvSink:
 
     def _write(self, path: Path, rows: list[dict[str, Any]]) -> Artifact:
         columns = _columns(rows) or ["row_id"]
+        safe: Callable[[Any], Any] = (
+            partial(neutralise_formula, guard=self.options.sanitize_guard)
+            if self.options.sanitize_formulas
+            else (lambda value: value)
+        )
 
         def dump(handle: IO[str]) -> None:
             writer = csv.writer(handle)
-            writer.writerow(columns)
+            writer.writerow([safe(c) for c in columns])
             for row in rows:
-                writer.writerow([_cell(row.get(c)) for c in columns])
+                writer.writerow([safe(_cell(row.get(c))) for c in columns])
 
         write_atomically(path, dump)
         return Artifact(path, "text/csv", self.name)

@@ -216,9 +216,14 @@ class OrchestrationContext:
     def row_finished(self, record: Record | None = None, failure: Failure | None = None) -> None:
         """Report a finished row to the progress bar and to ``row_finished`` observers."""
         self.progress.advance(failure is None)
-        hook = self.registry.manager.hook.row_finished
-        if hook.get_hookimpls():
-            hook(run_id=self.run_id, record=record, failure=failure)
+        kwargs = {"run_id": self.run_id, "record": record, "failure": failure}
+        for impl in self.registry.manager.hook.row_finished.get_hookimpls():
+            try:
+                impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
+            except Exception as exc:  # an observer's bug must fail neither the row nor the run
+                message = f"row_finished observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
+                logging.getLogger("elspeth").warning(message)
+                self.extra.setdefault("warnings", []).append(message)
 
     def processor_names(self) -> Sequence[str]:
         """The processors' plugin names, in order."""

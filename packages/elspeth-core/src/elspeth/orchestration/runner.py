@@ -57,11 +57,12 @@ async def run_rows(
     cancel = cancel or Cancel()
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency * 2)
     started = 0
+    errors: list[Exception] = []  # kept here, not raised in the task group, so rows in flight can finish
 
     async def produce() -> None:
         nonlocal started
         async for row in iterate(rows):
-            if cancel.is_set():
+            if cancel.is_set() or errors:
                 break
             await queue.put(row)
             started += 1
@@ -74,13 +75,18 @@ async def run_rows(
             row = await queue.get()
             if row is _DONE:
                 return
-            if cancel.is_set():
+            if cancel.is_set() or errors:
                 started -= 1  # taken from the source but never begun
                 continue
-            await handle(row)
+            try:
+                await handle(row)
+            except Exception as exc:
+                errors.append(exc)
 
     async with asyncio.TaskGroup() as group:
         group.create_task(produce())
         for _ in range(concurrency):
             group.create_task(work())
+    if errors:
+        raise errors[0]
     return started

@@ -1,0 +1,273 @@
+"""The LLM test server's HTTP side: an aiohttp application over a :class:`ServerState`.
+
+Routes:
+    ``POST /v1/chat/completions`` (and ``/chat/completions``): OpenAI chat completions, ``Authorization: Bearer``.
+    ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``: Azure OpenAI, ``api-key`` or
+    ``Authorization: Bearer`` (an Entra ID token).
+    ``POST /contentsafety/text:analyze`` and ``/contentsafety/text:shieldPrompt`` (``?api-version=...``):
+    Azure AI Content Safety, ``Ocp-Apim-Subscription-Key``.
+    ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from elspeth_testing._llm_server_state import (
+    CHAT,
+    SAFETY,
+    SHIELD,
+    Fault,
+    RecordedRequest,
+    Script,
+    ServerState,
+    last_user_message,
+    redact,
+)
+
+__all__ = ["build_app"]
+
+STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)
+STOPPING: web.AppKey[asyncio.Event] = web.AppKey("stopping", asyncio.Event)
+
+
+def _error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    payload = {"error": {"message": message, "type": "test_server_error", "param": None, "code": code}}
+    return web.json_response(payload, status=status, headers=headers)
+
+
+def _credential(request: web.Request, state: ServerState, azure: bool) -> tuple[str | None, bool]:
+    cfg = state.config
+    auth = request.headers.get("Authorization", "")
+    bearer = auth[7:] if auth.lower().startswith("bearer ") else None
+    if azure and "api-key" in request.headers:
+        return "api-key", cfg.api_key is None or request.headers["api-key"] == cfg.api_key
+    if bearer is None:
+        return None, False
+    if azure:
+        return "bearer", cfg.bearer_token is None or bearer == cfg.bearer_token
+    return "bearer", cfg.api_key is None or bearer == cfg.api_key
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _hang(request: web.Request, limit: float) -> None:
+    stopping = request.app[STOPPING]
+    deadline = time.monotonic() + limit
+    while not _gone(request) and not stopping.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+def _drop(request: web.Request) -> web.Response:
+    if request.transport is not None:
+        request.transport.close()
+    # aiohttp cannot write this to a closed transport; it notices and moves on
+    return web.Response(status=204)
+
+
+async def _read(request: web.Request, rec: RecordedRequest) -> Any:
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        rec.body = raw.decode("utf-8", "replace")
+        return None
+    rec.body = body
+    return body
+
+
+def _new_record(request: web.Request, state: ServerState) -> RecordedRequest:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return RecordedRequest(
+        peer=f"{peer[0]}:{peer[1]}" if peer else "",
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers=redact(request.headers),
+        body=None,
+        prompt="",
+        t=round(time.monotonic() - state.started, 6),
+    )
+
+
+async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, state: ServerState) -> web.Response | None:
+    """Answer with ``fault``, or return None to answer normally."""
+    cfg = state.config
+    rec.outcome = fault.kind
+    if fault.kind in {"ok", "malformed"}:
+        return None
+    if fault.kind == "hang":
+        await _hang(request, cfg.hang_s)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)
+    if fault.kind == "drop":
+        return _drop(request)
+    if fault.kind == "content_filter":
+        rec.status = 400
+        return _error(400, "The prompt was filtered by the content management policy (test server).", "content_filter")
+    status = fault.status
+    assert status is not None
+    rec.status = status
+    if status == 429:
+        after = fault.retry_after if fault.retry_after is not None else cfg.retry_after_s
+        headers = {} if after is None else {"Retry-After": f"{after:g}"}
+        return _error(429, "Rate limit reached (test server).", "rate_limit_exceeded", headers)
+    return _error(status, f"Injected {status} (test server).", str(status))
+
+
+async def _chat(request: web.Request, rec: RecordedRequest) -> web.Response:
+    state = request.app[STATE]
+    deployment = request.match_info.get("deployment")
+    azure = deployment is not None
+    rec.credential, rec.credential_ok = _credential(request, state, azure)
+    if azure and "api-version" not in request.query:
+        rec.status, rec.outcome = 404, "404"
+        return _error(404, "Resource not found: api-version is required", "404")
+    if not rec.credential_ok:
+        rec.status, rec.outcome = 401, "401"
+        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
+    body = await _read(request, rec)
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not (azure or body.get("model")):
+        rec.status, rec.outcome = 400, "400"
+        return _error(400, "The body must be JSON with `messages` (and `model`).", "invalid_request")
+    rec.prompt = last_user_message(body)
+    model = state.config.azure_model if azure else str(body["model"])
+    key = json.dumps(body.get("messages"), sort_keys=True)
+    fault, latency = state.choose(CHAT, request.path, rec.prompt, key)
+    if fault.kind not in {"429", "drop", "hang"} and latency:
+        await asyncio.sleep(latency)
+    answer = await _faulted(request, rec, fault, state)
+    if answer is not None:
+        return answer
+    cfg = state.config
+    if cfg.refuse_marker and cfg.refuse_marker in rec.prompt:
+        rec.status, rec.outcome = 400, "content_filter"
+        return _error(400, "The prompt was filtered by the content management policy (test server).", "content_filter")
+    reply = state.completion(body, model)
+    if fault.kind == "malformed":
+        rec.status = 200
+        text = json.dumps(reply)
+        return web.Response(text=text[: len(text) // 2], content_type="application/json")
+    if _gone(request):
+        rec.outcome = "client_gone"
+        return web.Response(status=204)
+    rec.status = 200
+    return web.json_response(reply)
+
+
+async def _safety(request: web.Request, rec: RecordedRequest, kind: str) -> web.Response:
+    state = request.app[STATE]
+    key = request.headers.get("Ocp-Apim-Subscription-Key")
+    rec.credential = "subscription-key" if key is not None else None
+    rec.credential_ok = key is not None and (state.config.safety_key is None or key == state.config.safety_key)
+    if "api-version" not in request.query:
+        rec.status, rec.outcome = 404, "404"
+        return _error(404, "Resource not found: api-version is required", "404")
+    if not rec.credential_ok:
+        rec.status, rec.outcome = 401, "401"
+        return _error(401, "Access denied due to invalid subscription key (test server).", "401")
+    body = await _read(request, rec)
+    text_field = "text" if kind == SAFETY else "userPrompt"
+    if not isinstance(body, dict) or not isinstance(body.get(text_field), str):
+        rec.status, rec.outcome = 400, "400"
+        return _error(400, f"The body must be JSON with `{text_field}`.", "InvalidRequestBody")
+    rec.prompt = body[text_field]
+    if len(rec.prompt) > 10_000:
+        rec.status, rec.outcome = 400, "400"
+        return _error(400, "Text exceeds 10,000 characters.", "InvalidRequestBody")
+    fault, _ = state.choose(kind, request.path, rec.prompt, f"{kind}:{rec.prompt}")
+    answer = await _faulted(request, rec, fault, state)
+    if answer is not None:
+        return answer
+    rec.status = 200
+    return web.json_response(state.analyze(body) if kind == SAFETY else state.shield(body))
+
+
+def _recorded(handler: Any) -> Any:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        rec = _new_record(request, state)
+        started = time.monotonic()
+        try:
+            response: web.StreamResponse = await handler(request, rec)
+        finally:
+            rec.duration_s = round(time.monotonic() - started, 6)
+            if rec.outcome in {"hang", "drop", "client_gone"}:
+                rec.status = None
+            state.record(rec)
+        return response
+
+    return wrapped
+
+
+async def _chat_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+    return await _chat(request, rec)
+
+
+async def _analyze_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+    return await _safety(request, rec, SAFETY)
+
+
+async def _shield_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+    return await _safety(request, rec, SHIELD)
+
+
+async def _control_requests(request: web.Request) -> web.Response:
+    return web.json_response([r.to_dict() for r in request.app[STATE].requests()])
+
+
+async def _control_config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            state.configure(**(await request.json()))
+        except ValueError as exc:
+            return _error(400, str(exc))
+    return web.json_response(state.config.model_dump())
+
+
+async def _control_script(request: web.Request) -> web.Response:
+    data = await request.json()
+    try:
+        faults = [Fault.parse(f) for f in data["faults"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        return _error(400, f"a script needs `faults`, a list of fault names: {exc}")
+    request.app[STATE].add_script(Script(faults, data.get("match"), data.get("path")))
+    return web.json_response({"queued": len(faults)})
+
+
+async def _control_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"reset": True})
+
+
+def build_app(state: ServerState) -> web.Application:
+    """The aiohttp application serving ``state``."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[STATE] = state
+    app[STOPPING] = asyncio.Event()
+    chat = _recorded(_chat_route)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/chat/completions", chat)
+    app.router.add_post("/openai/deployments/{deployment}/chat/completions", chat)
+    app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
+    app.router.add_post("/contentsafety/text:shieldPrompt", _recorded(_shield_route))
+    app.router.add_get("/_elspeth/requests", _control_requests)
+    app.router.add_route("*", "/_elspeth/config", _control_config)
+    app.router.add_post("/_elspeth/script", _control_script)
+    app.router.add_post("/_elspeth/reset", _control_reset)
+    return app
+
+
+def stopping_event(app: web.Application) -> asyncio.Event:
+    """The event that wakes hanging handlers when the server stops."""
+    return app[STOPPING]

@@ -1,0 +1,266 @@
+"""The contract suites, run by pytester as a plugin author runs them: good plugins pass, wrong ones fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from elspeth_testing import DataSourceContract, MiddlewareContract, SinkContract
+
+pytest_plugins = ["pytester"]
+
+HEADER = """
+from __future__ import annotations
+import os, pytest
+from pydantic import BaseModel, ConfigDict
+from elspeth import Artifact, LLMRequest, LLMResponse, Row, Table, Usage
+from elspeth_testing import DataSourceContract, LLMClientContract, MiddlewareContract, SinkContract
+
+class Opts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+"""
+
+
+def inherited(contract: type) -> set[str]:
+    return {name for name in dir(contract) if name.startswith("test_")}
+
+
+def run(pytester: pytest.Pytester, body: str) -> tuple[set[str], set[str], str]:
+    """Run a test module; return the names of the tests that passed and failed, and the output."""
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(test_plugin=HEADER + body)
+    reprec = pytester.inline_run("-q", "-p", "no:cacheprovider")
+    passed, skipped, failed = reprec.listoutcomes()
+    assert not skipped
+    text = "\n".join(str(rep.longrepr) for rep in failed)
+    return {r.nodeid.split("::")[-1] for r in passed}, {r.nodeid.split("::")[-1] for r in failed}, text
+
+
+def test_a_good_sink_inherits_and_passes_every_sink_test(pytester: pytest.Pytester) -> None:
+    passed, failed, _ = run(
+        pytester,
+        """
+from elspeth.builtins.sinks import JsonlSink
+
+class TestMySink(SinkContract):
+    plugin_class = JsonlSink
+""",
+    )
+    assert failed == set()
+    assert passed == inherited(SinkContract)
+    assert len(passed) >= 9
+
+
+def test_a_sink_that_appends_and_leaves_temp_files_fails_those_tests(pytester: pytest.Pytester) -> None:
+    _, failed, text = run(
+        pytester,
+        """
+class AppendingSink:
+    \"\"\"Appends to a file and leaves a temporary file behind.\"\"\"
+    name = "appender"
+    Options = Opts
+    def __init__(self, options): pass
+    def write(self, result, ctx):
+        path = ctx.output_path("out.txt")
+        ctx.output_path(".out.txt.tmp").write_text("half", encoding="utf-8")
+        with path.open("a", encoding="utf-8") as handle:
+            for r in result.records:
+                handle.write(r.row_id + "\\n")
+        return [Artifact(path, "text/plain", self.name)]
+
+class TestAppendingSink(SinkContract):
+    plugin_class = AppendingSink
+""",
+    )
+    assert failed == {
+        "test_leaves_no_files_it_does_not_report",
+        "test_second_write_replaces_the_first",
+        "test_written_content_keeps_every_record_and_unicode",  # it writes ids only, losing the text
+    }
+    assert "files left behind that write() did not report" in text
+    assert "the second write kept rows of the first" in text
+
+
+def test_a_sink_reporting_a_file_it_never_wrote_fails(pytester: pytest.Pytester) -> None:
+    _, failed, text = run(
+        pytester,
+        """
+class LyingSink:
+    \"\"\"Says it wrote a file.\"\"\"
+    name = "liar"
+    Options = Opts
+    def __init__(self, options): pass
+    async def write(self, result, ctx):
+        return [Artifact(ctx.output_path("ghost.csv"), "text/csv", "liar")]
+
+class TestLyingSink(SinkContract):
+    plugin_class = LyingSink
+""",
+    )
+    assert "test_writes_a_result_to_artifacts_that_exist" in failed
+    assert "ghost.csv was returned as written but does not exist" in text
+
+
+def test_a_good_datasource_passes_and_a_wrong_one_fails(pytester: pytest.Pytester) -> None:
+    passed, failed, text = run(
+        pytester,
+        """
+class ListSource:
+    \"\"\"Rows from a list in the options.\"\"\"
+    name = "listed"
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        values: list[str]
+        wrong: bool = False
+    def __init__(self, options):
+        self.options = options
+    async def load(self, ctx):
+        async def rows():
+            for i, value in enumerate(self.options.values):
+                data = {"value": value, "extra": 1} if self.options.wrong else {"value": value}
+                yield Row("same" if self.options.wrong else str(i), data, i)
+        return Table(["value"], rows())
+
+class TestGood(DataSourceContract):
+    plugin_class = ListSource
+
+    @pytest.fixture
+    def plugin_options(self):
+        return {"values": ["a", "b"]}
+
+class TestWrong(TestGood):
+    @pytest.fixture
+    def plugin_options(self):
+        return {"values": ["a", "b"], "wrong": True}
+""",
+    )
+    assert {name for name in passed} >= inherited(DataSourceContract)  # TestGood passes everything
+    assert failed == {
+        "test_rows_are_rows_whose_keys_are_the_columns",
+        "test_row_ids_are_unique_strings_and_indexes_count_up",
+    }
+    assert "row ids repeat" in text
+    assert "but the table's columns are ['value']" in text
+
+
+def test_a_sync_llm_client_passes_and_a_sloppy_one_fails(pytester: pytest.Pytester) -> None:
+    _, failed, text = run(
+        pytester,
+        """
+class SyncClient:
+    \"\"\"Answers synchronously, as a blocking SDK would.\"\"\"
+    name = "syncy"
+    Options = Opts
+    def __init__(self, options): pass
+    def generate(self, request):
+        return LLMResponse(content="yes", usage=Usage(3, 1))
+
+class Sloppy:
+    \"\"\"Returns bare text, has negative usage and scribbles on the request.\"\"\"
+    name = "sloppy"
+    class Options(BaseModel):
+        mode: str = "text"
+    def __init__(self, options):
+        self.mode = options.mode
+    async def generate(self, request):
+        request.metadata["seen"] = True
+        if self.mode == "text":
+            return "yes"
+        return LLMResponse(content="yes", usage=Usage(-1, 1))
+
+class TestSync(LLMClientContract):
+    plugin_class = SyncClient
+
+class TestSloppy(LLMClientContract):
+    plugin_class = Sloppy
+
+class TestSloppyUsage(LLMClientContract):
+    plugin_class = Sloppy
+
+    @pytest.fixture
+    def plugin_options(self):
+        return {"mode": "usage"}
+""",
+    )
+    assert not any(name for name in failed if "Sync" in name)
+    assert failed == {
+        "test_options_refuse_unknown_keys",
+        "test_returns_an_llm_response",
+        "test_does_not_change_the_request",
+        "test_works_in_the_llm_pipeline",
+        "test_many_concurrent_calls_all_answer",
+        "test_answers_every_row_of_a_real_run",
+    }
+    assert "generate() must return elspeth.LLMResponse, got 'yes'" in text
+    assert "usage.prompt_tokens must not be negative, got -1" in text
+    assert "generate() changed its request" in text
+    assert 'set `model_config = ConfigDict(extra="forbid")`' in text
+
+
+def test_middleware_that_drops_metadata_fails(pytester: pytest.Pytester) -> None:
+    passed, failed, text = run(
+        pytester,
+        """
+class Tagger:
+    \"\"\"Adds a tag to every request and a metric to every response.\"\"\"
+    name = "tagger"
+    Options = Opts
+    def __init__(self, options): pass
+    def before_request(self, request):
+        request.metadata["tag"] = "x"
+        return request
+    async def after_response(self, request, response):
+        response.metrics["tagged"] = True
+        return response
+
+class Forgetful:
+    \"\"\"Builds a fresh request and loses the run's metadata.\"\"\"
+    name = "forgetful"
+    Options = Opts
+    def __init__(self, options): pass
+    def before_request(self, request):
+        return LLMRequest(system=request.system, user=request.user)
+
+class TestTagger(MiddlewareContract):
+    plugin_class = Tagger
+
+class TestForgetful(MiddlewareContract):
+    plugin_class = Forgetful
+""",
+    )
+    assert passed >= inherited(MiddlewareContract)
+    assert failed == {
+        "test_before_request_returns_a_request_keeping_metadata",
+        "test_works_in_the_llm_pipeline",
+        "test_many_concurrent_requests",
+    }
+    assert "before_request lost or changed metadata['run_id']" in text
+
+
+def test_a_subclass_without_plugin_class_is_told_what_to_set(pytester: pytest.Pytester) -> None:
+    passed, failed, text = run(pytester, "class TestNothing(SinkContract):\n    pass\n")
+    assert failed == inherited(SinkContract)
+    assert passed == set()
+    assert "TestNothing must set `plugin_class = YourPlugin`" in text
+
+
+def test_a_plugin_class_without_a_docstring_or_good_name_fails_the_shape_test(pytester: pytest.Pytester) -> None:
+    _, failed, text = run(
+        pytester,
+        """
+class Shouty:
+    name = "Shouty"
+    Options = Opts
+    def __init__(self, options): pass
+    def generate(self, request):
+        return LLMResponse(content="HI")
+
+class TestShouty(LLMClientContract):
+    plugin_class = Shouty
+""",
+    )
+    assert failed == {
+        "test_class_has_name_options_and_description",
+        "test_registers_through_discovery",
+        "test_answers_every_row_of_a_real_run",
+    }
+    assert "plugin name 'Shouty' must be lowercase" in text
