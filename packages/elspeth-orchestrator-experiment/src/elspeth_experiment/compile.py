@@ -8,6 +8,7 @@ from typing import Any
 
 from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, check_template
 from elspeth_experiment.options import Criterion, ExperimentOptions, ExperimentSpec
+from elspeth_experiment.protocols import SetupContext
 
 __all__ = ["CompiledExperiment", "CompiledSuite", "compile_suite"]
 
@@ -29,6 +30,7 @@ class CompiledExperiment:
     aggregators: list[tuple[str, Any]] = field(default_factory=list)
     validators: list[tuple[str, Any]] = field(default_factory=list)
     early_stops: list[tuple[str, Any]] = field(default_factory=list)
+    validation_retries: int = 0
 
 
 @dataclass
@@ -45,7 +47,12 @@ class CompiledSuite:
 
 
 def _build_list(
-    ctx: OrchestrationContext, domain: str, refs: Sequence[PluginRef], loc: Loc, checker: Checker
+    ctx: OrchestrationContext,
+    domain: str,
+    refs: Sequence[PluginRef],
+    loc: Loc,
+    checker: Checker,
+    columns: Sequence[str],
 ) -> list[tuple[str, Any]]:
     built = []
     for i, ref in enumerate(refs):
@@ -53,9 +60,14 @@ def _build_list(
         if resolved is None:
             continue
         try:
-            built.append((resolved.info.name, resolved.build()))
+            plugin = resolved.build()
+            setup = getattr(plugin, "setup", None)
+            if callable(setup):
+                setup(SetupContext(ctx, columns, (*loc, i), checker))
         except Exception as exc:  # a sub-plugin's constructor may raise anything: report its place
             checker.add((*loc, i), f"{domain} '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+            continue
+        built.append((resolved.info.name, plugin))
     return built
 
 
@@ -120,7 +132,7 @@ def _compile_one(
         ("early_stop", "early_stop"),
     ):
         refs, refs_loc = _pick(getattr(spec, key), getattr(options, key), (*loc, key), (*base, key))
-        lists[key] = _build_list(ctx, domain, refs, refs_loc, checker)
+        lists[key] = _build_list(ctx, domain, refs, refs_loc, checker, columns)
 
     if len(checker.problems) > problems_before or system is None or llm is None:
         return None
@@ -135,6 +147,7 @@ def _compile_one(
         aggregators=lists["aggregators"],
         validators=lists["validators"],
         early_stops=lists["early_stop"],
+        validation_retries=options.validation_retries,
     )
 
 
@@ -155,6 +168,6 @@ def compile_suite(options: ExperimentOptions, columns: Sequence[str], ctx: Orche
         if experiment is not None:
             experiment.baseline = index == 0
             compiled.append(experiment)
-    comparisons = _build_list(ctx, "baseline_comparison", options.comparisons, (*base, "comparisons"), checker)
+    comparisons = _build_list(ctx, "baseline_comparison", options.comparisons, (*base, "comparisons"), checker, columns)
     checker.raise_if_any()
     return CompiledSuite(compiled, comparisons)

@@ -67,6 +67,10 @@ def register_aggregators(register: Registrar) -> None:
 def register_validators(register: Registrar) -> None:
     """Register validators (domain ``validator``): ``validate(response, row)`` raising ``ValidationFailed``.
 
+    A rejected response is asked for again up to the orchestrator's ``validation_retries`` times.
+    Any sub-plugin (validator or other) that needs more than its options, such as a second LLM
+    client, may define ``setup(setup: SetupContext)``; it runs while the settings are checked.
+
     Args:
         register: call ``register(MyValidator)`` once per class.
 
@@ -83,7 +87,10 @@ def register_validators(register: Registrar) -> None:
 def register_baseline_comparisons(register: Registrar) -> None:
     """Register baseline comparisons (domain ``baseline_comparison``): ``compare(baseline, variant) -> result``.
 
-    Each runs once per variant, after every experiment has finished and before any sink writes.
+    ``compare`` runs once per variant, after every experiment has finished and before any sink writes.
+    A plugin whose result for one variant depends on the others (a multiple-comparison correction
+    such as Holm's across variants and criteria) defines ``compare_all(baseline, variants) ->
+    {variant_name: result}`` instead; it is called once, with every variant.
 
     Args:
         register: call ``register(MyComparison)`` once per class.
@@ -102,7 +109,8 @@ def register_early_stops(register: Registrar) -> None:
     """Register early-stop plugins (domain ``early_stop``): ``check(record) -> reason or None``.
 
     Checked after every finished row; the first reason stops the experiment from taking new rows.
-    Rows in flight finish and are kept.
+    Rows in flight finish and are kept. A plugin that must also see failed rows (a failure-rate
+    stop) defines ``check_failure(failure)`` with the same return convention.
 
     Args:
         register: call ``register(MyStop)`` once per class.

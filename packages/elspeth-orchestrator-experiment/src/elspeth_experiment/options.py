@@ -43,10 +43,10 @@ class ExperimentSpec(BaseModel):
     criteria: list[Criterion] | None = Field(None, description="criteria replacing the suite's")
     llm: PluginRef | None = Field(None, description="an LLM client replacing the settings' `llm`")
     llm_options: dict[str, Any] = Field(default_factory=dict, description="options merged over the client's")
-    row_plugins: list[PluginRef] | None = None
-    aggregators: list[PluginRef] | None = None
-    validators: list[PluginRef] | None = None
-    early_stop: list[PluginRef] | None = None
+    row_plugins: list[PluginRef] | None = Field(None, description="row plugins replacing the suite's")
+    aggregators: list[PluginRef] | None = Field(None, description="aggregators replacing the suite's")
+    validators: list[PluginRef] | None = Field(None, description="validators replacing the suite's")
+    early_stop: list[PluginRef] | None = Field(None, description="early-stop plugins replacing the suite's")
 
 
 class ExperimentOptions(BaseModel):
@@ -60,6 +60,13 @@ class ExperimentOptions(BaseModel):
     validators: list[PluginRef] = Field(default_factory=list, description="response validators")
     early_stop: list[PluginRef] = Field(default_factory=list, description="early-stop plugins")
     comparisons: list[PluginRef] = Field(default_factory=list, description="baseline comparison plugins")
+    validation_retries: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="times to ask the LLM again when a validator rejects a response; then the row fails "
+        "with the last response and every attempt recorded",
+    )
     experiments: list[ExperimentSpec] = Field(default_factory=list, description="baseline and variants")
 
     @model_validator(mode="after")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elspeth import OrchestrationContext, Row, RunMetadata, RunResult, Table, invoke, iterate_rows
-from elspeth_experiment.compile import CompiledSuite, compile_suite
 from elspeth_experiment.options import ExperimentOptions
 from elspeth_experiment.protocols import ExperimentResult
-from elspeth_experiment.runner import run_experiment
+
+if TYPE_CHECKING:
+    from elspeth_experiment.compile import CompiledSuite
 
 __all__ = ["ExperimentOrchestrator"]
 
@@ -29,6 +30,9 @@ class ExperimentOrchestrator:
 
     def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> None:
         """Compile every experiment: templates against ``columns``, clients and sub-plugins by name and options."""
+        # compiling needs the template engine: imported here so that listing plugins stays fast
+        from elspeth_experiment.compile import compile_suite
+
         self._suite = compile_suite(self.options, columns, ctx)
 
     async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
@@ -42,17 +46,31 @@ class ExperimentOrchestrator:
             if ctx.cancel.is_set():
                 results.append(ExperimentResult(experiment.name, experiment.baseline, rows_not_run=len(rows)))
                 continue
+            from elspeth_experiment.runner import run_experiment
+
             results.append(await run_experiment(experiment, rows, ctx))
         comparisons = await self._compare(results)
         return self._result(results, comparisons, rows, ctx)
 
     async def _compare(self, results: list[ExperimentResult]) -> dict[str, dict[str, Any]]:
+        """Run each comparison plugin: ``compare_all`` once over every variant, else ``compare`` per variant."""
         assert self._suite is not None
         baseline, variants = results[0], results[1:]
-        out: dict[str, dict[str, Any]] = {}
-        for variant in variants:
-            out[variant.name] = {}
-            for name, plugin in self._suite.comparisons:
+        out: dict[str, dict[str, Any]] = {variant.name: {} for variant in variants}
+        if not variants:
+            return out
+        for name, plugin in self._suite.comparisons:
+            if hasattr(plugin, "compare_all"):
+                try:
+                    per_variant = await invoke(plugin.compare_all, baseline, variants)
+                    for variant in variants:
+                        out[variant.name][name] = dict(per_variant.get(variant.name, {}))
+                except Exception as exc:  # one comparison's bug must not lose the run: report it in place
+                    log.warning("comparison %s failed: %s", name, exc)
+                    for variant in variants:
+                        out[variant.name][name] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            for variant in variants:
                 try:
                     out[variant.name][name] = dict(await invoke(plugin.compare, baseline, variant))
                 except Exception as exc:  # one comparison's bug must not lose the run: report it in place

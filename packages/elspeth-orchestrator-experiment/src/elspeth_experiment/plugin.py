@@ -1,6 +1,7 @@
 """Entry point of ``elspeth-orchestrator-experiment``: adds the experiment hookspecs and registers its plugins.
 
-Imports only ``elspeth`` and light local modules, so ``elspeth plugins list`` stays fast.
+Imports only ``elspeth`` and light local modules, so ``elspeth plugins list`` stays fast; each hook
+imports its plugin classes when it runs, and scipy, numpy and jsonschema load only when a plugin uses them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,41 @@ def register_row_plugins(register: Registrar) -> None:
 
 @hookimpl
 def register_aggregators(register: Registrar) -> None:
-    """Register ``score_stats``."""
+    """Register ``score_stats``, ``cost_summary``, ``latency_summary`` and ``score_recommendation``."""
+    from elspeth_experiment.plugins.recommendation import ScoreRecommendation
     from elspeth_experiment.plugins.scoring import ScoreStats
+    from elspeth_experiment.plugins.summaries import CostSummary, LatencySummary
 
     register(ScoreStats)
+    register(CostSummary)
+    register(LatencySummary)
+    register(ScoreRecommendation)
+
+
+@hookimpl
+def register_validators(register: Registrar) -> None:
+    """Register ``regex_match``, ``json`` and ``llm_guard``."""
+    from elspeth_experiment.plugins.validation import JsonValidator, LlmGuard, RegexMatch
+
+    register(RegexMatch)
+    register(JsonValidator)
+    register(LlmGuard)
+
+
+@hookimpl
+def register_baseline_comparisons(register: Registrar) -> None:
+    """Register ``score_significance`` and ``score_bayes``."""
+    from elspeth_experiment.plugins.bayes import ScoreBayes
+    from elspeth_experiment.plugins.significance import ScoreSignificance
+
+    register(ScoreSignificance)
+    register(ScoreBayes)
+
+
+@hookimpl
+def register_early_stops(register: Registrar) -> None:
+    """Register ``threshold`` and ``failure_rate``."""
+    from elspeth_experiment.plugins.early_stop import FailureRate, Threshold
+
+    register(Threshold)
+    register(FailureRate)

@@ -8,11 +8,50 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from elspeth import Failure, LLMResponse, Record, Row
 
-__all__ = ["Aggregator", "BaselineComparison", "EarlyStop", "ExperimentResult", "RowPlugin", "Validator"]
+if TYPE_CHECKING:
+    from elspeth import Checker, OrchestrationContext
+
+__all__ = [
+    "Aggregator",
+    "BaselineComparison",
+    "EarlyStop",
+    "ExperimentResult",
+    "RowPlugin",
+    "SetupContext",
+    "SuiteComparison",
+    "Validator",
+]
+
+
+@dataclass
+class SetupContext:
+    """Handed to a sub-plugin's optional ``setup(setup)`` method while the settings are checked.
+
+    A sub-plugin that needs more than its options (another LLM client, the datasource's columns)
+    defines ``setup`` and reports what is wrong through :attr:`checker` at :attr:`loc`, so the run
+    fails before its first row with every problem named.
+
+    Attributes:
+        ctx: the run's orchestration context (registry, ``build_llm``, ...).
+        columns: the datasource's columns.
+        loc: where the plugin's reference is in the settings, e.g. ``("orchestrator", "options", "validators", 0)``.
+        checker: collects problems.
+
+    Example::
+
+        def setup(self, setup):
+            self.judge = setup.ctx.build_llm(self.options.llm, None, (*setup.loc, "options", "llm"), setup.checker)
+
+    """
+
+    ctx: OrchestrationContext
+    columns: Sequence[str]
+    loc: tuple[str | int, ...]
+    checker: Checker
 
 
 @dataclass
@@ -64,15 +103,34 @@ class Validator(Protocol):
 
 
 class BaselineComparison(Protocol):
-    """Compares a variant with the baseline."""
+    """Compares a variant with the baseline; called once per variant."""
 
     def compare(self, baseline: ExperimentResult, variant: ExperimentResult) -> Mapping[str, Any]:
         """Return a JSON-ready comparison."""
         ...
 
 
+class SuiteComparison(Protocol):
+    """Compares every variant with the baseline in one call.
+
+    A comparison plugin defines ``compare_all`` instead of ``compare`` when its result for one
+    variant depends on the others, as a multiple-comparison correction (Holm) across variants does.
+    The orchestrator calls ``compare_all`` once, after every experiment has finished.
+    """
+
+    def compare_all(
+        self, baseline: ExperimentResult, variants: Sequence[ExperimentResult]
+    ) -> Mapping[str, Mapping[str, Any]]:
+        """Return a JSON-ready comparison per variant name."""
+        ...
+
+
 class EarlyStop(Protocol):
-    """Decides whether an experiment should stop taking rows."""
+    """Decides whether an experiment should stop taking rows.
+
+    ``check`` sees every finished row. A plugin that also needs to see failed rows (a failure-rate
+    stop) defines ``check_failure(failure)`` too, with the same return convention.
+    """
 
     def check(self, record: Record) -> Mapping[str, Any] | str | None:
         """Return a reason to stop, or None to go on."""

@@ -28,11 +28,18 @@ log = logging.getLogger("elspeth.experiment")
 
 
 class _RowFailed(Exception):
-    def __init__(self, stage: str, error: str, output: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        stage: str,
+        error: str,
+        output: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(error)
         self.stage = stage
         self.error = error
         self.output = output or {}
+        self.attempts = attempts or [{"attempt": 1, "stage": stage, "error": error}]
 
 
 class _ExperimentRun:
@@ -44,34 +51,64 @@ class _ExperimentRun:
         self.failures: dict[int, Failure] = {}
         self.early_stop: dict[str, Any] | None = None
 
-    def _request(self, row: Row, criterion: str, values: Mapping[str, Any]) -> LLMRequest:
+    def _render(self, row: Row, criterion: str) -> tuple[str, str]:
+        values = {**row.data, "criterion": criterion}
         try:
-            system = self.experiment.system.render(values)
-            user = self.experiment.users[criterion].render(values)
+            return self.experiment.system.render(values), self.experiment.users[criterion].render(values)
         except TemplateError as exc:
             raise _RowFailed("render", str(exc)) from None
-        metadata = {
-            "run_id": self.ctx.run_id,
-            "row_id": row.id,
-            "experiment": self.experiment.name,
-            "criterion": criterion,
-            "attempt": 1,
-        }
-        return LLMRequest(system=system, user=user, metadata=metadata)
 
-    async def _ask(self, row: Row, criterion: str) -> LLMResponse:
-        request = self._request(row, criterion, {**row.data, "criterion": criterion})
-        try:
-            response = await self.experiment.llm.call(request)
-        except Exception as exc:  # any client or middleware failure becomes this row's failure
-            raise _RowFailed("llm", f"{type(exc).__name__}: {exc}") from None
+    async def _validate(self, response: LLMResponse, row: Row) -> tuple[str, str, bool] | None:
+        """The first validator's objection as (stage, reason, retryable), or None when all accept."""
         for name, validator in self.experiment.validators:
             try:
                 await invoke(validator.validate, response, row)
             except ValidationFailed as exc:
-                output = {self._output_key(criterion): response.content}
-                raise _RowFailed(f"validation:{name}", exc.reason, output) from None
-        return response
+                return f"validation:{name}", exc.reason, True
+            except Exception as exc:  # a validator's own bug fails the row, and asking again will not help
+                return f"validation:{name}", f"{type(exc).__name__}: {exc}", False
+        return None
+
+    async def _ask(self, row: Row, criterion: str, calls: list[LLMResponse]) -> LLMResponse:
+        """One criterion's answer, asking again (up to ``validation_retries``) while a validator rejects it."""
+        system, user = self._render(row, criterion)
+        attempts: list[dict[str, Any]] = []
+        tries = 1 + self.experiment.validation_retries
+        for attempt in range(1, tries + 1):
+            metadata = {
+                "run_id": self.ctx.run_id,
+                "row_id": row.id,
+                "experiment": self.experiment.name,
+                "criterion": criterion,
+                "validation_attempt": attempt,  # "attempt" belongs to the pipeline's transport retries
+            }
+            try:
+                response = await self.experiment.llm.call(LLMRequest(system=system, user=user, metadata=metadata))
+            except Exception as exc:  # any client or middleware failure becomes this row's failure
+                error = f"{type(exc).__name__}: {exc}"
+                tried = getattr(exc, "attempts", None) or [{"attempt": 1, "error": error}]
+                for entry in tried:
+                    attempts.append({**entry, "validation_attempt": attempt, "criterion": criterion, "stage": "llm"})
+                raise _RowFailed("llm", error, None, attempts) from None
+            calls.append(response)
+            objection = await self._validate(response, row)
+            if objection is None:
+                return response
+            stage, reason, retryable = objection
+            attempts.append(
+                {
+                    "attempt": attempt,
+                    "validation_attempt": attempt,
+                    "criterion": criterion,
+                    "stage": stage,
+                    "error": reason,
+                    "response": response.content,
+                }
+            )
+            if not retryable:
+                break
+        output = {self._output_key(criterion): response.content}
+        raise _RowFailed(stage, reason, output, attempts)
 
     def _output_key(self, criterion: str) -> str:
         return "response" if criterion == DEFAULT_CRITERION else f"response.{criterion}"
@@ -82,17 +119,20 @@ class _ExperimentRun:
         except Exception as exc:  # a processor's failure is the row's, with the processor named
             raise _RowFailed("processor", f"{type(exc).__name__}: {exc}") from None
         responses: dict[str, LLMResponse] = {}
+        calls: list[LLMResponse] = []  # every call, rejected ones too: they took time and cost money
         for criterion in self.experiment.users:
-            responses[criterion] = await self._ask(row, criterion)
+            responses[criterion] = await self._ask(row, criterion, calls)
         outputs: dict[str, Any] = {self._output_key(c): r.content for c, r in responses.items()}
         metrics: dict[str, Any] = {
-            "latency_s": round(sum(r.latency_s for r in responses.values()), 6),
-            "prompt_tokens": sum(r.usage.prompt_tokens for r in responses.values()),
-            "completion_tokens": sum(r.usage.completion_tokens for r in responses.values()),
+            "latency_s": round(sum(r.latency_s for r in calls), 6),
+            "prompt_tokens": sum(r.usage.prompt_tokens for r in calls),
+            "completion_tokens": sum(r.usage.completion_tokens for r in calls),
         }
-        costs = [r.metrics["cost"] for r in responses.values() if r.metrics.get("cost") is not None]
+        costs = [r.metrics["cost"] for r in calls if r.metrics.get("cost") is not None]
         if costs:
             metrics["cost"] = sum(costs)
+        if self.experiment.validation_retries:
+            metrics["validation_retries"] = len(calls) - len(responses)
         for name, plugin in self.experiment.row_plugins:
             try:
                 metrics.update(await invoke(plugin.process_row, row, responses))
@@ -109,22 +149,29 @@ class _ExperimentRun:
                 inputs=row.data,
                 stage=exc.stage,
                 error=exc.error,
-                attempts=[{"attempt": 1, "error": exc.error}],
+                attempts=exc.attempts,
                 group=self.experiment.name,
                 output=exc.output,
             )
             self.failures[row.index] = failure
             self.ctx.row_finished(failure=failure)
+            await self._check_early_stop(row, failure=failure)
             return
         self.records[row.index] = record
         self.ctx.row_finished(record=record)
-        await self._check_early_stop(record, row)
+        await self._check_early_stop(row, record=record)
 
-    async def _check_early_stop(self, record: Record, row: Row) -> None:
+    async def _check_early_stop(self, row: Row, record: Record | None = None, failure: Failure | None = None) -> None:
         if self.early_stop is not None:
             return
         for name, plugin in self.experiment.early_stops:
-            reason = await invoke(plugin.check, record)
+            method = plugin.check if record is not None else getattr(plugin, "check_failure", None)
+            if method is None:
+                continue
+            try:
+                reason = await invoke(method, record if record is not None else failure)
+            except Exception as exc:  # stop rather than run on unwatched: the plugin was asked to guard the run
+                reason = {"reason": f"early-stop plugin raised {type(exc).__name__}: {exc}"}
             if reason and self.early_stop is None:
                 detail = dict(reason) if isinstance(reason, Mapping) else {"reason": str(reason)}
                 self.early_stop = {"plugin": name, "row_id": row.id, **detail}

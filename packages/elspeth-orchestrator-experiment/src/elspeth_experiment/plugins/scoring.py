@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import LLMResponse, Record, Row, inline
+from elspeth_experiment.stats.descriptive import mean_ci
 
 __all__ = ["ScoreExtractor", "ScoreStats", "extract_score"]
 
@@ -78,7 +79,13 @@ class ScoreExtractor:
         )
         criteria: list[str] | None = Field(None, description="only these criteria (default: all)")
         threshold: float | None = Field(None, description="a score passes when it compares true with this")
+        thresholds: dict[str, float] = Field(
+            default_factory=dict, description="thresholds per criterion, overriding `threshold` for those criteria"
+        )
         threshold_mode: Literal["gte", "gt", "lte", "lt"] = Field("gte", description="how to compare with threshold")
+        threshold_modes: dict[str, Literal["gte", "gt", "lte", "lt"]] = Field(
+            default_factory=dict, description="comparison per criterion, overriding `threshold_mode`"
+        )
 
         @field_validator("pattern")
         @classmethod
@@ -103,13 +110,20 @@ class ScoreExtractor:
             if opts.criteria is None or criterion in opts.criteria:
                 scores[criterion] = extract_score(response, opts.key, opts.parse_json, self._pattern)
         out: dict[str, Any] = {"scores": scores}
-        if opts.threshold is not None:
-            compare = _COMPARE[opts.threshold_mode]
-            out["score_flags"] = {c: v is not None and compare(v, opts.threshold) for c, v in scores.items()}
+        flags: dict[str, bool] = {}
+        for criterion, value in scores.items():
+            threshold = opts.thresholds.get(criterion, opts.threshold)
+            if threshold is not None:
+                compare = _COMPARE[opts.threshold_modes.get(criterion, opts.threshold_mode)]
+                flags[criterion] = value is not None and compare(value, threshold)
+        if flags:
+            out["score_flags"] = flags
         return out
 
 
-def _stats(values: Sequence[float], missing: int, flags: Sequence[bool], ddof: int) -> dict[str, Any]:
+def _stats(
+    values: Sequence[float], missing: int, flags: Sequence[bool], ddof: int, confidence: float
+) -> dict[str, Any]:
     count = len(values)
     stats: dict[str, Any] = {"count": count, "missing": missing}
     if count:
@@ -122,6 +136,9 @@ def _stats(values: Sequence[float], missing: int, flags: Sequence[bool], ddof: i
         )
     else:
         stats.update(mean=None, median=None, std=None, min=None, max=None)
+    interval = mean_ci(values, confidence)
+    stats["ci"] = list(interval) if interval is not None else None
+    stats["ci_level"] = confidence
     if flags:
         stats["passes"] = sum(flags)
         stats["pass_rate"] = sum(flags) / len(flags)
@@ -129,7 +146,7 @@ def _stats(values: Sequence[float], missing: int, flags: Sequence[bool], ddof: i
 
 
 class ScoreStats:
-    """Per criterion and overall: count, missing, mean, median, std, min, max and pass rate of the scores."""
+    """Per criterion and overall: count, missing, mean with its t-based CI, median, std, min, max, pass rate."""
 
     name = "score_stats"
 
@@ -141,6 +158,9 @@ class ScoreStats:
         source_field: str = Field("scores", description="the record metric holding scores per criterion")
         flag_field: str = Field("score_flags", description="the record metric holding pass flags per criterion")
         ddof: Literal[0, 1] = Field(1, description="1 for the sample standard deviation, 0 for the population's")
+        confidence: float = Field(
+            0.95, gt=0, lt=1, description="level of the t-based confidence interval of the mean (`ci`)"
+        )
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -161,7 +181,8 @@ class ScoreStats:
                     values[criterion].append(float(value))
             for criterion, flag in (record.metrics.get(self.options.flag_field) or {}).items():
                 flags.setdefault(criterion, []).append(bool(flag))
-        per = {c: _stats(values[c], missing[c], flags.get(c, []), self.options.ddof) for c in values}
+        ddof, level = self.options.ddof, self.options.confidence
+        per = {c: _stats(values[c], missing[c], flags.get(c, []), ddof, level) for c in values}
         pooled = [v for vs in values.values() for v in vs]
-        overall = _stats(pooled, sum(missing.values()), [f for fs in flags.values() for f in fs], self.options.ddof)
+        overall = _stats(pooled, sum(missing.values()), [f for fs in flags.values() for f in fs], ddof, level)
         return {"criteria": per, "overall": overall}

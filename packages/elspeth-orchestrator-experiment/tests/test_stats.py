@@ -1,0 +1,167 @@
+"""Every statistic checked against scipy/numpy directly or against a published worked example."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from elspeth_experiment.stats import bayes, power
+from elspeth_experiment.stats import frequentist as fq
+from elspeth_experiment.stats.descriptive import mean_ci, percentile
+
+# Student (1908) / Cushny & Peebles sleep data, R's `sleep` data set: extra hours of sleep per patient.
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+SLEEP_DIFF = [b - a for a, b in zip(SLEEP_1, SLEEP_2, strict=True)]
+
+
+def test_percentile_matches_numpy() -> None:
+    values = list(np.random.default_rng(4).exponential(size=37))
+    for q in (0, 1, 50, 95, 99, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile(values, 101)
+
+
+def test_mean_ci_matches_scipy_t_interval() -> None:
+    values = [2.0, 4.0, 4.5, 7.0, 3.0, 5.5]
+    low, high = stats.t.interval(0.95, 5, loc=np.mean(values), scale=stats.sem(values))
+    assert mean_ci(values) == pytest.approx((low, high))
+    assert mean_ci([1.0]) is None
+
+
+def test_paired_t_on_the_sleep_data_matches_r() -> None:
+    # R: t.test(sleep$extra[11:20], sleep$extra[1:10], paired = TRUE) -> t = 4.0621, df = 9, p = 0.002833
+    res = fq.paired_t(SLEEP_DIFF)
+    assert res is not None
+    assert res.statistic == pytest.approx(4.0621, abs=1e-4)
+    assert res.df == 9
+    assert res.p_value == pytest.approx(0.002833, abs=1e-6)
+    assert res.p_value == pytest.approx(stats.ttest_rel(SLEEP_2, SLEEP_1).pvalue)
+
+
+def test_welch_on_the_sleep_data_matches_r() -> None:
+    # R: t.test(extra ~ group, data = sleep) -> t = -1.8608, df = 17.776, p-value = 0.07939 (group 1 minus 2)
+    res = fq.welch_t(SLEEP_1, SLEEP_2)
+    assert res is not None
+    assert res.statistic == pytest.approx(1.8608, abs=1e-4)
+    assert res.df == pytest.approx(17.776, abs=1e-3)
+    assert res.p_value == pytest.approx(0.07939, abs=1e-5)
+
+
+def test_rank_tests_match_scipy() -> None:
+    w = fq.wilcoxon(SLEEP_DIFF)
+    assert w is not None
+    assert w.p_value == pytest.approx(stats.wilcoxon(SLEEP_DIFF).pvalue)
+    u = fq.mann_whitney(SLEEP_1, SLEEP_2)
+    assert u is not None
+    ref = stats.mannwhitneyu(SLEEP_2, SLEEP_1, alternative="two-sided")
+    assert (u.statistic, u.p_value) == pytest.approx((ref.statistic, ref.pvalue))
+
+
+def test_tests_without_spread_give_none_not_nan() -> None:
+    assert fq.paired_t([0.5, 0.5, 0.5]) is None
+    assert fq.wilcoxon([0.0, 0.0]) is None
+    assert fq.welch_t([1.0, 1.0], [1.0, 1.0]) is None
+    assert fq.cohens_dz([2.0, 2.0]) is None
+
+
+def test_mcnemar_exact_and_chi_square_match_scipy() -> None:
+    exact = fq.mcnemar(3, 10)
+    assert exact is not None
+    assert exact.method == "McNemar exact binomial"
+    assert exact.p_value == pytest.approx(stats.binomtest(3, 13, 0.5).pvalue)
+    # Agresti (2002), Categorical Data Analysis, table 10.1 (presidential approval): 150 and 86 discordant pairs
+    large = fq.mcnemar(150, 86)
+    assert large is not None
+    assert large.statistic == pytest.approx((64 - 1) ** 2 / 236)
+    assert large.p_value == pytest.approx(stats.chi2.sf((64 - 1) ** 2 / 236, 1))
+    assert fq.mcnemar(0, 0) is None
+
+
+def test_effect_sizes() -> None:
+    assert fq.cohens_dz(SLEEP_DIFF) == pytest.approx(statistics.fmean(SLEEP_DIFF) / statistics.stdev(SLEEP_DIFF))
+    assert fq.cohens_dz(SLEEP_DIFF) == pytest.approx(1.2845, abs=1e-4)
+    pooled = math.sqrt((statistics.variance(SLEEP_1) + statistics.variance(SLEEP_2)) / 2)
+    assert fq.cohens_d_pooled(SLEEP_1, SLEEP_2) == pytest.approx((np.mean(SLEEP_2) - np.mean(SLEEP_1)) / pooled)
+    pairs = list(itertools.product(SLEEP_1, SLEEP_2))
+    brute = (sum(b > a for a, b in pairs) - sum(b < a for a, b in pairs)) / len(pairs)
+    assert fq.cliffs_delta(SLEEP_1, SLEEP_2) == pytest.approx(brute)
+    assert [fq.cliffs_label(d) for d in (0.1, -0.2, 0.4, 0.9)] == ["negligible", "small", "medium", "large"]
+
+
+def test_bootstrap_is_seeded_and_matches_scipy_percentile_bootstrap() -> None:
+    values = list(np.random.default_rng(1).normal(size=300))
+    ours = fq.bootstrap_mean_ci(values, 0.95, 20_000, seed=3)
+    ref = stats.bootstrap(
+        (np.array(values),), np.mean, n_resamples=20_000, method="percentile", rng=np.random.default_rng(3)
+    ).confidence_interval
+    assert ours == pytest.approx((ref.low, ref.high))
+    assert fq.bootstrap_mean_ci(values, 0.95, 20_000, seed=3) == ours
+    assert fq.bootstrap_mean_ci(values, 0.95, 20_000, seed=4) != ours
+
+
+def test_holm_matches_the_worked_example() -> None:
+    # Holm (1979); the Wikipedia "Holm-Bonferroni method" example: p = .01, .04, .03, .005 -> reject 1 and 4 at .05
+    adjusted = fq.holm([0.01, 0.04, 0.03, None, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, None, 0.02])
+    assert [p is not None and p < 0.05 for p in adjusted] == [True, False, False, False, True]
+
+
+def test_required_n_matches_g_power() -> None:
+    # G*Power 3 (Faul et al. 2007), two-tailed alpha .05, power .80: two groups d = .2/.5/.8 -> 394/64/26 per group;
+    # one-sample (paired) d = .5 -> 34 with actual power 0.8077775
+    assert [power.required_n(d, design="two_sample") for d in (0.2, 0.5, 0.8)] == [394, 64, 26]
+    assert power.required_n(0.5, design="paired") == 34
+    assert power.t_test_power(0.5, 34) == pytest.approx(0.8077775, abs=1e-6)
+    assert power.required_n(0.0) is None
+
+
+def test_paired_posterior_is_the_student_t_of_the_noninformative_prior() -> None:
+    post = bayes.paired_posterior(SLEEP_DIFF)
+    assert post is not None
+    # under p(mu, sigma^2) ~ 1/sigma^2 the credible interval equals the classical t interval, and
+    # P(mu > 0) = 1 - one-sided p; R gives the 95% interval 0.7001142 to 2.4598858 for the sleep data
+    assert post.credible_interval == pytest.approx((0.7001142, 2.4598858), abs=1e-6)
+    assert post.prob_variant_better == pytest.approx(1 - 0.002833 / 2, abs=1e-6)
+    assert "1/sigma^2" in post.prior
+
+
+def test_unpaired_posterior_matches_a_large_seeded_simulation() -> None:
+    post = bayes.unpaired_posterior(SLEEP_1, SLEEP_2)
+    assert post is not None
+    rng = np.random.default_rng(0)
+
+    def draws(values: list[float]) -> np.ndarray:
+        n = len(values)
+        return np.mean(values) + np.std(values, ddof=1) / math.sqrt(n) * rng.standard_t(n - 1, 400_000)
+
+    diff = draws(SLEEP_2) - draws(SLEEP_1)
+    assert post.prob_variant_better == pytest.approx(float(np.mean(diff > 0)), abs=3e-3)
+    assert post.credible_interval == pytest.approx(tuple(np.quantile(diff, [0.025, 0.975])), abs=0.02)
+    symmetric = bayes.unpaired_posterior([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert symmetric is not None
+    assert symmetric.prob_variant_better == pytest.approx(0.5, abs=1e-6)
+
+
+def _prob_greater_by_quad(av: float, bv: float, ab: float, bb: float) -> float:
+    base, variant = stats.beta(ab, bb), stats.beta(av, bv)
+    value, _ = integrate.quad(lambda x: base.pdf(x) * variant.sf(x), 0, 1)
+    return float(value)
+
+
+def test_beta_binomial_exact_sum_matches_numerical_integration() -> None:
+    for av, bv, ab, bb in [(11, 5, 6, 10), (3, 30, 4, 29), (1, 1, 1, 1), (50, 51, 45, 56)]:
+        expected = _prob_greater_by_quad(av, bv, ab, bb)
+        assert bayes.prob_beta_greater(av, bv, ab, bb) == pytest.approx(expected, abs=1e-8)
+    post = bayes.beta_difference(5, 14, 10, 14)
+    assert post.prob_variant_better == pytest.approx(bayes.prob_beta_greater(11, 5, 6, 10))
+    rng = np.random.default_rng(1)
+    diff = rng.beta(11, 5, 400_000) - rng.beta(6, 10, 400_000)
+    assert post.credible_interval == pytest.approx(tuple(np.quantile(diff, [0.025, 0.975])), abs=3e-3)
+    assert post.mean == pytest.approx(11 / 16 - 6 / 16)
