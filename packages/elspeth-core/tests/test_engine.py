@@ -130,7 +130,9 @@ def test_a_run_records_every_row_and_writes_its_sinks(
     assert used[("llm_client", "counting")] == "test-plugins"
     assert used[("datasource", "csv")] == "elspeth-core"
     (artifact,) = meta.extra["artifacts"]
-    lines = Path(artifact).read_text(encoding="utf-8").splitlines()
+    assert artifact["sink"] == "jsonl"
+    assert artifact["media_type"] == "application/jsonl"
+    lines = Path(artifact["path"]).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["status"] for line in lines] == ["ok", "ok", "failed"]
 
 

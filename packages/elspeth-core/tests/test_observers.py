@@ -67,7 +67,11 @@ def test_run_started_row_finished_run_finished_fire_in_order_with_their_argument
 
     started = events[0][1]
     assert (started["name"], started["orchestrator"]) == ("observed", "rows")
-    assert started["settings"]["datasource"] == {"plugin": "csv", "options": {"path": "data.csv", "id_column": "id"}}
+    assert started["settings"]["datasource"] == {
+        "plugin": "csv",
+        "options": {"path": "data.csv", "id_column": "id"},
+        "security_level": None,
+    }
     json.dumps(started["settings"])  # plain data, ready to log
 
     rows = [args for name, args in events if name == "row_finished"]

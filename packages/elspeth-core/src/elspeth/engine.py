@@ -29,6 +29,7 @@ from elspeth.orchestration.context import (
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.registry import Registry, Resolved
+from elspeth.security import SecurityLevel, clearance, parse_level, refusal
 from elspeth.types import Artifact, RunResult, Table
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
@@ -109,6 +110,9 @@ async def prepare(
     utilities = _resolve_list(registry, "utility", settings.utilities, "utilities", checker)
     sinks = _resolve_list(registry, "sink", settings.sinks, "sinks", checker)
     checker.raise_if_any()
+    level, source = _data_level(loaded, resolved["datasource"])
+    _check_clearances(loaded, resolved["llm"], middleware, sinks, level, source, checker)
+    checker.raise_if_any()
 
     built = {key: _build(r, checker) for key, r in resolved.items()}
     middleware_objs = [_build(r, checker) for r in middleware]
@@ -119,7 +123,7 @@ async def prepare(
 
     run_id = run_id or new_run_id()
     ctx_cancel = Cancel()
-    plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir)
+    plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
     llm = None
     if built["llm"] is not None and endpoint_allowed(built["llm"], settings.allowed_endpoints, ("llm",), checker):
         assert resolved["llm"] is not None
@@ -147,6 +151,8 @@ async def prepare(
         progress=progress or NullProgress(),
         cancel=ctx_cancel,
         used=used,
+        security_level=level,
+        security_source=source,
         _llm_parts={
             "middleware": middleware_objs,
             "rate_limiter": built["rate_limiter"],
@@ -171,6 +177,45 @@ async def prepare(
     ]
     parts += [("processor", name, obj) for name, obj in processor_objs]
     return PreparedRun(loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts)
+
+
+def _data_level(loaded: LoadedSettings, datasource: Resolved | None) -> tuple[SecurityLevel, str]:
+    """The data's level (the highest of the settings' and the datasource's) and what set it."""
+    settings = loaded.settings
+    level, source = settings.security_level or SecurityLevel.UNOFFICIAL, "the settings' security_level"
+    declared = settings.datasource.security_level
+    if declared is None and datasource is not None:
+        default = getattr(datasource.info.factory, "security_level", None)
+        declared = parse_level(default) if default is not None else None
+    if declared is not None and declared > level:
+        level, source = declared, f"datasource '{settings.datasource.plugin}'"
+    return level, source
+
+
+def _check_clearances(
+    loaded: LoadedSettings,
+    llm: Resolved | None,
+    middleware: list[Resolved | None],
+    sinks: list[Resolved | None],
+    level: SecurityLevel,
+    source: str,
+    checker: Checker,
+) -> None:
+    """Refuse, before any work, every recipient of the data cleared below its level."""
+    settings = loaded.settings
+    recipients: list[tuple[Resolved | None, PluginRef | None]] = [
+        (llm, settings.llm),
+        *zip(middleware, settings.middleware, strict=True),
+        *zip(sinks, settings.sinks, strict=True),
+    ]
+    for resolved, ref in recipients:
+        if resolved is None or ref is None:
+            continue
+        cleared = clearance(ref.security_level, resolved.info.factory)
+        problem = refusal(resolved.info.domain, resolved.info.name, cleared, level, source)
+        if problem is not None:
+            where = (*resolved.loc, "security_level") if ref.security_level is not None else resolved.loc
+            checker.add(where, problem)
 
 
 async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
@@ -232,6 +277,7 @@ async def execute(prepared: PreparedRun) -> RunResult:
     finally:
         await _close_parts(prepared)
     meta = result.metadata
+    meta.extra["security_level"] = str(ctx.security_level)
     if ctx.cancel.is_set():
         meta.status = "stopped"
         meta.extra.setdefault("stop_reason", ctx.cancel.reason)
@@ -245,8 +291,7 @@ async def execute(prepared: PreparedRun) -> RunResult:
     meta.extra.update(ctx.extra)
     if ctx.llm is not None and (costs := ctx.llm.cost_summary()) is not None:
         meta.extra.setdefault("cost", costs)
-    artifacts, errors = await write_sinks(result, prepared)
-    meta.extra["artifacts"] = [str(a.path) for a in artifacts]
+    _, errors = await write_sinks(result, prepared)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:
         raise RunFailed("; ".join(errors), result)
@@ -280,6 +325,8 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
     """Hand ``result`` to every sink in order; one sink's failure does not stop the others."""
     artifacts: list[Artifact] = []
     errors: list[str] = []
+    listed = result.metadata.extra.setdefault("artifacts", [])
+    level = prepared.context.plugin_context.security_level
     for resolved, sink in prepared.sinks:
         where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
         try:
@@ -287,7 +334,17 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
         except Exception as exc:  # report every sink's failure by name, keep going with the rest
             errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
             continue
-        artifacts.extend(written or [])
+        for artifact in written or []:
+            artifacts.append(artifact)
+            # listed as each sink finishes, so a later sink (a signed bundle) sees what earlier ones wrote
+            listed.append(
+                {
+                    "path": str(artifact.path),
+                    "media_type": artifact.media_type,
+                    "sink": artifact.sink,
+                    "security_level": level,
+                }
+            )
     return artifacts, errors
 
 

@@ -26,6 +26,7 @@ class MockClient:
     """Deterministic replies from a hash of the prompts and a seed, with a score in [score_min, score_max]."""
 
     name = "mock"
+    default_clearance = "SECRET"  # replies are computed in-process: no data leaves the machine
 
     class Options(BaseModel):
         """Options of the ``mock`` client."""
@@ -70,6 +71,7 @@ class StaticClient:
     """The same configured reply for every request."""
 
     name = "static"
+    default_clearance = "SECRET"  # sends nothing anywhere
 
     class Options(BaseModel):
         """Options of the ``static`` client."""

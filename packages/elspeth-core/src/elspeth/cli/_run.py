@@ -84,6 +84,6 @@ def _print_summary(result: RunResult, summary: Any) -> None:
     if artifacts:
         typer.echo("wrote:")
         cwd = Path.cwd()
-        for path in artifacts:
-            p = Path(path)
+        for artifact in artifacts:
+            p = Path(artifact["path"] if isinstance(artifact, dict) else artifact)
             typer.echo(f"  {p.relative_to(cwd) if p.is_relative_to(cwd) else p}")

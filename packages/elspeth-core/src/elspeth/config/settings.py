@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from elspeth.config._yaml import Checker, Loc, SourceMap, load_yaml_file, load_yaml_text
 from elspeth.errors import ConfigError
 from elspeth.orchestration.retry import RetryPolicy
+from elspeth.security import SecurityLevel, parse_level
 
 __all__ = ["LoadedSettings", "PluginRef", "Prompts", "Settings", "load_settings", "load_settings_text"]
 
@@ -32,6 +33,15 @@ class PluginRef(BaseModel):
 
     plugin: str = Field(description="the plugin's name in its domain")
     options: dict[str, Any] = Field(default_factory=dict, description="validated by the plugin's Options")
+    security_level: SecurityLevel | None = Field(
+        None,
+        description="for a datasource, its data's level; for a client, middleware or sink, its clearance",
+    )
+
+    @field_validator("security_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> SecurityLevel | None:
+        return None if value is None else parse_level(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -58,6 +68,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("run", description="a name for the run, used in reports and file names")
+    security_level: SecurityLevel | None = Field(
+        None, description="the data's level at least (the datasource may raise it); every recipient must be cleared"
+    )
     orchestrator: PluginRef = Field(description="the orchestration mode")
     datasource: PluginRef = Field(description="where rows come from")
     llm: PluginRef | None = Field(None, description="the LLM client, if the orchestrator calls one")
@@ -74,6 +87,11 @@ class Settings(BaseModel):
         None, description="LLM endpoints (URL prefixes) a run may call; null allows any"
     )
     output_dir: str = Field("output", description="where sinks write, relative to the settings file")
+
+    @field_validator("security_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> SecurityLevel | None:
+        return None if value is None else parse_level(value)
 
 
 @dataclass

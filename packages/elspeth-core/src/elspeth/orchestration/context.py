@@ -12,6 +12,7 @@ from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
+from elspeth.security import SecurityLevel, clearance, refusal
 from elspeth.types import Failure, Record, Row
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class PluginContext:
         base_dir: the settings file's folder; relative input paths resolve against it.
         output_dir: where sinks write; relative output paths resolve against it.
         logger: the run's logger.
+        security_level: the data's security level; sinks record it on what they write.
 
     """
 
@@ -96,6 +98,7 @@ class PluginContext:
     base_dir: Path
     output_dir: Path
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("elspeth"))
+    security_level: str = "UNOFFICIAL"
 
     def input_path(self, path: str | Path) -> Path:
         """``path`` resolved against the settings file's folder."""
@@ -126,6 +129,8 @@ class OrchestrationContext:
         plugin_context: handed to datasources and sinks.
         used: every plugin resolved for this run, for the metadata.
         extra: facts the orchestrator wants in the run metadata.
+        security_level: the data's level; every LLM client built through :meth:`build_llm` must be cleared for it.
+        security_source: what set that level, for messages.
 
     """
 
@@ -142,6 +147,8 @@ class OrchestrationContext:
     cancel: Cancel = field(default_factory=Cancel)
     used: list[PluginInfo] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    security_level: SecurityLevel = SecurityLevel.UNOFFICIAL
+    security_source: str = "the settings"
     _llm_parts: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -174,16 +181,19 @@ class OrchestrationContext:
             checker: collects problems.
 
         """
-        from elspeth.config.settings import PluginRef
-
         base = ref or self.loaded.settings.llm
         if base is None:
             checker.add(loc, "no LLM client: set `llm` in the settings")
             return None
         if options_override:
-            base = PluginRef(plugin=base.plugin, options={**base.options, **options_override})
+            base = base.model_copy(update={"options": {**base.options, **options_override}})
         resolved = self.resolve("llm_client", base, loc if ref or options_override else ("llm",), checker)
         if resolved is None:
+            return None
+        cleared = clearance(base.security_level, resolved.info.factory)
+        problem = refusal("llm_client", resolved.info.name, cleared, self.security_level, self.security_source)
+        if problem is not None:
+            checker.add(loc, problem)
             return None
         try:
             client = resolved.build()

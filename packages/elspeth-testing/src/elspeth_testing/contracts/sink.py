@@ -122,5 +122,8 @@ class SinkContract(PluginContract):
         )
         result = run_settings(load_settings_text(text, base_dir=base), self.registry("datasources"))
         assert result.metadata.succeeded == 2
-        for path in result.metadata.extra["artifacts"]:
+        for artifact in result.metadata.extra["artifacts"]:
+            path = artifact["path"]
             assert Path(path).is_file(), f"the run reported {path} as written but it does not exist"
+            assert artifact["sink"] == cls.name
+            assert artifact["security_level"] == result.metadata.extra["security_level"]

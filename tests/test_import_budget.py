@@ -1,0 +1,62 @@
+"""Listing plugins stays cheap: no installed plugin may pull a heavy SDK in at discovery time."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "scipy", "numpy", "openai", "azure", "openpyxl")
+
+# Runs the CLI's main in-process, then reports which heavy top-level packages ended up imported.
+PROBE = """
+import json, sys
+for name in sys.argv[2:]:
+    __import__(name)
+from elspeth.cli import main
+heavy = set(json.loads(sys.argv[1]))
+sys.argv = ["elspeth", "plugins", "list"]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+found = sorted({m.split(".")[0] for m in sys.modules} & heavy)
+print("PROBE " + json.dumps({"code": code, "heavy": found}))
+"""
+
+
+def probe(env: dict[str, str], *pre_import: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(HEAVY), *pre_import],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
+    result: dict[str, object] = json.loads(line.removeprefix("PROBE "))
+    return result
+
+
+def test_plugins_list_imports_no_heavy_module(base_env: dict[str, str]) -> None:
+    result = probe(base_env)
+    assert result["code"] == 0
+    assert result["heavy"] == [], (
+        f"`elspeth plugins list` imported {result['heavy']}: an installed plugin's entry-point module imports "
+        "its SDK at the top; move that import into the method that uses it"
+    )
+
+
+def test_the_probe_sees_a_heavy_module_when_one_is_imported(base_env: dict[str, str]) -> None:
+    cheapest_first = ("numpy", "openpyxl", "openai", "azure", "pandas", "scipy")
+    installed = [name for name in cheapest_first if importlib.util.find_spec(name) is not None]
+    if not installed:
+        pytest.skip(f"none of {', '.join(HEAVY)} is installed here")
+    result = probe(base_env, installed[0])
+    assert installed[0] in result["heavy"]  # type: ignore[operator]
