@@ -145,7 +145,7 @@ def test_prepare_reports_every_problem_at_once(write_settings: WriteSettings, re
     )
     found = problems_of(write_settings(text, DATA), registry)
     assert found[:2] == [
-        "datasource.options.id_colum: extra inputs are not permitted (settings.yaml:6)",
+        "datasource.options.id_colum: unknown key; did you mean 'id_column'? (settings.yaml:6)",
         "llm.plugin: unknown llm_client 'countng'; did you mean 'counting'? Installed llm_clients: "
         f"{', '.join(registry.names('llm_client'))}. (settings.yaml:7)",
     ]
@@ -153,7 +153,8 @@ def test_prepare_reports_every_problem_at_once(write_settings: WriteSettings, re
     assert found[2].endswith("(settings.yaml:19)")
     assert found[3:] == [
         "sinks[0].options.path: input should be a valid string (settings.yaml:16)",
-        "sinks[0].options.compress: extra inputs are not permitted (settings.yaml:17)",
+        "sinks[0].options.compress: unknown key (known keys: path, include_failures)"
+        " (settings.yaml:17)",
     ]
     assert CountingClient.calls == []
 

@@ -75,7 +75,7 @@ def test_missing_plugin_option_points_at_its_options(
     text = GOOD.replace("    content: ok\n", "    contnet: ok\n")
     assert prepare_problems(write_settings(text, DATA), make_registry) == [
         "llm.options.content: field required (settings.yaml:9)",
-        "llm.options.contnet: extra inputs are not permitted (settings.yaml:10)",
+        "llm.options.contnet: unknown key; did you mean 'content'? (settings.yaml:10)",
     ]
 
 
@@ -106,7 +106,9 @@ def test_every_problem_is_reported_at_once() -> None:
         "datasource: field required (settings.yaml:1)",
         "sinks: input should be a valid list (settings.yaml:4)",
         "concurrency: input should be greater than or equal to 1 (settings.yaml:2)",
-        "colour: extra inputs are not permitted (settings.yaml:3)",
+        "colour: unknown key (known keys: name, security_level, orchestrator, datasource, llm, middleware, rate_limiter,"
+        " cost_tracker, processors, utilities, sinks, prompts, concurrency, retry, allowed_endpoints, output_dir)"
+        " (settings.yaml:3)",
     ]
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from elspeth import _trace
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
@@ -238,6 +239,7 @@ def _now() -> str:
 def _call_observers(registry: Registry, hook_name: str, warn_into: dict[str, Any], **kwargs: Any) -> None:
     caller = getattr(registry.manager.hook, hook_name)
     for impl in caller.get_hookimpls():
+        _trace.hook_call(hook_name, impl.plugin_name, kwargs)
         try:
             impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
         except Exception as exc:  # an observer's bug must not lose the run's results

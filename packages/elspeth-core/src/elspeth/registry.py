@@ -156,7 +156,7 @@ class Registry:
         try:
             model = info.options.model_validate(dict(options))
         except ValidationError as exc:
-            checker.add_validation_error((*loc, "options"), exc)
+            checker.add_validation_error((*loc, "options"), exc, info.options)
             return None
         return Resolved(info, model, loc)
 

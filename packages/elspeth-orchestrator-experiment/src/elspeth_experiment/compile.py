@@ -151,10 +151,41 @@ def _compile_one(
     )
 
 
+def _check_names(options: ExperimentOptions, base: Loc, checker: Checker) -> None:
+    """One baseline at most, and no name used twice; each problem at the repeated entry's own line."""
+    seen: dict[str, int] = {}
+    baseline: int | None = None
+    for i, spec in enumerate(options.experiments):
+        if spec.name in seen:
+            checker.add(
+                (*base, "experiments", i, "name"),
+                f"experiment name '{spec.name}' is already used by experiments[{seen[spec.name]}]",
+            )
+        seen.setdefault(spec.name, i)
+        if spec.baseline:
+            if baseline is not None:
+                checker.add(
+                    (*base, "experiments", i, "baseline"),
+                    f"only one experiment may be the baseline; experiments[{baseline}] "
+                    f"('{options.experiments[baseline].name}') already is",
+                )
+            else:
+                baseline = i
+    criteria: dict[str, int] = {}
+    for i, criterion in enumerate(options.criteria):
+        if criterion.name in criteria:
+            checker.add(
+                (*base, "criteria", i, "name"),
+                f"criterion '{criterion.name}' is already criteria[{criteria[criterion.name]}]",
+            )
+        criteria.setdefault(criterion.name, i)
+
+
 def compile_suite(options: ExperimentOptions, columns: Sequence[str], ctx: OrchestrationContext) -> CompiledSuite:
     """Check and build every experiment; raises :class:`elspeth.ConfigError` naming every problem."""
     checker = ctx.checker()
     base = ctx.options_loc
+    _check_names(options, base, checker)
     specs: list[tuple[ExperimentSpec, Loc]]
     if options.experiments:
         specs = [(spec, (*base, "experiments", i)) for i, spec in enumerate(options.experiments)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth import PluginRef
 
@@ -68,17 +68,3 @@ class ExperimentOptions(BaseModel):
         "with the last response and every attempt recorded",
     )
     experiments: list[ExperimentSpec] = Field(default_factory=list, description="baseline and variants")
-
-    @model_validator(mode="after")
-    def _one_baseline(self) -> ExperimentOptions:
-        names = [e.name for e in self.experiments]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"experiment names must be unique; repeated: {', '.join(duplicates)}")
-        baselines = [e.name for e in self.experiments if e.baseline]
-        if len(baselines) > 1:
-            raise ValueError(f"only one experiment may be the baseline; marked: {', '.join(baselines)}")
-        criteria = [c.name for c in self.criteria]
-        if len(set(criteria)) != len(criteria):
-            raise ValueError("criterion names must be unique")
-        return self

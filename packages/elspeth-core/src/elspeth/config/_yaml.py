@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from elspeth.errors import ConfigError, Problem
 
@@ -107,6 +107,17 @@ def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     return load_yaml_text(text, path.name)
 
 
+def _suggest_field(name: str, model: type[BaseModel] | None, message: str) -> str:
+    import difflib
+
+    assert model is not None
+    known = [f.alias or key for key, f in model.model_fields.items()]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    return f"unknown key (known keys: {', '.join(known)})"
+
+
 @dataclass
 class Checker:
     """Collects every problem found while checking settings, each tied to its place in the file."""
@@ -118,11 +129,19 @@ class Checker:
         """Record a problem at ``loc``."""
         self.problems.append(self.source_map.problem(tuple(loc), message))
 
-    def add_validation_error(self, loc: Loc, exc: ValidationError) -> None:
-        """Record each error of a pydantic validation under ``loc``."""
+    def add_validation_error(self, loc: Loc, exc: ValidationError, model: type[BaseModel] | None = None) -> None:
+        """Record each error of a pydantic validation under ``loc``.
+
+        With ``model``, an unknown key at its top level gets the closest known key suggested.
+        """
         for err in exc.errors(include_url=False):
             message = err["msg"]
+            if err["type"] == "value_error" and message.startswith("Value error, "):
+                message = message.removeprefix("Value error, ")
             message = message[0].lower() + message[1:] if message else message
+            if err["type"] == "extra_forbidden":
+                known = model is not None and len(err["loc"]) == 1
+                message = _suggest_field(str(err["loc"][0]), model, message) if known else "unknown key"
             self.add((*loc, *err["loc"]), message)
 
     def raise_if_any(self) -> None:

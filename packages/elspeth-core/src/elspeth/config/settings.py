@@ -144,7 +144,7 @@ def _validate(data: Any, source_map: SourceMap, path: Path | None, base_dir: Pat
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        checker.add_validation_error((), exc)
+        checker.add_validation_error((), exc, Settings)
         checker.raise_if_any()
         raise  # unreachable: raise_if_any raised
     return LoadedSettings(settings, data, source_map, path, base_dir)

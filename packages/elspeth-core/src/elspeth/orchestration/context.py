@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from elspeth import _trace
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.orchestration.pipeline import LLMPipeline
@@ -228,6 +229,7 @@ class OrchestrationContext:
         self.progress.advance(failure is None)
         kwargs = {"run_id": self.run_id, "record": record, "failure": failure}
         for impl in self.registry.manager.hook.row_finished.get_hookimpls():
+            _trace.hook_call("row_finished", impl.plugin_name, kwargs)
             try:
                 impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
             except Exception as exc:  # an observer's bug must fail neither the row nor the run
