@@ -96,6 +96,7 @@ def _compile_one(
 
     extra = ("criterion",)
     system_src, system_loc = template_source("system")
+    columns = ctx.available_fields(columns)
     system = check_template(system_src or "", system_loc, checker, columns, extra)
     user_src, user_loc = template_source("user")
     criteria: list[Criterion]

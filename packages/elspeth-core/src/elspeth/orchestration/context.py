@@ -214,15 +214,34 @@ class OrchestrationContext:
         )
 
     async def preprocess(self, row: Row) -> Row:
-        """Apply the settings' processors to ``row``; raises if one fails (record it as a failure)."""
-        if not self.processors:
+        """Apply the settings' processors, then every utility with ``enrich``, to ``row``.
+
+        Raises whatever a processor or utility raised: the orchestrator records it as the row's failure.
+        """
+        enrichers = [u.enrich for u in self.utilities if hasattr(u, "enrich")]
+        if not self.processors and not enrichers:
             return row
         data: Mapping[str, Any] = row.data
-        for _, processor in self.processors:
-            changed = await call(processor.process, data)
+        for step in [p.process for _, p in self.processors] + enrichers:
+            changed = await call(step, data)
             if changed is not None:
                 data = changed
         return Row(row.id, data, row.index)
+
+    def available_fields(self, columns: Sequence[str]) -> list[str]:
+        """The fields a row has when an orchestrator renders it: columns plus what processors and utilities add.
+
+        Processors and utilities declare what they add in an ``adds_fields`` attribute.
+
+        Orchestrators check templates against these, so ``{{ context }}`` from a retrieval utility is
+        not reported as a missing column.
+        """
+        fields = list(columns)
+        for part in [p for _, p in self.processors] + list(self.utilities):
+            for name in getattr(part, "adds_fields", ()) or ():
+                if name not in fields:
+                    fields.append(str(name))
+        return fields
 
     def row_finished(self, record: Record | None = None, failure: Failure | None = None) -> None:
         """Report a finished row to the progress bar and to ``row_finished`` observers."""
