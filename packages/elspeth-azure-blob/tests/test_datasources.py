@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from elspeth_azure_blob import AzureBlobDataSource, BlobError, CsvBlobDataSource
 from pydantic import ValidationError
 
 from elspeth import ConfigError, ElspethError, PluginContext, Row, Table, invoke, iterate_rows
+from elspeth_azure_blob import AzureBlobDataSource, BlobError, CsvBlobDataSource
 from elspeth_testing import UNICODE_TEXT, DataSourceContract
 
 CSV_TEXT = f'id,product,review\nr1,kettle,Boils fast\nr2,toaster,"Burns bread, sadly"\nr3,lamp,{UNICODE_TEXT}\n'

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elspeth_azure_blob import AzureBlobSink, BlobError
 from pydantic import ValidationError
 
 from elspeth import Artifact, ElspethError, PluginContext, Record, RunMetadata, RunResult
+from elspeth_azure_blob import AzureBlobSink, BlobError
 from elspeth_testing import SinkContract, sample_run_result
 
 MiB = 1024 * 1024
@@ -324,6 +324,7 @@ def test_no_secret_reaches_any_log_even_at_debug_level(
     from datetime import UTC, datetime, timedelta
 
     from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
     from elspeth_azure_blob import AzureBlobDataSource
 
     token = generate_container_sas(

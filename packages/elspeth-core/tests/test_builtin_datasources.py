@@ -68,7 +68,9 @@ def test_quoted_fields_keep_commas_and_newlines(plugin_context: PluginContext) -
 
 
 def test_wrong_number_of_fields_names_the_file_and_line(plugin_context: PluginContext) -> None:
-    with pytest.raises(ElspethError, match=r"^data\.csv line 3: expected 2 fields, found 3$"):
+    with pytest.raises(
+        ElspethError, match=r"^data\.csv line 3: expected 2 fields, found 3; set on_malformed: skip to skip such lines$"
+    ):
         read(plugin_context, "id,text\n1,fine\n2,too,many\n")
 
 

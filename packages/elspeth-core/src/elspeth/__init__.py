@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         run_rows,
     )
     from elspeth.registry import PluginInfo, Registry, Resolved
+    from elspeth.spool import Spool, SpoolWriter
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 __version__ = "0.1.0"
@@ -67,6 +68,8 @@ _LAZY = {
     "PluginInfo": "elspeth.registry",
     "Registry": "elspeth.registry",
     "Resolved": "elspeth.registry",
+    "Spool": "elspeth.spool",
+    "SpoolWriter": "elspeth.spool",
     "PromptTemplate": "elspeth.templates",
     "TemplateError": "elspeth.templates",
     "check_template": "elspeth.templates",
@@ -114,6 +117,8 @@ __all__ = [
     "RunFailed",
     "RunMetadata",
     "RunResult",
+    "Spool",
+    "SpoolWriter",
     "Table",
     "TemplateError",
     "Usage",

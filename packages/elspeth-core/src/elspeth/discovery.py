@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel
 
-from elspeth import hookspecs
+from elspeth import _trace, hookspecs
 from elspeth.registry import PluginInfo, Registry
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginSource", "builtin_sources", "load_registry"]
@@ -33,6 +33,8 @@ BUILTIN_MODULES = (
     "elspeth.builtins.llm_clients",
     "elspeth.builtins.middleware",
     "elspeth.builtins.controls",
+    "elspeth.builtins.cache",
+    "elspeth.builtins.signed",
 )
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _CONTROL_KINDS = ("rate_limiter", "cost_tracker")
@@ -101,7 +103,7 @@ class _Loader:
         self.entries: list[PluginInfo] = []
         self.sources: dict[str, PluginSource] = {}
         self.pm.hook.add_hookspecs.call_historic(kwargs={"add": self._add_hookspecs})
-        if os.environ.get("ELSPETH_TRACE"):
+        if _trace.enabled():
             self.pm.trace.root.setwriter(lambda text: sys.stderr.write(f"[elspeth trace] {text}"))
             self.pm.enable_tracing()
 
@@ -175,6 +177,7 @@ class _Loader:
                         if impl.plugin is plugin:
                             registrar = self._registrar(source, domain, found)
                             kwargs = {"register": registrar}
+                            _trace.hook_call(hook_name, key, kwargs)
                             impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
             except Exception as exc:  # a raising hook breaks only this plugin
                 self.broken(source, f"{type(exc).__name__} while registering: {exc}")

@@ -8,6 +8,7 @@ their options, templates against the datasource's columns, and whatever the orch
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ from elspeth.orchestration.context import (
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.registry import Registry, Resolved
+from elspeth.resume import RunOptions, StoreProgress, open_store, prior_rows
 from elspeth.security import SecurityLevel, clearance, parse_level, refusal
 from elspeth.types import Artifact, RunResult, Table
 
@@ -86,11 +88,20 @@ async def prepare(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
+    options: RunOptions | None = None,
 ) -> PreparedRun:
     """Resolve, build and check everything the settings name, without processing any row.
 
+    Args:
+        loaded: the settings.
+        registry: the installed plugins.
+        run_id: the new run's id (default: a fresh one; with ``options.resume``, the resumed run's).
+        progress: where to report rows as they finish.
+        options: resume, cache and recording choices (the CLI's flags).
+
     Raises:
         ConfigError: every problem found, each naming its place in the settings file.
+        StoreError: the run store cannot be used, or the run to resume is not in it.
 
     """
     settings = loaded.settings
@@ -122,7 +133,10 @@ async def prepare(
     sink_objs = [(r, _build(r, checker)) for r in sinks if r is not None]
     checker.raise_if_any()
 
-    run_id = run_id or new_run_id()
+    options = options or RunOptions()
+    run_id = options.resume or run_id or new_run_id()
+    caches = [u for u in utility_objs if hasattr(u, "lookup") and hasattr(u, "store")]
+    cache = caches[0] if caches and options.use_cache else None
     ctx_cancel = Cancel()
     plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
     llm = None
@@ -136,6 +150,7 @@ async def prepare(
             name=resolved["llm"].info.name,
             retry=settings.retry,
             cancel=ctx_cancel,
+            cache=cache,
         )
     checker.raise_if_any()
     used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
@@ -158,6 +173,7 @@ async def prepare(
             "middleware": middleware_objs,
             "rate_limiter": built["rate_limiter"],
             "cost_tracker": built["cost_tracker"],
+            "cache": cache,
         },
     )
     table = await _open_table(built["datasource"], resolved["datasource"], plugin_ctx, checker)
@@ -166,6 +182,15 @@ async def prepare(
     assert table is not None
     assert orchestrator is not None
     built["orchestrator"].check(list(table.columns), ctx)
+    # the store opens only once every check has passed: a bad settings file leaves nothing behind
+    ctx.store = open_store(loaded, options)
+    if ctx.store is not None:
+        try:
+            ctx.prior = prior_rows(ctx.store, loaded, options)
+        except BaseException:
+            ctx.store.close()
+            raise
+        ctx.progress = StoreProgress(ctx.progress, ctx.store, run_id)
     parts = [
         (r.info.domain, r.info.name, obj)
         for r, obj in [
@@ -177,6 +202,12 @@ async def prepare(
         if r is not None
     ]
     parts += [("processor", name, obj) for name, obj in processor_objs]
+    # the datasource and the LLM client take part only in summary() and close()/aclose()
+    datasource = resolved["datasource"]
+    assert datasource is not None
+    parts.append(("datasource", datasource.info.name, built["datasource"]))
+    if built["llm"] is not None and resolved["llm"] is not None:
+        parts.append(("llm_client", resolved["llm"].info.name, built["llm"]))
     return PreparedRun(loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts)
 
 
@@ -257,6 +288,45 @@ async def execute(prepared: PreparedRun) -> RunResult:
 
     """
     ctx = prepared.context
+    store = ctx.store
+    if store is None:
+        return await _execute(prepared)
+    loaded = prepared.loaded
+    store.begin_run(
+        ctx.run_id,
+        name=ctx.name,
+        orchestrator=prepared.orchestrator_name,
+        settings=json.loads(json.dumps(loaded.raw, default=str)),
+        settings_hash=loaded.digest(),
+        settings_path=str(loaded.path) if loaded.path else None,
+        plugins=prepared.registry.plugin_versions(ctx.used),
+    )
+    if ctx.prior:
+        store.reset_total(ctx.run_id)
+    try:
+        result = await _execute(prepared)
+    except RunFailed as exc:
+        failed = exc.result.metadata.to_dict() if isinstance(exc.result, RunResult) else {}
+        store.finish_run(ctx.run_id, "failed", {**failed, "error": str(exc)})
+        raise
+    except BaseException as exc:
+        store.finish_run(ctx.run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        store.close()
+    return result
+
+
+def run_status(ctx: OrchestrationContext, result: RunResult) -> str:
+    """``completed``, ``stopped`` (early stop, budget), or ``interrupted`` (Ctrl-C: resume it)."""
+    reason = ctx.cancel.reason or ""
+    if reason.startswith("interrupted"):
+        return "interrupted"
+    return "stopped" if result.metadata.status == "stopped" else result.metadata.status
+
+
+async def _execute(prepared: PreparedRun) -> RunResult:
+    ctx = prepared.context
     settings = prepared.loaded.settings
     started_at = _now()
     t0 = time.perf_counter()
@@ -285,7 +355,7 @@ async def execute(prepared: PreparedRun) -> RunResult:
         meta.extra.setdefault("stop_reason", ctx.cancel.reason)
     for domain, name, part in prepared.parts:
         summary = getattr(part, "summary", None)
-        if summary is not None and domain != "cost_tracker":
+        if summary is not None and domain not in ("cost_tracker", "llm_client"):
             meta.extra.setdefault(domain, {})[name] = dict(await call(summary))
     meta.started_at, meta.finished_at = started_at, _now()
     meta.duration_s = round(time.perf_counter() - t0, 6)
@@ -293,17 +363,22 @@ async def execute(prepared: PreparedRun) -> RunResult:
     meta.extra.update(ctx.extra)
     if ctx.llm is not None and (costs := ctx.llm.cost_summary()) is not None:
         meta.extra.setdefault("cost", costs)
+    meta.status = run_status(ctx, result)
+    if ctx.prior:
+        meta.extra["resumed_rows"] = len(ctx.prior)
     _, errors = await write_sinks(result, prepared)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:
         raise RunFailed("; ".join(errors), result)
+    if ctx.store is not None:
+        ctx.store.finish_run(ctx.run_id, meta.status, meta.to_dict())
     return result
 
 
 async def _open_parts(prepared: PreparedRun) -> None:
     for domain, name, part in prepared.parts:
         opener = getattr(part, "open", None)
-        if opener is None:
+        if opener is None or domain in ("datasource", "llm_client"):
             continue
         try:
             await call(opener, prepared.context.plugin_context)
@@ -314,7 +389,7 @@ async def _open_parts(prepared: PreparedRun) -> None:
 
 async def _close_parts(prepared: PreparedRun) -> None:
     for domain, name, part in prepared.parts:
-        closer = getattr(part, "close", None)
+        closer = getattr(part, "aclose", None) or getattr(part, "close", None)
         if closer is None:
             continue
         try:

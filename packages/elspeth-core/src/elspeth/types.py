@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +220,10 @@ class RunMetadata:
 class RunResult:
     """Everything a run produced; sinks receive it.
 
+    ``records`` and ``failures`` are sequences: a list, or a disk-backed :class:`~elspeth.Spool` when
+    the orchestrator streams (batch, validation). A sink should iterate them (as often as it needs)
+    rather than copy them into a list, so that its memory stays flat however many rows the run had.
+
     Attributes:
         records: finished rows, in input order (grouped by experiment in suites).
         failures: rows that failed, with reasons.
@@ -228,8 +232,8 @@ class RunResult:
 
     """
 
-    records: list[Record]
-    failures: list[Failure]
+    records: Sequence[Record]
+    failures: Sequence[Failure]
     aggregates: dict[str, Any]
     metadata: RunMetadata
 

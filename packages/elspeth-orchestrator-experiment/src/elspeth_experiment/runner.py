@@ -141,6 +141,14 @@ class _ExperimentRun:
         return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics, group=self.experiment.name)
 
     async def handle(self, row: Row) -> None:
+        prior = self.ctx.prior_result(self.experiment.name, row.id)
+        if prior is not None:  # finished in the run being resumed: not run, not paid for, again
+            if isinstance(prior, Record):
+                self.records[row.index] = prior
+            else:
+                self.failures[row.index] = prior
+            self.ctx.resumed_row(prior)
+            return
         try:
             record = await self._record(row)
         except _RowFailed as exc:

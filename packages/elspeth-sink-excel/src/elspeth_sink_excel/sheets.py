@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,7 @@ def _lead_columns(columns: _Columns, groups: Iterable[str | None]) -> bool:
     return with_group
 
 
-def results_sheet(records: list[Record]) -> Sheet:
+def results_sheet(records: Sequence[Record]) -> Sheet:
     """One row per record: Row ID, Experiment, the input columns as they are, outputs, then metrics."""
     columns = _Columns()
     _lead_columns(columns, (r.group for r in records))
@@ -120,7 +120,7 @@ def results_sheet(records: list[Record]) -> Sheet:
     return sheet
 
 
-def failures_sheet(failures: list[Failure]) -> Sheet:
+def failures_sheet(failures: Sequence[Failure]) -> Sheet:
     """One row per failed row: Row ID, Experiment, the inputs, then where and why it failed."""
     columns = _Columns()
     _lead_columns(columns, (f.group for f in failures))

@@ -7,10 +7,10 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,8 @@ from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.orchestration.context import PluginContext
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
+
+T = TypeVar("T")
 
 
 def write_atomically(path: Path, writer: Callable[[IO[str]], None]) -> None:
@@ -82,6 +84,31 @@ def failure_row(failure: Failure) -> dict[str, Any]:
     return row
 
 
+def _nested(value: Any, level: int) -> str:
+    """``value`` as indented JSON that starts at nesting ``level`` (JSON strings never hold a raw newline)."""
+    return to_json(value, indent=2).replace("\n", "\n" + "  " * level)
+
+
+def _write_document(handle: IO[str], doc: dict[str, Any]) -> None:
+    """Write ``doc`` exactly as ``to_json(doc, indent=2)`` plus a newline would, streaming its generator values.
+
+    A value that is a generator is written as a JSON array one item at a time, so a document listing
+    every failure or record of a large run never holds them all in memory.
+    """
+    handle.write("{")
+    for n, (key, value) in enumerate(doc.items()):
+        handle.write(("," if n else "") + "\n  " + to_json(key) + ": ")
+        if not isinstance(value, Iterator):
+            handle.write(_nested(value, 1))
+            continue
+        empty = True
+        for item in value:
+            handle.write(("[" if empty else ",") + "\n    " + _nested(item, 2))
+            empty = False
+        handle.write("[]" if empty else "\n  ]")
+    handle.write("\n}\n" if doc else "}\n")
+
+
 def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows:
@@ -123,14 +150,15 @@ class CsvSink:
         path = ctx.output_path(self.options.path)
         if not self.options.sanitize_formulas:
             warn_unsanitised(ctx.logger, self.name, path)
-        written = [self._write(path, [record_row(r) for r in result.records])]
+        written = [self._write(path, result.records, record_row)]
         if self.options.failures_path:
-            rows = [failure_row(f) for f in result.failures]
-            written.append(self._write(ctx.output_path(self.options.failures_path), rows))
+            written.append(self._write(ctx.output_path(self.options.failures_path), result.failures, failure_row))
         return written
 
-    def _write(self, path: Path, rows: list[dict[str, Any]]) -> Artifact:
-        columns = _columns(rows) or ["row_id"]
+    def _write(self, path: Path, items: Iterable[T], as_row: Callable[[T], dict[str, Any]]) -> Artifact:
+        # two passes over ``items`` (a list or a disk-backed spool): the columns, then the rows, so
+        # that no list of every row is ever built
+        columns = _columns(as_row(item) for item in items) or ["row_id"]
         safe: Callable[[Any], Any] = (
             partial(neutralise_formula, guard=self.options.sanitize_guard)
             if self.options.sanitize_formulas
@@ -140,7 +168,8 @@ class CsvSink:
         def dump(handle: IO[str]) -> None:
             writer = csv.writer(handle)
             writer.writerow([safe(c) for c in columns])
-            for row in rows:
+            for item in items:
+                row = as_row(item)
                 writer.writerow([safe(_cell(row.get(c))) for c in columns])
 
         write_atomically(path, dump)
@@ -219,13 +248,13 @@ class JsonSummarySink:
         doc: dict[str, Any] = {
             "metadata": result.metadata.to_dict(),
             "aggregates": result.aggregates,
-            "failures": [failure_row(f) | {"attempts": f.attempts} for f in result.failures],
+            "failures": (failure_row(f) | {"attempts": f.attempts} for f in result.failures),
         }
         if self.options.include_records:
-            doc["records"] = [record_row(r) for r in result.records]
+            doc["records"] = (record_row(r) for r in result.records)
 
         def dump(handle: IO[str]) -> None:
-            handle.write(to_json(doc, indent=2) + "\n")
+            _write_document(handle, doc)
 
         write_atomically(path, dump)
         return [Artifact(path, "application/json", self.name)]

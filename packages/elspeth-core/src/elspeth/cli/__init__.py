@@ -182,6 +182,19 @@ def plugins_show(
     guarded(lambda: show_plugin(_registry(), name, as_json))
 
 
+@app.command()
+def verify(
+    directory: Annotated[Path, typer.Argument(help="The signed bundle's folder, or the output folder holding it.")],
+    key_env: Annotated[
+        str | None, typer.Option("--key-env", help="Environment variable with the key (default ELSPETH_SIGNING_KEY).")
+    ] = None,
+) -> None:
+    """Check a signed bundle: exit 0 if every file and the signature match, 1 if not, 2 for bad input."""
+    from elspeth.cli._verify import verify_command
+
+    raise typer.Exit(guarded(lambda: verify_command(directory, key_env)))
+
+
 def main() -> None:
     """Entry point of the ``elspeth`` script."""
     try:

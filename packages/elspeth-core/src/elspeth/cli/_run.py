@@ -13,13 +13,14 @@ from elspeth.config import load_settings
 from elspeth.engine import execute, prepare
 from elspeth.errors import RunFailed
 from elspeth.registry import Registry
+from elspeth.resume import RunOptions
 from elspeth.types import RunResult
 
 
 def validate_command(settings_path: Path, registry: Registry) -> None:
     """Check the settings as a run would, with no row processed."""
     loaded = load_settings(settings_path)
-    prepared = asyncio.run(prepare(loaded, registry))
+    prepared = asyncio.run(prepare(loaded, registry, options=RunOptions(record=False)))
     s = loaded.settings
     parts = [
         f"orchestrator {prepared.orchestrator_name}",

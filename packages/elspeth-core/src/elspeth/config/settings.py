@@ -62,6 +62,17 @@ class Prompts(BaseModel):
     user: str = Field(description="user prompt template")
 
 
+class StoreSettings(BaseModel):
+    """Where the run store keeps finished rows (for resume and history)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="record every finished row so the run can resume")
+    path: str | None = Field(
+        None, description="the SQLite file, relative to the settings file (default: elspeth-runs.sqlite in output_dir)"
+    )
+
+
 class Settings(BaseModel):
     """The whole settings file."""
 
@@ -83,6 +94,7 @@ class Settings(BaseModel):
     prompts: Prompts | None = None
     concurrency: int = Field(8, ge=1, le=10_000, description="rows in flight at once")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how LLM calls are retried")
+    store: StoreSettings = Field(default_factory=StoreSettings, description="the run store: resume and history")
     allowed_endpoints: list[str] | None = Field(
         None, description="LLM endpoints (URL prefixes) a run may call; null allows any"
     )

@@ -14,6 +14,7 @@ from elspeth.config._yaml import Checker, Loc
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.security import SecurityLevel, clearance, refusal
+from elspeth.store import RunStore
 from elspeth.types import Failure, Record, Row
 
 if TYPE_CHECKING:
@@ -132,6 +133,8 @@ class OrchestrationContext:
         extra: facts the orchestrator wants in the run metadata.
         security_level: the data's level; every LLM client built through :meth:`build_llm` must be cleared for it.
         security_source: what set that level, for messages.
+        store: the run store every finished row is committed to, if recording.
+        prior: the finished rows of the run being resumed, by ``(group, row_id)``.
 
     """
 
@@ -150,6 +153,8 @@ class OrchestrationContext:
     extra: dict[str, Any] = field(default_factory=dict)
     security_level: SecurityLevel = SecurityLevel.UNOFFICIAL
     security_source: str = "the settings"
+    store: RunStore | None = None
+    prior: dict[tuple[str, str], Record | Failure] = field(default_factory=dict)
     _llm_parts: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -211,6 +216,7 @@ class OrchestrationContext:
             name=resolved.info.name,
             retry=self.loaded.settings.retry,
             cancel=self.cancel,
+            cache=self._llm_parts.get("cache"),
         )
 
     async def preprocess(self, row: Row) -> Row:
@@ -243,8 +249,22 @@ class OrchestrationContext:
                     fields.append(str(name))
         return fields
 
+    def prior_result(self, group: str | None, row_id: str) -> Record | Failure | None:
+        """The result this row already has from the run being resumed, if any.
+
+        An orchestrator that supports resume asks this before working on a row and, when it gets an
+        answer, uses it instead (and calls :meth:`resumed_row`): the row is neither run nor paid for again.
+        """
+        return self.prior.get((group or "", row_id)) if self.prior else None
+
+    def resumed_row(self, item: Record | Failure) -> None:
+        """Count a row taken over from the resumed run (progress only: it is already in the store)."""
+        self.progress.advance(isinstance(item, Record))
+
     def row_finished(self, record: Record | None = None, failure: Failure | None = None) -> None:
-        """Report a finished row to the progress bar and to ``row_finished`` observers."""
+        """Commit a finished row to the run store and report it to the progress bar and observers."""
+        if self.store is not None:
+            self.store.row_finished(self.run_id, record, failure)
         self.progress.advance(failure is None)
         kwargs = {"run_id": self.run_id, "record": record, "failure": failure}
         for impl in self.registry.manager.hook.row_finished.get_hookimpls():

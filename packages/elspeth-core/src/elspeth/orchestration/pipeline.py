@@ -9,9 +9,13 @@ adaptive limiter learns.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic import BaseModel
 
 from elspeth._sync import call
 from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
@@ -19,9 +23,27 @@ from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import Cancel
 from elspeth.types import LLMRequest, LLMResponse
 
-__all__ = ["LLMPipeline"]
+__all__ = ["LLMPipeline", "cache_key"]
 
 _NO_RETRY = RetryPolicy(max_attempts=1, timeout_s=None)
+
+
+def cache_key(client: str, options: Any, endpoint: str, request: LLMRequest) -> str:
+    """The cache key of a call: a SHA-256 of every input that decides the answer."""
+    blob = json.dumps(
+        {
+            "client": client,
+            "options": options,
+            "endpoint": endpoint,
+            "system": request.system,
+            "user": request.user,
+            "params": request.params,
+        },
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 class LLMPipeline:
@@ -37,6 +59,8 @@ class LLMPipeline:
         retry: the retry policy; None means one attempt and no timeout.
         cancel: set when the cost tracker reports a ``stop_reason`` (a budget reached), so the run
             takes no new rows; calls in flight finish.
+        cache: a response cache (``lookup(key)``, ``store(key, response)``); a hit skips the rate
+            limiter, the client and the cost tracker.
     """
 
     def __init__(
@@ -48,6 +72,7 @@ class LLMPipeline:
         name: str = "llm",
         retry: RetryPolicy | None = None,
         cancel: Cancel | None = None,
+        cache: Any | None = None,
     ) -> None:
         self.client = client
         self.name = name
@@ -58,6 +83,9 @@ class LLMPipeline:
         self._after = [m.after_response for m in reversed(middleware) if hasattr(m, "after_response")]
         self._on_error = [m.on_error for m in middleware if hasattr(m, "on_error")]
         self.cancel = cancel
+        self.cache = cache
+        options = getattr(client, "options", None)
+        self._options = options.model_dump(mode="json") if isinstance(options, BaseModel) else None
         self.endpoint = str(getattr(client, "endpoint", None) or name)
         self._on_success = getattr(rate_limiter, "on_success", None)
         self._on_rate_limited = getattr(rate_limiter, "on_rate_limited", None)
@@ -74,15 +102,22 @@ class LLMPipeline:
         request.metadata.setdefault("endpoint", self.endpoint)
         for before in self._before:
             request = await call(before, request)
-        try:
-            response = await self._send(request)
-        except LLMCallFailed as failed:
-            for on_error in self._on_error:
-                await call(on_error, request, failed)
-            raise
+        key = cache_key(self.name, self._options, self.endpoint, request) if self.cache is not None else None
+        response = await call(self.cache.lookup, key) if self.cache is not None else None
+        if response is None:
+            try:
+                response = await self._send(request)
+            except LLMCallFailed as failed:
+                for on_error in self._on_error:
+                    await call(on_error, request, failed)
+                raise
+            if self.cache is not None:
+                await call(self.cache.store, key, response)
         for after in self._after:
             response = await call(after, request, response)
-        if self.cost_tracker is not None:
+        if response.cached:
+            response.metrics["cost"] = 0.0
+        elif self.cost_tracker is not None:
             cost = await call(self.cost_tracker.record, request, response)
             if cost is not None:
                 response.metrics["cost"] = cost

@@ -71,6 +71,7 @@ def _paired(
         "variant_mean": statistics.fmean(v),
         "mean_difference": statistics.fmean(diffs),
         "ci": list(ci) if ci else None,
+        "ci_level": opts.confidence,
         "ci_method": f"percentile bootstrap of the mean paired difference, {opts.bootstrap_resamples} resamples, "
         f"seed {opts.seed}",
         "paired_t": t.to_dict() if t else None,
@@ -103,6 +104,7 @@ def _unpaired(base: Sequence[float], var: Sequence[float], opts: SignificanceOpt
         "variant_mean": statistics.fmean(var),
         "mean_difference": diff,
         "ci": ci,
+        "ci_level": opts.confidence,
         "ci_method": "Welch t interval of the difference of means",
         "welch_t": welch.to_dict() if welch else None,
         "mann_whitney": mw.to_dict() if mw else None,

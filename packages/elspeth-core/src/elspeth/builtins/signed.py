@@ -1,0 +1,156 @@
+"""Builtin sink ``signed``: the results in a bundle folder with an HMAC-signed manifest.
+
+The bundle holds ``records.jsonl``, ``failures.jsonl``, ``metadata.json``, ``aggregates.json`` and
+``manifest.json``. The manifest lists each of those files, and (with ``include_run_artifacts``)
+every file earlier sinks of the run wrote, with its SHA-256 and size; see :mod:`elspeth.signing`
+for its layout and exactly which bytes are signed. ``elspeth verify`` checks a bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from elspeth.builtins.sinks import to_json, write_atomically
+from elspeth.errors import ElspethError
+from elspeth.hookspecs import Registrar, hookimpl
+from elspeth.signing import DEFAULT_KEY_ENV, MANIFEST_NAME, build_manifest, signing_key
+from elspeth.types import Artifact, RunResult
+
+if TYPE_CHECKING:
+    from elspeth.orchestration.context import PluginContext
+
+__all__ = ["SignedSink"]
+
+_BUNDLE_FILES = ("records.jsonl", "failures.jsonl", "metadata.json", "aggregates.json")
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+class SignedSink:
+    """Results and a manifest signed with an HMAC, so that any change to the files can be detected."""
+
+    name = "signed"
+
+    class Options(BaseModel):
+        """Options of the ``signed`` sink."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        path: str = Field("signed", description="the bundle folder, relative to the output folder")
+        algorithm: Literal["hmac-sha256", "hmac-sha512"] = Field("hmac-sha256", description="the manifest's HMAC")
+        key_env: str = Field(DEFAULT_KEY_ENV, min_length=1, description="environment variable holding the key")
+        include_run_artifacts: bool = Field(
+            True, description="also list every file the run's earlier sinks wrote (and the `files` globs)"
+        )
+        files: list[str] = Field(
+            default_factory=list, description="more files to list: globs relative to the output folder"
+        )
+
+        @field_validator("path", "files")
+        @classmethod
+        def _relative(cls, value: Any) -> Any:
+            for item in [value] if isinstance(value, str) else value:
+                if Path(item).is_absolute() or ".." in Path(item).parts:
+                    raise ValueError(f"'{item}' must be relative to the output folder, without '..'")
+            return value
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        # read now, so that a missing key stops the run before any row is processed
+        self._key = signing_key(options.key_env)
+
+    def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
+        """Write the bundle's files, then the signed manifest over them and the run's other artifacts."""
+        root = ctx.output_dir.resolve()
+        bundle = (root / self.options.path).resolve()
+        bundle.mkdir(parents=True, exist_ok=True)
+        others = self._run_artifacts(result, ctx, root) if self.options.include_run_artifacts else []
+        others = [p for p in others if p != bundle / MANIFEST_NAME]  # a manifest cannot list itself
+        own = [bundle / name for name in _BUNDLE_FILES]
+        self._refuse_strangers(bundle, {*own, *others, bundle / MANIFEST_NAME})
+
+        item: dict[str, Any]
+        records: list[str] = []
+        for r in result.records:
+            item = {"row_id": r.row_id, "experiment": r.group, "inputs": r.inputs, "outputs": r.outputs}
+            records.append(to_json(item | {"metrics": r.metrics}))
+        failures: list[str] = []
+        for f in result.failures:
+            item = {"row_id": f.row_id, "experiment": f.group, "inputs": f.inputs, "stage": f.stage}
+            failures.append(to_json(item | {"error": f.error, "attempts": f.attempts, "outputs": f.output}))
+        contents: dict[str, Callable[[IO[str]], None]] = {
+            "records.jsonl": lambda h: h.writelines(line + "\n" for line in records),
+            "failures.jsonl": lambda h: h.writelines(line + "\n" for line in failures),
+            "metadata.json": lambda h: h.writelines([to_json(result.metadata.to_dict(), indent=2), "\n"]),
+            "aggregates.json": lambda h: h.writelines([to_json(result.aggregates, indent=2), "\n"]),
+        }
+        for name, dump in contents.items():
+            write_atomically(bundle / name, dump)
+
+        manifest = build_manifest(
+            root,
+            bundle,
+            [*own, *others],
+            key=self._key,
+            algorithm=self.options.algorithm,
+            key_env=self.options.key_env,
+            run_id=result.metadata.run_id,
+            name=result.metadata.name,
+        )
+        write_atomically(
+            bundle / MANIFEST_NAME,
+            lambda h: h.writelines([json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False), "\n"]),
+        )
+        media = {".jsonl": "application/jsonl", ".json": "application/json"}
+        return [Artifact(p, media[p.suffix], self.name) for p in [*own, bundle / MANIFEST_NAME]]
+
+    def _run_artifacts(self, result: RunResult, ctx: PluginContext, root: Path) -> list[Path]:
+        """Files earlier sinks reported, plus the ``files`` globs.
+
+        The engine fills ``metadata.extra["artifacts"]`` as each sink finishes, so a later sink sees them.
+        """
+        found: dict[Path, None] = {}
+        for reported in result.metadata.extra.get("artifacts") or []:
+            # the engine lists each as {"path": ..., "media_type": ..., ...}; a plain path string is accepted too
+            raw = reported.get("path") if isinstance(reported, dict) else getattr(reported, "path", reported)
+            path = Path(str(raw)).resolve()
+            if not _is_within(path, root):
+                raise ElspethError(
+                    f"an earlier sink wrote {path}, outside the output folder {root}; the manifest can only "
+                    "list files inside it (set include_run_artifacts: false to sign only the bundle)"
+                )
+            if not path.is_file():
+                raise ElspethError(f"an earlier sink reported {path} as written, but it is not there to sign")
+            found[path] = None
+        for pattern in self.options.files:
+            matches = sorted(p.resolve() for p in root.glob(pattern) if p.is_file())
+            if not matches:
+                ctx.logger.warning("sink 'signed': files pattern '%s' matched nothing in %s", pattern, root)
+            for path in matches:
+                if _is_within(path, root):
+                    found[path] = None
+        return list(found)
+
+    @staticmethod
+    def _refuse_strangers(bundle: Path, expected: set[Path]) -> None:
+        """Refuse to sign a bundle folder that holds files this run did not write: they would look verified."""
+        strangers = sorted(p for p in bundle.rglob("*") if p.is_file() and p.resolve() not in expected)
+        if strangers:
+            names = ", ".join(p.relative_to(bundle).as_posix() for p in strangers[:10])
+            raise ElspethError(
+                f"the bundle folder {bundle} holds files this run did not write ({names}); "
+                "empty it or set another `path` for the signed sink"
+            )
+
+
+@hookimpl
+def register_sinks(register: Registrar) -> None:
+    """Register the ``signed`` sink."""
+    register(SignedSink)

@@ -1,0 +1,25 @@
+"""Elspeth's Azure LLM plugins: the ``azure_openai`` client and Azure AI Content Safety middleware.
+
+Configure them in the settings::
+
+    llm:
+      plugin: azure_openai
+      options: {endpoint: https://my-resource.openai.azure.com, deployment: gpt-4o-mini, auth: entra}
+    middleware:
+      - plugin: azure_content_safety
+        options: {endpoint: https://my-cs.cognitiveservices.azure.com, severity_threshold: 4}
+"""
+
+from elspeth_llm_azure.client import AzureOpenAIClient, AzureOpenAIOptions
+from elspeth_llm_azure.content_safety import ContentSafety, ContentSafetyOptions, PromptShield, PromptShieldOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AzureOpenAIClient",
+    "AzureOpenAIOptions",
+    "ContentSafety",
+    "ContentSafetyOptions",
+    "PromptShield",
+    "PromptShieldOptions",
+]

@@ -1,0 +1,218 @@
+"""The ``openai`` SDK side: one SDK client per event loop, request building, reply and error translation.
+
+Imported only when a client makes its first call, so ``elspeth plugins list`` never imports ``openai``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import openai
+
+from elspeth import ConfigError, LLMRequest, LLMResponse, Usage
+from elspeth.llm_errors import (
+    LLMConnectionError,
+    LLMContentRefused,
+    LLMError,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMServerError,
+    LLMTimeout,
+    parse_retry_after,
+)
+
+__all__ = [
+    "LoopBoundSDK",
+    "build_http_client",
+    "call_chat",
+    "chat_body",
+    "to_response",
+    "translate_error",
+]
+
+_REJECTED_HINT = {
+    401: "the API key was refused; check the environment variable named by `api_key_env`",
+    403: "the key may not use this model or endpoint",
+    404: "no such model, deployment or path; check `model`/`deployment` and `base_url`/`endpoint`",
+}
+
+
+def _limits(max_connections: int) -> Any:
+    # openai 1.x builds on httpx, later releases on httpx2; use the Limits of whichever the SDK's client uses
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    http = sys.modules[base.__module__.split(".")[0]]
+    return http.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+
+
+def build_http_client(transport: str, max_connections: int, timeout: float) -> Any:
+    """The SDK's HTTP client: its aiohttp transport or its default httpx one, with a pool of ``max_connections``.
+
+    The keep-alive pool is as large as the connection limit, so that at full concurrency no
+    connection is closed after its request only to be opened again for the next one.
+    """
+    limits = _limits(max_connections)
+    if transport == "aiohttp":
+        aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)
+        if aiohttp_client is None:
+            raise ConfigError(
+                f"transport: aiohttp needs an openai release with DefaultAioHttpClient (installed: "
+                f"{openai.__version__}); upgrade with `pip install -U 'openai[aiohttp]'` or set `transport: httpx`"
+            )
+        return aiohttp_client(limits=limits, timeout=timeout)
+    return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+
+
+async def _closer(sdk: Any) -> AsyncIterator[None]:
+    # An async generator the event loop finalises in `shutdown_asyncgens()` (asyncio.run does this),
+    # so the SDK's connections are closed on the loop that opened them, even if nobody calls aclose().
+    try:
+        yield
+    finally:
+        await sdk.close()
+
+
+class LoopBoundSDK:
+    """Holds one SDK client per running event loop, built on first use and closed with its loop.
+
+    Args:
+        factory: builds the SDK client; called inside the running loop.
+
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._sdk: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncIterator[None] | None = None
+
+    async def get(self) -> Any:
+        """The SDK client for the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._sdk is None or self._loop is not loop:
+            sdk = self._factory()
+            closer = _closer(sdk)
+            await closer.__anext__()
+            self._sdk, self._loop, self._closer = sdk, loop, closer
+        return self._sdk
+
+    async def aclose(self) -> None:
+        """Close the SDK client now (idempotent)."""
+        closer, self._closer, self._sdk, self._loop = self._closer, None, None, None
+        if closer is not None:
+            await closer.aclose()  # type: ignore[attr-defined]
+
+
+def chat_body(base: Mapping[str, Any], request: LLMRequest, extra_body: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body of one chat completion: ``extra_body``, the client's settings, then the request's params.
+
+    Unset (None) settings are left out so the server's defaults apply; any parameter passes
+    through, so an OpenAI-compatible server's own (``top_k``, ``repetition_penalty``, ...) work too.
+    """
+    body = dict(extra_body)
+    for key, value in {**base, **request.params}.items():
+        if value is not None:
+            body[key] = value
+    messages = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": request.user})
+    body["messages"] = messages
+    return body
+
+
+def to_response(completion: Any, where: str) -> LLMResponse:
+    """An :class:`~elspeth.LLMResponse` from the SDK's ``ChatCompletion``."""
+    if not completion.choices:
+        raise LLMServerError(f"{where}: the reply has no choices")
+    choice = completion.choices[0]
+    message = choice.message
+    if choice.finish_reason == "content_filter":
+        raise LLMContentRefused(f"{where}: the reply was withheld by the provider's content filter")
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        raise LLMContentRefused(f"{where}: the model refused: {refusal}")
+    usage = completion.usage
+    cached = 0
+    details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
+    if details is not None:
+        cached = getattr(details, "cached_tokens", 0) or 0
+    return LLMResponse(
+        content=message.content or "",
+        usage=Usage(
+            prompt_tokens=(usage.prompt_tokens or 0) if usage is not None else 0,
+            completion_tokens=(usage.completion_tokens or 0) if usage is not None else 0,
+            cached_tokens=cached,
+        ),
+        model=completion.model,
+        raw=completion,
+    )
+
+
+def _server_message(exc: Any) -> tuple[str, str | None]:
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or exc), (str(error["code"]) if error.get("code") is not None else None)
+    return str(getattr(exc, "message", exc)), getattr(exc, "code", None)
+
+
+def translate_error(exc: BaseException, where: str) -> LLMError | None:
+    """The :mod:`elspeth.llm_errors` exception for an SDK failure, or None if it is not one.
+
+    Args:
+        exc: what the SDK raised.
+        where: names the client and endpoint in the message, e.g. ``openai gpt-4o at https://...``.
+
+    """
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeout(f"{where}: no answer within the client's `timeout`")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return LLMConnectionError(f"{where}: connection failed: {type(cause).__name__}: {cause}".rstrip(": "))
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message, code = _server_message(exc)
+        text = f"{where}: HTTP {status}: {message}"
+        if status == 429 and code != "insufficient_quota":
+            return LLMRateLimited(text, status=status, retry_after=parse_retry_after(exc.response.headers))
+        if code == "content_filter" or "content_filter" in str(code or ""):
+            return LLMContentRefused(text, status=status)
+        if status == 408:
+            return LLMTimeout(text, status=status)
+        if status == 409 or status >= 500:
+            return LLMServerError(text, status=status, retry_after=parse_retry_after(exc.response.headers))
+        hint = _REJECTED_HINT.get(status)
+        if code == "insufficient_quota":
+            hint = "the account's quota is used up; retrying will not help"
+        return LLMRequestRejected(f"{text} ({hint})" if hint else text, status=status)
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
+        return LLMServerError(f"{where}: the server sent a reply that is not a valid chat completion: {exc}")
+    return None
+
+
+async def call_chat(sdk: Any, body: dict[str, Any], where: str) -> LLMResponse:
+    """Send one chat completion and translate the outcome.
+
+    The body goes through the SDK's generic ``post`` (its documented way to send a request it does
+    not type) rather than ``chat.completions.create``: the same client, transport, headers, error
+    classes and reply model, without re-validating a body that is already plain JSON. On a 2-core
+    machine that halves the SDK's CPU time per call, which is what bounds throughput (see the README).
+    A per-call ``timeout`` in the request's params becomes the request's timeout, not a body field.
+    """
+    from openai.types.chat import ChatCompletion
+
+    options: dict[str, Any] = {}
+    if "timeout" in body:
+        options["timeout"] = body.pop("timeout")
+    try:
+        completion = await sdk.post("/chat/completions", body=body, cast_to=ChatCompletion, options=options)
+    except Exception as exc:  # only the SDK's own failures are translated; anything else propagates
+        translated = translate_error(exc, where)
+        if translated is None:
+            raise
+        raise translated from exc
+    return to_response(completion, where)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import elspeth_llm_openai._sdk  # noqa: F401  # import openai now, not inside the first call's short test timeout
+from elspeth_testing.llm_server import LLMTestServer
+
+KEY_ENV = "OPENAI_TEST_KEY"
+KEY = "sk-test-not-a-secret"
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    return KEY
+
+
+@pytest.fixture
+def keyed_server(llm_server: LLMTestServer, api_key: str) -> LLMTestServer:
+    llm_server.configure(api_key=api_key)
+    return llm_server
+
+
+@pytest.fixture
+def options(keyed_server: LLMTestServer) -> dict[str, Any]:
+    return {"model": "gpt-test", "base_url": keyed_server.openai_base_url, "api_key_env": KEY_ENV}

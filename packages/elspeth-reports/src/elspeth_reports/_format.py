@@ -1,0 +1,110 @@
+"""Numbers as people read them in a report, shared by the Markdown and HTML renderings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from elspeth_reports.summary import is_number
+
+__all__ = ["ci_label", "headline", "interval", "level", "money", "num", "p_value", "pct", "count_of", "plain", "signed"]
+
+DASH = "\u2013"  # en dash: a missing value
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits; a dash for a missing value."""
+    if not is_number(value):
+        return DASH if value is None else str(value)
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    if abs(value) >= 10**digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def signed(value: Any, digits: int = 3) -> str:
+    """A number with its sign (a real minus sign)."""
+    if not is_number(value):
+        return num(value)
+    return f"{value:+.{digits}g}".replace("-", "\u2212")  # a real minus sign
+
+
+def p_value(value: Any) -> str:
+    """A p-value: small ones as ``< 0.001``."""
+    if not is_number(value):
+        return DASH
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """A share as a percentage."""
+    return f"{value * 100:.{digits}f}%" if is_number(value) else DASH
+
+
+def money(value: Any, currency: Any = None) -> str:
+    """A cost with enough digits for fractions of a cent."""
+    if not is_number(value):
+        return DASH
+    text = f"{value:.4f}" if abs(value) >= 0.01 else f"{value:.6f}"
+    return f"{text} {currency}" if currency else text
+
+
+def interval(value: Any, digits: int = 3) -> str:
+    """``[low, high]``, or a dash."""
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return f"[{signed(value[0], digits)}, {signed(value[1], digits)}]"
+    return DASH
+
+
+def level(value: Any, default: str = "") -> str:
+    """A confidence or credibility level as ``95%``."""
+    return f"{value * 100:g}%" if is_number(value) else default
+
+
+def count_of(count: Any, one: str, many: str | None = None) -> str:
+    """``1 failed row``, ``2 failed rows``."""
+    return f"{num(count)} {one if count == 1 else many or one + 's'}"
+
+
+def ci_label(value: Any) -> str:
+    """``95% CI``, or ``CI`` when the level is not known."""
+    return f"{level(value)} CI" if is_number(value) else "CI"
+
+
+def plain(value: Any) -> str:
+    """Any value as one line of text."""
+    if value is None:
+        return DASH
+    if is_number(value):
+        return num(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value)
+    return " ".join(str(value).split())
+
+
+def headline(row: Mapping[str, Any]) -> str:
+    """One sentence on a variant's criterion: the difference, its interval, significance and the posterior."""
+    parts: list[str] = []
+    freq = row.get("frequentist")
+    bayes = row.get("bayes")
+    if isinstance(freq, Mapping) and is_number(freq.get("mean_difference")):
+        diff = float(freq["mean_difference"])
+        way = "higher" if diff > 0 else "lower" if diff < 0 else "no different"
+        text = f"{way} than the baseline by {num(abs(diff))}" if diff else "no different from the baseline"
+        if freq.get("ci"):
+            text += f" ({ci_label(freq.get('ci_level'))} {interval(freq['ci'])})"
+        parts.append(text)
+        correction = freq.get("correction")
+        adjusted = f"after {correction.capitalize()} " if isinstance(correction, str) and correction != "none" else ""
+        verdict = "significant" if freq.get("significant") else "not significant"
+        parts.append(
+            f"{verdict} {adjusted}(p = {p_value(freq.get('p_value'))}, adjusted {p_value(freq.get('p_adjusted'))})"
+        )
+    elif isinstance(freq, Mapping) and freq.get("power_warning"):
+        parts.append(str(freq["power_warning"]))
+    if isinstance(bayes, Mapping) and is_number(bayes.get("prob_variant_better")):
+        parts.append(f"P(variant better) = {pct(bayes['prob_variant_better'])}")
+    return "; ".join(parts) if parts else "no comparison figures"
