@@ -31,7 +31,7 @@ from elspeth.orchestration.context import (
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.registry import Registry, Resolved
-from elspeth.resume import RunOptions, StoreProgress, open_store, prior_rows
+from elspeth.resume import RunOptions, open_store, prior_rows
 from elspeth.security import SecurityLevel, clearance, parse_level, refusal
 from elspeth.types import Artifact, RunResult, Table
 
@@ -190,7 +190,6 @@ async def prepare(
         except BaseException:
             ctx.store.close()
             raise
-        ctx.progress = StoreProgress(ctx.progress, ctx.store, run_id)
     parts = [
         (r.info.domain, r.info.name, obj)
         for r, obj in [
@@ -298,11 +297,9 @@ async def execute(prepared: PreparedRun) -> RunResult:
         orchestrator=prepared.orchestrator_name,
         settings=json.loads(json.dumps(loaded.raw, default=str)),
         settings_hash=loaded.digest(),
-        settings_path=str(loaded.path) if loaded.path else None,
+        settings_path=str(loaded.path.resolve()) if loaded.path else None,
         plugins=prepared.registry.plugin_versions(ctx.used),
     )
-    if ctx.prior:
-        store.reset_total(ctx.run_id)
     try:
         result = await _execute(prepared)
     except RunFailed as exc:

@@ -128,8 +128,7 @@ class Registry:
         installed = self.names(domain)
         message = f"unknown {domain} '{name}'"
         close = difflib.get_close_matches(name, installed, n=1, cutoff=0.5)
-        if close:
-            message += f"; did you mean '{close[0]}'?"
+        message += f"; did you mean '{close[0]}'?" if close else "."
         if installed:
             message += f" Installed {domain}s: {', '.join(installed)}."
         else:

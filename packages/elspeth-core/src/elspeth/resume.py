@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from elspeth.config.settings import LoadedSettings
 from elspeth.errors import ConfigError
 from elspeth.store import RunStore, settings_diff
 from elspeth.types import Failure, Record
 
-__all__ = ["RunOptions", "StoreProgress", "open_store", "prior_rows"]
+__all__ = ["RunOptions", "open_store", "prior_rows", "store_path"]
 
 
 @dataclass
@@ -75,26 +74,3 @@ def prior_rows(
     if options.retry_errors:
         rows = {key: item for key, item in rows.items() if isinstance(item, Record)}
     return rows
-
-
-class StoreProgress:
-    """Forwards progress to the real bar, and tells the store how many rows the run expects."""
-
-    def __init__(self, inner: Any, store: RunStore, run_id: str) -> None:
-        self.inner = inner
-        self.store = store
-        self.run_id = run_id
-
-    def start(self, total: int | None, description: str) -> None:
-        """A phase begins."""
-        if total is not None:
-            self.store.add_total(self.run_id, total)
-        self.inner.start(total, description)
-
-    def advance(self, ok: bool) -> None:
-        """A row finished."""
-        self.inner.advance(ok)
-
-    def finish(self) -> None:
-        """A phase ended."""
-        self.inner.finish()

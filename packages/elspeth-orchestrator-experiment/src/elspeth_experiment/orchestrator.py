@@ -41,6 +41,7 @@ class ExperimentOrchestrator:
             self.check(table.columns, ctx)
         assert self._suite is not None
         rows: list[Row] = [row async for row in iterate_rows(table.rows)]
+        ctx.expect_rows(len(rows) * len(self._suite.experiments))
         results: list[ExperimentResult] = []
         for experiment in self._suite.experiments:
             if ctx.cancel.is_set():

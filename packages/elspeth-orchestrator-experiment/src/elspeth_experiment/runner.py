@@ -131,6 +131,8 @@ class _ExperimentRun:
         costs = [r.metrics["cost"] for r in calls if r.metrics.get("cost") is not None]
         if costs:
             metrics["cost"] = sum(costs)
+        if calls and all(r.cached for r in calls):
+            metrics["cached"] = True  # answered from the response cache: no call was made, nothing paid
         if self.experiment.validation_retries:
             metrics["validation_retries"] = len(calls) - len(responses)
         for name, plugin in self.experiment.row_plugins:

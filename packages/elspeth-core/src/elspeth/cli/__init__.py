@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 plugins_app = typer.Typer(help="List and inspect installed plugins.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(plugins_app, name="plugins")
+runs_app = typer.Typer(help="The history of runs kept in the run store.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(runs_app, name="runs")
+cache_app = typer.Typer(help="The response cache.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(cache_app, name="cache")
 
 T = TypeVar("T")
 
@@ -107,11 +111,26 @@ def run(
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar (default: on a terminal).")
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", metavar="RUN_ID", help="Continue this run: finished rows are not sent again."),
+    ] = None,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="With --resume: run the rows that failed again.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --resume: resume even though the settings changed.")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer calls from the response cache.")] = False,
 ) -> None:
-    """Run the settings file and write its sinks."""
+    """Run the settings file and write its sinks. Ctrl-C stops taking rows; a second Ctrl-C quits at once."""
     from elspeth.cli._run import run_command
+    from elspeth.resume import RunOptions
 
-    code = guarded(lambda: run_command(settings, _registry(), strict=strict, progress=progress))
+    if (retry_errors or force) and not resume:
+        _fail("--retry-errors and --force go with --resume RUN_ID", 2)
+    options = RunOptions(resume=resume, retry_errors=retry_errors, force=force, use_cache=not no_cache)
+    code = guarded(lambda: run_command(settings, _registry(), strict=strict, progress=progress, options=options))
     raise typer.Exit(code)
 
 
@@ -193,6 +212,58 @@ def verify(
     from elspeth.cli._verify import verify_command
 
     raise typer.Exit(guarded(lambda: verify_command(directory, key_env)))
+
+
+_SETTINGS_FOR_STORE = typer.Option(
+    "--settings", "-s", help="Settings file whose store to read (default: ./output/elspeth-runs.sqlite)."
+)
+
+
+@runs_app.command("list")
+def runs_list(
+    settings: Annotated[Path | None, _SETTINGS_FOR_STORE] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="The run store file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List runs, newest first: status, rows done, failed and pending, cost, timings."""
+    from elspeth.cli._history import list_runs
+
+    guarded(lambda: list_runs(settings, store, as_json))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    settings: Annotated[Path | None, _SETTINGS_FOR_STORE] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="The run store file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one run: status, rows, cost, timings, plugins and versions, and how to resume it."""
+    from elspeth.cli._history import show_run
+
+    guarded(lambda: show_run(run_id, settings, store, as_json))
+
+
+@cache_app.command("stats")
+def cache_stats(
+    settings: Annotated[Path | None, _SETTINGS_FOR_STORE] = None,
+    path: Annotated[Path | None, typer.Option("--path", help="The cache file.")] = None,
+) -> None:
+    """How many answers the response cache holds."""
+    from elspeth.cli._history import cache_command
+
+    guarded(lambda: cache_command("stats", settings, path))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    settings: Annotated[Path | None, _SETTINGS_FOR_STORE] = None,
+    path: Annotated[Path | None, typer.Option("--path", help="The cache file.")] = None,
+) -> None:
+    """Remove every answer from the response cache."""
+    from elspeth.cli._history import cache_command
+
+    guarded(lambda: cache_command("clear", settings, path))
 
 
 def main() -> None:

@@ -42,16 +42,21 @@ def _progress(enabled: bool | None) -> Any:
     return RichProgress()
 
 
-def run_command(settings_path: Path, registry: Registry, *, strict: bool, progress: bool | None) -> int:
-    """Run the settings, print a summary, and return the exit code."""
+def run_command(
+    settings_path: Path, registry: Registry, *, strict: bool, progress: bool | None, options: RunOptions | None = None
+) -> int:
+    """Run the settings, print a summary, and return the exit code (130 when stopped by Ctrl-C)."""
     loaded = load_settings(settings_path)
     bar = _progress(progress)
 
     async def main() -> RunResult:
-        prepared = await prepare(loaded, registry, progress=bar)
+        prepared = await prepare(loaded, registry, progress=bar, options=options)
         summary = getattr(prepared.orchestrator, "summary", None)
+        _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
         result = await execute(prepared)
         _print_summary(result, summary)
+        if result.metadata.status in ("interrupted", "stopped") and prepared.context.store is not None:
+            typer.echo(f"resume with: elspeth run {settings_path} --resume {prepared.context.run_id}")
         return result
 
     try:
@@ -63,10 +68,40 @@ def run_command(settings_path: Path, registry: Registry, *, strict: bool, progre
     finally:
         if bar is not None:
             bar.close()
+    if result.metadata.status == "interrupted":
+        return 130
     if strict and result.failures:
         typer.echo(f"error: {len(result.failures)} row(s) failed (--strict)", err=True)
         return 1
     return 0
+
+
+def _handle_interrupts(cancel: Any, run_id: str, settings_path: Path) -> None:
+    """Make Ctrl-C stop a run cleanly: the first press drains, the second quits.
+
+    The first Ctrl-C (or SIGTERM) takes no new rows and lets calls in flight finish and be committed.
+    A second leaves at once; every row committed so far stays in the store, so the run can resume.
+    """
+    import os
+    import signal
+
+    loop = asyncio.get_running_loop()
+
+    def interrupt(signame: str) -> None:
+        if cancel.is_set() and (cancel.reason or "").startswith("interrupted"):
+            typer.echo(f"\nquitting now; resume with: elspeth run {settings_path} --resume {run_id}", err=True)
+            os._exit(130)
+        cancel.set(f"interrupted ({signame})")
+        typer.echo(
+            f"\n{signame}: finishing the calls in flight, then stopping; press Ctrl-C again to quit at once",
+            err=True,
+        )
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, interrupt, sig.name)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without them
+            return
 
 
 def _print_summary(result: RunResult, summary: Any) -> None:

@@ -249,6 +249,11 @@ class OrchestrationContext:
                     fields.append(str(name))
         return fields
 
+    def expect_rows(self, total: int) -> None:
+        """Say how many rows the whole run will finish (across every phase), for history's "pending" count."""
+        if self.store is not None:
+            self.store.set_total(self.run_id, total)
+
     def prior_result(self, group: str | None, row_id: str) -> Record | Failure | None:
         """The result this row already has from the run being resumed, if any.
 
