@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,10 @@ def _dump(value: Any) -> str:
 
 
 def _payload(item: Record | Failure) -> str:
-    data = asdict(item)
+    # a shallow dict and one dumps: this runs once per row on the event loop (asdict would deep-copy)
+    data = {f.name: getattr(item, f.name) for f in fields(item)}
     data["inputs"] = dict(item.inputs)
-    return _dump(data)
+    return json.dumps(data, default=str, ensure_ascii=False)
 
 
 def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
