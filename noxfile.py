@@ -96,9 +96,10 @@ def isolated(session: nox.Session, dist: str) -> None:
         names.remove("elspeth-testing")
     else:
         names = list(dict.fromkeys(["elspeth-core", "elspeth-testing", dist]))
-    session.install("uv", *TEST_TOOLS, *_test_extras(DISTS[dist]))
+    session.install("uv", *TEST_TOOLS)
     wheels = _build_wheels(session, names, out)
-    session.install(*[str(w) for w in wheels.values()])
+    # one resolution: the test extras may name sibling distributions (elspeth-testing), which only the wheels provide
+    session.install(*[str(w) for w in wheels.values()], *_test_extras(DISTS[dist]))
     listing = json.loads(session.run("elspeth", "plugins", "list", "--json", silent=True) or "[]")
     mine = [p for p in listing if p["distribution"] in names]
     broken = [p for p in mine if p["status"] != "ok"]

@@ -153,8 +153,7 @@ def test_prepare_reports_every_problem_at_once(write_settings: WriteSettings, re
     assert found[2].endswith("(settings.yaml:19)")
     assert found[3:] == [
         "sinks[0].options.path: input should be a valid string (settings.yaml:16)",
-        "sinks[0].options.compress: unknown key (known keys: path, include_failures)"
-        " (settings.yaml:17)",
+        "sinks[0].options.compress: unknown key (known keys: path, include_failures) (settings.yaml:17)",
     ]
     assert CountingClient.calls == []
 

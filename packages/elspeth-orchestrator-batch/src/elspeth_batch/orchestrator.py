@@ -1,0 +1,376 @@
+"""The ``batch`` orchestrator: render the prompts for each row, call the LLM, map the reply to new columns.
+
+Rows stream: they are pulled from the datasource as workers free up, finished rows go through a
+bounded reorder buffer into disk-backed spools in input order, and the sinks read the spools. Memory
+stays flat however many rows the run has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from elspeth import (
+    Failure,
+    LLMRequest,
+    Record,
+    Row,
+    RunMetadata,
+    RunResult,
+    SpoolWriter,
+    Table,
+    TemplateError,
+    check_template,
+    invoke,
+    run_rows,
+)
+from elspeth_batch.mapping import MISSING, ReplyError, parse_reply, pick, split_path
+from elspeth_batch.options import BatchOptions
+
+if TYPE_CHECKING:
+    from elspeth import LLMPipeline, LLMResponse, OrchestrationContext, PromptTemplate
+
+__all__ = ["BatchOrchestrator"]
+
+Finished = Record | Failure
+
+
+class _RowFailed(Exception):
+    def __init__(self, stage: str, error: str, output: dict[str, Any] | None = None) -> None:
+        super().__init__(error)
+        self.stage = stage
+        self.error = error
+        self.output = output or {}
+        self.attempts: list[dict[str, Any]] = [{"attempt": 1, "stage": stage, "error": error}]
+
+
+class _Totals:
+    """Run-wide sums, updated as rows finish."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost = 0.0
+        self.priced = 0
+        self.latency_s = 0.0
+        self.parse_errors_kept = 0
+        self.resumed = 0
+        self.stages: Counter[str] = Counter()
+
+    def add(self, response: LLMResponse) -> None:
+        self.calls += 1
+        self.prompt_tokens += response.usage.prompt_tokens
+        self.completion_tokens += response.usage.completion_tokens
+        self.latency_s += response.latency_s
+        cost = response.metrics.get("cost")
+        if cost is not None:
+            self.cost += float(cost)
+            self.priced += 1
+
+
+class BatchOrchestrator:
+    """One LLM call per row, its reply mapped to new columns (raw text or JSON fields), streamed to the sinks."""
+
+    name = "batch"
+    Options = BatchOptions
+
+    def __init__(self, options: BatchOptions) -> None:
+        self.options = options
+        self._system: PromptTemplate | None = None
+        self._user: PromptTemplate | None = None
+        self._static_system: str | None = None
+        self._llm: LLMPipeline | None = None
+        self._post: list[tuple[str, Any]] = []
+        self._checked = False
+
+    # checking -------------------------------------------------------------------------------
+    def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> None:
+        """Check the prompts against the row's fields, that an LLM is set, the JSON paths and the post-processors.
+
+        Raises:
+            elspeth.ConfigError: every problem found, each with its line in the settings file.
+
+        """
+        checker = ctx.checker()
+        base = ctx.options_loc
+        prompts = ctx.loaded.settings.prompts
+        fields = ctx.available_fields(columns)
+        if prompts is None:
+            checker.add(
+                ("orchestrator",),
+                "the batch orchestrator renders a prompt for each row: add `prompts` with at least `user` "
+                "to the settings",
+            )
+        else:
+            if prompts.system:
+                self._system = check_template(prompts.system, ("prompts", "system"), checker, fields)
+            self._user = check_template(prompts.user, ("prompts", "user"), checker, fields)
+        self._static_system = None
+        if self._system is not None and not self._system.fields:
+            # a system prompt that reads no field is the same for every row: rendered once here
+            with contextlib.suppress(TemplateError):  # then it fails each row at render, saying why
+                self._static_system = self._system.render({})
+        self._llm = ctx.llm
+        if ctx.llm is None:
+            checker.add(
+                ("orchestrator",), "the batch orchestrator calls an LLM for each row: set `llm` in the settings"
+            )
+        for column, path in self.options.json_fields.items():
+            try:
+                split_path(path)
+            except ValueError as exc:
+                checker.add((*base, "json_fields", column), str(exc))
+            if not column:
+                checker.add((*base, "json_fields"), "an output column name may not be empty")
+            if self.options.include_raw and column == self.options.output_field:
+                checker.add(
+                    (*base, "json_fields", column),
+                    f"'{column}' is also output_field, which holds the raw reply with include_raw: rename one of them",
+                )
+        self._post = []
+        for i, ref in enumerate(self.options.post_processors):
+            loc = (*base, "post_processors", i)
+            resolved = ctx.resolve("processor", ref, loc, checker)
+            if resolved is None:
+                continue
+            try:
+                self._post.append((resolved.info.name, resolved.build()))
+            except Exception as exc:  # a plugin's constructor may raise anything: report it at its place
+                checker.add(loc, f"processor '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+        checker.raise_if_any()
+        self._checked = True
+
+    # one row --------------------------------------------------------------------------------
+    def _map(self, content: str) -> tuple[dict[str, Any], str | None]:
+        """The output columns for a reply, and why it could not be parsed (None if it could)."""
+        opts = self.options
+        if not opts.json_fields:
+            return {opts.output_field: content}, None
+        outputs: dict[str, Any] = {opts.output_field: content} if opts.include_raw else {}
+        try:
+            parsed = parse_reply(content)
+        except ReplyError as exc:
+            return outputs | dict.fromkeys(opts.json_fields), str(exc)
+        missing = []
+        for column, path in opts.json_fields.items():
+            value = pick(parsed, path)
+            if value is MISSING:
+                missing.append(f"'{path}' (json_fields.{column})")
+                value = None
+            outputs[column] = value
+        if missing:
+            return outputs, f"the reply's JSON has no {', '.join(missing)}"
+        return outputs, None
+
+    def _render(self, row: Row) -> tuple[str, str]:
+        assert self._user is not None
+        try:
+            system = self._static_system
+            if system is None:
+                system = self._system.render(row.data) if self._system is not None else ""
+            return system, self._user.render(row.data)
+        except TemplateError as exc:
+            raise _RowFailed("render", str(exc)) from None
+
+    async def _post_process(self, row: Row, outputs: dict[str, Any]) -> dict[str, Any]:
+        data: Mapping[str, Any] = {**row.data, **outputs}
+        for name, plugin in self._post:
+            try:
+                changed = await invoke(plugin.process, data)
+            except Exception as exc:  # a post-processor's failure is the row's, with the plugin named
+                raise _RowFailed(f"processor:{name}", f"{type(exc).__name__}: {exc}", outputs) from None
+            if changed is not None:
+                data = changed
+        inputs = row.data
+        # what the post-processors added, or changed from the input, is output; untouched inputs are not
+        return {k: v for k, v in data.items() if k in outputs or k not in inputs or v != inputs[k]}
+
+    async def _record(self, row: Row, totals: _Totals, run_id: str) -> Record:
+        assert self._llm is not None
+        system, user = self._render(row)
+        metadata = {"run_id": run_id, "row_id": row.id}
+        request = LLMRequest(system=system, user=user, params=dict(self.options.params), metadata=metadata)
+        try:
+            response = await self._llm.call(request)
+        except Exception as exc:  # any client or middleware failure becomes this row's failure
+            failed = _RowFailed("llm", f"{type(exc).__name__}: {exc}")
+            tried = getattr(exc, "attempts", None)
+            if tried:
+                failed.attempts = [{**entry, "stage": "llm"} for entry in tried]
+            raise failed from None
+        totals.add(response)
+        metrics: dict[str, Any] = {
+            "latency_s": round(response.latency_s, 6),
+            "prompt_tokens": response.usage.prompt_tokens,
+            "completion_tokens": response.usage.completion_tokens,
+            "attempts": response.attempts,
+        }
+        if response.metrics.get("cost") is not None:
+            metrics["cost"] = response.metrics["cost"]
+        outputs, problem = self._map(response.content)
+        if problem is not None:
+            if self.options.on_parse_error == "fail":
+                raise _RowFailed("parse", problem, {self.options.output_field: response.content})
+            outputs[self.options.output_field] = response.content
+            outputs["parse_error"] = problem
+            totals.parse_errors_kept += 1
+        if self._post:
+            outputs = await self._post_process(row, outputs)
+        return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics)
+
+    async def _finish_row(self, row: Row, ctx: OrchestrationContext, totals: _Totals) -> Finished:
+        try:
+            try:
+                row = await ctx.preprocess(row)
+            except Exception as exc:  # a processor's failure is the row's
+                raise _RowFailed("processor", f"{type(exc).__name__}: {exc}") from None
+            return await self._record(row, totals, ctx.run_id)
+        except _RowFailed as failed:
+            return Failure(
+                row_id=row.id,
+                inputs=row.data,
+                stage=failed.stage,
+                error=failed.error,
+                attempts=failed.attempts,
+                output=failed.output,
+            )
+
+    # the run --------------------------------------------------------------------------------
+    async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
+        """Process every row with ``ctx.concurrency`` in flight; records and failures stream to spools in order."""
+        if not self._checked:
+            self.check(table.columns, ctx)
+        opts = self.options
+        totals = _Totals()
+        resumed: set[int] = set()
+
+        def ordered(item: Finished) -> Finished:
+            # called in input order: the progress bar, observers and the run store see rows in order
+            if isinstance(item, Failure):
+                totals.stages[item.stage] += 1
+            if id(item) in resumed:
+                resumed.discard(id(item))
+            elif isinstance(item, Failure):
+                ctx.row_finished(failure=item)
+            else:
+                ctx.row_finished(record=item)
+            return item
+
+        folder = ctx.plugin_context.output_dir
+        writer = SpoolWriter(
+            folder / opts.spool_dir if opts.spool_dir else folder,
+            window=opts.reorder_window or max(64, 4 * ctx.concurrency),
+            cancel=ctx.cancel,
+            chunk_size=opts.chunk_size,
+            on_ordered=ordered,
+        )
+
+        async def handle(row: Row) -> None:
+            item: Finished | None = None
+            try:
+                prior = ctx.prior_result(None, row.id)
+                if prior is not None:  # finished in the run being resumed: neither run nor paid for again
+                    ctx.resumed_row(prior)
+                    resumed.add(id(prior))
+                    totals.resumed += 1
+                    item = prior
+                else:
+                    item = await self._finish_row(row, ctx, totals)
+            finally:
+                await writer.put(row.index, item)
+
+        started_at = time.perf_counter()
+        await self._open(ctx)
+        ctx.progress.start(None, "batch")
+        try:
+            started = await run_rows(
+                writer.numbered(table.rows), handle, concurrency=ctx.concurrency, cancel=ctx.cancel
+            )
+            writer.finish()
+        except BaseException:
+            writer.close()
+            raise
+        finally:
+            ctx.progress.finish()
+            await self._close()
+        wall = time.perf_counter() - started_at
+        return self._result(writer, started, wall, totals, ctx)
+
+    async def _open(self, ctx: OrchestrationContext) -> None:
+        for _, plugin in self._post:
+            opener = getattr(plugin, "open", None)
+            if opener is not None:
+                await invoke(opener, ctx.plugin_context)
+
+    async def _close(self) -> None:
+        for _, plugin in self._post:
+            closer = getattr(plugin, "close", None)
+            if closer is not None:
+                await invoke(closer)
+
+    def _result(
+        self, writer: SpoolWriter, started: int, wall: float, totals: _Totals, ctx: OrchestrationContext
+    ) -> RunResult:
+        records, failures = writer.records, writer.failures
+        done = len(records) + len(failures)
+        extra: dict[str, Any] = {
+            "llm_calls": totals.calls,
+            "tokens": {
+                "prompt": totals.prompt_tokens,
+                "completion": totals.completion_tokens,
+                "total": totals.prompt_tokens + totals.completion_tokens,
+            },
+            "cost_total": round(totals.cost, 10) if totals.priced else None,
+            "timings": {
+                "rows_s": round(wall, 6),
+                "rows_per_s": round(done / wall, 2) if wall > 0 else None,
+                "llm_latency_s_total": round(totals.latency_s, 6),
+                "llm_latency_s_mean": round(totals.latency_s / totals.calls, 6) if totals.calls else None,
+            },
+            "failures_by_stage": dict(sorted(totals.stages.items())),
+            "reorder_buffer_peak": writer.peak_buffered,
+        }
+        if totals.parse_errors_kept:
+            extra["parse_errors_kept"] = totals.parse_errors_kept
+        if totals.resumed:
+            extra["resumed_rows"] = totals.resumed
+        metadata = RunMetadata(
+            run_id=ctx.run_id,
+            name=ctx.name,
+            orchestrator=self.name,
+            rows=started,
+            succeeded=len(records),
+            failed=len(failures),
+            status="stopped" if ctx.cancel.is_set() else "completed",
+            extra=extra,
+        )
+        aggregates = {
+            "rows": started,
+            "succeeded": len(records),
+            "failed": len(failures),
+            "failures_by_stage": extra["failures_by_stage"],
+            "tokens": extra["tokens"],
+            "cost_total": extra["cost_total"],
+        }
+        return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
+
+    def summary(self, result: RunResult) -> list[str]:
+        """A line for the terminal: rows, failures by stage, tokens, cost and throughput."""
+        meta = result.metadata.extra
+        line = f"batch: {result.metadata.succeeded} ok, {result.metadata.failed} failed"
+        stages = meta.get("failures_by_stage") or {}
+        if stages:
+            line += " (" + ", ".join(f"{stage} {n}" for stage, n in stages.items()) + ")"
+        tokens = (meta.get("tokens") or {}).get("total")
+        if tokens:
+            line += f"; {tokens:,} tokens"
+        if meta.get("cost_total") is not None:
+            line += f", cost {meta['cost_total']:.4f}"
+        rate = (meta.get("timings") or {}).get("rows_per_s")
+        if rate:
+            line += f"; {rate:,.0f} rows/s"
+        return [line]

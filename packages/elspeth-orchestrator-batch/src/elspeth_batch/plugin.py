@@ -1,0 +1,17 @@
+"""Entry point of ``elspeth-orchestrator-batch``: registers the ``batch`` orchestrator.
+
+Imports only ``elspeth``, so ``elspeth plugins list`` stays fast; the orchestrator's module loads
+when the hook runs.
+"""
+
+from __future__ import annotations
+
+from elspeth import Registrar, hookimpl
+
+
+@hookimpl
+def register_orchestrators(register: Registrar) -> None:
+    """Register the ``batch`` orchestrator."""
+    from elspeth_batch.orchestrator import BatchOrchestrator
+
+    register(BatchOrchestrator)

@@ -1,0 +1,107 @@
+"""The batch orchestrator as a user meets it: installed, listed, and run with ``elspeth run``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from elspeth_testing.plugin import ElspethCli, WriteSettings
+
+SETTINGS = """\
+name: reviews
+datasource:
+  plugin: csv
+  options: {path: data.csv, id_column: id}
+llm:
+  plugin: mock
+  options: {json_reply: true, failure_rate: 0.2}
+retry: {max_attempts: 1}
+prompts:
+  system: Rate the review.
+  user: "{{ product }}: {{ review }}"
+concurrency: 16
+orchestrator:
+  plugin: batch
+  options:
+    json_fields: {score: score, why: rationale}
+sinks:
+  - plugin: csv
+    options: {path: results.csv, failures_path: failures.csv}
+  - plugin: json
+    options: {path: summary.json}
+"""
+
+
+def test_the_plugin_is_installed_and_listed(elspeth_cli: ElspethCli) -> None:
+    done = elspeth_cli("plugins", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    (entry,) = [e for e in json.loads(done.stdout) if e["domain"] == "orchestrator" and e["name"] == "batch"]
+    assert entry["status"] == "ok", entry["error"]
+    assert entry["distribution"] == "elspeth-orchestrator-batch"
+    assert entry["version"] == "0.1.0"
+    shown = elspeth_cli("plugins", "show", "batch")
+    assert "json_fields" in shown.stdout
+    assert "on_parse_error" in shown.stdout
+
+
+def test_elspeth_run_writes_every_row_once_in_order(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, reviews_csv: Any, tmp_path: Path
+) -> None:
+    write_settings(SETTINGS, {"data.csv": reviews_csv(300)})
+    done = elspeth_cli("run", "settings.yaml", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "output/results.csv").open(encoding="utf-8", newline="") as handle:
+        records = list(csv.DictReader(handle))
+    with (tmp_path / "output/failures.csv").open(encoding="utf-8", newline="") as handle:
+        failures = list(csv.DictReader(handle))
+    assert records
+    assert failures, "the mock's failure_rate fails about a fifth of the rows"
+    ids = [r["row_id"] for r in records]
+    assert ids == sorted(ids)
+    assert sorted(ids + [f["row_id"] for f in failures]) == [f"r{i:04d}" for i in range(300)]
+    assert all(0.4 <= float(r["score"]) <= 0.9 for r in records)
+    assert records[0]["why"].startswith("mock judgement of: ")
+    assert {f["failure.stage"] for f in failures} == {"llm"}
+    assert f"batch: {len(records)} ok, {len(failures)} failed (llm {len(failures)})" in done.stdout
+    summary = json.loads((tmp_path / "output/summary.json").read_text(encoding="utf-8"))
+    assert summary["metadata"]["succeeded"] == len(records)
+    assert summary["metadata"]["tokens"]["total"] > 0
+    assert len(summary["failures"]) == len(failures)
+    leftovers = [p.name for p in (tmp_path / "output").iterdir() if p.name.startswith(".")]
+    assert leftovers == [], "the spools are removed when the run ends"
+
+
+def test_bad_settings_stop_validate_and_run_before_any_row(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, reviews_csv: Any, tmp_path: Path
+) -> None:
+    text = SETTINGS.replace('prompts:\n  system: Rate the review.\n  user: "{{ product }}: {{ review }}"\n', "")
+    text = text.replace("rationale}", "rationale, bad: 'a..b'}")
+    write_settings(text, {"data.csv": reviews_csv(3)})
+    orchestrator_line = text.splitlines().index("orchestrator:") + 1
+    fields_line = next(i for i, line in enumerate(text.splitlines(), 1) if "json_fields" in line)
+    for command in ("validate", "run"):
+        done = elspeth_cli(command, "settings.yaml")
+        assert done.returncode == 2, done.stdout
+        assert f"add `prompts` with at least `user` to the settings (settings.yaml:{orchestrator_line})" in done.stderr
+        assert "orchestrator.options.json_fields.bad: 'a..b' is not a key or dotted path" in done.stderr
+        assert f"(settings.yaml:{fields_line})" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "output").exists()
+
+
+def test_resume_takes_finished_rows_over_without_calling_the_llm_again(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, reviews_csv: Any, tmp_path: Path
+) -> None:
+    write_settings(SETTINGS, {"data.csv": reviews_csv(40)})
+    first = elspeth_cli("run", "settings.yaml", "--no-progress")
+    assert first.returncode == 0, first.stderr
+    run_id = first.stdout.split()[1]
+    before = (tmp_path / "output/results.csv").read_bytes()
+    again = elspeth_cli("run", "settings.yaml", "--no-progress", "--resume", run_id)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((tmp_path / "output/summary.json").read_text(encoding="utf-8"))
+    assert summary["metadata"]["llm_calls"] == 0
+    assert summary["metadata"]["resumed_rows"] == 40
+    assert (tmp_path / "output/results.csv").read_bytes() == before

@@ -1,0 +1,17 @@
+"""Entry point of ``elspeth-orchestrator-validation``: registers the ``validation`` orchestrator.
+
+Imports only ``elspeth``, so ``elspeth plugins list`` stays fast; the orchestrator's module loads
+when the hook runs.
+"""
+
+from __future__ import annotations
+
+from elspeth import Registrar, hookimpl
+
+
+@hookimpl
+def register_orchestrators(register: Registrar) -> None:
+    """Register the ``validation`` orchestrator."""
+    from elspeth_validation.orchestrator import ValidationOrchestrator
+
+    register(ValidationOrchestrator)

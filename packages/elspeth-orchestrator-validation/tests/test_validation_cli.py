@@ -1,0 +1,85 @@
+"""The validation orchestrator as a user meets it: installed, listed, and run with ``elspeth run``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from elspeth_testing.plugin import ElspethCli, WriteSettings
+
+SETTINGS = """\
+name: people-check
+datasource:
+  plugin: csv
+  options: {path: people.csv}
+orchestrator:
+  plugin: validation
+  options:
+    required: [id, name, email]
+    patterns: {email: '[^@\\s]+@[^@\\s]+'}
+    ranges:
+      age: {min: 18, max: 130}
+    allowed: {country: [GB, FR]}
+    unique: [id]
+    rejects_path: rejects.csv
+sinks:
+  - plugin: csv
+    options: {path: valid.csv}
+"""
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_plugin_is_installed_and_listed(elspeth_cli: ElspethCli) -> None:
+    done = elspeth_cli("plugins", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    (entry,) = [e for e in json.loads(done.stdout) if e["domain"] == "orchestrator" and e["name"] == "validation"]
+    assert entry["status"] == "ok", entry["error"]
+    assert entry["distribution"] == "elspeth-orchestrator-validation"
+    assert entry["version"] == "0.1.0"
+
+
+def test_elspeth_run_without_an_llm_writes_valid_rows_and_rejects(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, people: str, tmp_path: Path
+) -> None:
+    write_settings(SETTINGS, {"people.csv": people})
+    done = elspeth_cli("run", "settings.yaml", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "validation: 2 valid, 6 rejected (allowed 1, pattern 1, range 2, required 1, unique 1)" in done.stdout
+    assert "output/rejects.csv" in done.stdout
+    assert [r["name"] for r in read_csv(tmp_path / "output/valid.csv")] == ["ann", "bad"]
+    rejects = read_csv(tmp_path / "output/rejects.csv")
+    assert [(r["row_id"], r["rule"]) for r in rejects] == [
+        ("2", "pattern, range"),
+        ("3", "allowed"),
+        ("4", "range"),
+        ("5", "unique"),
+        ("6", "required, pattern, range"),
+        ("8", "range"),
+    ]
+    assert rejects[2]["reason"] == "'age' value '290' is outside [18, 130]"
+    assert not [p.name for p in (tmp_path / "output").iterdir() if p.name.startswith(".")]
+    strict = elspeth_cli("run", "settings.yaml", "--no-progress", "--strict")
+    assert strict.returncode == 1
+    assert "6 row(s) failed" in strict.stderr
+
+
+def test_a_rule_on_an_unknown_column_stops_validate_and_run(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, people: str, tmp_path: Path
+) -> None:
+    text = SETTINGS.replace("      age: {min: 18, max: 130}", "      agee: {min: 18, max: 130}")
+    write_settings(text, {"people.csv": people})
+    line = text.splitlines().index("      agee: {min: 18, max: 130}") + 1
+    for command in ("validate", "run"):
+        done = elspeth_cli(command, "settings.yaml")
+        assert done.returncode == 2, done.stdout
+        assert (
+            "orchestrator.options.ranges.agee: column 'agee' is not in the datasource "
+            f"(its columns: id, name, email, age, country); did you mean 'age'? (settings.yaml:{line})"
+        ) in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "output").exists()
