@@ -1,4 +1,4 @@
-"""Core's ``retrieval`` utility feeding the experiment orchestrator's prompts, end to end."""
+"""Core's ``retrieval`` utility feeding the experiment and batch orchestrators' prompts, end to end."""
 
 from __future__ import annotations
 
@@ -51,3 +51,16 @@ def test_without_retrieval_the_context_field_is_reported_before_any_call(
     path = write_settings(SETTINGS.split("utilities:")[0], FILES)
     with pytest.raises(ConfigError, match=r"prompts\.user: template uses 'context'"):
         run_settings(path, make_registry("elspeth_experiment.plugin"))
+
+
+def test_the_batch_orchestrator_sends_the_retrieved_passage_too(
+    write_settings: WriteSettings, run_settings: RunSettings, make_registry: MakeRegistry
+) -> None:
+    pytest.importorskip("elspeth_batch")
+    path = write_settings(SETTINGS.replace("orchestrator: experiment", "orchestrator: batch"), FILES)
+    result = run_settings(path, make_registry("elspeth_batch.plugin"))
+    assert not list(result.failures)
+    trail = [json.loads(line) for line in (path.parent / "output" / "audit.jsonl").read_text("utf-8").splitlines()]
+    prompts = {e["row_id"]: e["user"] for e in trail if e["event"] == "request"}
+    assert prompts["q2"] == "Context:\nShipping is free for orders over 50 euros.\n\nQuestion: Is shipping free?"
+    assert [r.outputs["response"] for r in result.records] == ["Score: 4", "Score: 4"]
