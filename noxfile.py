@@ -8,6 +8,7 @@ python3 -m nox -s "isolated(dist='elspeth-sink-excel')"
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -38,6 +39,14 @@ def _distributions() -> dict[str, Path]:
 DISTS = _distributions()
 # The meta-package has no code of its own; it is checked by installing everything it pins.
 CODE_DISTS = [name for name in DISTS if name != "elspeth"]
+
+
+def _local_requirements(dist: str) -> list[str]:
+    """The distributions of this repository that ``dist`` depends on (built as wheels beside it)."""
+    deps = _project(DISTS[dist]).get("dependencies") or []
+    assert isinstance(deps, list)
+    names = [re.split(r"[<>=!~;\[ ]", str(d), maxsplit=1)[0] for d in deps]
+    return [n for n in names if n in DISTS and n != "elspeth-core"]
 
 
 def _test_extras(folder: Path) -> list[str]:
@@ -95,7 +104,7 @@ def isolated(session: nox.Session, dist: str) -> None:
         names = [*CODE_DISTS, "elspeth"]
         names.remove("elspeth-testing")
     else:
-        names = list(dict.fromkeys(["elspeth-core", "elspeth-testing", dist]))
+        names = list(dict.fromkeys(["elspeth-core", "elspeth-testing", *_local_requirements(dist), dist]))
     session.install("uv", *TEST_TOOLS)
     wheels = _build_wheels(session, names, out)
     # one resolution: the test extras may name sibling distributions (elspeth-testing), which only the wheels provide

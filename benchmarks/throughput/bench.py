@@ -87,7 +87,7 @@ async def bare_loop(base_url: str, transport: str, rows: int, concurrency: int, 
     import openai
     from openai.types.chat import ChatCompletion
 
-    from elspeth_llm_openai._sdk import build_http_client
+    from elspeth_llm_openai.sdk import build_http_client
 
     client = openai.AsyncOpenAI(
         base_url=base_url,
@@ -193,7 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     args.transports = args.transports.split(",")
     os.environ[KEY_ENV] = "bench-key"
-    import elspeth_llm_openai._sdk  # noqa: F401  # pay for `import openai` before any timing
+    import elspeth_llm_openai.sdk  # noqa: F401  # pay for `import openai` before any timing
 
     with tempfile.TemporaryDirectory() as tmp, LLMTestServer(ServerConfig(api_key="bench-key"), process=True) as server:
         throughput(server, args, Path(tmp))

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
-import elspeth_llm_azure._sdk  # noqa: F401  # import openai now, not inside the first call's short test timeout
+import elspeth_llm_openai.sdk  # noqa: F401  # import openai now, not inside the first call's short test timeout
 from elspeth_testing.llm_server import LLMTestServer
 
 KEY_ENV = "AZURE_OPENAI_TEST_KEY"

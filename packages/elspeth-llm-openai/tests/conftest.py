@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-import elspeth_llm_openai._sdk  # noqa: F401  # import openai now, not inside the first call's short test timeout
+import elspeth_llm_openai.sdk  # noqa: F401  # import openai now, not inside the first call's short test timeout
 from elspeth_testing.llm_server import LLMTestServer
 
 KEY_ENV = "OPENAI_TEST_KEY"

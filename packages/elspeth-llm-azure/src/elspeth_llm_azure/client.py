@@ -103,7 +103,7 @@ class AzureOpenAIClient:
     def _make_sdk(self) -> Any:
         import openai
 
-        from elspeth_llm_azure._sdk import build_http_client
+        from elspeth_llm_openai.sdk import build_http_client
 
         opts = self.options
         auth: dict[str, Any] = {"api_key": self._api_key}
@@ -132,8 +132,9 @@ class AzureOpenAIClient:
         ``request.params`` override the client's options for this call.
         """
         if self._sdk is None:
-            await asyncio.to_thread(importlib.import_module, "elspeth_llm_azure._sdk")
-        from elspeth_llm_azure._sdk import LoopBoundSDK, call_chat, chat_body
+            await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
+        from elspeth_llm_azure._loop import LoopBoundSDK
+        from elspeth_llm_openai.sdk import call_chat, chat_body
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)

@@ -108,7 +108,7 @@ class OpenAIClient:
     def _make_sdk(self) -> Any:
         import openai
 
-        from elspeth_llm_openai._sdk import build_http_client
+        from elspeth_llm_openai.sdk import build_http_client
 
         return openai.AsyncOpenAI(
             api_key=self._api_key,
@@ -126,8 +126,8 @@ class OpenAIClient:
         """
         if self._sdk is None:
             # importing openai takes a second or more; do it off the event loop so other rows keep moving
-            await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai._sdk")
-        from elspeth_llm_openai._sdk import LoopBoundSDK, call_chat, chat_body
+            await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
+        from elspeth_llm_openai.sdk import LoopBoundSDK, call_chat, chat_body
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)

@@ -1,6 +1,8 @@
 """The ``openai`` SDK side: one SDK client per event loop, request building, reply and error translation.
 
-Imported only when a client makes its first call, so ``elspeth plugins list`` never imports ``openai``.
+Public for every client built on the ``openai`` SDK (``elspeth-llm-azure`` uses it: Azure OpenAI is the
+same SDK), so the translation of the SDK's errors into ``elspeth.llm_errors`` exists once. Imported only
+when a client makes its first call, so ``elspeth plugins list`` never imports ``openai``.
 """
 
 from __future__ import annotations
