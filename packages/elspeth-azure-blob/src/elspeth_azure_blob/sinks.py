@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import string
@@ -17,8 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from elspeth.orchestration.context import PluginContext
-from elspeth.types import Artifact, RunResult
+from elspeth import Artifact, PluginContext, RunResult, jsonl_lines, to_json
 from elspeth_azure_blob._errors import BlobError
 from elspeth_azure_blob._options import AuthOptions
 
@@ -32,48 +30,6 @@ __all__ = ["AzureBlobSink"]
 _MiB = 1024 * 1024
 _PLACEHOLDERS = {"run_id", "name"}
 _METADATA_KEY_CHARS = set(string.ascii_letters + string.digits + "_")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _to_json(value: Any, **kwargs: Any) -> str:
-    """JSON with NaN and infinities as null, and anything else unknown as its string."""
-    return json.dumps(_clean(value), default=str, ensure_ascii=False, **kwargs)
-
-
-def _result_lines(result: RunResult, include_failures: bool) -> Iterator[str]:
-    """One JSON line per record, then per failure: the same shape as core's ``jsonl`` sink."""
-    for r in result.records:
-        item: dict[str, Any] = {
-            "status": "ok",
-            "row_id": r.row_id,
-            "experiment": r.group,
-            "inputs": r.inputs,
-            "outputs": r.outputs,
-            "metrics": r.metrics,
-        }
-        yield _to_json(item) + "\n"
-    if include_failures:
-        for f in result.failures:
-            item = {
-                "status": "failed",
-                "row_id": f.row_id,
-                "experiment": f.group,
-                "inputs": f.inputs,
-                "stage": f.stage,
-                "error": f.error,
-                "attempts": f.attempts,
-                "outputs": f.output,
-            }
-            yield _to_json(item) + "\n"
 
 
 @dataclass
@@ -241,7 +197,7 @@ class AzureBlobSink:
                     "prefix": prefix,
                     "blobs": uploaded,
                 }
-                body = _to_json(manifest, indent=2) + "\n"
+                body = to_json(manifest, indent=2) + "\n"
                 manifest_item = _spool(iter([body]), Path(tmp), prefix + opts.manifest_name, "application/json")
                 self._upload(conn, container, manifest_item, metadata, ctx)
         total = sum(b["size"] for b in uploaded)
@@ -273,7 +229,7 @@ class AzureBlobSink:
     def _collect(self, result: RunResult, ctx: PluginContext, tmp: Path, prefix: str) -> list[_Spooled]:
         opts = self.options
         items = [
-            _spool(_result_lines(result, opts.include_failures), tmp, prefix + opts.results_name, "application/jsonl")
+            _spool(jsonl_lines(result, opts.include_failures), tmp, prefix + opts.results_name, "application/jsonl")
         ]
         if opts.summary_name:
             summary = {
@@ -282,7 +238,7 @@ class AzureBlobSink:
                 "failures": len(result.failures),
             }
             items.append(
-                _spool(iter([_to_json(summary, indent=2) + "\n"]), tmp, prefix + opts.summary_name, "application/json")
+                _spool(iter([to_json(summary, indent=2) + "\n"]), tmp, prefix + opts.summary_name, "application/json")
             )
         items.extend(self._output_files(ctx, prefix))
         names = [i.blob for i in items] + [prefix + opts.manifest_name]

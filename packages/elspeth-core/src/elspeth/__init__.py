@@ -33,6 +33,7 @@ from elspeth.types import (
 )
 
 if TYPE_CHECKING:
+    from elspeth.builtins.sinks import jsonl_lines, to_json, write_atomically
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings
     from elspeth.config._yaml import Checker
     from elspeth.discovery import load_registry
@@ -70,6 +71,9 @@ _LAZY = {
     "Resolved": "elspeth.registry",
     "Spool": "elspeth.spool",
     "SpoolWriter": "elspeth.spool",
+    "jsonl_lines": "elspeth.builtins.sinks",
+    "to_json": "elspeth.builtins.sinks",
+    "write_atomically": "elspeth.builtins.sinks",
     "PromptTemplate": "elspeth.templates",
     "TemplateError": "elspeth.templates",
     "check_template": "elspeth.templates",
@@ -131,7 +135,10 @@ __all__ = [
     "inline",
     "invoke",
     "iterate_rows",
+    "jsonl_lines",
     "load_registry",
     "load_settings",
     "run_rows",
+    "to_json",
+    "write_atomically",
 ]

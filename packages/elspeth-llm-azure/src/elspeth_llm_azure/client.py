@@ -10,27 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import ConfigError, LLMRequest, LLMResponse
+from elspeth_llm_openai.client import check_response_format
 
 __all__ = ["ENTRA_SCOPE", "AzureOpenAIClient", "AzureOpenAIOptions"]
 
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
-
-
-def check_response_format(value: Any) -> Any:
-    """Accept ``"json_object"``/``"text"`` as shorthands, or an OpenAI ``response_format`` object."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value not in {"text", "json_object"}:
-            raise ValueError("use 'text', 'json_object', or {type: json_schema, json_schema: {name, schema}}")
-        return {"type": value}
-    if not isinstance(value, dict) or value.get("type") not in {"text", "json_object", "json_schema"}:
-        raise ValueError("response_format needs `type`: text, json_object or json_schema")
-    if value["type"] == "json_schema":
-        spec = value.get("json_schema")
-        if not isinstance(spec, dict) or not spec.get("name") or not isinstance(spec.get("schema"), dict):
-            raise ValueError("a json_schema response_format needs json_schema: {name: ..., schema: {...}}")
-    return value
 
 
 class AzureOpenAIOptions(BaseModel):
@@ -134,22 +118,12 @@ class AzureOpenAIClient:
         if self._sdk is None:
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
         from elspeth_llm_azure._loop import LoopBoundSDK
-        from elspeth_llm_openai.sdk import call_chat, chat_body
+        from elspeth_llm_openai.sdk import send
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)
         holder = await self._sdk.get()
-        sdk = holder.sdk
-        params = request.params
-        if "response_format" in params:
-            request = LLMRequest(
-                request.system,
-                request.user,
-                {**params, "response_format": check_response_format(params["response_format"])},
-                request.metadata,
-            )
-        body = chat_body(self._base, request, self.options.extra_body)
-        return await call_chat(sdk, body, self._where)
+        return await send(holder.sdk, self._base, request, self.options.extra_body, self._where)
 
     async def aclose(self) -> None:
         """Close the HTTP connections (and a credential the client made) now; they also close with the loop."""

@@ -127,21 +127,11 @@ class OpenAIClient:
         if self._sdk is None:
             # importing openai takes a second or more; do it off the event loop so other rows keep moving
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
-        from elspeth_llm_openai.sdk import LoopBoundSDK, call_chat, chat_body
+        from elspeth_llm_openai.sdk import LoopBoundSDK, send
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)
-        sdk = await self._sdk.get()
-        params = request.params
-        if "response_format" in params:
-            request = LLMRequest(
-                request.system,
-                request.user,
-                {**params, "response_format": check_response_format(params["response_format"])},
-                request.metadata,
-            )
-        body = chat_body(self._base, request, self.options.extra_body)
-        return await call_chat(sdk, body, self._where)
+        return await send(await self._sdk.get(), self._base, request, self.options.extra_body, self._where)
 
     async def aclose(self) -> None:
         """Close the HTTP connections now (they also close with the event loop); a later call opens new ones."""

@@ -196,6 +196,19 @@ def translate_error(exc: BaseException, where: str) -> LLMError | None:
     return None
 
 
+async def send(
+    sdk: Any, base: Mapping[str, Any], request: LLMRequest, extra_body: Mapping[str, Any], where: str
+) -> LLMResponse:
+    """Send ``request`` with the client's options ``base``, its ``params`` overriding them for this call."""
+    from elspeth_llm_openai.client import check_response_format
+
+    params = request.params
+    if "response_format" in params:
+        params = {**params, "response_format": check_response_format(params["response_format"])}
+        request = LLMRequest(request.system, request.user, params, request.metadata)
+    return await call_chat(sdk, chat_body(base, request, extra_body), where)
+
+
 async def call_chat(sdk: Any, body: dict[str, Any], where: str) -> LLMResponse:
     """Send one chat completion and translate the outcome.
 

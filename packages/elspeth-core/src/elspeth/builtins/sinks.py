@@ -57,6 +57,37 @@ def to_json(value: Any, **kwargs: Any) -> str:
     return json.dumps(_clean(value), default=_json_default, ensure_ascii=False, **kwargs)
 
 
+def jsonl_lines(result: RunResult, include_failures: bool = True) -> Iterator[str]:
+    """The result as JSON Lines: one object per record (``status: ok``), then per failure (``status: failed``).
+
+    The ``jsonl`` sink writes these; other sinks that ship results elsewhere (a blob, a bundle) use the
+    same lines so every copy of a run's rows has one shape.
+    """
+    for r in result.records:
+        item: dict[str, Any] = {
+            "status": "ok",
+            "row_id": r.row_id,
+            "experiment": r.group,
+            "inputs": r.inputs,
+            "outputs": r.outputs,
+            "metrics": r.metrics,
+        }
+        yield to_json(item) + "\n"
+    if include_failures:
+        for f in result.failures:
+            item = {
+                "status": "failed",
+                "row_id": f.row_id,
+                "experiment": f.group,
+                "inputs": f.inputs,
+                "stage": f.stage,
+                "error": f.error,
+                "attempts": f.attempts,
+                "outputs": f.output,
+            }
+            yield to_json(item) + "\n"
+
+
 def record_row(record: Record) -> dict[str, Any]:
     """A record as one flat row: id, group, inputs, outputs, then metrics with dotted names.
 
@@ -197,30 +228,7 @@ class JsonlSink:
         path = ctx.output_path(self.options.path)
 
         def dump(handle: IO[str]) -> None:
-            item: dict[str, Any]
-            for r in result.records:
-                item = {
-                    "status": "ok",
-                    "row_id": r.row_id,
-                    "experiment": r.group,
-                    "inputs": r.inputs,
-                    "outputs": r.outputs,
-                    "metrics": r.metrics,
-                }
-                handle.write(to_json(item) + "\n")
-            if self.options.include_failures:
-                for f in result.failures:
-                    item = {
-                        "status": "failed",
-                        "row_id": f.row_id,
-                        "experiment": f.group,
-                        "inputs": f.inputs,
-                        "stage": f.stage,
-                        "error": f.error,
-                        "attempts": f.attempts,
-                        "outputs": f.output,
-                    }
-                    handle.write(to_json(item) + "\n")
+            handle.writelines(jsonl_lines(result, self.options.include_failures))
 
         write_atomically(path, dump)
         return [Artifact(path, "application/jsonl", self.name)]
