@@ -98,6 +98,9 @@ def test_the_corpus_covers_every_promised_case() -> None:
         "two_baselines",
         "unknown_row_plugin_in_orchestrator",
         "several_problems",
+        "duplicate_key",
+        "variant_llm_option_wrong_type",
+        "variant_llm_and_options_wrong_type",
     } <= names
 
 

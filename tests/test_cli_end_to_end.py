@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +139,8 @@ def test_plugins_show_csv_shows_options_with_types_and_defaults(cli: Cli, tmp_pa
     assert "id_column: str | None (default null)" in out
     assert 'path: str (default "results.csv")' in out
     assert "the CSV file, relative to the settings file" in out
+    # required options are listed first, before the shared optional ones
+    assert out.index("path: str (required)") < out.index('encoding: str (default "utf-8-sig")')
 
 
 def test_plugins_show_narrows_to_one_domain_and_speaks_json(cli: Cli, tmp_path: Path) -> None:
@@ -207,3 +214,166 @@ def test_no_arguments_prints_help(cli: Cli, tmp_path: Path) -> None:
     assert "Usage" in done.stdout + done.stderr
     for command in ("run", "validate", "init", "plugins"):
         assert command in done.stdout + done.stderr
+
+
+def test_a_run_whose_every_row_failed_exits_1_and_says_failed(cli: Cli, quickstart: Path) -> None:
+    with_mock_options(quickstart, "    seed: 7\n    failure_rate: 1.0\n")
+    for extra in ([], ["--strict"]):
+        done = cli("run", "settings.yaml", "--no-progress", *extra, cwd=quickstart.parent)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "(review-quality) failed in " in done.stdout
+        assert "completed" not in done.stdout
+        assert "0 records, 60 failures" in done.stdout
+        assert "first failure: row " in done.stdout
+        assert "error: the run failed: all 60 row(s) failed; the first failure is shown above" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert (quickstart.parent / "output/failures.csv").is_file()  # what there is, is written all the same
+        summary = json.loads((quickstart.parent / "output/summary.json").read_text(encoding="utf-8"))
+        assert summary["metadata"]["status"] == "failed"  # the files say what the terminal says
+        assert "--retry-errors" in done.stdout
+
+
+def test_a_run_whose_sink_failed_exits_1_and_says_failed(cli: Cli, quickstart: Path) -> None:
+    # a folder where the jsonl sink's file should go: that sink cannot write, the others still do
+    (quickstart.parent / "output/results.jsonl").mkdir(parents=True)
+    done = cli("run", "settings.yaml", "--no-progress", cwd=quickstart.parent)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "(review-quality) failed in " in done.stdout
+    assert "completed" not in done.stdout
+    assert "60 records, 0 failures" in done.stdout
+    assert re.search(r"^error: sinks\[1\] \(jsonl\) failed: \w+Error: ", done.stderr, re.MULTILINE), done.stderr
+    assert "Traceback" not in done.stderr
+    assert (quickstart.parent / "output/results.csv").is_file()
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+BAR_LINE = re.compile(
+    r"experiment (?P<name>\S+) +\S+ +(?P<done>\d+)/(?P<total>\d+) (?P<failed>\d+) failed \S+ ETA (?P<eta>\S+)"
+)
+
+
+def bars(stderr: str) -> dict[str, list[dict[str, str]]]:
+    """Every state the progress bar of each experiment was drawn in, in order."""
+    drawn: dict[str, list[dict[str, str]]] = {}
+    for line in re.split(r"[\r\n]+", ANSI.sub("", stderr)):
+        if match := BAR_LINE.search(line):
+            drawn.setdefault(match["name"], []).append(match.groupdict())
+    return drawn
+
+
+def run_on_a_terminal(args: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str, str]:
+    """``python -m elspeth ARGS`` with stderr on a pseudo-terminal (as a person runs it); returns (code, out, err)."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "elspeth", *args],
+            cwd=cwd,
+            env={**env, "COLUMNS": "120", "TERM": "xterm"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
+    finally:
+        os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read as it is written: a full terminal buffer would block the child
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal's last handle
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        out, _ = process.communicate(timeout=120)
+    finally:
+        reader.join(timeout=10)
+        os.close(master)
+    return process.returncode, out.decode("utf-8"), b"".join(chunks).decode("utf-8", "replace")
+
+
+def failures_in(stdout: str) -> int:
+    match = re.search(r"(\d+) records, (\d+) failures", stdout)
+    assert match, stdout
+    return int(match[2])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_on_a_terminal_a_progress_bar_shows_rows_failures_and_eta(quickstart: Path, base_env: dict[str, str]) -> None:
+    with_mock_options(quickstart, "    seed: 7\n    failure_rate: 0.3\n")
+    code, out, err = run_on_a_terminal(["run", "settings.yaml"], quickstart.parent, base_env)
+    assert code == 0, out + err
+    drawn = bars(err)
+    assert set(drawn) == {"baseline", "strict-analyst", "other-seed"}, err
+    finals = {name: states[-1] for name, states in drawn.items()}
+    assert {(f["done"], f["total"], f["eta"]) for f in finals.values()} == {("20", "20", "0:00:00")}
+    assert sum(int(f["failed"]) for f in finals.values()) == failures_in(out) > 0
+    assert "\x1b[" in err  # drawn in place, as on a terminal
+    assert "20/20" not in out  # the bar is on stderr; stdout stays the summary
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_no_progress_draws_no_bar_even_on_a_terminal(quickstart: Path, base_env: dict[str, str]) -> None:
+    code, out, err = run_on_a_terminal(["run", "settings.yaml", "--no-progress"], quickstart.parent, base_env)
+    assert code == 0, out + err
+    assert "60 records, 0 failures" in out
+    assert bars(err) == {}
+    assert "ETA" not in err
+    assert "/20" not in err
+
+
+def test_progress_forces_the_bar_when_stderr_is_not_a_terminal(cli: Cli, quickstart: Path) -> None:
+    with_mock_options(quickstart, "    seed: 7\n    failure_rate: 0.3\n")
+    done = cli("run", "settings.yaml", "--progress", cwd=quickstart.parent)
+    assert done.returncode == 0, done.stderr
+    finals = {name: states[-1] for name, states in bars(done.stderr).items()}
+    assert set(finals) == {"baseline", "strict-analyst", "other-seed"}, done.stderr
+    assert {(f["done"], f["total"]) for f in finals.values()} == {("20", "20")}
+    assert sum(int(f["failed"]) for f in finals.values()) == failures_in(done.stdout) > 0
+    without = cli("run", "settings.yaml", cwd=quickstart.parent)  # the default off a terminal: no bar
+    assert without.returncode == 0, without.stderr
+    assert bars(without.stderr) == {}
+
+
+def test_init_refuses_where_the_example_could_not_run(cli: Cli, tmp_path: Path) -> None:
+    # builtins only: the experiment orchestrator the example runs on is installed here, but not loaded
+    done = cli("init", "project", cwd=tmp_path, env={"ELSPETH_LOAD_PLUGINS": ""})
+    assert done.returncode == 2, done.stdout
+    assert (
+        "error: the example project runs on the 'experiment' orchestrator, but elspeth-orchestrator-experiment "
+        f"{CORE_VERSION} is disabled (not in ELSPETH_LOAD_PLUGINS); enable it (see ELSPETH_LOAD_PLUGINS, "
+        "ELSPETH_DISABLE_PLUGINS and --disable-plugin), then run `elspeth init project` again. Nothing was written."
+    ) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "project").exists()
+
+
+def test_init_on_core_alone_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # in this process, with no entry point at all: what a machine with only elspeth-core installed sees
+    import elspeth.discovery
+    from elspeth.cli import main
+
+    for name in [k for k in os.environ if k.startswith("ELSPETH_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(elspeth.discovery, "entry_point_sources", list)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["elspeth", "init", "project"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: the example project runs on the 'experiment' orchestrator, but elspeth-orchestrator-experiment is "
+        "not installed; install it with `pip install elspeth-orchestrator-experiment`, then run "
+        "`elspeth init project` again. Nothing was written.\n"
+    )
+    assert not (tmp_path / "project").exists()

@@ -306,7 +306,12 @@ def test_experiment_hooks_break_only_their_entry_point_without_the_experiment_pa
     assert broken["status"] == "broken"
     assert broken["distribution"] == PLUGIN_DIST
     assert "register_row_plugins" in broken["error"]
-    assert "which no installed distribution specifies" in broken["error"]
+    # disabled is not missing: the message says which installed distribution was left out, and how
+    loaded = "which no loaded distribution specifies; installed but not loaded: elspeth-orchestrator-experiment "
+    assert loaded in broken["error"]
+    assert "(disabled: disabled by --disable-plugin / ELSPETH_DISABLE_PLUGINS)" in broken["error"]
+    assert "disable 'fixture_experiment' too" in broken["error"]
+    assert "no installed distribution" not in broken["error"]
     healthy = {e["name"] for e in entries if e["entry_point"] == "fixture" and e["status"] == "ok"}
     assert {"fixture_echo", "fixture_tsv", "fixture_passthrough"} <= healthy
 

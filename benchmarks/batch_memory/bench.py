@@ -6,8 +6,8 @@ Both CSVs are generated in a temporary folder. Each run is ``python -m elspeth r
 child process (csv datasource, the ``mock`` client, the ``batch`` orchestrator, ``csv`` and ``jsonl``
 sinks), and its peak resident set size is read from ``os.wait4`` (the kernel's ``ru_maxrss`` of that
 child alone). A streaming orchestrator and streaming sinks keep the peak flat: the target is a ratio
-(large / small) of at most 1.5. Rows per second of each run are printed too (wall time of the child,
-start-up included).
+(large / small) of at most 1.5, and the command exits with status 1 when the ratio is above it (``--target``
+changes it). Rows per second of each run are printed too (wall time of the child, start-up included).
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-store", action="store_true", help="turn the run store off (store: {enabled: false})")
+    parser.add_argument("--target", type=float, default=TARGET, help=f"largest ratio that passes (default {TARGET})")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="elspeth-batch-memory-") as tmp:
         folder = Path(tmp)
@@ -99,8 +100,10 @@ def main() -> None:
             written = sum(1 for _ in (folder / f"out-rows-{rows}" / "results.jsonl").open(encoding="utf-8"))
             assert written == rows, f"results.jsonl has {written} lines, expected {rows}"
         ratio = figures[args.large] / figures[args.small]
-        verdict = "ok" if ratio <= TARGET else "ABOVE TARGET"
-        print(f"peak RSS ratio {args.large:,} / {args.small:,} rows: {ratio:.2f} (target <= {TARGET}: {verdict})")
+        verdict = "ok" if ratio <= args.target else "ABOVE TARGET"
+        print(f"peak RSS ratio {args.large:,} / {args.small:,} rows: {ratio:.2f} (target <= {args.target}: {verdict})")
+        if ratio > args.target:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

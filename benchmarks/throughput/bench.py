@@ -15,6 +15,11 @@ each HTTP transport of the ``openai`` SDK, the same requests are sent by:
 The two alternate ``--repeats`` times and the best time of each is kept (the machine may be shared).
 Then a fault run (20% 429 with Retry-After 1 s, 5% 500, 1% hangs, 1% dropped connections) checks that
 every row is answered exactly once in the output and that the server sent no prompt two successes.
+
+The target is an Elspeth run at least 0.9 as fast as the bare ``create`` loop over the same transport
+(``el/create``), at each latency; the command exits with status 1 below it or when the fault run loses,
+fails or duplicates a row. ``el/post`` compares with a bare loop making the plugin's own cheaper calls:
+what is left there is the engine's own cost per row (templates, records, the run store, progress).
 """
 
 from __future__ import annotations
@@ -134,6 +139,7 @@ def throughput(server: LLMTestServer, args: argparse.Namespace, work: Path) -> N
     header = f"{'latency':>7} {'transport':>9} | {'create s':>8} {'rows/s':>6} | {'post s':>6} {'rows/s':>6}"
     header += f" | {'elspeth s':>9} {'rows/s':>6} | {'ideal s':>7} {'el/ideal':>8} {'el/create':>9} {'el/post':>7}"
     print(header)
+    below: list[str] = []
     for latency in (50, 0):
         server.configure(latency_ms=latency)
         ideal = rows * latency / 1000 / conc
@@ -153,10 +159,16 @@ def throughput(server: LLMTestServer, args: argparse.Namespace, work: Path) -> N
                 mine.append(elapsed)
             b, p, m = min(bare), min(post), min(mine)
             share = f"{ideal / m:8.2f}" if ideal else f"{'-':>8}"
+            verdict = "PASS" if b / m >= args.target else "FAIL"
+            if verdict == "FAIL":
+                below.append(f"{transport} at {latency} ms ({b / m:.2f})")
             print(
                 f"{latency:>5}ms {transport:>9} | {b:8.2f} {rows / b:6.0f} | {p:6.2f} {rows / p:6.0f}"
-                f" | {m:9.2f} {rows / m:6.0f} | {ideal:7.2f} {share} {b / m:9.2f} {p / m:7.2f}"
+                f" | {m:9.2f} {rows / m:6.0f} | {ideal:7.2f} {share} {b / m:9.2f} {p / m:7.2f}  {verdict}"
             )
+    print(f"target: an Elspeth run at least {args.target} of the bare `create` loop (el/create)")
+    if below:
+        sys.exit(f"below target: {', '.join(below)}")
 
 
 def fault_run(server: LLMTestServer, args: argparse.Namespace, work: Path) -> None:
@@ -190,6 +202,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--transports", default="aiohttp,httpx")
     parser.add_argument("--skip-faults", action="store_true")
+    parser.add_argument("--target", type=float, default=0.9, help="least el/create ratio that passes (default 0.9)")
     args = parser.parse_args()
     args.transports = args.transports.split(",")
     os.environ[KEY_ENV] = "bench-key"

@@ -2,16 +2,22 @@
 
 The first session installs it with ``npm install azurite@3`` into ``<repo>/.cache/azurite`` (or
 ``$ELSPETH_AZURITE_DIR``); later sessions reuse that install. Every test gets its own container.
+A second instance, ``azurite_https``, serves HTTPS with a self-signed certificate and checks OAuth
+bearer tokens (Azurite's ``--oauth basic``: issuer, audience and lifetime, not the signature), for
+the ``DefaultAzureCredential`` path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import http.client
+import ipaddress
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -31,16 +37,17 @@ START_TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class Azurite:
-    """A running Azurite blob service."""
+    """A running Azurite blob service; ``cert`` is the certificate of an HTTPS one."""
 
     port: int
     setup_s: float
     account: str = ACCOUNT
     key: str = KEY
+    cert: Path | None = None
 
     @property
     def account_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+        return f"{'https' if self.cert else 'http'}://127.0.0.1:{self.port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
@@ -82,8 +89,13 @@ def _free_port() -> int:
         return port
 
 
-def _answers(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+def _answers(port: int, cert: Path | None = None) -> bool:
+    conn: http.client.HTTPConnection
+    if cert is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    else:
+        context = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=2, context=context)
     try:
         conn.request("GET", f"/{ACCOUNT}?comp=list")
         conn.getresponse().read()
@@ -94,12 +106,41 @@ def _answers(port: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    """Start ``azurite-blob`` on a free loopback port; stop it when the session ends."""
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate (and its key) for 127.0.0.1, valid for a day; the client trusts it as its own CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@contextlib.contextmanager
+def _running(location: Path, *extra: str, cert: Path | None = None) -> Iterator[Azurite]:
+    """Start ``azurite-blob`` on a free loopback port with ``extra`` arguments; stop it afterwards."""
     t0 = time.perf_counter()
     binary = _azurite_binary()
-    location = tmp_path_factory.mktemp("azurite")
     port = _free_port()
     log = (location / "azurite.log").open("wb")
     process = subprocess.Popen(
@@ -110,13 +151,14 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
             "--silent",
             "--skipApiVersionCheck",
             "--loose",
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(port):
+        while not _answers(port, cert):
             if process.poll() is not None:
                 pytest.fail(
                     f"azurite-blob exited with {process.returncode}:\n{(location / 'azurite.log').read_text()}",
@@ -125,7 +167,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
             if time.monotonic() > deadline:
                 pytest.fail(f"azurite-blob did not answer on 127.0.0.1:{port} in {START_TIMEOUT_S} s", pytrace=False)
             time.sleep(0.1)
-        yield Azurite(port, time.perf_counter() - t0)
+        yield Azurite(port, time.perf_counter() - t0, cert=cert)
     finally:
         process.terminate()
         try:
@@ -134,6 +176,22 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Start ``azurite-blob`` on a free loopback port; stop it when the session ends."""
+    with _running(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A second ``azurite-blob`` over HTTPS that accepts OAuth bearer tokens (``--oauth basic``)."""
+    location = tmp_path_factory.mktemp("azurite-https")
+    cert, key = _self_signed(location)
+    with _running(location, "--oauth", "basic", "--cert", str(cert), "--key", str(key), cert=cert) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

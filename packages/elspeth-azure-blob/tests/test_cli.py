@@ -79,10 +79,13 @@ def test_elspeth_run_reads_from_and_writes_to_blob_storage(
         (e, f"r{i}") for e in ("baseline", "other-seed") for i in range(12)
     }
     assert rows[0]["inputs"]["review"] == "review number 0 é"
-    uploaded_csv = service.get_blob_client(container, f"blob-e2e/{run_id}/results.csv").download_blob().readall()
+    uploaded_csv = service.get_blob_client(container, f"blob-e2e/{run_id}/output/results.csv").download_blob().readall()
     assert uploaded_csv == (tmp_path / "output" / "results.csv").read_bytes()
     props = service.get_blob_client(container, f"blob-e2e/{run_id}/results.jsonl").get_blob_properties()
     assert props.metadata["run_id"] == run_id
+    wrote = done.stdout.split("wrote:", 1)[1]  # the local csv, then every blob the upload reported
+    for name in ("results.jsonl", "summary.json", "output/results.csv", "manifest.json"):
+        assert f"127.0.0.1:{azurite.port}/devstoreaccount1/{container}/blob-e2e/{run_id}/{name}" in wrote, name
 
 
 def test_elspeth_run_names_a_missing_input_blob_and_writes_nothing(

@@ -298,9 +298,19 @@ def test_a_bad_json_line_is_named_by_number(
     source = build(
         AzureBlobDataSource, container=container, blob="rows.jsonl", connection_string_env="TEST_AZURITE_CONNECTION"
     )
-    table = source.load(plugin_context)
     with pytest.raises(BlobError, match=rf"blob 'rows.jsonl' in container '{container}' line 3: not valid JSON"):
-        list(table.rows)
+        source.load(plugin_context)  # the whole blob is checked before any row is used
+    streaming = build(
+        AzureBlobDataSource,
+        container=container,
+        blob="rows.jsonl",
+        check_before_run=False,
+        connection_string_env="TEST_AZURITE_CONNECTION",
+    )
+    rows = iter(streaming.load(plugin_context).rows)
+    assert [next(rows).data, next(rows).data] == [{"a": 1}, {"a": 2}]
+    with pytest.raises(BlobError, match=rf"blob 'rows.jsonl' in container '{container}' line 3: not valid JSON"):
+        next(rows)
 
 
 def test_duplicate_ids_and_a_missing_id_column_are_named(

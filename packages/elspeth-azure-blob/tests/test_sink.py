@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from elspeth import Artifact, ElspethError, PluginContext, Record, RunMetadata, RunResult
-from elspeth_azure_blob import AzureBlobSink, BlobError
+from elspeth_azure_blob import AzureBlobSink, BlobArtifact, BlobError
 from elspeth_testing import SinkContract, sample_run_result
 
 MiB = 1024 * 1024
@@ -40,8 +40,9 @@ def blob_digest(service: Any, container: str, name: str) -> tuple[int, str]:
 class TestAzureBlobSinkContract(SinkContract):
     """The sink contract, with every check reading what actually landed in the container.
 
-    Blobs are not local files, so ``write`` here downloads the blobs the manifest lists (and the
-    manifest) into a folder outside the output folder and reports those as the artifacts.
+    Blobs are not local files, so ``write`` here checks that the sink reported every blob the
+    manifest lists (and the manifest, last), downloads them into a folder outside the output folder
+    and reports those as the artifacts.
     """
 
     plugin_class = AzureBlobSink
@@ -55,16 +56,43 @@ class TestAzureBlobSinkContract(SinkContract):
         return {"container": container, "prefix": "contract/", "connection_string_env": "TEST_AZURITE_CONNECTION"}
 
     def write(self, plugin: Any, result: RunResult, ctx: PluginContext) -> list[Artifact]:
-        assert super().write(plugin, result, ctx) == []
+        uploaded = super().write(plugin, result, ctx)
         manifest = json.loads(blob_text(self.service, self.container, "contract/manifest.json"))
+        names = [b["blob"] for b in manifest["blobs"]] + ["contract/manifest.json"]
+        assert all(isinstance(a, BlobArtifact) for a in uploaded)
+        assert [a.url.split(f"/{self.container}/", 1)[1] for a in uploaded] == names
         artifacts = []
-        for name in [b["blob"] for b in manifest["blobs"]] + ["contract/manifest.json"]:
+        for artifact, name in zip(uploaded, names, strict=True):
             path = self.downloads / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(blob_text(self.service, self.container, name), encoding="utf-8")
-            kind = "application/jsonl" if name.endswith(".jsonl") else "application/json"
-            artifacts.append(Artifact(path, kind, plugin.name))
+            artifacts.append(Artifact(path, artifact.media_type, artifact.sink))
         return artifacts
+
+    def remote_artifact_exists(self, url: str) -> bool:
+        """The contract's real run lists blobs by URL: check each landed in the container."""
+        name = url.split(f"/{self.container}/", 1)[1]
+        return bool(self.service.get_blob_client(self.container, name).exists())
+
+    def test_lists_the_real_runs_blobs_by_url(
+        self, plugin_options: dict[str, Any], plugin_context: PluginContext
+    ) -> None:
+        """The run's artifact listing names the sink's three blobs by URL, each really uploaded."""
+        from elspeth.config import load_settings_text
+        from elspeth.engine import run_settings
+
+        base = Path(plugin_context.base_dir)
+        (base / "contract.csv").write_text("id,text\na,x\nb,plain\n", encoding="utf-8")
+        text = (
+            "datasource: {plugin: csv, options: {path: contract.csv, id_column: id}}\n"
+            "orchestrator: rows\n"
+            f"sinks:\n  - {{plugin: azure_blob, options: {json.dumps(plugin_options)}}}\n"
+            f"output_dir: {json.dumps(str(plugin_context.output_dir))}\n"
+        )
+        result = run_settings(load_settings_text(text, base_dir=base), self.registry("datasources"))
+        listed = result.metadata.extra["artifacts"]
+        assert [a["path"].rsplit("/", 1)[1] for a in listed] == ["results.jsonl", "summary.json", "manifest.json"]
+        assert all(self.remote_artifact_exists(a["path"]) for a in listed)
 
 
 def test_uploads_results_summary_and_manifest_under_the_run_prefix_with_metadata(
@@ -146,9 +174,18 @@ def test_files_written_by_earlier_sinks_are_uploaded_and_listed(
     sink.write(sample_run_result(), plugin_context)
     manifest = json.loads(blob_text(service, container, "p/manifest.json"))
     listed = {b["blob"]: b for b in manifest["blobs"]}
-    assert set(listed) == {"p/results.jsonl", "p/summary.json", "p/results.csv", "p/tables/by_group.csv"}
-    assert blob_text(service, container, "p/tables/by_group.csv") == "group,mean\nx,0.5\n"
-    assert listed["p/results.csv"]["content_type"] == "text/csv"
+    assert set(listed) == {"p/results.jsonl", "p/summary.json", "p/output/results.csv", "p/output/tables/by_group.csv"}
+    assert blob_text(service, container, "p/output/tables/by_group.csv") == "group,mean\nx,0.5\n"
+    assert listed["p/output/results.csv"]["content_type"] == "text/csv"
+    assert listed["p/output/tables/by_group.csv"]["file"] == "tables/by_group.csv"
+    build(
+        container=container,
+        prefix="flat/",
+        files=["*.csv"],
+        output_folder="",
+        connection_string_env="TEST_AZURITE_CONNECTION",
+    ).write(sample_run_result(), plugin_context)
+    assert blob_text(service, container, "flat/results.csv") == "row_id,score\na,1\n"
     with pytest.raises(BlobError, match=r"files: '\*\.xlsx' matches no file in the output folder"):
         build(container=container, files=["*.xlsx"], connection_string_env="TEST_AZURITE_CONNECTION").write(
             sample_run_result(), plugin_context

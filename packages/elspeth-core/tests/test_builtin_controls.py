@@ -119,3 +119,63 @@ def test_price_table_counts_unpriced_models():
     table = PriceTable(PriceTable.Options(prices={"a": {"input": 1, "output": 1}}))
     assert asyncio.run(table.record(request(), LLMResponse(content="", model="b"))) is None
     assert table.summary()["unpriced_calls"] == {"b": 1}
+
+
+def keyed(endpoint: str, key_id: str) -> LLMRequest:
+    return LLMRequest(system="", user="u", metadata={"endpoint": endpoint, "key_id": key_id})
+
+
+def test_adaptive_keeps_separate_lanes_per_key_on_one_endpoint():
+    limiter = Adaptive(Adaptive.Options(initial_rps=10))
+
+    async def go() -> None:
+        for req in (keyed("http://a", "key-1"), keyed("http://a", "key-2")):
+            await limiter.acquire(req)
+        await limiter.on_rate_limited(keyed("http://a", "key-1"), None)
+
+    asyncio.run(go())
+    summary = limiter.summary()
+    assert set(summary) == {"http://a|key-1", "http://a|key-2"}
+    assert summary["http://a|key-1"]["rps"] == 5
+    assert summary["http://a|key-2"]["rps"] == 10
+
+
+def test_adaptive_cuts_once_per_burst_of_429s_and_again_for_a_later_one():
+    limiter = Adaptive(Adaptive.Options(initial_rps=1000, decrease_factor=0.5))
+    burst = [request() for _ in range(64)]
+
+    async def go() -> None:
+        await asyncio.gather(*(limiter.acquire(r) for r in burst))  # all sent before any 429 came back
+        await asyncio.gather(*(limiter.on_rate_limited(r, None) for r in burst))
+
+    asyncio.run(go())
+    lane = limiter.summary()["http://a|"]
+    assert lane["rps"] == 500, "64 simultaneous 429s are one congestion event: halve once"
+    assert (lane["cuts"], lane["ignored_429s"]) == (1, 63)
+    assert [h["event"] for h in lane["history"]] == ["start", "429"]
+
+    later = request()
+
+    async def again() -> None:
+        await limiter.acquire(later)  # sent after the cut, at the new rate
+        await limiter.on_rate_limited(later, None)
+
+    asyncio.run(again())
+    assert limiter.summary()["http://a|"]["rps"] == 250
+
+
+def test_adaptive_honours_retry_after_even_for_a_429_it_does_not_cut_for():
+    limiter = Adaptive(Adaptive.Options(initial_rps=1000))
+    first, second = request(), request()
+
+    async def go() -> float:
+        await limiter.acquire(first)
+        await limiter.acquire(second)
+        await limiter.on_rate_limited(first, None)
+        await limiter.on_rate_limited(second, 0.2)  # same epoch: no second cut, but the pause holds
+        start = time.monotonic()
+        await limiter.acquire(request())
+        return time.monotonic() - start
+
+    assert asyncio.run(go()) >= 0.19
+    assert limiter.summary()["http://a|"]["rps"] == 500

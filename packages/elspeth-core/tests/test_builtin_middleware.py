@@ -30,7 +30,8 @@ def run_calls(pipeline: LLMPipeline, users: list[str], params: dict | None = Non
     async def go() -> list:
         out = []
         for i, user in enumerate(users):
-            request = LLMRequest(system="sys", user=user, params=dict(params or {}), metadata={"row_id": str(i)})
+            metadata = {"run_id": "run-1", "row_id": str(i)}
+            request = LLMRequest(system="sys", user=user, params=dict(params or {}), metadata=metadata)
             try:
                 out.append(await pipeline.call(request))
             except Exception as exc:
@@ -52,7 +53,8 @@ def test_audit_logger_writes_requests_responses_and_errors_without_secrets(tmp_p
     assert lines[0]["params"] == {"temperature": 0.2, "api_key": "[redacted]"}
     assert lines[1]["content"] == "echo: hello"
     assert lines[1]["usage"] == {"prompt": 7, "completion": 3}
-    assert lines[1]["run_id"] is None or lines[1]["row_id"] == "0"
+    assert [(entry["run_id"], entry["row_id"]) for entry in lines] == [("run-1", "0")] * 2 + [("run-1", "1")] * 2
+    assert lines[3]["stage"] == "llm"
     assert len(lines[3]["attempts"]) == 2
     assert "sk-live-123" not in (tmp_path / "out" / "audit.jsonl").read_text()
 
@@ -101,22 +103,61 @@ def test_prompt_shield_rejects_a_bad_pattern_at_configuration_time():
         PromptShield.Options(patterns=["(unclosed"])
 
 
-def test_health_monitor_counts_and_reports_percentiles(caplog):
-    monitor = HealthMonitor(HealthMonitor.Options(heartbeat_interval_s=0.000001))
+def test_prompt_shield_matches_plain_terms_as_whole_words_and_patterns_as_written():
+    shield = PromptShield(PromptShield.Options(denied_terms=["ass", "C++"], patterns=[r"cl\w+"], on_violation="mask"))
+    (response,) = run_calls(LLMPipeline(EchoClient(), [shield]), ["first class; Ass. (ass) C++, mass"])
+    # "class" holds "ass" but is no match for the term; the pattern cl\w+ still masks it, as written
+    assert response.content == "echo: first [REDACTED]; [REDACTED]. ([REDACTED]) [REDACTED], mass"
+    terms_only = PromptShield(PromptShield.Options(denied_terms=["ass"]))
+    (passed,) = run_calls(LLMPipeline(EchoClient(), [terms_only]), ["a class of bass players, passing"])
+    assert passed.content == "echo: a class of bass players, passing"
+    (refused,) = run_calls(LLMPipeline(EchoClient(), [terms_only]), ["what an ass"])
+    assert isinstance(refused, LLMContentRefused)
+
+
+def test_health_monitor_counts_and_reports_percentiles():
+    monitor = HealthMonitor(HealthMonitor.Options(heartbeat_interval_s=0))
     pipeline = LLMPipeline(EchoClient(), [monitor], retry=RetryPolicy(max_attempts=3, initial_delay_s=0, jitter=False))
-    with caplog.at_level(logging.INFO, logger="elspeth.health"):
-        results = run_calls(pipeline, ["a", "b", "fail", "c"])
+    results = run_calls(pipeline, ["a", "b", "fail", "c"])
     assert [type(r) for r in results].count(LLMCallFailed) == 1
     summary = monitor.summary()
     assert summary["requests"] == 4
+    assert summary["in_flight"] == 0
     assert summary["successes"] == 3
     assert summary["failures"] == 1
+    assert summary["refused"] == 0
     assert summary["retries"] == 2
     assert summary["failure_rate"] == 0.25
     latency = summary["latency_s"]
     assert latency["window"] == 3
-    assert 0 <= latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
-    assert "heartbeat" in caplog.text
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+
+
+def test_health_monitor_heartbeat_is_a_timer_from_open_to_close(tmp_path, caplog):
+    monitor = HealthMonitor(HealthMonitor.Options(heartbeat_interval_s=0.05))
+
+    async def go() -> tuple[int, int]:
+        await monitor.open(ctx(tmp_path))
+        await asyncio.sleep(0.4)  # no call at all: the heartbeat must not wait for one
+        await monitor.close()
+        beats = monitor.heartbeats
+        await asyncio.sleep(0.2)
+        return beats, monitor.heartbeats
+
+    with caplog.at_level(logging.INFO, logger="elspeth.health"):
+        at_close, later = asyncio.run(go())
+    assert 3 <= at_close <= 9  # about 8 in 0.4 s; generous for a busy machine
+    assert later == at_close, "the heartbeat went on after close()"
+    beats = [r.getMessage() for r in caplog.records if r.name == "elspeth.health"]
+    assert len(beats) == at_close
+    assert json.loads(beats[0].removeprefix("heartbeat "))["requests"] == 0
+
+
+def test_health_monitor_closes_cleanly_when_its_loop_is_gone(tmp_path):
+    monitor = HealthMonitor(HealthMonitor.Options(heartbeat_interval_s=0.05))
+    asyncio.run(monitor.open(ctx(tmp_path)))  # that loop ends, cancelling the timer
+    asyncio.run(monitor.close())
+    assert monitor.heartbeats == 0
 
 
 def test_health_monitor_percentiles_interpolate_like_numpy_linear():
@@ -125,7 +166,7 @@ def test_health_monitor_percentiles_interpolate_like_numpy_linear():
     async def feed() -> None:
         for value in [0.1, 0.2, 0.3, 0.4, 1.0]:
             response = LLMResponse(content="", latency_s=value)
-            await monitor.after_response(LLMRequest(system="", user=""), response)
+            await monitor.on_success(LLMRequest(system="", user=""), response)
 
     asyncio.run(feed())
     latency = monitor.summary()["latency_s"]

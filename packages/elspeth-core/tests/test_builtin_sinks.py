@@ -133,3 +133,26 @@ def test_a_failed_write_leaves_the_old_file_whole(plugin_context: PluginContext)
 class _Unprintable:
     def __str__(self) -> str:
         raise RuntimeError("cannot be printed")
+
+
+def test_a_failed_rows_cost_and_output_reach_the_csv_and_jsonl_files(plugin_context: PluginContext) -> None:
+    failed = Failure(
+        "7",
+        {"text": "hi"},
+        stage="validation",
+        error="reply did not match",
+        attempts=[{"attempt": 1, "error": "reply did not match"}],
+        output={"response": "=1+1"},
+        metrics={"cost": 0.25, "tokens": {"prompt": 9}},
+    )
+    result = RunResult([], [failed], {}, RunMetadata("r", "n", "o"))
+    _, failures = write(CsvSink(CsvSink.Options(failures_path="f.csv")), result, plugin_context)
+    with failures.path.open(encoding="utf-8", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["failure.output.response"] == "'=1+1"  # neutralised like any other cell
+    assert row["failure.metric.cost"] == "0.25"
+    assert row["failure.metric.tokens.prompt"] == "9"
+    (artifact,) = write(JsonlSink(JsonlSink.Options()), result, plugin_context)
+    (line,) = [json.loads(x) for x in artifact.path.read_text(encoding="utf-8").splitlines()]
+    assert line["metrics"] == {"cost": 0.25, "tokens": {"prompt": 9}}
+    assert line["outputs"] == {"response": "=1+1"}

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from pydantic import ValidationError
 
 from elspeth import ConfigError, ElspethError, PluginContext
 from elspeth.builtins.datasources import CsvDataSource
+from elspeth.csvread import CsvOptions, CsvReader
 from elspeth_testing import DataSourceContract, read_table, run_async
 from elspeth_testing.plugin import RunSettings, WriteSettings
 
@@ -291,3 +295,76 @@ def test_declared_columns_missing_from_the_header_are_named_at_load(plugin_conte
 def test_an_unknown_type_is_refused_by_the_options() -> None:
     with pytest.raises(ValidationError, match=r"types\.age"):
         CsvDataSource.Options(path="d.csv", types={"age": "integer"})
+
+
+# --- the shared reader, as other distributions' CSV sources use it --------------------------------------------
+
+
+class _Trickle(io.RawIOBase):
+    """A byte stream that cannot seek and gives at most 7 bytes a read, as a network download may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), 7, len(self._data))
+        buffer[:size] = self._data[:size]
+        self._data = self._data[size:]
+        return size
+
+
+def trickle(data: bytes) -> Callable[[], contextlib.AbstractContextManager[IO[bytes]]]:
+    def opener() -> contextlib.AbstractContextManager[IO[bytes]]:
+        return io.BufferedReader(_Trickle(data), buffer_size=16)
+
+    return opener
+
+
+def test_the_shared_reader_works_over_a_stream_that_cannot_seek(caplog: pytest.LogCaptureFixture) -> None:
+    data = "id,text\n1,plain\n2,café — €5\n3,too,many\n".encode("cp1252")
+    options = CsvOptions(encoding="auto", on_malformed="skip", id_column="id")
+    reader = CsvReader(options, trickle(data), name="stream.csv", logger=logging.getLogger("elspeth"))
+    with caplog.at_level(logging.INFO, logger="elspeth"):
+        columns = reader.check()
+    assert columns == ["id", "text"]
+    assert [r.data["text"] for r in reader.rows(columns)] == ["plain", "café — €5"]
+    assert reader.summary() == {
+        "encoding": "cp1252",
+        "skipped": [{"line": 4, "reason": "expected 2 fields, found 3"}],
+        "skipped_count": 1,
+    }
+    assert "stream.csv: encoding auto-detected as cp1252 (not UTF-8 at line 3, byte offset 21" in caplog.text
+
+
+def test_the_shared_reader_raises_the_callers_error_type_naming_its_place() -> None:
+    class SourceError(ElspethError):
+        pass
+
+    reader = CsvReader(
+        CsvOptions(types={"n": "int"}),
+        trickle(b"n\n1\nx\n"),
+        name="blob 'n.csv'",
+        place="blob 'n.csv'",
+        error=SourceError,
+    )
+    with pytest.raises(SourceError, match=r"^blob 'n\.csv' line 3 \(row id '2'\), column 'n': 'x' is not an integer"):
+        reader.check()
+    with pytest.raises(SourceError, match=r"^blob 'n\.csv' is empty: a CSV file needs a header line$"):
+        CsvReader(CsvOptions(), trickle(b""), name="blob 'n.csv'", error=SourceError).check()
+
+
+def test_rows_without_a_check_count_their_own_skips() -> None:
+    reader = CsvReader(CsvOptions(on_malformed="skip"), trickle(b"a,b\n1,2\n3\n4,5\n"), name="s.csv")
+    columns = reader.read_header()
+    assert [r.id for r in reader.rows(columns, count_skips=True)] == ["1", "3"]
+    assert reader.summary()["skipped"] == [{"line": 3, "reason": "expected 2 fields, found 1"}]
+
+
+def test_data_error_is_still_importable_from_the_builtin_datasources() -> None:
+    from elspeth.builtins.datasources import DataError as Old
+    from elspeth.csvread import DataError
+
+    assert Old is DataError

@@ -307,3 +307,152 @@ def test_broken_plugin_is_mentioned_when_a_name_is_unknown() -> None:
     registry = load(PluginSource("ghost", "elspeth-ghost", "0.3", "elspeth_ghost_that_is_not_installed"))
     with pytest.raises(PluginError, match="Some plugins failed to load"):
         registry.get("sink", "ghostly")
+
+
+def widget_host() -> PluginSource:
+    specs = widget_specs()
+
+    @hookimpl
+    def add_hookspecs(add: Any) -> None:
+        add(specs, domains={"register_widgets": "widget"})
+
+    return source("host", add_hookspecs)
+
+
+def test_a_bad_signature_for_an_added_hook_breaks_that_plugin_not_the_host() -> None:
+    # pluggy checks a hook registered before its spec only when the spec is added, and raises there:
+    # the host adding the spec must not be blamed for it, whichever of the two loads first
+    @hookimpl
+    def register_widgets(register: Any, colour: str) -> None:
+        register(NoteSink, name="bad-knob")
+
+    @hookimpl(specname="register_widgets")
+    def register_widgets_ok(register: Any) -> None:
+        register(NoteSink, name="knob")
+
+    errors = []
+    for order in ("faulty host good", "host faulty good"):
+        faulty, host, good = source("faulty", register_widgets), widget_host(), source("good", register_widgets_ok)
+        named = {"faulty": faulty, "host": host, "good": good}
+        registry = load(*(named[label] for label in order.split()))
+        assert [i.entry_point for i in registry if i.status != "ok"] == ["faulty"], order  # not the host
+        assert "widget" in registry.domains(), order
+        assert registry.names("widget") == ["knob"], order
+        errors.append(entry(registry, "faulty").error)
+    first, second = errors
+    assert first == second
+    assert first.startswith(
+        "a hook does not match its spec: Plugin 'elspeth-faulty:faulty' for hook 'register_widgets'"
+    )
+    assert "; hookimpl definition: register_widgets(register: 'Any', colour: 'str')" in first
+    assert "Argument(s) {'colour'} are declared in the hookimpl but can not be found in the hookspec" in first
+
+
+def test_a_plugin_module_raising_system_exit_at_import_is_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elspeth_quits.py").write_text("raise SystemExit('no licence server')\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = load(PluginSource("quits", "elspeth-quits", "1.0", "elspeth_quits"), source("notes", register_sinks))
+    assert entry(registry, "quits").error == "import failed: SystemExit: no licence server"
+    assert registry.names("sink") == ["notes"]
+
+
+def test_a_hook_raising_system_exit_breaks_only_its_plugin() -> None:
+    @hookimpl
+    def register_sinks(register: Any) -> None:
+        raise SystemExit(3)
+
+    @hookimpl
+    def add_hookspecs(add: Any) -> None:
+        raise SystemExit("bye")
+
+    registry = load(
+        source("quitter", register_sinks), source("host", add_hookspecs), source("notes", register_sinks_ok())
+    )
+    assert entry(registry, "quitter").error == "SystemExit while registering: 3"
+    assert entry(registry, "host").error == "SystemExit: bye"
+    assert registry.names("sink") == ["notes"]
+
+
+@hookimpl
+def register_widgets(register: Any) -> None:
+    register(NoteSink, name="knob")
+
+
+def test_a_hook_whose_specifier_is_disabled_says_so_instead_of_not_installed() -> None:
+    registry = load(widget_host(), source("knobs", register_widgets), environ={"ELSPETH_DISABLE_PLUGINS": "host"})
+    knobs = entry(registry, "knobs")
+    assert knobs.status == "broken"
+    assert knobs.error == (
+        "implements register_widgets, which no loaded distribution specifies; installed but not loaded: "
+        "elspeth-host (disabled: disabled by --disable-plugin / ELSPETH_DISABLE_PLUGINS). "
+        "Enable the one that defines it, or disable 'knobs' too; "
+        "if none of them does, is the distribution that defines it installed?"
+    )
+    assert "no installed distribution" not in knobs.error
+
+
+def test_many_distributions_not_loaded_are_listed_three_at_most() -> None:
+    others = [PluginSource(f"o{i}", f"elspeth-o{i}", "1.0", plugin_module(f"o{i}_plugin")) for i in range(5)]
+    registry = load(*others, source("knobs", register_widgets), environ={"ELSPETH_LOAD_PLUGINS": "knobs"})
+    error = entry(registry, "knobs").error
+    assert "installed but not loaded: elspeth-o0 (disabled: not in ELSPETH_LOAD_PLUGINS), elspeth-o1 " in error
+    assert "elspeth-o2 (disabled: not in ELSPETH_LOAD_PLUGINS) and 2 more (see `elspeth plugins list`)." in error
+    assert "elspeth-o3" not in error
+
+
+def test_a_hook_whose_specifier_is_not_loaded_is_narrowed_to_what_the_plugin_requires() -> None:
+    # elspeth-testing is installed wherever these tests run and requires aiohttp: of two disabled
+    # distributions, the one it requires is named (the names come from the installed metadata)
+    knobs = PluginSource("knobs", "elspeth-testing", "0.1", plugin_module("knobs_plugin", register_widgets))
+    other = PluginSource("other", "elspeth-other", "1.0", plugin_module("other_plugin"))
+    host = PluginSource("host", "aiohttp", "3.9", widget_host().load)
+    registry = load(other, host, knobs, environ={"ELSPETH_LOAD_PLUGINS": "knobs"})
+    error = entry(registry, "knobs").error
+    assert "installed but not loaded: aiohttp (disabled: not in ELSPETH_LOAD_PLUGINS)." in error
+    assert "elspeth-other" not in error
+    assert error.endswith("Enable the one that defines it, or disable 'knobs' too")  # no doubt left when narrowed
+
+
+def test_a_hook_nobody_specifies_still_asks_whether_the_distribution_is_installed() -> None:
+    registry = load(source("knobs", register_widgets), source("notes", register_sinks))
+    assert entry(registry, "knobs").error == (
+        "implements register_widgets, which no installed distribution specifies "
+        "(is the distribution that defines it installed?)"
+    )
+
+
+def test_each_registration_hook_files_its_classes_under_its_own_domain() -> None:
+    @hookimpl
+    def register_orchestrators(register: Any) -> None:
+        register(NoteSink, name="note-orchestrator")
+
+    @hookimpl
+    def register_datasources(register: Any) -> None:
+        register(NoteSink, name="note-source")
+
+    @hookimpl
+    def register_llm_clients(register: Any) -> None:
+        register(NoteSink, name="note-client")
+
+    @hookimpl
+    def register_processors(register: Any) -> None:
+        register(NoteSink, name="note-processor")
+
+    @hookimpl
+    def register_utilities(register: Any) -> None:
+        register(NoteSink, name="note-utility")
+
+    hooks = [register_orchestrators, register_datasources, register_llm_clients, register_processors]
+    registry = load(source("everything", *hooks, register_utilities, register_sinks))
+    assert {(i.domain, i.name) for i in registry} == {
+        ("orchestrator", "note-orchestrator"),
+        ("datasource", "note-source"),
+        ("llm_client", "note-client"),
+        ("processor", "note-processor"),
+        ("utility", "note-utility"),
+        ("sink", "notes"),
+    }
+    assert {i.status for i in registry} == {"ok"}
+    assert registry.get("datasource", "note-source").factory is NoteSink

@@ -193,3 +193,14 @@ def test_parse_retry_after_reads_seconds_milliseconds_and_dates():
     assert parse_retry_after({"retry-after": "soon"}) is None
     assert parse_retry_after({}) is None
     assert parse_retry_after(None) is None
+
+
+def test_a_huge_retry_after_is_capped_for_the_wait_and_for_the_rate_limiter():
+    limiter = CountingLimiter()
+    client = ScriptedClient(LLMRateLimited("come back tomorrow", status=429, retry_after=86_400), "ok")
+    policy = RetryPolicy(max_attempts=2, initial_delay_s=0, jitter=False, max_retry_after_s=0.05)
+    started = time.perf_counter()
+    response = call(LLMPipeline(client, rate_limiter=limiter, retry=policy))
+    assert response.content == "ok"
+    assert limiter.limited == [0.05]
+    assert 0.05 <= time.perf_counter() - started < 5

@@ -9,8 +9,8 @@ import pytest
 from elspeth.builtins.processing import PiiRedaction
 from elspeth.builtins.processing.pii import KINDS, find, iban_valid, luhn_valid
 from elspeth.errors import ConfigError, PluginError
-from elspeth_testing import PluginContract
-from elspeth_testing.plugin import RunSettings, WriteSettings
+from elspeth_testing import PluginContract, run_async
+from elspeth_testing.plugin import MakeRegistry, RunSettings, WriteSettings
 
 # (text, kind, the exact text found)
 TRUE_POSITIVES = [
@@ -259,3 +259,44 @@ def test_a_run_whose_salt_is_missing_fails_the_checks(
     path = write_settings(SETTINGS, {"data.csv": "id,note\na,x\n"})
     with pytest.raises(ConfigError, match=r"processors\[0\].*RUN_SALT, which is not set"):
         run_settings(path)
+
+
+def test_a_misspelt_column_is_reported_at_its_line_before_any_row(
+    write_settings: WriteSettings, run_settings: RunSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUN_SALT", "run-secret")
+    path = write_settings(SETTINGS.replace("columns: [note]", "columns: [nte]"), {"data.csv": "id,note\na,x\n"})
+    with pytest.raises(ConfigError) as caught:
+        run_settings(path)
+    assert [str(p) for p in caught.value.problems] == [
+        "processors[0].options.columns: processor 'pii_redaction' reads 'nte', which the rows do not have when "
+        "it runs (their fields: id, note); did you mean 'note'? (settings.yaml:5)"
+    ]
+
+
+def test_a_step_failing_after_redaction_carries_the_redacted_row(
+    write_settings: WriteSettings, make_registry: MakeRegistry
+) -> None:
+    from elspeth import ProcessorFailed, Row, load_settings
+    from elspeth.engine import prepare
+
+    text = (
+        "datasource: {plugin: csv, options: {path: data.csv, id_column: id}}\n"
+        "orchestrator: rows\n"
+        "store: {enabled: false}\n"
+        "processors:\n"
+        "  - {plugin: pii_redaction, options: {columns: [note]}}\n"
+        "  - {plugin: text_cleaning, options: {columns: [note, age]}}\n"
+    )
+    path = write_settings(text, {"data.csv": "id,note,age\na,x,1\n"})
+    prepared = run_async(prepare(load_settings(path), make_registry()))
+    row = Row("b", {"note": "mail ann@example.com, card 4111 1111 1111 1111", "age": "1"}, 0)
+    cleaned = run_async(prepared.context.preprocess(row))
+    assert cleaned.data == {"note": "mail [EMAIL], card [CARD]", "age": "1"}
+    # a row without `age` makes text_cleaning, the second step, raise: the failure holds the redacted row
+    with pytest.raises(ProcessorFailed) as caught:
+        run_async(prepared.context.preprocess(Row("c", {"note": "mail ann@example.com"}, 1)))
+    assert caught.value.name == "text_cleaning"
+    assert caught.value.row.data == {"note": "mail [EMAIL]"}
+    assert (caught.value.row.id, caught.value.row.index) == ("c", 1)
+    assert str(caught.value).startswith("ValueError: text_cleaning: options.columns names 'age'")

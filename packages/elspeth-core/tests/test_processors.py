@@ -259,3 +259,35 @@ def test_processors_can_be_called_from_async_code() -> None:
     from elspeth import invoke
 
     assert run_async(invoke(cleaner().process, {"a": " x "})) == {"a": "x"}
+
+
+def test_a_misspelt_column_is_reported_at_its_line_before_any_row(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    path = write_settings(RUN.replace("columns: [text]", "columns: [txet]"), {"data.csv": "id,text,age\na,x,30\n"})
+    with pytest.raises(ConfigError) as caught:
+        run_settings(path)
+    assert [str(p) for p in caught.value.problems] == [
+        "processors[0].options.columns: processor 'text_cleaning' reads 'txet', which the rows do not have when "
+        "it runs (their fields: id, text, age); did you mean 'text'? (settings.yaml:6)"
+    ]
+
+
+def test_a_processor_listed_twice_keeps_both_summaries(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    text = (
+        "datasource: {plugin: csv, options: {path: data.csv, id_column: id}}\n"
+        "orchestrator: rows\n"
+        "processors:\n"
+        "  - {plugin: text_cleaning, options: {columns: [a]}}\n"
+        "  - {plugin: schema_validation, options: {schema: {type: object}}}\n"
+        "  - {plugin: text_cleaning, options: {columns: [b]}}\n"
+    )
+    path = write_settings(text, {"data.csv": "id,a,b\n1, x ,y\n2,x, y \n3, x , y \n"})
+    result = run_settings(path)
+    assert result.metadata.extra["processor"] == {
+        "text_cleaning[0]": {"rows_changed": 2},
+        "schema_validation": {"checked": 3, "failed": 0},
+        "text_cleaning[2]": {"rows_changed": 2},
+    }

@@ -327,3 +327,27 @@ def test_bad_retrieval_options_fail_the_settings_check(
     path = write_settings(RUN.replace("top_k: 1", "top_k: 0"), {"data.csv": "id,question\na,x\n"})
     with pytest.raises(ConfigError, match=r"utilities\[0\]\.options\.top_k"):
         run_settings(path)
+
+
+def test_a_query_field_the_rows_do_not_have_is_reported_at_its_line_before_any_row(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    # no corpus: the check comes before the index is built, so `elspeth validate` catches the typo
+    text = RUN.replace('query_template: "{{ question }}"', 'query_template: "{{ questoin }}"')
+    path = write_settings(text, {"data.csv": "id,question\na,x\n"})
+    with pytest.raises(ConfigError) as caught:
+        run_settings(path)
+    assert [str(p) for p in caught.value.problems] == [
+        "utilities[0].options.query_template: utility 'retrieval' reads 'questoin', which the rows do not have "
+        "when it runs (their fields: id, question); did you mean 'question'? (settings.yaml:6)"
+    ]
+    assert not (path.parent / "output").exists()
+
+
+def test_a_query_cannot_read_the_field_retrieval_itself_adds(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    text = RUN.replace('query_template: "{{ question }}"', 'query_template: "{{ context }} {{ question }}"')
+    path = write_settings(text, {"data.csv": "id,question\na,x\n"})
+    with pytest.raises(ConfigError, match=r"utility 'retrieval' reads 'context'"):
+        run_settings(path)  # its own field is not there before it runs

@@ -365,3 +365,172 @@ def test_find_bundles_finds_the_bundle_below_an_output_folder(plugin_context: Pl
     (plugin_context.output_dir / "unrelated" / "manifest.json").write_text("{}", encoding="utf-8")
     assert find_bundles(plugin_context.output_dir) == [bundle]
     assert find_bundles(bundle) == [bundle]
+
+
+# --- the signed sink writes after the sinks whose files it signs ------------------------------------------------
+
+
+def test_signed_listed_before_csv_still_signs_the_csv_and_tampering_is_found(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    path = write_settings(
+        """
+        datasource: {plugin: csv, options: {path: d.csv, id_column: id}}
+        orchestrator: rows
+        sinks:
+          - signed
+          - {plugin: csv, options: {path: results.csv}}
+        """,
+        {"d.csv": "id,text\na,café\nb,tea\n"},
+    )
+    result = run_settings(path)
+    out = path.parent / "output"
+    bundle = out / "signed"
+    assert [f["path"] for f in manifest_of(bundle)["files"]] == ["results.csv", *BUNDLE]
+    written = [Path(a["path"]).name for a in result.metadata.extra["artifacts"]]
+    assert written[0] == "results.csv"  # written first, whatever the settings' order
+    assert verify_bundle(bundle, KEY.encode()).ok
+    (out / "results.csv").write_text("row_id,text\na,forged\n", encoding="utf-8")
+    assert kinds(bundle) == [("tampered", "results.csv")]
+
+
+def test_two_signed_sinks_keep_their_order_after_every_ordinary_sink(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    path = write_settings(
+        """
+        datasource: {plugin: csv, options: {path: d.csv}}
+        orchestrator: rows
+        sinks:
+          - {plugin: signed, options: {path: first}}
+          - {plugin: jsonl, options: {path: results.jsonl}}
+          - {plugin: signed, options: {path: second}}
+        """,
+        {"d.csv": "text\nx\ny\n"},
+    )
+    run_settings(path)
+    out = path.parent / "output"
+    first = [f["path"] for f in manifest_of(out / "first")["files"]]
+    second = [f["path"] for f in manifest_of(out / "second")["files"]]
+    assert "results.jsonl" in first
+    assert "first/manifest.json" in second  # the second bundle signs the first, as listed
+    assert "second/manifest.json" not in first
+    assert verify_bundle(out / "first", KEY.encode()).ok
+    assert verify_bundle(out / "second", KEY.encode()).ok
+
+
+def test_a_remote_artifact_is_not_listed_and_is_named_in_a_warning(
+    plugin_context: PluginContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = sample_run_result()
+    url = "https://acct.blob.core.windows.net/results/run-first/results.jsonl"
+    result.metadata.extra["artifacts"] = [{"path": url, "media_type": "application/jsonl", "sink": "azure_blob"}]
+    bundle = write(plugin_context, result)
+    assert [f["path"] for f in manifest_of(bundle)["files"]] == BUNDLE
+    assert f"{url} is not a local file; it is not listed in the manifest" in caplog.text
+
+
+# --- the security level is signed -------------------------------------------------------------------------------
+
+
+def test_the_security_level_is_in_the_manifest_and_covered_by_the_signature(
+    write_settings: WriteSettings, run_settings: RunSettings
+) -> None:
+    path = write_settings(
+        """
+        security_level: PROTECTED
+        datasource: {plugin: csv, options: {path: d.csv}}
+        orchestrator: rows
+        sinks:
+          - {plugin: csv, security_level: PROTECTED, options: {path: results.csv}}
+          - {plugin: signed, security_level: PROTECTED}
+        """,
+        {"d.csv": "text\nx\n"},
+    )
+    run_settings(path)
+    bundle = path.parent / "output" / "signed"
+    manifest = manifest_of(bundle)
+    assert manifest["security_level"] == "PROTECTED"
+    report = verify_bundle(bundle, KEY.encode())
+    assert report.ok
+    assert report.security_level == "PROTECTED"
+    manifest["security_level"] = "UNOFFICIAL"  # downgrading the label is tampering with the manifest
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert kinds(bundle) == [("bad-signature", "signed/manifest.json")]
+
+
+def test_the_level_comes_from_the_run_metadata_or_the_context(plugin_context: PluginContext) -> None:
+    result = sample_run_result()
+    result.metadata.extra["security_level"] = "OFFICIAL_SENSITIVE"
+    assert manifest_of(write(plugin_context, result, path="a"))["security_level"] == "OFFICIAL_SENSITIVE"
+    plugin_context.security_level = "OFFICIAL"
+    assert manifest_of(write(plugin_context, sample_run_result(), path="b"))["security_level"] == "OFFICIAL"
+
+
+# --- files added beside signed files, outside the bundle folder -------------------------------------------------
+
+
+def signed_with_results(plugin_context: PluginContext) -> tuple[Path, Path]:
+    """A bundle signing ``output/results.csv`` and ``output/tables/by_group.csv``; returns (output, bundle)."""
+    out = plugin_context.output_dir
+    (out / "tables").mkdir(parents=True)
+    (out / "results.csv").write_text("row_id\nx\n", encoding="utf-8")
+    (out / "tables" / "by_group.csv").write_text("group\nx\n", encoding="utf-8")
+    return out, write(plugin_context, files=["results.csv", "tables/by_group.csv"])
+
+
+def test_a_file_added_beside_a_signed_file_is_named(plugin_context: PluginContext) -> None:
+    out, bundle = signed_with_results(plugin_context)
+    (out / "results-v2.csv").write_text("row_id\nforged\n", encoding="utf-8")
+    (out / "tables" / "extra.csv").write_text("group\ny\n", encoding="utf-8")
+    (out / "elsewhere").mkdir()
+    (out / "elsewhere" / "notes.txt").write_text("not beside any signed file", encoding="utf-8")
+    report = verify_bundle(bundle, KEY.encode())
+    assert [(f.kind, f.path) for f in report.findings] == [("added", "results-v2.csv"), ("added", "tables/extra.csv")]
+    assert report.findings[0].detail == "beside signed files but not listed in the manifest"
+
+
+def test_databases_present_when_signing_are_ignored_with_their_journals_but_a_new_one_is_added(
+    plugin_context: PluginContext,
+) -> None:
+    import sqlite3
+
+    out = plugin_context.output_dir
+    out.mkdir(parents=True)
+    (out / "results.csv").write_text("row_id\nx\n", encoding="utf-8")
+    with sqlite3.connect(out / "elspeth-runs.sqlite") as db:  # what the run store leaves in the output folder
+        db.execute("create table runs (id text)")
+    db.close()
+    bundle = write(plugin_context, files=["results.csv"])
+    assert manifest_of(bundle)["ignored"] == ["elspeth-runs.sqlite"]
+    with sqlite3.connect(out / "elspeth-runs.sqlite") as db:  # the store changes after signing: not tampering
+        db.execute("insert into runs values ('later')")
+    db.close()
+    (out / "elspeth-runs.sqlite-wal").write_bytes(b"wal")
+    assert verify_bundle(bundle, KEY.encode()).ok
+    with sqlite3.connect(out / "planted.sqlite") as db:
+        db.execute("create table t (x)")
+    db.close()
+    assert kinds(bundle) == [("added", "planted.sqlite")]
+
+
+def test_a_name_added_to_ignored_breaks_the_signature(plugin_context: PluginContext) -> None:
+    out, bundle = signed_with_results(plugin_context)
+    (out / "forged.csv").write_text("x\n", encoding="utf-8")
+    manifest = manifest_of(bundle)
+    manifest["ignored"].append("forged.csv")
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert kinds(bundle) == [("bad-signature", "signed/manifest.json")]
+
+
+def test_signing_warns_about_files_that_verify_will_report(
+    plugin_context: PluginContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = plugin_context.output_dir
+    out.mkdir(parents=True)
+    (out / "results.csv").write_text("row_id\nx\n", encoding="utf-8")
+    (out / "audit.jsonl").write_text("{}\n", encoding="utf-8")  # written by something that is not a sink
+    bundle = write(plugin_context, files=["results.csv"])
+    assert "audit.jsonl lie beside signed files but no sink of this run wrote them" in caplog.text
+    assert "add them to `files` to sign them" in caplog.text
+    assert kinds(bundle) == [("added", "audit.jsonl")]

@@ -36,6 +36,8 @@ def test_an_intact_bundle_verifies_from_its_folder_or_the_output_folder(bundle: 
         assert done.exit_code == 0, done.output
         assert "OK " in done.stdout
         assert "signed/manifest.json: signature and 4 files verified" in done.stdout
+        level = sample_run_result().metadata.extra.get("security_level", "UNOFFICIAL")
+        assert f"(security level {level})" in done.stdout
 
 
 def test_a_tampered_byte_is_named_and_exits_1(bundle: Path) -> None:
@@ -144,3 +146,53 @@ def test_run_then_verify_in_a_subprocess(
     assert done.returncode == 1
     assert "TAMPERED results.csv" in done.stdout
     assert elspeth_cli("verify", "output").returncode == 2  # no key in the environment
+
+
+def test_signed_before_csv_in_the_settings_then_a_tampered_csv_fails_verify(
+    write_settings: WriteSettings, run_settings: RunSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELSPETH_SIGNING_KEY", KEY)
+    settings = write_settings(
+        """
+        datasource: {plugin: csv, options: {path: d.csv}}
+        orchestrator: rows
+        sinks:
+          - signed
+          - {plugin: csv, options: {path: results.csv}}
+        """,
+        {"d.csv": "text\nnaïve\ncafé\n"},
+    )
+    run_settings(settings)
+    out = settings.parent / "output"
+    done = verify(str(out))
+    assert done.exit_code == 0, done.output
+    assert "signature and 5 files verified" in done.stdout
+    (out / "results.csv").write_text("text\nforged\n", encoding="utf-8")
+    done = verify(str(out))
+    assert done.exit_code == 1
+    assert "TAMPERED results.csv: sha256" in done.stdout
+    assert "1 tampered; 4 files verified" in done.stderr
+
+
+def test_a_file_added_beside_a_signed_csv_is_named_while_the_run_store_is_not(
+    write_settings: WriteSettings, run_settings: RunSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELSPETH_SIGNING_KEY", KEY)
+    settings = write_settings(
+        """
+        datasource: {plugin: csv, options: {path: d.csv}}
+        orchestrator: rows
+        sinks: [{plugin: csv, options: {path: results.csv}}, signed]
+        """,
+        {"d.csv": "text\nx\n"},
+    )
+    run_settings(settings)
+    out = settings.parent / "output"
+    assert (out / "elspeth-runs.sqlite").is_file()  # the run store, beside results.csv: not reported
+    (out / "results-final.csv").write_text("text\nplanted\n", encoding="utf-8")
+    done = verify(str(out))
+    assert done.exit_code == 1
+    assert done.stdout.splitlines() == [
+        "ADDED results-final.csv: beside signed files but not listed in the manifest",
+    ]
+    assert "1 added; 5 files verified" in done.stderr

@@ -8,11 +8,15 @@ from typing import Any
 import pytest
 
 from elspeth import ConfigError, LLMPipeline, LLMRequest
+from elspeth.config import load_settings
+from elspeth.engine import run_settings
 from elspeth.llm_errors import LLMCallFailed, LLMContentRefused, LLMRequestRejected
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth_llm_azure import AzureOpenAIClient
 from elspeth_llm_azure.client import ENTRA_SCOPE
+from elspeth_testing import build_registry
 from elspeth_testing.llm_server import LLMTestServer
+from elspeth_testing.plugin import WriteSettings
 
 
 def make(options: dict[str, Any], credential: Any = None, **changes: Any) -> AzureOpenAIClient:
@@ -89,3 +93,65 @@ def test_azure_content_filter_is_a_refusal_never_retried(
         asyncio.run(pipeline.call(LLMRequest("s", "say the FORBIDDEN word")))
     assert isinstance(caught.value.cause, LLMContentRefused)
     assert len(azure_server.requests()) == 1
+
+
+ENTRA_SETTINGS = """\
+datasource: {plugin: csv, options: {path: rows.csv, id_column: id}}
+llm:
+  plugin: azure_openai
+  options: {endpoint: ENDPOINT, deployment: gpt-4o-mini, auth: entra}
+allowed_endpoints: [ENDPOINT]
+prompts: {user: 'Say {{ word }}'}
+orchestrator: rows
+output_dir: out
+"""
+
+
+def test_auth_entra_from_the_settings_uses_default_azure_credential(
+    azure_server: LLMTestServer,
+    write_settings: WriteSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    token_credential: Any,
+) -> None:
+    import azure.identity.aio
+
+    monkeypatch.delenv("AZURE_OPENAI_TEST_KEY")
+    credential = token_credential()
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    credential.close = close
+    made: list[Any] = []
+
+    def default_credential(*args: Any, **kwargs: Any) -> Any:
+        made.append(credential)
+        return credential
+
+    monkeypatch.setattr(azure.identity.aio, "DefaultAzureCredential", default_credential)
+    settings = write_settings(
+        ENTRA_SETTINGS.replace("ENDPOINT", azure_server.url), {"rows.csv": "id,word\na,hi\nb,yo\n"}
+    )
+    result = run_settings(load_settings(settings), build_registry("elspeth_llm_azure.plugin"))
+
+    assert [f.error for f in result.failures] == []
+    assert len(result.records) == 2
+    assert len(made) == 1, "DefaultAzureCredential was not what the client signed in with"
+    sent = azure_server.requests()
+    assert [(r.credential, r.credential_ok) for r in sent] == [("bearer", True)] * 2, (
+        "the server did not receive `Authorization: Bearer <the credential's token>`"
+    )
+    assert all("api-key" not in r.headers for r in sent)
+    assert credential.scopes
+    assert all(scopes == (ENTRA_SCOPE,) for scopes in credential.scopes)
+    assert closed == [True], "the credential the client made was not closed when the run ended"
+
+
+def test_key_identity_is_the_keys_hash_or_entra(
+    client_options: dict[str, Any], azure_server: LLMTestServer, token_credential: Any
+) -> None:
+    keyed = make(client_options)
+    assert keyed.key_id.startswith("key-")
+    assert "azure-test-key" not in keyed.key_id
+    assert make(client_options, token_credential(), auth="entra").key_id == "entra"

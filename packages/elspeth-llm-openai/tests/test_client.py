@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from elspeth import ConfigError, LLMRequest
-from elspeth.llm_errors import LLMContentRefused, LLMRateLimited, LLMRequestRejected, LLMServerError
+from elspeth import ConfigError, LLMPipeline, LLMRequest
+from elspeth.llm_errors import LLMContentRefused, LLMRateLimited, LLMRequestRejected, LLMServerError, LLMTimeout
 from elspeth_llm_openai import OpenAIClient
 from elspeth_testing.llm_server import LLMTestServer
 
@@ -153,6 +154,8 @@ def test_wrong_key_is_rejected_with_a_hint(options: dict[str, Any], keyed_server
         ("403", LLMRequestRejected, 403),
         ("404", LLMRequestRejected, 404),
         ("content_filter", LLMContentRefused, 400),
+        ("empty", LLMServerError, None),
+        ("malformed", LLMServerError, None),
     ],
 )
 def test_http_failures_become_elspeth_errors(
@@ -190,3 +193,32 @@ def test_one_connection_pool_per_client_and_it_is_closed(
     assert len(keyed_server.successes_per_prompt()) == 21
     connections = {r.peer for r in keyed_server.requests()[:20]}
     assert 1 <= len(connections) <= 4, "more connections than `max_connections`, or none kept alive"
+
+
+def test_the_timeout_option_ends_a_hung_call_quickly(options: dict[str, Any], keyed_server: LLMTestServer) -> None:
+    keyed_server.configure(hang_s=30)
+    keyed_server.script(["hang"])
+    client = make(options, timeout=0.3)
+    started = time.perf_counter()
+    with pytest.raises(LLMTimeout, match=r"openai gpt-test at .*timeout") as caught:
+        generate(client, LLMRequest("s", "are you there?"))
+    elapsed = time.perf_counter() - started
+    assert 0.3 <= elapsed < 3, f"the client gave up after {elapsed:.2f} s, not about 0.3 s"
+    assert caught.value.retryable
+
+
+def test_the_pipeline_measures_the_real_latency(options: dict[str, Any], keyed_server: LLMTestServer) -> None:
+    keyed_server.configure(latency_ms=50)
+    response = asyncio.run(LLMPipeline(make(options)).call(LLMRequest("s", "take your time")))
+    assert 0.05 <= response.latency_s < 5
+
+
+def test_key_identity_names_the_key_without_revealing_it(
+    options: dict[str, Any], api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = make(options)
+    assert first.key_id.startswith("key-")
+    assert api_key not in first.key_id
+    assert first.key_id == make(options).key_id
+    monkeypatch.setenv("OPENAI_TEST_KEY", api_key + "-other")
+    assert make(options).key_id != first.key_id

@@ -99,9 +99,46 @@ def test_resume_takes_finished_rows_over_without_calling_the_llm_again(
     assert first.returncode == 0, first.stderr
     run_id = first.stdout.split()[1]
     before = (tmp_path / "output/results.csv").read_bytes()
+    calls = json.loads((tmp_path / "output/summary.json").read_text(encoding="utf-8"))["metadata"]["llm_calls"]
     again = elspeth_cli("run", "settings.yaml", "--no-progress", "--resume", run_id)
     assert again.returncode == 0, again.stderr
     summary = json.loads((tmp_path / "output/summary.json").read_text(encoding="utf-8"))
-    assert summary["metadata"]["llm_calls"] == 0
+    # a resumed run's llm_calls count every attempt's calls: none were added by this one
+    assert summary["metadata"]["llm_calls"] == calls
     assert summary["metadata"]["resumed_rows"] == 40
     assert (tmp_path / "output/results.csv").read_bytes() == before
+
+
+def test_a_misspelt_processor_column_or_retrieval_field_stops_validate_before_any_row(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, reviews_csv: Any, tmp_path: Path
+) -> None:
+    text = SETTINGS.replace(
+        "concurrency: 16\n",
+        "concurrency: 16\n"
+        "processors:\n"
+        "  - plugin: text_cleaning\n"
+        "    options: {columns: [reveiw]}\n"
+        "  - plugin: pii_redaction\n"
+        "    options: {columns: [review, prodcut]}\n"
+        "utilities:\n"
+        "  - plugin: retrieval\n"
+        '    options: {corpus_path: kb, query_template: "{{ questoin }} {{ review }}"}\n',
+    )
+    write_settings(text, {"data.csv": reviews_csv(3), "kb/a.md": "Kettles boil water."})
+    lines = text.splitlines()
+    where = {
+        needle: next(i for i, line in enumerate(lines, 1) if needle in line)
+        for needle in ("[reveiw]", "prodcut", "questoin")
+    }
+    done = elspeth_cli("validate", "settings.yaml")
+    assert done.returncode == 2, done.stdout
+    assert (
+        "processors[0].options.columns: processor 'text_cleaning' reads 'reveiw', which the rows do not have when it "
+        f"runs (their fields: id, product, review); did you mean 'review'? (settings.yaml:{where['[reveiw]']})"
+    ) in done.stderr
+    assert "processors[1].options.columns: processor 'pii_redaction' reads 'prodcut'" in done.stderr
+    assert f"did you mean 'product'? (settings.yaml:{where['prodcut']})" in done.stderr
+    assert "utilities[0].options.query_template: utility 'retrieval' reads 'questoin'" in done.stderr
+    assert f"(settings.yaml:{where['questoin']})" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "output").exists()

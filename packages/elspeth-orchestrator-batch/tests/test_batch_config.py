@@ -108,3 +108,21 @@ def test_include_raw_into_a_json_column_is_a_clash(problems: Any) -> None:
     text = BASE.replace("    output_field: answer\n", options)
     (problem,) = problems(text)
     assert problem.startswith("orchestrator.options.json_fields.a: 'a' is also output_field")
+
+
+def test_a_post_processor_column_that_is_neither_an_input_nor_an_output_is_reported(problems: Any) -> None:
+    text = BASE.replace(
+        "    output_field: answer\n",
+        "    output_field: answer\n"
+        "    post_processors:\n"
+        "      - plugin: pii_redaction\n"
+        "        options: {columns: [answer, review]}\n"
+        "      - plugin: text_cleaning\n"
+        "        options: {columns: [anwser]}\n",
+    )
+    (problem,) = problems(text)
+    assert problem == (
+        "orchestrator.options.post_processors[1].options.columns: post-processor 'text_cleaning' reads 'anwser', "
+        "which the rows do not have when it runs (their fields: id, product, review, answer); did you mean 'answer'? "
+        f"(settings.yaml:{line_of(text, 'columns: [anwser]')})"
+    )

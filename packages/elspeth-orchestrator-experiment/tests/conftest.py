@@ -129,6 +129,7 @@ def run_suite(tmp_path: Path) -> RunSuite:
         prompts: Mapping[str, Any] | None = None,
         modules: Sequence[object] = (),
         concurrency: int = 4,
+        settings_extra: Mapping[str, Any] | None = None,
     ) -> RunResult:
         data = default_rows(rows) if isinstance(rows, int) else rows
         write_rows(tmp_path / "data.csv", data)
@@ -139,6 +140,7 @@ def run_suite(tmp_path: Path) -> RunSuite:
             "prompts": prompts if prompts is not None else {"system": "judge", "user": "Rate: {{ text }}"},
             "concurrency": concurrency,
             "orchestrator": {"plugin": "experiment", "options": dict(options)},
+            **(settings_extra or {}),
         }
         loaded = load_settings_text(json.dumps(settings), base_dir=tmp_path)
         return run_settings(loaded, build_registry(*modules))

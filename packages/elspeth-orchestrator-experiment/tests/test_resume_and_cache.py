@@ -6,12 +6,14 @@ import asyncio
 import json
 import sqlite3
 import types
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from elspeth import ConfigError, LLMRequest, LLMResponse, Usage, hookimpl
+from elspeth.cli._run import run_command
 from elspeth.config import load_settings
 from elspeth.discovery import PluginSource, load_registry
 from elspeth.engine import execute, prepare
@@ -123,38 +125,54 @@ def test_every_finished_row_is_committed_with_the_runs_settings_and_plugins(tmp_
     assert rows[("a", "r3")].metrics["scores"] == {"default": 0.5}
 
 
-def test_resume_sends_no_finished_row_again_and_the_sinks_get_everything(tmp_path, registry):
+def test_resume_sends_no_finished_row_again_and_the_budget_covers_every_attempt(tmp_path, registry, capsys):
+    # every call costs (3 + 2 tokens) x 100,000 per million = 0.5
     budget = "cost_tracker: {plugin: price_table, options: {prices: {'*': {input: 100000, output: 100000}}, budget: 5}}"
     path = write(tmp_path, rows=30, concurrency=2, extra=budget)
-    prepared, first = run(path, registry)
-    run_id = prepared.context.run_id
-    assert first.metadata.status == "stopped"
-    done_first = len(first.records)
-    assert 0 < done_first < 60
-    sent_first = list(CountingClient.calls)
-    assert len(sent_first) == done_first
+    assert run_command(path, registry, strict=False, progress=False) == 0
+    first_out = capsys.readouterr().out
+    store = store_of(path)
+    try:
+        (stored,) = store.runs()
+    finally:
+        store.close()
+    run_id, done_first = stored["run_id"], stored["done"]
+    assert stored["status"] == "stopped"
+    assert f"resume with: elspeth run {path} --resume {run_id}" in first_out  # a budget stop can go on
+    assert 10 <= done_first <= 11  # the 10th call reaches 5.0; the other call in flight finishes
+    assert len(CountingClient.calls) == done_first
 
-    # the budget is per process: resuming starts a fresh tracker, so the same settings finish the run
-    CountingClient.calls = []
-    path.write_text(path.read_text())  # unchanged settings
-    prepared, second = asyncio.run(_resume_without_budget_stop(path, registry, run_id))
+    # the same budget: the earlier attempt spent it, so the resume refuses before any call
+    with pytest.raises(ConfigError, match=r"earlier attempts spent its budget .*Raise cost_tracker.options.budget"):
+        run_command(path, registry, strict=False, progress=False, options=RunOptions(resume=run_id))
+    assert len(CountingClient.calls) == done_first
+
+    # a raised budget (and concurrency) needs no --force; the budget counts what the first attempt spent
+    path.write_text(path.read_text().replace("budget: 5", "budget: 12").replace("concurrency: 2", "concurrency: 3"))
+    assert run_command(path, registry, strict=False, progress=False, options=RunOptions(resume=run_id)) == 0
+    after_second = len(CountingClient.calls)
+    assert 24 <= after_second <= 24 + 2, "the second attempt spent a budget of its own"
+
+    path.write_text(path.read_text().replace("budget: 12", "budget: 1000"))
+    prepared, last = run(path, registry, resume=run_id)
     assert prepared.context.run_id == run_id
-    assert len(second.records) == 60
-    assert len(CountingClient.calls) == 60 - done_first
-    assert not set(CountingClient.calls) & {c for c in sent_first if sent_first.count(c) == 2}
+    assert len(last.records) == 60
+    # each prompt once per experiment over all three attempts: nothing finished was ever sent again
+    assert Counter(CountingClient.calls) == {f"Rate text number {i}": 2 for i in range(30)}
     lines = [json.loads(line) for line in (tmp_path / "output" / "results.jsonl").read_text().splitlines()]
     assert sorted((x["experiment"], x["row_id"]) for x in lines) == sorted(
         (g, f"r{i}") for g in ("a", "b") for i in range(30)
     )
-    assert second.metadata.extra["resumed_rows"] == done_first
-
-
-async def _resume_without_budget_stop(path: Path, registry, run_id: str):  # type: ignore[no-untyped-def]
-    prepared = await prepare(load_settings(path), registry, options=RunOptions(resume=run_id))
-    prepared.context.llm.cancel = None  # type: ignore[union-attr]  # the new tracker's budget would stop again
-    for part in [p for d, _, p in prepared.parts if d == "cost_tracker"]:
-        part.options.budget = None
-    return prepared, await execute(prepared)
+    assert last.metadata.extra["resumed_rows"] == after_second
+    cost = last.metadata.extra["cost"]
+    assert (cost["total_cost"], cost["calls"], cost["tokens"]["prompt"]) == (30.0, 60, 180)
+    assert last.metadata.extra["totals"]["cost"] == 30.0
+    store = store_of(path)
+    try:
+        assert store.totals(run_id).cost == 30.0
+        assert store.run(run_id)["attempts"] == 3
+    finally:
+        store.close()
 
 
 def test_retry_errors_runs_only_the_failed_rows_again(tmp_path, registry):
@@ -177,11 +195,12 @@ def test_resuming_with_changed_settings_is_refused_naming_what_changed(tmp_path,
     path = write(tmp_path, rows=3)
     prepared, _ = run(path, registry)
     run_id = prepared.context.run_id
-    path.write_text(path.read_text().replace("seed: 1", "seed: 2").replace("Rate {{ text }}", "Score {{ text }}"))
+    changed = path.read_text().replace("seed: 1", "seed: 2").replace("Rate {{ text }}", "Score {{ text }}")
+    path.write_text(changed.replace("concurrency: 4", "concurrency: 9"))  # concurrency changes no answer
     with pytest.raises(ConfigError) as caught:
         run(path, registry, resume=run_id)
     message = str(caught.value)
-    assert f"the settings changed since run {run_id} (llm.options.seed, prompts.user)" in message
+    assert f"the settings changed since run {run_id} (llm.options.seed, prompts.user);" in message
     assert "--force" in message
     CountingClient.calls = []
     _, forced = run(path, registry, resume=run_id, force=True)

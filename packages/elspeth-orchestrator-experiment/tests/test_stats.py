@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from elspeth_experiment.plugins.significance import SignificanceOptions, analyse
 from elspeth_experiment.stats import bayes, power
 from elspeth_experiment.stats import frequentist as fq
 from elspeth_experiment.stats.descriptive import mean_ci, percentile
@@ -52,6 +53,60 @@ def test_welch_on_the_sleep_data_matches_r() -> None:
     assert res.statistic == pytest.approx(1.8608, abs=1e-4)
     assert res.df == pytest.approx(17.776, abs=1e-3)
     assert res.p_value == pytest.approx(0.07939, abs=1e-5)
+
+
+def test_the_welch_interval_on_the_sleep_data_is_rs_with_the_sign_of_variant_minus_baseline() -> None:
+    # R: t.test(extra ~ group, data = sleep) -> t = -1.8608, df = 17.776, p-value = 0.07939,
+    # 95 percent confidence interval: -3.3654832 0.2054832 (mean of group 1 minus mean of group 2).
+    # Elspeth reports variant minus baseline, so with group 1 as the baseline the signs flip and the ends swap.
+    baseline = {f"g1-{i}": v for i, v in enumerate(SLEEP_1)}
+    variant = {f"g2-{i}": v for i, v in enumerate(SLEEP_2)}
+    cell = analyse(baseline, variant, SignificanceOptions(pairing="never"))
+    assert cell["design"] == "unpaired"
+    assert cell["mean_difference"] == pytest.approx(1.58)
+    assert cell["ci"] == pytest.approx([-0.2054832, 3.3654832], abs=1e-7)
+    assert cell["welch_t"]["statistic"] == pytest.approx(1.8608, abs=1e-4)
+    assert cell["welch_t"]["df"] == pytest.approx(17.776, abs=1e-3)
+    assert cell["p_value"] == pytest.approx(0.07939, abs=1e-5)
+    swapped = analyse(variant, baseline, SignificanceOptions(pairing="never"))
+    assert swapped["ci"] == pytest.approx([-3.3654832, 0.2054832], abs=1e-7)  # R's orientation exactly
+    assert swapped["welch_t"]["statistic"] == pytest.approx(-1.8608, abs=1e-4)
+
+
+def test_mcnemar_matches_rs_worked_example_on_agrestis_approval_data() -> None:
+    # Agresti (1990/2002), presidential approval in two surveys of the same 1600 people: 794 approve both
+    # times, 150 approve then disapprove, 86 disapprove then approve, 570 disapprove both times. R's
+    # ?mcnemar.test runs this table: "McNemar's chi-squared = 16.818, df = 1, p-value = 4.115e-05" (with
+    # the continuity correction, which Elspeth applies at 25 or more discordant pairs). Agresti's own
+    # figure, 17.36 (z = 4.17), is the uncorrected (150 - 86)^2 / 236, which Elspeth does not report.
+    res = fq.mcnemar(150, 86)
+    assert res is not None
+    assert res.method == "McNemar chi-square, continuity corrected"
+    assert res.statistic == pytest.approx(16.818, abs=5e-4)
+    assert res.df == 1
+    assert res.p_value == pytest.approx(4.115e-05, abs=5e-9)
+    assert round((150 - 86) ** 2 / 236, 2) == 17.36  # Agresti's uncorrected value, for the record
+    assert res.statistic < 17.36
+
+
+# Lakens (2013), "Calculating and reporting effect sizes to facilitate cumulative science", Front. Psychol.
+# 4:863, Table 1: ratings of two movies by the same ten people. Published: independent t(18) = 2.52 and
+# Cohen's d_s = 1.13; dependent t(9) = 4.74 and Cohen's d_z = 1.50.
+MOVIE_1 = [9, 7, 8, 9, 8, 9, 9, 10, 9, 9]
+MOVIE_2 = [9, 6, 7, 8, 7, 9, 8, 8, 8, 7]
+
+
+def test_cohens_d_matches_lakens_published_example() -> None:
+    d_s = fq.cohens_d_pooled(MOVIE_2, MOVIE_1)
+    assert d_s == pytest.approx(1.13, abs=0.005)
+    welch = fq.welch_t(MOVIE_2, MOVIE_1)  # with equal group sizes Welch's statistic is Student's
+    assert welch is not None
+    assert welch.statistic == pytest.approx(2.52, abs=0.005)
+    diffs = [a - b for a, b in zip(MOVIE_1, MOVIE_2, strict=True)]
+    assert fq.cohens_dz(diffs) == pytest.approx(1.50, abs=0.005)
+    paired = fq.paired_t(diffs)
+    assert paired is not None
+    assert paired.statistic == pytest.approx(4.74, abs=0.005)
 
 
 def test_rank_tests_match_scipy() -> None:

@@ -14,6 +14,7 @@ from elspeth import Registrar, ValidationFailed, hookimpl, inline
 from elspeth.discovery import PluginSource
 from elspeth.registry import Registry
 from elspeth_testing import build_registry, plugin_module
+from elspeth_validation import Rejected
 
 VALIDATION = PluginSource("validation", "elspeth-orchestrator-validation", "0.1.0", "elspeth_validation.plugin")
 
@@ -25,7 +26,7 @@ class _Column(BaseModel):
 
 
 class NoSpaces:
-    """Verdict as a mapping: {valid: false, reason} when the column holds a space."""
+    """Returns Rejected(reason, column) when the column holds a space, and the row otherwise."""
 
     name = "no_spaces"
     Options = _Column
@@ -34,10 +35,33 @@ class NoSpaces:
         self.options = options
 
     @inline
-    def process(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    def process(self, data: Mapping[str, Any]) -> Mapping[str, Any] | Rejected:
         if " " in str(data.get(self.options.column, "")):
-            return {"valid": False, "reason": f"'{self.options.column}' has a space", "column": self.options.column}
-        return {"valid": True}
+            return Rejected(f"'{self.options.column}' has a space", column=self.options.column)
+        return data
+
+
+class Tracked:
+    """Passes every row, but only once opened; writes `closed-<column>.txt` in the output folder when closed."""
+
+    name = "tracked"
+    Options = _Column
+
+    def __init__(self, options: _Column) -> None:
+        self.options = options
+        self.folder: Any = None
+
+    def open(self, ctx: Any) -> None:
+        self.folder = ctx.output_dir
+
+    @inline
+    def process(self, data: Mapping[str, Any]) -> None:
+        if self.folder is None:
+            raise RuntimeError("tracked was not opened")
+
+    def close(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"closed-{self.options.column}.txt").write_text("closed", encoding="utf-8")
 
 
 class Shouting:
@@ -123,7 +147,7 @@ class AddDomain:
 
 @hookimpl
 def register_processors(register: Registrar) -> None:
-    for cls in (NoSpaces, Shouting, Falsy, Buggy, Slow, AddDomain):
+    for cls in (NoSpaces, Tracked, Shouting, Falsy, Buggy, Slow, AddDomain):
         register(cls)
 
 

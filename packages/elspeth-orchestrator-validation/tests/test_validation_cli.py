@@ -83,3 +83,19 @@ def test_a_rule_on_an_unknown_column_stops_validate_and_run(
         ) in done.stderr
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "output").exists()
+
+
+def test_every_row_rejected_is_a_finished_run_not_a_failed_one(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, tmp_path: Path
+) -> None:
+    write_settings(SETTINGS, {"people.csv": "id,name,email,age,country\n1,ann,no-at-sign,20,GB\n2,bob,,40,FR\n"})
+    done = elspeth_cli("run", "settings.yaml", "--no-progress")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "validation: 0 valid, 2 rejected" in done.stdout
+    assert "completed" in done.stdout
+    assert "--retry-errors" not in done.stdout
+    (listed,) = json.loads(elspeth_cli("runs", "list", "--settings", "settings.yaml", "--json").stdout)
+    assert listed["status"] == "completed"  # the run store agrees with the terminal
+    assert len(read_csv(tmp_path / "output/rejects.csv")) == 2
+    strict = elspeth_cli("run", "settings.yaml", "--no-progress", "--strict")  # a gate: --strict fails on any reject
+    assert strict.returncode == 1

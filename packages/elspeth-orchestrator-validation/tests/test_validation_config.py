@@ -109,3 +109,16 @@ def test_an_empty_allowed_list_is_an_error(problems: Any) -> None:
     text = BASE.replace("    required: [id, name]\n", "    allowed:\n      country: []\n")
     problem = problems(text)[0]
     assert problem.startswith("orchestrator.options.allowed.country: list at least one allowed value")
+
+
+def test_a_rule_plugin_reading_a_column_the_rows_do_not_have_is_reported_at_its_line(problems: Any) -> None:
+    text = BASE.replace(
+        "    required: [id, name]\n",
+        "    required: [id, name]\n    rules:\n      - plugin: pii_redaction\n        options: {columns: [emial]}\n",
+    )
+    (problem,) = problems(text)
+    assert problem == (
+        "orchestrator.options.rules[0].options.columns: rule 'pii_redaction' reads 'emial', which the rows do not "
+        f"have when it runs (their fields: id, name, email, age, country); did you mean 'email'? "
+        f"(settings.yaml:{line_of(text, 'columns: [emial]')})"
+    )

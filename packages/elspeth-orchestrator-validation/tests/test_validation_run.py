@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from elspeth import RunResult, Spool
+from elspeth import RunFailed, RunResult, Spool
 from elspeth.registry import Registry
 from elspeth_testing.plugin import RunSettings, WriteSettings
 
@@ -218,3 +218,96 @@ def test_results_stream_through_spools_removed_with_the_result(run: Any, tmp_pat
     gc.collect()
     assert not any(p.exists() for p in files)
     assert sorted(p.name for p in (tmp_path / "output").iterdir()) == ["all.jsonl", "invalid.csv", "valid.csv"]
+
+
+def test_a_returned_row_passes_even_with_a_column_named_valid(run: Any) -> None:
+    pytest.importorskip("jsonschema")
+    # schema_validation hands back the row with `valid` coerced to the boolean false: that is data, not a verdict
+    data = "id,name,valid\n1,ann,false\n2,bob smith,true\n"
+    schema = {"type": "object", "properties": {"valid": {"type": "boolean"}}}
+    rules = [{"plugin": "schema_validation", "options": {"schema": schema}}, {"plugin": "no_spaces", "options": {}}]
+    result = run(settings({"rules": rules}), data=data)
+    assert [r.row_id for r in result.records] == ["1"]
+    assert reasons(result) == {"2": ("validation:no_spaces", "'name' has a space")}
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"age": {"type": "integer", "minimum": 18}, "email": {"type": "string", "pattern": "@"}},
+}
+
+
+def test_rule_plugins_are_opened_before_the_first_row_and_closed_after_the_last(run: Any, tmp_path: Path) -> None:
+    pytest.importorskip("jsonschema")
+    rules = [
+        {"plugin": "schema_validation", "options": {"schema_path": "schema.json"}},
+        {"plugin": "tracked", "options": {"column": "name"}},
+    ]
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
+    result = run(settings({"rules": rules}))
+    assert [r.row_id for r in result.records] == ["1", "4", "5", "7"]
+    assert [f.row_id for f in result.failures] == ["2", "3", "6", "8"]
+    assert reasons(result)["2"] == (
+        "validation:schema_validation",
+        "SchemaViolation: row does not match the schema: field 'age': 17 is less than the minimum of 18 "
+        "(rule: minimum); field 'email': 'bob-at-example' does not match '@' (rule: pattern)",
+    )
+    assert (tmp_path / "output/closed-name.txt").is_file(), "the rule was closed when the run ended"
+
+
+def test_a_rule_that_cannot_open_stops_the_run_naming_it(run: Any, tmp_path: Path) -> None:
+    pytest.importorskip("jsonschema")
+    rules = ["no_spaces", {"plugin": "schema_validation", "options": {"schema_path": "missing.json"}}]
+    with pytest.raises(RunFailed, match=r"rule 'schema_validation' \(orchestrator.options.rules\[1\]\) could not open"):
+        run(settings({"rules": rules}))
+
+
+def test_every_rule_plugin_summary_reaches_the_metadata_even_when_listed_twice(run: Any) -> None:
+    pytest.importorskip("jsonschema")
+    rules = [
+        {"plugin": "schema_validation", "options": {"schema": {"properties": {"age": {"type": "integer"}}}}},
+        {
+            "plugin": "schema_validation",
+            "options": {"schema": {"properties": {"age": {"type": "integer", "minimum": 18}}}},
+        },
+    ]
+    result = run(settings({"rules": rules, "all_reasons": False}))
+    assert result.metadata.extra["rules"] == {
+        # rows 3 (no age) and 8 ('abc') fail the first; without all_reasons the second sees the six others,
+        # of whom 2 (17) and 6 (12) are too young
+        "schema_validation[0]": {"checked": 8, "failed": 2},
+        "schema_validation[1]": {"checked": 6, "failed": 2},
+    }
+
+
+PII_PEOPLE = (
+    "id,name,note,age\n"
+    "1,ann,reach me at ann@example.org,34\n"
+    "2,bob,card 5555 5555 5555 4444 or bob@example.net,-3\n"
+    "3,cat,cat@example.com,16\n"
+)
+
+
+def test_personal_data_redacted_before_a_failing_step_stays_out_of_every_output_and_the_store(
+    run: Any, tmp_path: Path
+) -> None:
+    pytest.importorskip("jsonschema")
+    schema = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}
+    processors = [
+        {"plugin": "pii_redaction", "options": {"columns": ["note"]}},
+        {"plugin": "schema_validation", "options": {"schema": schema}},
+    ]
+    options = {"ranges": {"age": {"min": 18}}, "rejects_path": "rejects.csv"}
+    sinks = [
+        {"plugin": "csv", "options": {"path": "valid.csv", "failures_path": "invalid.csv"}},
+        {"plugin": "json", "options": {"path": "summary.json"}},
+    ]
+    result = run(settings(options, processors=processors, store={"enabled": True}, sinks=sinks), data=PII_PEOPLE)
+    assert reasons(result)["2"][0] == "processor"
+    assert result.failures[0].inputs["note"] == "card [CARD] or [EMAIL]"
+    assert reasons(result)["3"][0] == "validation:range"
+    written = {p.name: p.read_bytes() for p in (tmp_path / "output").iterdir() if p.is_file()}
+    assert {"invalid.csv", "rejects.csv", "summary.json", "elspeth-runs.sqlite"} <= set(written)
+    for name, content in written.items():
+        for value in ("ann@example.org", "bob@example.net", "cat@example.com", "5555 5555 5555 4444"):
+            assert value.encode() not in content, f"{value} is in {name}"

@@ -159,3 +159,44 @@ def test_writes_into_a_subfolder(experiment_result: RunResult, ctx: PluginContex
     sink = VisualReportSink(VisualReportSink.Options(path="reports/run.html"))
     (artifact,) = sink.write(experiment_result, ctx)
     assert artifact.path == Path(ctx.output_dir).resolve() / "reports" / "run.html"
+
+
+def _forest(page: str) -> tuple[str, list[tuple[str | None, str | None]], str]:
+    markup = parse(page)
+    rows = [
+        (a.get("data-criterion"), a.get("data-design"))
+        for _, a in markup.tags
+        if "forest-row" in (a.get("class") or "")
+    ]
+    title = re.search(r'<svg class="chart forest"[^>]*aria-label="([^"]*)"', page)
+    assert title is not None
+    return title.group(1), rows, " ".join(markup.text)
+
+
+def _set_design(result: RunResult, variant: str, criterion: str, design: str) -> None:
+    for plugin in result.aggregates["comparisons"][variant].values():
+        plugin["criteria"][criterion]["design"] = design
+
+
+@pytest.mark.parametrize(
+    ("unpaired", "title"),
+    [
+        ((), "Paired differences from the baseline"),
+        ((("strict", "tone"),), "Differences from the baseline (paired and unpaired)"),
+        (
+            tuple((v, c) for v in ("strict", "loose") for c in ("default", "tone")),
+            "Differences of means from the baseline (unpaired)",
+        ),
+    ],
+)
+def test_the_forest_plot_says_which_lines_are_paired(
+    make_result: Any, ctx: PluginContext, unpaired: tuple[tuple[str, str], ...], title: str
+) -> None:
+    result = make_result()
+    for variant, criterion in unpaired:
+        _set_design(result, variant, criterion, "unpaired")
+    shown, rows, text = _forest(write(result, ctx))
+    assert shown == title
+    assert [d for _, d in rows].count("unpaired") == len(unpaired)
+    assert ("Lines marked unpaired" in text) is bool(unpaired)
+    assert text.count("unpaired · p adj") == 2 * len(unpaired), "each Welch line says so, beside it and in its tip"

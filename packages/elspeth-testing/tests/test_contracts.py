@@ -236,6 +236,46 @@ class TestForgetful(MiddlewareContract):
     assert "before_request lost or changed metadata['run_id']" in text
 
 
+def test_middleware_whose_outcome_hooks_break_on_a_refusal_fails(pytester: pytest.Pytester) -> None:
+    passed, failed, text = run(
+        pytester,
+        """
+class Listener:
+    \"\"\"Hears every outcome the pipeline reports.\"\"\"
+    name = "listener"
+    Options = Opts
+    def __init__(self, options): self.heard = []
+    def before_request(self, request):
+        return request
+    def on_success(self, request, response): self.heard.append("success")
+    def on_error(self, request, failed): self.heard.append(len(failed.attempts))
+    async def on_refused(self, request, error, response): self.heard.append(type(error).__name__)
+
+class Stale:
+    \"\"\"Written for an older pipeline: its on_refused takes two arguments and reads a response it may not get.\"\"\"
+    name = "stale"
+    Options = Opts
+    def __init__(self, options): pass
+    def before_request(self, request):
+        return request
+    def on_refused(self, request, error):
+        return error.response.content
+
+class TestListener(MiddlewareContract):
+    plugin_class = Listener
+
+class TestStale(MiddlewareContract):
+    plugin_class = Stale
+""",
+    )
+    assert passed >= inherited(MiddlewareContract)  # the listener passes every test
+    assert failed == {
+        "test_outcome_hooks_take_what_the_pipeline_sends",
+        "test_a_refusal_by_other_middleware_passes_through_unchanged",
+    }
+    assert "TypeError" in text
+
+
 def test_a_subclass_without_plugin_class_is_told_what_to_set(pytester: pytest.Pytester) -> None:
     passed, failed, text = run(pytester, "class TestNothing(SinkContract):\n    pass\n")
     assert failed == inherited(SinkContract)

@@ -1,15 +1,22 @@
-"""Datasources ``azure_blob`` (CSV or JSON Lines) and ``csv_blob`` (CSV): rows streamed from one blob."""
+"""Datasources ``azure_blob`` (CSV or JSON Lines) and ``csv_blob`` (CSV): rows streamed from one blob.
+
+CSV is read by :class:`elspeth.csvread.CsvReader`, as the local ``csv`` datasource reads a file: the
+encoding given or detected (``auto``), a malformed line aborting the load or skipped (counted, and
+listed in the run's metadata), row ids from a column, the row number or a content hash, and declared
+column types enforced with errors that name the line and column.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal, Self
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
+from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
 from elspeth.orchestration.context import PluginContext
 from elspeth.types import Row, Table
 from elspeth_azure_blob._errors import BlobError
@@ -23,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["AzureBlobDataSource", "CsvBlobDataSource"]
 
 _EXTENSIONS: dict[str, Literal["csv", "jsonl"]] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_CSV_ONLY = ("delimiter", "id_from", "on_malformed", "types", "empty_as_null")
 _MiB = 1024 * 1024
 
 
@@ -48,21 +56,24 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-class _SourceOptions(AuthOptions):
-    """Where the blob is; shared by both datasources."""
+class _SourceOptions(AuthOptions, CsvOptions):
+    """Where the blob is and how to read it; shared by both datasources."""
 
     container: str | None = Field(None, description="the container holding the blob")
     blob: str | None = Field(None, description="the blob's name within the container, e.g. inputs/reviews.csv")
     blob_url: str | None = Field(
         None, description="the blob's full URL instead of account_url + container + blob (no SAS token in it)"
     )
-    encoding: str = Field("utf-8-sig", description="text encoding of the blob")
-    id_column: str | None = Field(None, description="column whose values are the row ids (default: row number)")
-    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
     columns: list[str] | None = Field(
         None,
         description="JSON Lines only: the columns, in order (default: the first object's keys); "
         "a key missing from a line is null",
+    )
+    check_before_run: bool = Field(
+        True,
+        description="read the whole blob once when the run starts, so that a malformed line, a bad id or a bad "
+        "value stops the run (and `elspeth validate`) before any row is processed; false reads the blob only "
+        "once, as the run goes, and such a problem stops the run where it is found",
     )
     chunk_size: int = Field(
         4 * _MiB, ge=64 * 1024, le=256 * _MiB, description="bytes fetched per request while streaming the blob"
@@ -101,22 +112,77 @@ class _BlobSource:
         self.format = fmt
         self.account_url, self.container, self.blob = options.place()
         options.credentials()  # fail at start-up, not mid-run, when the secret's variable is missing
+        self._etag: str | None = None
+        self._source = ""
+        self._size = 0
+        self._encoding = options.encoding
+        self._csv: CsvReader | None = None
 
     def _where(self) -> str:
         return f"blob '{self.blob}' in container '{self.container}'"
 
+    def summary(self) -> dict[str, Any]:
+        """The encoding used and, for CSV, the malformed lines skipped (first 1,000 listed), like ``csv``'s.
+
+        Example::
+
+            {"encoding": "utf-8", "skipped": [{"line": 3, "reason": "expected 2 fields, found 3"}], "skipped_count": 1}
+
+        """
+        if self._csv is not None:
+            return self._csv.summary()
+        return {"encoding": self._encoding}
+
     def load(self, ctx: PluginContext) -> Table:
-        """Read the first line now to learn the columns; rows are streamed lazily as the run takes them."""
-        from elspeth_azure_blob._client import connect
+        """Learn the columns (checking the whole blob first, unless ``check_before_run`` is off); rows are streamed.
+
+        Every read of the blob after the first asks for the same version of it (by its ETag), so
+        rows never mix two versions: a blob replaced in between is an error naming it.
+        """
+        self._etag = None
+        rows: Iterator[Row]
+        if self.format == "csv":
+            self._csv = reader = CsvReader(
+                self.options, self._open, name=self._where(), logger=ctx.logger, error=BlobError
+            )
+            columns = reader.check() if self.options.check_before_run else reader.read_header()
+            rows = reader.rows(columns, count_skips=not self.options.check_before_run)
+        else:
+            self._csv = None
+            self._encoding = choose_encoding(
+                self.options.encoding,
+                self._open,
+                name=self._where(),
+                place=self._where(),
+                logger=ctx.logger,
+                error=BlobError,
+            )
+            columns = self._jsonl_header()
+            if self.options.check_before_run:
+                for _ in self._jsonl_rows(columns):
+                    pass
+            rows = self._jsonl_rows(columns)
+        ctx.logger.info("reading %s from %s (%d bytes)", self.format, self._source, self._size)
+        return Table(columns=columns, rows=rows, source=self._source)
+
+    @contextmanager
+    def _open(self) -> Iterator[IO[bytes]]:
+        """The blob's bytes, streamed a chunk at a time; a read after the first asks for the same version."""
+        from elspeth_azure_blob._client import connect, translate
 
         with connect(self.options, self.account_url, block_size=self.options.chunk_size) as conn:
-            download = self._download(conn, etag=None)
-            etag = download.properties.etag
-            with self._text(download) as text:
-                columns = self._header(text)
-            source = f"{conn.account_url}/{self.container}/{self.blob}"
-        ctx.logger.info("reading %s from %s (%d bytes)", self.format, source, download.size)
-        return Table(columns=columns, rows=self._rows(etag, columns), source=source)
+            download = self._download(conn, self._etag)
+            if self._etag is None:
+                self._etag = download.properties.etag
+                self._source = f"{conn.account_url}/{self.container}/{self.blob}"
+                self._size = download.size
+            try:
+                with io.BufferedReader(_ChunkReader(download.chunks()), buffer_size=64 * 1024) as raw:
+                    yield raw
+            except Exception as exc:  # an SDK failure mid-stream: name the blob, hide the details
+                if type(exc).__module__.startswith("azure."):
+                    raise translate(exc, conn, action="reading", container=self.container, blob=self.blob) from None
+                raise
 
     def _download(self, conn: Connection, etag: str | None) -> StorageStreamDownloader[bytes]:
         from azure.core import MatchConditions
@@ -132,23 +198,25 @@ class _BlobSource:
         except Exception as exc:  # every SDK failure becomes a BlobError naming the blob
             raise translate(exc, conn, action="reading", container=self.container, blob=self.blob) from None
 
-    def _text(self, download: StorageStreamDownloader[bytes]) -> io.TextIOWrapper:
-        raw = io.BufferedReader(_ChunkReader(download.chunks()), buffer_size=64 * 1024)
-        try:
-            return io.TextIOWrapper(raw, encoding=self.options.encoding, newline="")
-        except LookupError:
-            raise BlobError(f"unknown encoding '{self.options.encoding}' for {self._where()}") from None
+    @contextmanager
+    def _text(self) -> Iterator[io.TextIOWrapper]:
+        with self._open() as raw, io.TextIOWrapper(raw, encoding=self._encoding, newline="") as text:
+            try:
+                yield text
+            except UnicodeDecodeError:
+                raise decode_error(
+                    self._open,
+                    self._encoding,
+                    name=self._where(),
+                    detected=self.options.encoding.lower() == "auto",
+                    error=BlobError,
+                ) from None
 
-    def _header(self, text: io.TextIOWrapper) -> list[str]:
-        try:
-            if self.format == "csv":
-                header = next(csv.reader(text, delimiter=self.options.delimiter), None)
-            else:
-                header = self.options.columns or self._first_object_keys(text)
-        except UnicodeDecodeError as exc:
-            raise BlobError(f"{self._where()} is not valid {self.options.encoding} text: {exc.reason}") from None
+    def _jsonl_header(self) -> list[str]:
+        with self._text() as text:
+            header = self.options.columns or self._first_object_keys(text)
         if not header:
-            raise BlobError(f"{self._where()} is empty: a {self.format.upper()} blob needs a first line")
+            raise BlobError(f"{self._where()} is empty: a JSONL blob needs a first line")
         duplicates = sorted({c for c in header if header.count(c) > 1})
         if duplicates:
             raise BlobError(f"{self._where()} has duplicate column names: {', '.join(duplicates)}")
@@ -174,37 +242,9 @@ class _BlobSource:
             raise BlobError(f"{self._where()} line {number}: expected a JSON object, found {type(value).__name__}")
         return value
 
-    def _rows(self, etag: str, columns: list[str]) -> Iterator[Row]:
-        from elspeth_azure_blob._client import connect, translate
-
-        with (
-            connect(self.options, self.account_url, block_size=self.options.chunk_size) as conn,
-            self._text(self._download(conn, etag)) as text,
-        ):
-            try:
-                records = (
-                    self._csv_records(text, columns) if self.format == "csv" else self._jsonl_records(text, columns)
-                )
-                yield from self._with_ids(records)
-            except UnicodeDecodeError as exc:
-                raise BlobError(f"{self._where()} is not valid {self.options.encoding} text: {exc.reason}") from None
-            except BlobError:
-                raise
-            except Exception as exc:  # an SDK failure mid-stream: name the blob, hide the details
-                if type(exc).__module__.startswith("azure."):
-                    raise translate(exc, conn, action="reading", container=self.container, blob=self.blob) from None
-                raise
-
-    def _csv_records(self, text: io.TextIOWrapper, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-        reader = csv.reader(text, delimiter=self.options.delimiter)
-        next(reader, None)
-        width = len(columns)
-        for values in reader:
-            if not values:
-                continue
-            if len(values) != width:
-                raise BlobError(f"{self._where()} line {reader.line_num}: expected {width} fields, found {len(values)}")
-            yield reader.line_num, dict(zip(columns, values, strict=True))
+    def _jsonl_rows(self, columns: list[str]) -> Iterator[Row]:
+        with self._text() as text:
+            yield from self._with_ids(self._jsonl_records(text, columns))
 
     def _jsonl_records(self, text: io.TextIOWrapper, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         known = set(columns)
@@ -223,7 +263,7 @@ class _BlobSource:
 
     def _with_ids(self, records: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[Row]:
         id_column = self.options.id_column
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for index, (line, data) in enumerate(records):
             if id_column is None:
                 yield Row(str(index + 1), data, index)
@@ -232,8 +272,11 @@ class _BlobSource:
                 raise BlobError(f"{self._where()} line {line}: no value for id_column '{id_column}'")
             row_id = str(data[id_column])
             if row_id in seen:
-                raise BlobError(f"{self._where()} line {line}: duplicate id '{row_id}' in '{id_column}'")
-            seen.add(row_id)
+                first = seen[row_id]
+                raise BlobError(
+                    f"{self._where()} line {line}: duplicate id '{row_id}' in '{id_column}' (first on line {first})"
+                )
+            seen[row_id] = line
             yield Row(row_id, data, index)
 
 
@@ -251,8 +294,16 @@ class AzureBlobDataSource(_BlobSource):
 
         @model_validator(mode="after")
         def _check_format(self) -> Self:
-            if self.resolved_format() != "jsonl" and self.columns is not None:
-                raise ValueError("columns applies to JSON Lines only: a CSV blob's header names its columns")
+            if self.resolved_format() != "jsonl":
+                if self.columns is not None:
+                    raise ValueError("columns applies to JSON Lines only: a CSV blob's header names its columns")
+                return self
+            csv_only = [f for f in _CSV_ONLY if f in self.model_fields_set]
+            if csv_only:
+                raise ValueError(
+                    f"{', '.join(csv_only)} appl{'ies' if len(csv_only) == 1 else 'y'} to CSV only; "
+                    "JSON Lines rows keep their JSON types and are numbered unless id_column names their id"
+                )
             return self
 
         def resolved_format(self) -> Literal["csv", "jsonl"]:

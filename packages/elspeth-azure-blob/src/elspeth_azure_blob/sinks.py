@@ -1,4 +1,10 @@
-"""Sink ``azure_blob``: a run's results, summary and chosen output files uploaded under one prefix, manifest last."""
+"""Sink ``azure_blob``: a run's results, summary and every file its other sinks wrote, uploaded under one prefix.
+
+The manifest, listing every blob with its size and SHA-256, goes last, so its presence means the
+upload is complete. Like ``signed``, the sink writes after every ordinary sink (it sets
+``collects_run_artifacts``, see :func:`elspeth.engine.write_sinks`), and after ``signed`` too, so a
+signed bundle is uploaded with the files it signs.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 
@@ -25,22 +32,36 @@ if TYPE_CHECKING:
 
     from elspeth_azure_blob._client import Connection
 
-__all__ = ["AzureBlobSink"]
+__all__ = ["AzureBlobSink", "BlobArtifact"]
 
 _MiB = 1024 * 1024
 _PLACEHOLDERS = {"run_id", "name"}
 _METADATA_KEY_CHARS = set(string.ascii_letters + string.digits + "_")
 
 
+@dataclass(frozen=True, slots=True)
+class BlobArtifact(Artifact):
+    """A blob the sink uploaded; the run lists it (and the CLI shows it) by ``url``.
+
+    Attributes:
+        path: the container and the blob's name, as a relative path; not a local file.
+        url: the blob's URL (without any SAS token).
+
+    """
+
+    url: str
+
+
 @dataclass
 class _Spooled:
-    """A file to upload, already on disk, with its size and SHA-256."""
+    """A file to upload, already on disk, with its size and SHA-256; ``file`` is its path in the output folder."""
 
     blob: str
     path: Path
     size: int
     sha256: str
     content_type: str
+    file: str | None = None
 
 
 def _spool(lines: Iterator[str], folder: Path, blob: str, content_type: str) -> _Spooled:
@@ -58,14 +79,14 @@ def _spool(lines: Iterator[str], folder: Path, blob: str, content_type: str) -> 
     return _Spooled(blob, path, size, digest.hexdigest(), content_type)
 
 
-def _hash_file(path: Path, blob: str, content_type: str) -> _Spooled:
+def _hash_file(path: Path, blob: str, content_type: str, file: str) -> _Spooled:
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
         while chunk := handle.read(_MiB):
             digest.update(chunk)
             size += len(chunk)
-    return _Spooled(blob, path, size, digest.hexdigest(), content_type)
+    return _Spooled(blob, path, size, digest.hexdigest(), content_type, file)
 
 
 def _content_type(path: Path) -> str:
@@ -92,9 +113,11 @@ class _Progress:
 
 
 class AzureBlobSink:
-    """Uploads a run's results (JSON Lines), summary and a SHA-256 manifest to Azure Blob Storage."""
+    """Uploads a run's results (JSON Lines), summary, every file its other sinks wrote, and a manifest."""
 
     name = "azure_blob"
+    collects_run_artifacts: ClassVar[int] = 2
+    """Written after every other sink, ``signed`` (1) included, so that it uploads everything they wrote."""
 
     class Options(AuthOptions):
         """Options of the ``azure_blob`` sink."""
@@ -109,9 +132,20 @@ class AzureBlobSink:
             "summary.json", description="blob name of the run's metadata and aggregates; null to skip"
         )
         manifest_name: str = Field("manifest.json", description="blob name of the manifest, uploaded last")
+        include_run_artifacts: bool = Field(
+            True,
+            description="upload every file the run's other sinks wrote (a signed bundle included); "
+            "false uploads only the results, the summary, the `files` matches and the manifest",
+        )
         files: list[str] = Field(
             default_factory=list,
-            description="glob patterns, relative to the output folder, of files earlier sinks wrote, to upload too",
+            description="more files to upload: glob patterns relative to the output folder",
+        )
+        output_folder: str = Field(
+            "output/",
+            description="folder, under the prefix, for the files from the output folder (the run's artifacts and "
+            "the `files` matches), which keep their paths relative to the output folder; '' puts them beside "
+            "the results",
         )
         overwrite: bool = Field(
             True, description="replace blobs that already exist (a resumed run writes again); false makes it an error"
@@ -137,6 +171,14 @@ class AzureBlobSink:
             if unknown:
                 raise ValueError(f"prefix may use {{run_id}} and {{name}} only, not {{{', '.join(sorted(unknown))}}}")
             return value
+
+        @field_validator("output_folder")
+        @classmethod
+        def _plain_folder(cls, value: str) -> str:
+            parts = PurePosixPath(value).parts
+            if value.startswith("/") or "\\" in value or ".." in parts:
+                raise ValueError(f"output_folder '{value}' must be a relative folder name, without '..'")
+            return "/".join(parts) + "/" if parts else ""
 
         @field_validator("metadata")
         @classmethod
@@ -164,11 +206,18 @@ class AzureBlobSink:
         meta = result.metadata
         return self.options.prefix.format(run_id=meta.run_id, name=meta.name)
 
-    def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
-        """Upload every artifact of the run, then the manifest that lists them with size and SHA-256.
+    def write(self, result: RunResult, ctx: PluginContext) -> list[BlobArtifact]:
+        """Upload the results, the summary and every file of the run, then the manifest listing them.
 
-        Blobs are not local files, so nothing is returned for local listing or signing; the manifest
-        is the record of what was uploaded.
+        Every blob carries metadata ``run_id``, ``security_level`` and ``sha256``.
+
+        Returns:
+            One :class:`BlobArtifact` per uploaded blob, the manifest last.
+
+        Raises:
+            BlobError: storage refused or failed an upload, or a file the run reported is missing or
+                lies outside the output folder; the message names the blob or the file.
+
         """
         from elspeth_azure_blob._client import connect
 
@@ -177,16 +226,18 @@ class AzureBlobSink:
             container = conn.client.get_container_client(opts.container)
             self._ensure_container(conn, container)
             prefix = self.blob_prefix(result)
-            level = str(result.metadata.extra.get("security_level", "UNOFFICIAL"))
+            level = str(result.metadata.extra.get("security_level") or ctx.security_level)
             metadata = {**opts.metadata, "run_id": result.metadata.run_id, "security_level": level}
             with tempfile.TemporaryDirectory(prefix="elspeth-azure-blob-") as tmp:
                 items = self._collect(result, ctx, Path(tmp), prefix)
                 uploaded: list[dict[str, Any]] = []
                 for item in items:
                     self._upload(conn, container, item, metadata, ctx)
-                    uploaded.append(
-                        {"blob": item.blob, "size": item.size, "sha256": item.sha256, "content_type": item.content_type}
-                    )
+                    entry: dict[str, Any] = {"blob": item.blob, "size": item.size, "sha256": item.sha256}
+                    entry["content_type"] = item.content_type
+                    if item.file is not None:
+                        entry["file"] = item.file  # where it came from in the output folder
+                    uploaded.append(entry)
                 manifest = {
                     "run_id": result.metadata.run_id,
                     "name": result.metadata.name,
@@ -200,6 +251,15 @@ class AzureBlobSink:
                 body = to_json(manifest, indent=2) + "\n"
                 manifest_item = _spool(iter([body]), Path(tmp), prefix + opts.manifest_name, "application/json")
                 self._upload(conn, container, manifest_item, metadata, ctx)
+        artifacts = [
+            BlobArtifact(
+                Path(opts.container, item.blob),
+                item.content_type,
+                self.name,
+                f"{conn.account_url}/{quote(opts.container)}/{quote(item.blob)}",
+            )
+            for item in [*items, manifest_item]
+        ]
         total = sum(b["size"] for b in uploaded)
         ctx.logger.info(
             "uploaded %d blobs (%d bytes) and %s to %s/%s",
@@ -209,7 +269,7 @@ class AzureBlobSink:
             conn.account_url,
             opts.container + "/" + prefix,
         )
-        return []
+        return artifacts
 
     def _ensure_container(self, conn: Connection, container: ContainerClient) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -240,23 +300,54 @@ class AzureBlobSink:
             items.append(
                 _spool(iter([to_json(summary, indent=2) + "\n"]), tmp, prefix + opts.summary_name, "application/json")
             )
-        items.extend(self._output_files(ctx, prefix))
+        items.extend(self._output_files(result, ctx, prefix))
         names = [i.blob for i in items] + [prefix + opts.manifest_name]
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
-            raise BlobError(f"two artifacts would be uploaded as the same blob: {', '.join(clashes)}")
+            raise BlobError(
+                f"two artifacts would be uploaded as the same blob: {', '.join(clashes)}; "
+                "set output_folder (or results_name, summary_name) so that they differ"
+            )
         return items
 
-    def _output_files(self, ctx: PluginContext, prefix: str) -> list[_Spooled]:
+    def _output_files(self, result: RunResult, ctx: PluginContext, prefix: str) -> list[_Spooled]:
+        """The run's artifacts (unless ``include_run_artifacts`` is off), then the ``files`` matches, each once."""
         found: dict[Path, None] = {}
         root = ctx.output_dir.resolve()
+        if self.options.include_run_artifacts:
+            for path in self._run_artifacts(result, root):
+                found.setdefault(path, None)
         for pattern in self.options.files:
             matches = sorted(p for p in root.glob(pattern) if p.is_file())
             if not matches:
                 raise BlobError(f"files: '{pattern}' matches no file in the output folder {root}")
             for path in matches:
                 found.setdefault(path.resolve(), None)
-        return [_hash_file(p, prefix + p.relative_to(root).as_posix(), _content_type(p)) for p in found]
+        folder = prefix + self.options.output_folder
+        return [
+            _hash_file(p, folder + p.relative_to(root).as_posix(), _content_type(p), p.relative_to(root).as_posix())
+            for p in found
+        ]
+
+    @staticmethod
+    def _run_artifacts(result: RunResult, root: Path) -> list[Path]:
+        """The local files the run's other sinks reported, as the engine lists them in ``metadata.extra``."""
+        paths: list[Path] = []
+        for reported in result.metadata.extra.get("artifacts") or []:
+            raw = str(reported.get("path") if isinstance(reported, dict) else reported)
+            if "://" in raw:  # already remote: a blob an earlier upload listed by its URL
+                continue
+            path = Path(raw).resolve()
+            if not path.is_relative_to(root):
+                raise BlobError(
+                    f"a sink of this run wrote {path}, outside the output folder {root}, so it has no place under "
+                    "the prefix; write it inside the output folder, or set include_run_artifacts: false "
+                    "(and name the files to upload in `files`)"
+                )
+            if not path.is_file():
+                raise BlobError(f"a sink of this run reported {path} as written, but it is not there to upload")
+            paths.append(path)
+        return paths
 
     def _upload(
         self,

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from elspeth._sync import call as invoke
 from elspeth._sync import inline
 from elspeth._sync import iterate as iterate_rows
-from elspeth.errors import ConfigError, ElspethError, PluginError, Problem, RunFailed, ValidationFailed
+from elspeth.errors import (
+    ConfigError,
+    ElspethError,
+    PluginError,
+    Problem,
+    ProcessorFailed,
+    RunFailed,
+    ValidationFailed,
+)
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
 from elspeth.types import (
     Artifact,
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
         Progress,
         run_rows,
     )
+    from elspeth.orchestration.fields import check_needed_fields
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
@@ -58,6 +67,7 @@ _LAZY = {
     "Prompts": "elspeth.config",
     "load_settings": "elspeth.config",
     "Checker": "elspeth.config._yaml",
+    "check_needed_fields": "elspeth.orchestration.fields",
     "load_registry": "elspeth.discovery",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
@@ -110,6 +120,7 @@ __all__ = [
     "PluginInfo",
     "PluginRef",
     "Problem",
+    "ProcessorFailed",
     "Progress",
     "PromptTemplate",
     "Prompts",
@@ -127,6 +138,7 @@ __all__ = [
     "TemplateError",
     "Usage",
     "ValidationFailed",
+    "check_needed_fields",
     "check_template",
     "compile_template",
     "flatten",

@@ -1,9 +1,10 @@
 """Finding plugins: builtins and the ``elspeth`` entry-point group, one at a time.
 
-Nothing a single plugin does can take the others down: an entry point that fails to import, a
-hook implementation that raises or has a bad signature, or an implementation of a hook that no
-installed distribution specifies is recorded as a broken entry with its reason. Two plugins that
-claim one name in one domain are both marked broken, and the message names both distributions.
+Nothing a single plugin does can take the others down: an entry point that fails to import (even by
+raising ``SystemExit``), a hook implementation that raises or has a bad signature (also for a hook that
+another distribution adds later through ``add_hookspecs``), or an implementation of a hook that no
+loaded distribution specifies is recorded as a broken entry with its reason. Two plugins that claim
+one name in one domain are both marked broken, and the message names both distributions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -110,11 +112,42 @@ class _Loader:
             self.pm.enable_tracing()
 
     def _add_hookspecs(self, module: ModuleType | type, /, *, domains: Mapping[str, str] | None = None) -> None:
+        self._eject_misfits(module)
         self.pm.add_hookspecs(module)
         for hook_name, domain in (domains or {}).items():
             if not hasattr(module, hook_name):
                 raise ValueError(f"add_hookspecs: {module.__name__} has no hookspec '{hook_name}'")
             self.domains[hook_name] = domain
+
+    def _eject_misfits(self, module: ModuleType | type) -> None:
+        """Unregister, as broken, every loaded plugin whose implementation of a hook in ``module`` misfits its spec.
+
+        pluggy checks implementations registered before their spec inside ``add_hookspecs`` and raises
+        there, which would blame the distribution adding the specs (and drop its domains) for another
+        plugin's bad signature. So each such plugin is first tried against the new specs in a throwaway
+        manager; a plugin that fails there is the one taken out, with pluggy's reason.
+        """
+        probe = pluggy.PluginManager(hookspecs.PROJECT)
+        probe.add_hookspecs(module)
+        suspects: dict[str, object] = {}
+        for hook_name in dir(module):
+            if probe.parse_hookspec_opts(module, hook_name) is None:
+                continue
+            caller = getattr(self.pm.hook, hook_name, None)
+            if caller is None or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                # only plugins already fully registered: a host implementing its own hook badly is its own fault
+                if impl.plugin_name in self.sources:
+                    suspects[impl.plugin_name] = impl.plugin
+        for key, plugin in suspects.items():
+            try:
+                with warnings.catch_warnings():  # pluggy warns again, for real, in add_hookspecs
+                    warnings.simplefilter("ignore")
+                    probe.register(plugin, name=key)
+            except pluggy.PluginValidationError as exc:
+                self.pm.unregister(plugin)
+                self.broken(self.sources.pop(key), _misfit(exc))
 
     def broken(self, source: PluginSource, reason: str, status: str = "broken") -> None:
         self.entries.append(
@@ -140,31 +173,30 @@ class _Loader:
                 module = importlib.import_module(source.load)
             else:
                 module = source.load
-        except Exception as exc:  # any failure of third-party import code is that plugin's problem alone
+        except (Exception, SystemExit) as exc:  # any failure of third-party import code is that plugin's alone
             self.broken(source, f"import failed: {type(exc).__name__}: {exc}")
             return
         key = f"{source.distribution}:{source.label}"
         try:
             self.pm.register(module, name=key)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # its historic add_hookspecs runs here too
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            self.broken(source, f"{type(exc).__name__}: {exc}")
+            reason = _misfit(exc) if isinstance(exc, pluggy.PluginValidationError) else f"{type(exc).__name__}: {exc}"
+            self.broken(source, reason)
             return
         self.sources[key] = source
 
     def check_specs(self) -> None:
+        # entry points that did not load: one of them may be what would have specified a missing hook
+        unloaded = [e for e in self.entries if e.status in ("disabled", "broken")]
         for key, source in list(self.sources.items()):
             plugin = self.pm.get_plugin(key)
             missing = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
             if missing:
                 self.pm.unregister(plugin)
                 del self.sources[key]
-                self.broken(
-                    source,
-                    f"implements {', '.join(sorted(missing))}, which no installed distribution specifies "
-                    "(is the distribution that defines it installed?)",
-                )
+                self.broken(source, _unspecified(sorted(missing), source, unloaded))
 
     def call_registrations(self) -> None:
         for key, source in self.sources.items():
@@ -181,7 +213,7 @@ class _Loader:
                             kwargs = {"register": registrar}
                             _trace.hook_call(hook_name, key, kwargs)
                             impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-            except Exception as exc:  # a raising hook breaks only this plugin
+            except (Exception, SystemExit) as exc:  # a raising hook breaks only this plugin, whatever it raises
                 self.broken(source, f"{type(exc).__name__} while registering: {exc}")
                 continue
             self.entries.extend(found)
@@ -238,6 +270,53 @@ class _Loader:
             for i in indexes:
                 old = self.entries[i]
                 self.entries[i] = PluginInfo(**{**old.__dict__, "status": "broken", "error": reason})
+
+
+def _misfit(exc: pluggy.PluginValidationError) -> str:
+    """The reason pluggy gave for refusing a hook implementation, on one line."""
+    detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"a hook does not match its spec: {detail}"
+
+
+def _requirements(distribution: str) -> set[str]:
+    """The canonical names of what ``distribution`` requires (extras included), or nothing if unknown."""
+    try:
+        requires = metadata.requires(distribution) or []
+    except (metadata.PackageNotFoundError, ValueError):
+        return set()
+    names = (re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req.strip()) for req in requires)
+    return {_canon(m.group(0)) for m in names if m}
+
+
+def _unspecified(missing: Sequence[str], source: PluginSource, unloaded: Sequence[PluginInfo]) -> str:
+    """Why a plugin implementing hooks nobody specified is broken, and what to do about it.
+
+    A hook is usually specified by a distribution that is installed but was not loaded (disabled, or
+    broken itself); that is said apart from one that is not installed at all.
+    """
+    hooks = ", ".join(missing)
+    others: dict[str, PluginInfo] = {}
+    for info in unloaded:
+        if _canon(info.distribution) != _canon(source.distribution):
+            others.setdefault(_canon(info.distribution), info)
+    required = _requirements(source.distribution)
+    likely = [info for name, info in others.items() if name in required]
+    narrowed = bool(likely)
+    likely = likely or list(others.values())
+    if not likely:
+        return (
+            f"implements {hooks}, which no installed distribution specifies "
+            "(is the distribution that defines it installed?)"
+        )
+    shown = 3
+    names = ", ".join(f"{i.distribution} ({i.status}: {i.error})" for i in likely[:shown])
+    if len(likely) > shown:
+        names += f" and {len(likely) - shown} more (see `elspeth plugins list`)"
+    unsure = "" if narrowed else "; if none of them does, is the distribution that defines it installed?"
+    return (
+        f"implements {hooks}, which no loaded distribution specifies; installed but not loaded: {names}. "
+        f"Enable the one that defines it, or disable '{source.label}' too{unsure}"
+    )
 
 
 def load_registry(

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,11 +29,20 @@ from elspeth.orchestration.context import (
     Progress,
     endpoint_allowed,
 )
+from elspeth.orchestration.fields import check_preprocessing
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.registry import Registry, Resolved
-from elspeth.resume import RunOptions, open_store, prior_rows
+from elspeth.resume import (
+    EarlierAttempts,
+    RunOptions,
+    add_earlier_attempts,
+    open_store,
+    prior_rows,
+    restore_spending,
+)
 from elspeth.security import SecurityLevel, clearance, parse_level, refusal
+from elspeth.store import RunStore, StoreError
 from elspeth.types import Artifact, RunResult, Table
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
@@ -58,6 +68,8 @@ class PreparedRun:
     sinks: list[tuple[Resolved, Any]] = field(default_factory=list)
     parts: list[tuple[str, str, Any]] = field(default_factory=list)
     """(domain, name, plugin) of the middleware, controls, processors and utilities, for open/close/summary."""
+    earlier: EarlierAttempts | None = None
+    """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -177,16 +189,21 @@ async def prepare(
         },
     )
     table = await _open_table(built["datasource"], resolved["datasource"], plugin_ctx, checker)
+    if table is not None:  # a processor's `columns` or a retrieval query naming a field no row has
+        check_preprocessing(list(table.columns), processor_objs, utility_objs, checker)
     checker.raise_if_any()
     orchestrator = resolved["orchestrator"]
     assert table is not None
     assert orchestrator is not None
-    built["orchestrator"].check(list(table.columns), ctx)
+    # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
+    await call(built["orchestrator"].check, list(table.columns), ctx)
     # the store opens only once every check has passed: a bad settings file leaves nothing behind
     ctx.store = open_store(loaded, options)
+    earlier = None
     if ctx.store is not None:
         try:
             ctx.prior = prior_rows(ctx.store, loaded, options)
+            earlier = restore_spending(ctx.store, options, built["cost_tracker"])
         except BaseException:
             ctx.store.close()
             raise
@@ -207,7 +224,9 @@ async def prepare(
     parts.append(("datasource", datasource.info.name, built["datasource"]))
     if built["llm"] is not None and resolved["llm"] is not None:
         parts.append(("llm_client", resolved["llm"].info.name, built["llm"]))
-    return PreparedRun(loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts)
+    return PreparedRun(
+        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier
+    )
 
 
 def _data_level(loaded: LoadedSettings, datasource: Resolved | None) -> tuple[SecurityLevel, str]:
@@ -291,35 +310,56 @@ async def execute(prepared: PreparedRun) -> RunResult:
     if store is None:
         return await _execute(prepared)
     loaded = prepared.loaded
-    store.begin_run(
-        ctx.run_id,
-        name=ctx.name,
-        orchestrator=prepared.orchestrator_name,
-        settings=json.loads(json.dumps(loaded.raw, default=str)),
-        settings_hash=loaded.digest(),
-        settings_path=str(loaded.path.resolve()) if loaded.path else None,
-        plugins=prepared.registry.plugin_versions(ctx.used),
-    )
+    try:
+        store.begin_run(
+            ctx.run_id,
+            name=ctx.name,
+            orchestrator=prepared.orchestrator_name,
+            settings=json.loads(json.dumps(loaded.raw, default=str)),
+            settings_hash=loaded.digest(),
+            settings_path=str(loaded.path.resolve()) if loaded.path else None,
+            plugins=prepared.registry.plugin_versions(ctx.used),
+        )
+    except BaseException:
+        store.close()
+        raise
     try:
         result = await _execute(prepared)
     except RunFailed as exc:
         failed = exc.result.metadata.to_dict() if isinstance(exc.result, RunResult) else {}
-        store.finish_run(ctx.run_id, "failed", {**failed, "error": str(exc)})
+        _record_failure(store, ctx.run_id, {**failed, "error": str(exc)})
         raise
     except BaseException as exc:
-        store.finish_run(ctx.run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        _record_failure(store, ctx.run_id, {"error": f"{type(exc).__name__}: {exc}"})
         raise
     finally:
         store.close()
     return result
 
 
+def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> None:
+    try:
+        store.finish_run(run_id, "failed", metadata)
+    except StoreError as exc:  # the run's own error is the one to raise; a damaged store is said beside it
+        log.warning("%s", exc)
+
+
 def run_status(ctx: OrchestrationContext, result: RunResult) -> str:
-    """``completed``, ``stopped`` (early stop, budget), or ``interrupted`` (Ctrl-C: resume it)."""
+    """``completed``, ``stopped`` (early stop, budget), ``interrupted`` (Ctrl-C: resume it), or ``failed``.
+
+    A run that produced nothing but failures has failed, whatever the orchestrator called it: the
+    summary, the run store and the exit code all say so. An orchestrator whose failures are verdicts
+    (the validation orchestrator's rejected rows) sets ``metadata.extra["failures_are_verdicts"]``:
+    all rows rejected is then a finished run.
+    """
     reason = ctx.cancel.reason or ""
     if reason.startswith("interrupted"):
         return "interrupted"
-    return "stopped" if result.metadata.status == "stopped" else result.metadata.status
+    meta = result.metadata
+    every_row_failed = meta.succeeded == 0 and max(meta.failed, len(result.failures)) > 0
+    if meta.status == "completed" and every_row_failed and not meta.extra.get("failures_are_verdicts"):
+        return "failed"
+    return "stopped" if meta.status == "stopped" else meta.status
 
 
 async def _execute(prepared: PreparedRun) -> RunResult:
@@ -350,10 +390,16 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     if ctx.cancel.is_set():
         meta.status = "stopped"
         meta.extra.setdefault("stop_reason", ctx.cancel.reason)
+    # a plugin listed twice (two pii_redaction steps) is keyed by its place, name[i], so neither hides the other
+    listed = Counter((domain, name) for domain, name, _ in prepared.parts)
+    position: Counter[str] = Counter()
     for domain, name, part in prepared.parts:
+        index = position[domain]
+        position[domain] += 1
         summary = getattr(part, "summary", None)
         if summary is not None and domain not in ("cost_tracker", "llm_client"):
-            meta.extra.setdefault(domain, {})[name] = dict(await call(summary))
+            key = f"{name}[{index}]" if listed[domain, name] > 1 else name
+            meta.extra.setdefault(domain, {})[key] = dict(await call(summary))
     meta.started_at, meta.finished_at = started_at, _now()
     meta.duration_s = round(time.perf_counter() - t0, 6)
     meta.plugins = prepared.registry.plugin_versions(ctx.used)
@@ -363,12 +409,15 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     meta.status = run_status(ctx, result)
     if ctx.prior:
         meta.extra["resumed_rows"] = len(ctx.prior)
+    totals = None
+    if ctx.store is not None:  # a resumed run's metadata counts what its earlier attempts spent, too
+        totals = add_earlier_attempts(meta, prepared.earlier, ctx.store.attempt_totals(ctx.run_id))
     _, errors = await write_sinks(result, prepared)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:
         raise RunFailed("; ".join(errors), result)
     if ctx.store is not None:
-        ctx.store.finish_run(ctx.run_id, meta.status, meta.to_dict())
+        ctx.store.finish_run(ctx.run_id, meta.status, meta.to_dict(), totals)
     return result
 
 
@@ -395,13 +444,22 @@ async def _close_parts(prepared: PreparedRun) -> None:
             log.warning("%s '%s' failed to close: %s", domain, name, exc)
 
 
+def _collect_stage(item: tuple[Resolved, Any]) -> int:
+    return int(getattr(item[1], "collects_run_artifacts", 0))
+
+
 async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Artifact], list[str]]:
-    """Hand ``result`` to every sink in order; one sink's failure does not stop the others."""
+    """Hand ``result`` to every sink; one sink's failure does not stop the others.
+
+    Sinks write in the settings' order, except that a sink whose class sets ``collects_run_artifacts``
+    (an int: 1 for ``signed``, 2 for ``azure_blob``) writes after every sink with a lower value, so it
+    sees, in ``metadata.extra["artifacts"]``, everything they wrote. The sort is stable.
+    """
     artifacts: list[Artifact] = []
     errors: list[str] = []
     listed = result.metadata.extra.setdefault("artifacts", [])
     level = prepared.context.plugin_context.security_level
-    for resolved, sink in prepared.sinks:
+    for resolved, sink in sorted(prepared.sinks, key=_collect_stage):
         where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
         try:
             written = await call(sink.write, result, prepared.context.plugin_context)
@@ -413,7 +471,7 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
             # listed as each sink finishes, so a later sink (a signed bundle) sees what earlier ones wrote
             listed.append(
                 {
-                    "path": str(artifact.path),
+                    "path": str(getattr(artifact, "url", None) or artifact.path),  # a blob is listed by its URL
                     "media_type": artifact.media_type,
                     "sink": artifact.sink,
                     "security_level": level,

@@ -7,12 +7,17 @@ traceback (unless ``--debug``) and exits with :attr:`ElspethError.exit_code`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from elspeth.types import Row
 
 __all__ = [
     "ConfigError",
     "ElspethError",
     "PluginError",
     "Problem",
+    "ProcessorFailed",
     "RunFailed",
     "ValidationFailed",
 ]
@@ -98,3 +103,31 @@ class ValidationFailed(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class ProcessorFailed(Exception):
+    """A processor or enriching utility raised while a row was prepared (``OrchestrationContext.preprocess``).
+
+    Record the row's failure with :attr:`row`, not the row as it came in: :attr:`row` is the row as the
+    last step that succeeded left it, so what an earlier ``pii_redaction`` masked stays masked in the
+    failure, the sinks and the run store.
+
+    Example::
+
+        try:
+            row = await ctx.preprocess(row)
+        except ProcessorFailed as exc:
+            return Failure(row.id, exc.row.data, "processor", str(exc))
+
+    Attributes:
+        name: the plugin name of the processor or utility that raised.
+        error: what it raised.
+        row: the row after the last step that succeeded (the row as it came in if the first step raised).
+
+    """
+
+    def __init__(self, name: str, error: BaseException, row: Row) -> None:
+        self.name = name
+        self.error = error
+        self.row = row
+        super().__init__(f"{type(error).__name__}: {error}")

@@ -1,8 +1,13 @@
 """The protocols a plugin of each universal domain implements.
 
-Any method may be written ``def`` or ``async def``: the runner awaits coroutines on its event loop
-and runs plain functions in a worker thread, so a sync plugin never blocks other rows. A sync
-method that is cheap and never blocks can be marked with :func:`elspeth.inline` to skip the thread.
+Any method below may be written ``def`` or ``async def`` (:meth:`Orchestrator.check` included): the
+runner awaits coroutines on its event loop and runs plain functions in a worker thread, so a sync
+plugin never blocks other rows. A sync method that is cheap and never blocks can be marked with
+:func:`elspeth.inline` to skip the thread.
+
+Called synchronously, so always a plain ``def``: the constructor, every hook (registration and
+observer hooks), :meth:`CostTracker.summary`, an orchestrator's optional ``summary(result)`` and an
+experiment sub-plugin's optional ``setup(setup)``.
 
 Every plugin class carries ``name``, ``Options`` (a pydantic model) and a docstring whose first
 line is its description, and is constructed as ``cls(options)``.
@@ -76,7 +81,12 @@ class LLMClient(Protocol):
 
 
 class LLMMiddleware(Protocol):
-    """Sees every request before the client and every response after it. Both methods are optional."""
+    """Sees every request before the client and every response after it. Both methods are optional.
+
+    A middleware may also define the outcome methods ``on_success(request, response)``,
+    ``on_error(request, failed)`` and ``on_refused(request, error, response)`` (exactly one is called
+    per call) and ``use_retry_policy(policy)``; see docs/plugin-hooks.md.
+    """
 
     def before_request(self, request: LLMRequest) -> MaybeAwaitable[LLMRequest]:
         """Return the request to send (possibly changed); raise to refuse it."""
@@ -103,7 +113,7 @@ class CostTracker(Protocol):
         ...
 
     def summary(self) -> Mapping[str, Any]:
-        """Totals for the run metadata."""
+        """Totals for the run metadata. Called synchronously: a plain ``def``."""
         ...
 
 
@@ -124,10 +134,11 @@ class Orchestrator(Protocol):
 
     ``check`` runs during ``elspeth validate`` and before every run: it validates whatever the
     orchestrator's options refer to (templates against columns, sub-plugins) and makes no LLM call.
+    Like ``run`` it may be ``async def`` (awaited on the event loop) or ``def`` (run in a worker thread).
     """
 
-    def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> None:
-        """Raise :class:`~elspeth.errors.ConfigError` naming every problem found."""
+    def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> MaybeAwaitable[None]:
+        """Raise :class:`~elspeth.errors.ConfigError` naming every problem found; ``def`` or ``async def``."""
         ...
 
     def run(self, table: Table, ctx: OrchestrationContext) -> MaybeAwaitable[RunResult]:

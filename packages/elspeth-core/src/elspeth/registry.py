@@ -179,8 +179,12 @@ def _type_name(annotation: Any) -> str:
 
 
 def options_schema(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """Describe each option of a plugin: name, type, default, required, description."""
-    rows = []
+    """Describe each option of a plugin: name, type, default, required, description.
+
+    Required options come first (an options class may inherit shared optional fields before its own
+    required ones); otherwise the model's field order is kept.
+    """
+    rows: list[dict[str, Any]] = []
     for field_name, info in model.model_fields.items():
         type_name = _type_name(info.annotation)
         required = info.is_required()
@@ -196,7 +200,7 @@ def options_schema(model: type[BaseModel]) -> list[dict[str, Any]]:
                 "description": info.description or "",
             }
         )
-    return rows
+    return sorted(rows, key=lambda row: not row["required"])
 
 
 def raise_config(problems: list[Problem]) -> None:

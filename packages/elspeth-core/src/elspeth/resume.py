@@ -1,17 +1,38 @@
-"""How a run uses its store: what to resume, what changed, and what the store is told as the run goes."""
+"""How a run uses its store: what to resume, what changed, what earlier attempts spent, and what to tell the store.
+
+A resumed run carries over what its earlier attempts spent: the cost tracker is seeded with it (so a
+budget covers the whole run, not each attempt), and the run's metadata and history count every
+attempt's cost, tokens, LLM calls and duration. A cost tracker takes part through an optional method,
+``restore(total, *, calls, tokens)``; one without it starts each attempt from zero.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from elspeth.config.settings import LoadedSettings
 from elspeth.errors import ConfigError
-from elspeth.store import RunStore, settings_diff
-from elspeth.types import Failure, Record
+from elspeth.store import RunStore, RunTotals, settings_diff
+from elspeth.types import Failure, Record, RunMetadata
 
-__all__ = ["RunOptions", "open_store", "prior_rows", "store_path"]
+__all__ = [
+    "ANSWER_NEUTRAL",
+    "EarlierAttempts",
+    "RunOptions",
+    "add_earlier_attempts",
+    "open_store",
+    "prior_rows",
+    "restore_spending",
+    "resumable",
+    "store_path",
+]
+
+ANSWER_NEUTRAL = frozenset({"concurrency", "cost_tracker.options.budget"})
+"""Settings a resume may change without ``--force``: they change how fast and how far a run goes, never an answer."""
 
 
 @dataclass
@@ -55,6 +76,9 @@ def prior_rows(
 ) -> dict[tuple[str, str], Record | Failure]:
     """The finished rows of the run being resumed, after checking that the settings are the same.
 
+    Only a change in :data:`ANSWER_NEUTRAL` (``concurrency``, the cost tracker's ``budget``) is allowed
+    without ``force``.
+
     Raises:
         ConfigError: the settings changed (naming what changed) and ``force`` is off.
         StoreError: there is no such run.
@@ -64,7 +88,7 @@ def prior_rows(
     assert store is not None
     run = store.run(options.resume)
     current = json.loads(json.dumps(loaded.raw, default=str))
-    changed = settings_diff(run["settings"], current)
+    changed = [path for path in settings_diff(run["settings"], current) if path not in ANSWER_NEUTRAL]
     if changed and not options.force:
         raise ConfigError(
             f"the settings changed since run {options.resume} ({', '.join(changed)}); resuming would mix results "
@@ -74,3 +98,142 @@ def prior_rows(
     if options.retry_errors:
         rows = {key: item for key, item in rows.items() if isinstance(item, Record)}
     return rows
+
+
+@dataclass(frozen=True)
+class EarlierAttempts:
+    """What the attempts before this one of a resumed run spent.
+
+    Attributes:
+        totals: their cost, tokens, LLM calls and duration (see :meth:`RunStore.totals`).
+        seeded: the part of ``totals`` the cost tracker was given through ``restore``, so already in its
+            summary (all of it, or nothing for a tracker without ``restore``).
+
+    """
+
+    totals: RunTotals
+    seeded: RunTotals
+
+
+def restore_spending(store: RunStore | None, options: RunOptions, tracker: Any) -> EarlierAttempts | None:
+    """Seed the cost tracker of a resumed run with what its earlier attempts spent.
+
+    Returns:
+        what the earlier attempts spent, or None when this run is not a resume.
+
+    Raises:
+        ConfigError: the earlier attempts already reached the tracker's budget; raising
+            ``cost_tracker.options.budget`` (allowed without ``--force``) lets the run go on.
+    """
+    if store is None or not options.resume:
+        return None
+    spent = store.totals(options.resume)
+    restore = getattr(tracker, "restore", None)
+    if restore is None:
+        return EarlierAttempts(spent, RunTotals())
+    tokens = {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens}
+    restore(spent.cost, calls=spent.llm_calls, tokens=tokens)
+    reason = getattr(tracker, "stop_reason", None)
+    if reason:
+        raise ConfigError(
+            f"run {options.resume} cannot go on: its earlier attempts spent its budget ({reason}). Raise "
+            "cost_tracker.options.budget to resume it (a changed budget does not need --force)."
+        )
+    return EarlierAttempts(spent, spent)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _attempt_spending(extra: Mapping[str, Any], seeded: RunTotals, rows: RunTotals) -> RunTotals:
+    """The attempt's cost, tokens and calls: the cost tracker's figures, else the orchestrator's, else its rows'."""
+    tracker = _mapping(extra.get("cost"))
+    tracker_tokens, own_tokens = _mapping(tracker.get("tokens")), _mapping(extra.get("tokens"))
+
+    def pick(tracked: Any, own: Any, seed: float, fallback: float) -> float:
+        if (value := _number(tracked)) is not None:
+            return value - seed
+        return value if (value := _number(own)) is not None else fallback
+
+    return RunTotals(
+        cost=pick(tracker.get("total_cost"), extra.get("cost_total"), seeded.cost, rows.cost),
+        prompt_tokens=int(
+            pick(tracker_tokens.get("prompt"), own_tokens.get("prompt"), seeded.prompt_tokens, rows.prompt_tokens)
+        ),
+        completion_tokens=int(
+            pick(
+                tracker_tokens.get("completion"),
+                own_tokens.get("completion"),
+                seeded.completion_tokens,
+                rows.completion_tokens,
+            )
+        ),
+        llm_calls=int(pick(tracker.get("calls"), extra.get("llm_calls"), seeded.llm_calls, 0)),
+    )
+
+
+def add_earlier_attempts(meta: RunMetadata, earlier: EarlierAttempts | None, rows: RunTotals) -> RunTotals:
+    """Make a resumed run's metadata count every attempt; return the run's totals over every attempt.
+
+    The cost tracker's summary (``cost``), the orchestrator's own ``llm_calls``, ``tokens`` and
+    ``cost_total`` (the batch orchestrator's), and ``duration_s`` get what the earlier attempts spent
+    added; ``attempt_duration_s`` keeps this attempt's wall time and ``totals`` the sums.
+
+    Args:
+        meta: this attempt's metadata, changed in place when ``earlier`` is given.
+        earlier: what the earlier attempts spent (None: not a resume).
+        rows: cost and tokens of the rows this attempt committed, for what neither the cost tracker
+            nor the orchestrator counted.
+    """
+    seeded = earlier.seeded if earlier is not None else RunTotals()
+    attempt = _attempt_spending(meta.extra, seeded, rows) + RunTotals(duration_s=meta.duration_s)
+    if earlier is None:
+        return attempt
+    prior, extra = earlier.totals, meta.extra
+    unseeded = prior - seeded  # what the tracker's summary does not count yet
+    tracker = extra.get("cost")
+    if isinstance(tracker, dict) and _number(tracker.get("total_cost")) is not None:
+        tracker["total_cost"] = round(tracker["total_cost"] + unseeded.cost, 8)
+        if _number(tracker.get("calls")) is not None:
+            tracker["calls"] += unseeded.llm_calls
+        if isinstance(tracker.get("tokens"), dict):
+            _add_tokens(tracker["tokens"], unseeded)
+    if _number(extra.get("llm_calls")) is not None:
+        extra["llm_calls"] += prior.llm_calls
+    if isinstance(extra.get("tokens"), dict):
+        _add_tokens(extra["tokens"], prior)
+    if _number(extra.get("cost_total")) is not None or ("cost_total" in extra and prior.cost):
+        extra["cost_total"] = round((extra["cost_total"] or 0) + prior.cost, 10)
+    extra["attempt_duration_s"] = meta.duration_s
+    meta.duration_s = round(meta.duration_s + prior.duration_s, 6)
+    total = prior + attempt
+    extra["totals"] = total.to_dict()
+    return total
+
+
+def _add_tokens(tokens: dict[str, Any], spent: RunTotals) -> None:
+    for key, value in (("prompt", spent.prompt_tokens), ("completion", spent.completion_tokens)):
+        if _number(tokens.get(key)) is not None:
+            tokens[key] += value
+    if _number(tokens.get("total")) is not None:
+        tokens["total"] += spent.prompt_tokens + spent.completion_tokens
+
+
+def resumable(status: str, metadata: Mapping[str, Any] | None) -> bool:
+    """Whether resuming a run would do anything.
+
+    A run killed or crashed (``running``, ``failed``), stopped by Ctrl-C (``interrupted``) or by its
+    budget (``stopped`` with a ``stop_reason``) has rows left to run. A completed run has none, and
+    neither has one whose every stop was an experiment's early stop (``stopped`` without a
+    ``stop_reason``): resuming it would take over the finished rows and stop again.
+    """
+    if status == "completed":
+        return False
+    if status == "stopped":
+        return bool((metadata or {}).get("stop_reason"))
+    return True

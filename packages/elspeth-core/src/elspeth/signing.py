@@ -4,6 +4,14 @@ A *bundle* is a folder holding ``manifest.json``. The manifest lists files with 
 size, by POSIX paths relative to a *root* folder (the run's output folder), and carries an HMAC over
 itself so that neither the files nor the list can be changed without the key.
 
+**Covered folders.** The bundle folder (with its subfolders) and every folder that holds a listed
+file are *covered*: a file found there that the manifest does not list is reported as added. Two
+kinds of file are not: the bundle's own ``manifest.json``, and the SQLite databases (the run store,
+a response cache, a retrieval index) that lay in a covered folder when the manifest was signed. Those
+change after the run, so they cannot be hashed; the manifest names them under ``ignored`` (signed
+like the rest, so nobody can add a name there), and their ``-wal``, ``-shm`` and ``-journal`` files
+are passed over with them.
+
 Manifest layout (every value a string, an integer, a list or an object; no floats)::
 
     {
@@ -11,8 +19,10 @@ Manifest layout (every value a string, an integer, a list or an object; no float
       "algorithm": "hmac-sha256",            # or "hmac-sha512"
       "key_env": "ELSPETH_SIGNING_KEY",      # informational only: verify never reads the name from here
       "run_id": "...", "name": "...", "created_at": "2025-01-01T00:00:00+00:00",
+      "security_level": "OFFICIAL",          # the data's level (UNOFFICIAL ... SECRET), signed with the rest
       "bundle": "signed",                    # the bundle folder, relative to the root ("." if it is the root)
       "files": [{"path": "signed/records.jsonl", "sha256": "<hex>", "size": 123}, ...],  # sorted by path
+      "ignored": ["elspeth-runs.sqlite"],    # databases beside listed files, not hashed (see above); sorted
       "signature": "<hex>"
     }
 
@@ -41,7 +51,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -62,8 +72,11 @@ __all__ = [
     "canonical_bytes",
     "file_digest",
     "find_bundles",
+    "ignored_by",
+    "is_database",
     "sign_manifest",
     "signing_key",
+    "unlisted_beside",
     "verify_bundle",
 ]
 
@@ -74,6 +87,8 @@ ALGORITHMS: Mapping[str, str] = {"hmac-sha256": "sha256", "hmac-sha512": "sha512
 """Signature algorithm name to the :mod:`hashlib` digest it uses."""
 
 Algorithm = Literal["hmac-sha256", "hmac-sha512"]
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 class SigningKeyError(ElspethError):
@@ -140,6 +155,40 @@ def _relative(root: Path, path: Path) -> str:
         ) from None
 
 
+def is_database(path: Path) -> bool:
+    """Whether ``path`` is an SQLite database file (by its first 16 bytes)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def ignored_by(rel: str, ignored: Collection[str]) -> bool:
+    """Whether ``rel`` is one of the ``ignored`` databases, or one of their -wal, -shm or -journal files."""
+    return rel in ignored or any(rel.endswith(s) and rel.removesuffix(s) in ignored for s in _SIDECARS)
+
+
+def unlisted_beside(root: Path, bundle: Path, listed: Iterable[str]) -> list[str]:
+    """Files (relative to ``root``) in a folder holding a listed file, outside ``bundle``, that are not listed.
+
+    Only the folders' own files are looked at, not their subfolders; the bundle folder is checked
+    separately, subfolders and all. Sorted.
+    """
+    rels = set(listed)
+    bundle = bundle.absolute()
+    folders = {(root / rel).parent for rel in rels}
+    found: set[str] = set()
+    for folder in folders:
+        if not folder.is_dir() or folder == bundle or folder.is_relative_to(bundle):
+            continue
+        for path in folder.iterdir():
+            rel = path.relative_to(root).as_posix()
+            if rel not in rels and path.is_file():
+                found.add(rel)
+    return sorted(found)
+
+
 def build_manifest(
     root: Path,
     bundle: Path,
@@ -150,8 +199,11 @@ def build_manifest(
     key_env: str = DEFAULT_KEY_ENV,
     run_id: str = "",
     name: str = "",
+    security_level: str = "UNOFFICIAL",
 ) -> dict[str, Any]:
     """A signed manifest over ``files``, hashed from their bytes on disk now.
+
+    SQLite databases lying beside the files (see *Covered folders* above) are named under ``ignored``.
 
     Args:
         root: the folder every listed path is relative to (the run's output folder).
@@ -162,6 +214,7 @@ def build_manifest(
         key_env: the name of the key's environment variable, recorded as a hint for whoever verifies.
         run_id: the run's id, recorded.
         name: the run's name, recorded.
+        security_level: the data's security level, recorded and signed.
 
     Raises:
         ElspethError: a file is outside ``root`` or is not a file.
@@ -174,6 +227,8 @@ def build_manifest(
             raise ElspethError(f"{path} is not a file; it cannot be listed in the manifest")
         sha256, size = file_digest(path)
         entries[rel] = {"path": rel, "sha256": sha256, "size": size}
+    root = root.resolve()
+    beside = unlisted_beside(root, bundle.resolve(), entries)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "algorithm": algorithm,
@@ -181,8 +236,10 @@ def build_manifest(
         "run_id": run_id,
         "name": name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "bundle": _relative(root, bundle) if bundle.resolve() != root.resolve() else ".",
+        "security_level": security_level,
+        "bundle": _relative(root, bundle) if bundle.resolve() != root else ".",
         "files": [entries[k] for k in sorted(entries)],
+        "ignored": [rel for rel in beside if is_database(root / rel)],
     }
     manifest["signature"] = sign_manifest(manifest, key)
     return manifest
@@ -214,6 +271,8 @@ class VerifyReport:
     Attributes:
         manifest: the manifest file checked.
         root: the folder the manifest's paths are relative to.
+        security_level: the level the manifest records (None for a manifest without one); trust it
+            only when the signature verified.
         checked: paths whose hash and size matched.
         findings: every problem, in a stable order (signature first, then by path).
 
@@ -221,6 +280,7 @@ class VerifyReport:
 
     manifest: Path
     root: Path
+    security_level: str | None = None
     checked: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -292,11 +352,12 @@ def _bundle_files(bundle_dir: Path, root: Path) -> set[str]:
 
 
 def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
-    """Check the manifest in ``bundle_dir``: its signature, every listed file, and files added to the bundle.
+    """Check the manifest in ``bundle_dir``: its signature, every listed file, and files added beside them.
 
     A listed path that is absolute or climbs out with ``..`` is reported as ``unsafe-path`` and never
-    opened. A file found in the bundle folder (or below it) that the manifest does not list is
-    ``added``; files elsewhere under the root are not the bundle's business.
+    opened. A file the manifest does not list is ``added`` if it is in the bundle folder (or below
+    it), or directly in a folder that holds a listed file, unless the manifest names it under
+    ``ignored`` (see *Covered folders* above). Files in other folders are not the bundle's business.
 
     Raises:
         ManifestError: there is no manifest, or it is not an Elspeth signed manifest.
@@ -306,7 +367,8 @@ def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
     manifest_path = bundle_dir / MANIFEST_NAME
     doc = _load(manifest_path)
     root, why = _root_of(bundle_dir, doc.get("bundle"))
-    report = VerifyReport(manifest_path, root or bundle_dir)
+    level = doc.get("security_level")
+    report = VerifyReport(manifest_path, root or bundle_dir, str(level) if level is not None else None)
     where = MANIFEST_NAME if root is None else (manifest_path.relative_to(root).as_posix())
     signature = _check_signature(doc, key, where)
     if signature is not None:
@@ -316,6 +378,7 @@ def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
         return report
     resolved_root = root.resolve()
     listed: set[str] = set()
+    safe: set[str] = set()
     problems: list[Finding] = []
     for entry in doc["files"]:
         rel = entry.get("path") if isinstance(entry, dict) else None
@@ -329,6 +392,7 @@ def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
             continue
         assert isinstance(entry, dict)
         assert isinstance(rel, str)
+        safe.add(rel)
         if not target.is_file():
             problems.append(Finding("missing", rel, "listed in the manifest but not found"))
             continue
@@ -346,6 +410,11 @@ def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
         report.checked.append(rel)
     for rel in sorted(_bundle_files(bundle_dir, root) - listed):
         problems.append(Finding("added", rel, "in the bundle folder but not listed in the manifest"))
+    raw_ignored = doc.get("ignored")
+    ignored = {str(i) for i in raw_ignored} if isinstance(raw_ignored, list) else set()
+    for rel in unlisted_beside(root, bundle_dir, safe):
+        if not ignored_by(rel, ignored):
+            problems.append(Finding("added", rel, "beside signed files but not listed in the manifest"))
     report.findings.extend(sorted(problems, key=lambda f: (f.path, f.kind)))
     return report
 

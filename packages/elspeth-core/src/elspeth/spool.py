@@ -27,7 +27,7 @@ Items must be picklable (records and failures of plain values are).
 :class:`SpoolWriter` is what a streaming orchestrator uses: rows finish out of order when several are
 in flight, and it holds each finished row until every earlier one is stored, so the spools are in input
 order, while a bounded window makes a row that is far ahead wait, so memory stays flat however slow one
-row is.
+row is. It orders the output only: report each row to the run store as it finishes, before handing it over.
 """
 
 from __future__ import annotations
@@ -270,8 +270,10 @@ class SpoolWriter:
             :meth:`finish` stores what arrived, in order.
         chunk_size: the spools' chunk size.
         on_ordered: called with each row in input order just before it is stored; returns what to
-            store (a record may become a failure here, as a uniqueness check needs). Report the row
-            to progress and observers here (``ctx.row_finished``) so they see the final outcome.
+            store (a record may become a failure here, as a uniqueness check needs). Report rows
+            (``ctx.row_finished``, which commits them to the run store) as they finish, before ``put``,
+            so that a killed run loses none of the rows waiting here; report them from ``on_ordered``
+            only when it decides their outcome, and then a kill repeats the rows that were waiting.
 
     Example::
 
@@ -281,6 +283,7 @@ class SpoolWriter:
             item = None
             try:
                 item = await make_record_or_failure(row)
+                report(item)  # ctx.row_finished(...): in the run store now, not when its turn comes
             finally:
                 await writer.put(row.index, item)
 

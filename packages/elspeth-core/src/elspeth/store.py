@@ -1,23 +1,35 @@
-"""The run store: every finished row committed as it finishes, so a run can resume and never pays twice.
+"""The run store: every finished row committed as it is reported, so a run can resume and never pays twice.
 
 One SQLite file (embedded, no server), by default ``elspeth-runs.sqlite`` in the run's output folder,
 holds every run of that folder: its settings (secrets are never in settings), their hash, its plugins
-and versions, its status and metadata, and one row per finished row (record or failure) keyed by
-``(run_id, group, row_id)``.
+and versions, its status and metadata, one row per finished row (record or failure) keyed by
+``(run_id, group, row_id)``, and the run's totals (cost, tokens, LLM calls, duration) summed over
+every attempt, so that a resumed run's budget and history count what earlier attempts spent.
 
-Each row is committed in its own transaction the moment it finishes, before the orchestrator takes
-another row: a killed run can only repeat the calls that were in flight, never more than
-``concurrency``. A commit costs about 50 µs (WAL mode with ``synchronous=NORMAL``: a write, no
-fsync), small next to an LLM call; it survives a killed process, not a power cut (that would need
-``FULL`` and an fsync per row).
+A row is committed in its own transaction when the orchestrator reports it finished
+(``OrchestrationContext.row_finished``), synchronously, before that call returns. An orchestrator
+that reports each row the moment it finishes, before that worker takes another row, loses no finished
+row to a kill: a killed run repeats only the calls in flight, never more than ``concurrency``. The
+``experiment`` and ``batch`` orchestrators both do (``batch`` reports a row before its reorder buffer,
+which orders only the output). One that reports rows later, in output order, also repeats the rows
+that had finished but were not reported yet: the ``validation`` orchestrator does, as its uniqueness
+check needs, and since it calls no LLM a kill costs it only checking those rows again. Other rows in
+flight keep running while a row commits. A commit costs about 50 µs (WAL mode with
+``synchronous=NORMAL``: a write, no fsync), small next to an LLM call; it survives a killed process,
+not a power cut (that would need ``FULL`` and an fsync per row).
+
+The file, and the ``-wal`` and ``-shm`` files SQLite makes beside it (SQLite gives them the
+database's permissions), is created readable by its owner only, like every file a sink writes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Mapping
-from dataclasses import fields
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +37,7 @@ from typing import Any
 from elspeth.errors import ElspethError
 from elspeth.types import Failure, Record
 
-__all__ = ["RunStore", "StoreError", "settings_diff"]
+__all__ = ["RunStore", "RunTotals", "StoreError", "create_private", "settings_diff"]
 
 FORMAT = "elspeth-run-store"
 VERSION = "1"
@@ -53,13 +65,65 @@ CREATE TABLE IF NOT EXISTS rows (
     ok INTEGER NOT NULL,
     payload TEXT NOT NULL,
     finished_at TEXT NOT NULL,
+    attempt INTEGER,
     PRIMARY KEY (run_id, grp, row_id)
 );
 """
+# added after version 1 first shipped; older stores get them when opened (they change nothing already there)
+_TOTALS = """
+CREATE TABLE IF NOT EXISTS totals (
+    run_id TEXT PRIMARY KEY,
+    cost REAL NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    llm_calls INTEGER NOT NULL DEFAULT 0,
+    duration_s REAL NOT NULL DEFAULT 0,
+    open_attempt INTEGER,
+    attempt_started_at TEXT
+)
+"""
+_ROW_ATTEMPT = "ALTER TABLE rows ADD COLUMN attempt INTEGER"
+_DAMAGED = "if the file is damaged, move it aside (its runs can no longer be resumed) or set store.path to a new file"
 
 
 class StoreError(ElspethError):
     """The run store cannot be used: not an Elspeth store, corrupted, or the run is unknown."""
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """What a run spent, summed over its attempts.
+
+    Attributes:
+        cost: money spent, in the cost tracker's currency (0 without a cost tracker).
+        prompt_tokens: prompt tokens of live (not cached) calls.
+        completion_tokens: completion tokens of live calls.
+        llm_calls: LLM calls made, as the cost tracker (or the orchestrator) counted them.
+        duration_s: wall time of every attempt.
+
+    """
+
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_calls: int = 0
+    duration_s: float = 0.0
+
+    def __add__(self, other: RunTotals) -> RunTotals:
+        return RunTotals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __sub__(self, other: RunTotals) -> RunTotals:
+        return RunTotals(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (cost to 8 places, duration to the microsecond)."""
+        return {
+            "cost": round(self.cost, 8),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "llm_calls": self.llm_calls,
+            "duration_s": round(self.duration_s, 6),
+        }
 
 
 def _now() -> str:
@@ -79,6 +143,16 @@ def _payload(item: Record | Failure) -> str:
     return json.dumps(data, default=str, ensure_ascii=False)
 
 
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600), unless it exists; its folder must exist.
+
+    SQLite gives a database's ``-wal``, ``-shm`` and journal files the database file's permissions, so
+    creating the database this way keeps all of them private without touching the process's umask.
+    """
+    with suppress(FileExistsError):  # an existing file keeps the permissions its owner gave it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two settings documents differ."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
@@ -95,8 +169,28 @@ def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix or "(the whole file)"]
 
 
+def _row_totals(payloads: list[tuple[int, str]]) -> RunTotals:
+    """Cost and tokens of committed rows, from their records' metrics (a cached answer cost nothing)."""
+    cost, prompt, completion = 0.0, 0, 0
+    for ok, payload in payloads:
+        metrics = json.loads(payload).get("metrics") if ok else None
+        if not isinstance(metrics, Mapping) or metrics.get("cached"):
+            continue
+        values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
+        nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
+        cost, prompt, completion = cost + nums[0], prompt + int(nums[1]), completion + int(nums[2])
+    return RunTotals(cost=cost, prompt_tokens=prompt, completion_tokens=completion)
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+
+
 class RunStore:
     """A run store file. Open it with :meth:`open`; every write is committed before it returns.
+
+    Every read and write turns SQLite's errors (a damaged page, a locked file) into :class:`StoreError`
+    naming the file.
 
     Raises:
         StoreError: the file is not an Elspeth run store or is corrupted (the message names the file).
@@ -105,6 +199,7 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn = self._connect(self.path)
+        self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> RunStore:
@@ -116,14 +211,27 @@ class RunStore:
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         fresh = not path.exists() or path.stat().st_size == 0
+        if fresh:
+            create_private(path)
         try:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the run store {path}: {exc}") from None
+        try:
             if not fresh:  # identify the file before changing anything in it
                 tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if "meta" not in tables:
-                    conn.close()
                     raise StoreError(
                         f"{path} is an SQLite database but not an Elspeth run store; set store.path elsewhere"
+                    )
+                found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                if found.get("format") != FORMAT:
+                    raise StoreError(
+                        f"{path} is an SQLite database but not an Elspeth run store; set store.path elsewhere"
+                    )
+                if found.get("version") != VERSION:
+                    raise StoreError(
+                        f"{path} is run store version {found.get('version')}; this Elspeth reads version {VERSION}"
                     )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -132,20 +240,26 @@ class RunStore:
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("format", FORMAT), ("version", VERSION)]
                 )
-            found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            conn.execute(_TOTALS)
+            if "attempt" not in {column[1] for column in conn.execute("PRAGMA table_info(rows)")}:
+                conn.execute(_ROW_ATTEMPT)
+        except StoreError:
+            conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise StoreError(
                 f"{path} is not an Elspeth run store or is corrupted ({exc}); move it aside or set store.path"
             ) from None
-        if found.get("format") != FORMAT:
-            conn.close()
-            raise StoreError(f"{path} is an SQLite database but not an Elspeth run store; set store.path elsewhere")
-        if found.get("version") != VERSION:
-            conn.close()
-            raise StoreError(
-                f"{path} is run store version {found.get('version')}; this Elspeth reads version {VERSION}"
-            )
         return conn
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn SQLite's errors while ``doing`` into a :class:`StoreError` naming the file and what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the run store {self.path} failed while {doing} ({exc}); {_DAMAGED}") from None
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -160,8 +274,12 @@ class RunStore:
         settings_path: str | None,
         plugins: list[dict[str, str]],
     ) -> None:
-        """Record a new run, or mark a resumed one as running again."""
-        with self._lock():
+        """Record a new run, or mark a resumed one as running again.
+
+        A resumed run whose last attempt never finished (killed, or a second Ctrl-C) has that
+        attempt's committed rows added to its totals first (see :meth:`totals`).
+        """
+        with self._guard(f"starting run {run_id}"), self._transaction():
             updated = self._conn.execute(
                 "UPDATE runs SET status='running', attempts=attempts+1, plugins_json=?, finished_at=NULL"
                 " WHERE run_id=?",
@@ -173,36 +291,117 @@ class RunStore:
                     " plugins_json, started_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                     (run_id, name, orchestrator, _dump(settings), settings_hash, settings_path, _dump(plugins), _now()),
                 )
+            (attempt,) = self._conn.execute("SELECT attempts FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            self._save_totals(run_id, self._totals(run_id), (attempt, _now()))
+            self._attempt_of[run_id] = attempt
 
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
-        self._execute("UPDATE runs SET rows_total = ? WHERE run_id=?", (rows, run_id))
+        with self._guard(f"recording the row count of run {run_id}"):
+            self._conn.execute("UPDATE runs SET rows_total = ? WHERE run_id=?", (rows, run_id))
 
-    def finish_run(self, run_id: str, status: str, metadata: Mapping[str, Any]) -> None:
-        """Record how the run ended."""
-        self._execute(
-            "UPDATE runs SET status=?, finished_at=?, metadata_json=? WHERE run_id=?",
-            (status, _now(), _dump(dict(metadata)), run_id),
-        )
+    def finish_run(
+        self, run_id: str, status: str, metadata: Mapping[str, Any], totals: RunTotals | None = None
+    ) -> None:
+        """Record how the run ended.
+
+        Args:
+            run_id: the run.
+            status: ``completed``, ``stopped``, ``interrupted`` or ``failed``.
+            metadata: the run's metadata.
+            totals: the run's totals over every attempt, this one included. Without them (a run that
+                failed before it could count), this attempt's committed rows and its wall time so far
+                are added to the totals of the attempts before it.
+        """
+        with self._guard(f"recording the end of run {run_id}"), self._transaction():
+            self._conn.execute(
+                "UPDATE runs SET status=?, finished_at=?, metadata_json=? WHERE run_id=?",
+                (status, _now(), _dump(dict(metadata)), run_id),
+            )
+            self._save_totals(run_id, totals if totals is not None else self._totals(run_id, until=_now()), None)
+            self._attempt_of.pop(run_id, None)
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One run's row, with counts of finished rows.
+        """One run's row, with counts of finished rows and its totals.
 
         Raises:
-            StoreError: no such run; the message lists the most recent ones.
+            StoreError: no such run (the message lists the most recent ones), or the file cannot be read.
         """
-        row = self._conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        if row is None:
-            recent = [r["run_id"] for r in self.runs()[:5]]
-            hint = f" Recent runs: {', '.join(recent)}." if recent else " The store has no runs."
-            raise StoreError(f"no run '{run_id}' in {self.path}.{hint}")
-        return self._describe(row)
+        with self._guard(f"reading run {run_id}"):
+            row = self._conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is not None:
+                return self._describe(row)
+        recent = [r["run_id"] for r in self.runs()[:5]]
+        hint = f" Recent runs: {', '.join(recent)}." if recent else " The store has no runs."
+        raise StoreError(f"no run '{run_id}' in {self.path}.{hint}")
 
     def runs(self) -> list[dict[str, Any]]:
-        """Every run, newest first, with counts of finished rows."""
-        return [
-            self._describe(r) for r in self._conn.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC")
-        ]
+        """Every run, newest first, with counts of finished rows and totals."""
+        with self._guard("listing its runs"):
+            found = self._conn.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
+            return [self._describe(r) for r in found]
+
+    def totals(self, run_id: str) -> RunTotals:
+        """What the run spent over every attempt so far.
+
+        An attempt that ended normally stored exact totals. One that never ended (killed, a second
+        Ctrl-C) or is still running counts what its committed rows' records say they cost, and its wall
+        time up to its last committed row; calls in flight when it stopped, and the LLM calls count,
+        are not known.
+        """
+        with self._guard(f"reading the totals of run {run_id}"):
+            return self._totals(run_id)
+
+    def _totals(self, run_id: str, until: str | None = None) -> RunTotals:
+        found = self._conn.execute(
+            "SELECT cost, prompt_tokens, completion_tokens, llm_calls, duration_s, open_attempt, attempt_started_at"
+            " FROM totals WHERE run_id=?",
+            (run_id,),
+        ).fetchone()
+        if found is None:
+            return RunTotals()
+        *numbers, attempt, started = found
+        stored = RunTotals(*numbers)
+        if attempt is None:
+            return stored
+        return stored + self._attempt(run_id, attempt, started, until)
+
+    def attempt_totals(self, run_id: str) -> RunTotals:
+        """Cost and tokens of the rows the attempt running now committed, and its wall time to the last of them."""
+        with self._guard(f"reading the totals of run {run_id}"):
+            found = self._conn.execute(
+                "SELECT open_attempt, attempt_started_at FROM totals WHERE run_id=?", (run_id,)
+            ).fetchone()
+            if found is None or found[0] is None:
+                return RunTotals()
+            return self._attempt(run_id, found[0], found[1], None)
+
+    def _attempt(self, run_id: str, attempt: int, started: str, until: str | None) -> RunTotals:
+        rows = self._conn.execute(
+            "SELECT ok, payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
+        ).fetchall()
+        spent = _row_totals([(ok, payload) for ok, payload, _ in rows])
+        end = until or max((r[2] for r in rows), default=started)
+        return spent + RunTotals(duration_s=_seconds_between(started, end))
+
+    def _save_totals(self, run_id: str, totals: RunTotals, open_attempt: tuple[int, str] | None) -> None:
+        """Store the totals; ``open_attempt`` is the attempt now running and when it began (None: none is)."""
+        attempt, started = open_attempt if open_attempt is not None else (None, None)
+        self._conn.execute("INSERT OR IGNORE INTO totals (run_id) VALUES (?)", (run_id,))
+        self._conn.execute(
+            "UPDATE totals SET cost=?, prompt_tokens=?, completion_tokens=?, llm_calls=?, duration_s=?,"
+            " open_attempt=?, attempt_started_at=? WHERE run_id=?",
+            (
+                totals.cost,
+                totals.prompt_tokens,
+                totals.completion_tokens,
+                totals.llm_calls,
+                totals.duration_s,
+                attempt,
+                started,
+                run_id,
+            ),
+        )
 
     def _describe(self, row: Any) -> dict[str, Any]:
         cols = [d[0] for d in self._conn.execute("SELECT * FROM runs LIMIT 0").description]
@@ -216,6 +415,7 @@ class RunStore:
         run["settings"] = json.loads(run.pop("settings_json"))
         run["plugins"] = json.loads(run.pop("plugins_json") or "[]")
         run["metadata"] = json.loads(run.pop("metadata_json") or "null")
+        run["totals"] = self._totals(run["run_id"]).to_dict()
         return run
 
     # -- rows ---------------------------------------------------------------------------------
@@ -224,44 +424,45 @@ class RunStore:
         """Commit one finished row."""
         item = record if record is not None else failure
         assert item is not None
-        self._execute(
-            "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, item.group or "", item.row_id, int(isinstance(item, Record)), _payload(item), _now()),
-        )
+        with self._guard(f"recording row {item.row_id} of run {run_id}"):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, finished_at, attempt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    item.group or "",
+                    item.row_id,
+                    int(isinstance(item, Record)),
+                    _payload(item),
+                    _now(),
+                    self._attempt_of.get(run_id),
+                ),
+            )
 
     def finished_rows(self, run_id: str) -> dict[tuple[str, str], Record | Failure]:
         """Every committed row of a run, by ``(group, row_id)``."""
         out: dict[tuple[str, str], Record | Failure] = {}
-        for grp, row_id, ok, payload in self._conn.execute(
-            "SELECT grp, row_id, ok, payload FROM rows WHERE run_id=?", (run_id,)
-        ):
-            data = json.loads(payload)
-            out[(grp, row_id)] = Record(**data) if ok else Failure(**data)
+        with self._guard(f"reading the finished rows of run {run_id}"):
+            for grp, row_id, ok, payload in self._conn.execute(
+                "SELECT grp, row_id, ok, payload FROM rows WHERE run_id=?", (run_id,)
+            ):
+                data = json.loads(payload)
+                out[(grp, row_id)] = Record(**data) if ok else Failure(**data)
         return out
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _lock(self) -> Any:
-        return _Transaction(self._conn)
-
-    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN")
         try:
-            self._conn.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise StoreError(f"the run store {self.path} could not record a row: {exc}") from exc
+            yield self._conn
+        except BaseException:
+            if self._conn.in_transaction:  # SQLite may already have rolled back (a damaged page, a full disk)
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the file."""
         self._conn.close()
-
-
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN")
-        return self.conn
-
-    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -44,7 +44,10 @@ class Table:
 
     Attributes:
         columns: column names, in order; templates are checked against these before any LLM call.
-        rows: the rows, read lazily; a datasource may give a sync or async iterable.
+        rows: the rows, read lazily; a datasource may give a sync or async iterable. One that knows how
+            many rows it has (the ``csv`` datasource counts them while checking the file) may also give
+            the iterable a ``__len__``: an orchestrator that streams the rows then reports the count
+            (``ctx.expect_rows``), so ``elspeth runs list`` shows how many are pending during the run.
         source: a human-readable name of where the rows come from (a path or URL).
 
     """
@@ -144,6 +147,8 @@ class Failure:
         attempts: one entry per attempt, each with at least ``attempt`` and ``error``.
         group: the experiment the row belongs to, if any.
         output: whatever output was obtained before failing (a response that failed validation).
+        metrics: what the row cost before it failed (``latency_s``, ``prompt_tokens``,
+            ``completion_tokens``, ``cost``), so paid calls on failed rows are counted too.
 
     """
 
@@ -154,6 +159,7 @@ class Failure:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     group: str | None = None
     output: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ Configure them in the settings::
 """
 
 from elspeth_llm_azure.client import AzureOpenAIClient, AzureOpenAIOptions
-from elspeth_llm_azure.content_safety import ContentSafety, ContentSafetyOptions, PromptShield, PromptShieldOptions
+from elspeth_llm_azure.content_safety import ContentSafety, ContentSafetyOptions
+from elspeth_llm_azure.prompt_shield import PromptShield, PromptShieldOptions
 
 __version__ = "0.1.0"
 

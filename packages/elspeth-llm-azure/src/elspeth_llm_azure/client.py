@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import ConfigError, LLMRequest, LLMResponse
+from elspeth.orchestration.pipeline import key_identity
 from elspeth_llm_openai.client import check_response_format
 
 __all__ = ["ENTRA_SCOPE", "AzureOpenAIClient", "AzureOpenAIOptions"]
@@ -71,6 +72,8 @@ class AzureOpenAIClient:
                     "Azure OpenAI key there, or use `auth: entra` to sign in with Microsoft Entra ID"
                 )
         self.endpoint = options.endpoint.rstrip("/")
+        # who the service meters: the key (by a non-reversible name) or the Entra ID identity
+        self.key_id = "entra" if options.auth == "entra" else key_identity(self._api_key)
         self._where = f"azure_openai deployment {options.deployment} at {self.endpoint}"
         self._base: dict[str, Any] = {
             "model": options.deployment,
@@ -117,8 +120,7 @@ class AzureOpenAIClient:
         """
         if self._sdk is None:
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
-        from elspeth_llm_azure._loop import LoopBoundSDK
-        from elspeth_llm_openai.sdk import send
+        from elspeth_llm_openai.sdk import LoopBoundSDK, send
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)

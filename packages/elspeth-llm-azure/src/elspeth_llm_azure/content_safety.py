@@ -1,118 +1,31 @@
-"""Azure AI Content Safety middleware: ``azure_content_safety`` (harm categories) and ``azure_prompt_shield``."""
+"""``azure_content_safety``: screens prompts (and optionally replies) with Azure AI Content Safety's harm categories."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from elspeth import ConfigError, LLMRequest, LLMResponse
-from elspeth.llm_errors import LLMConnectionError, LLMContentRefused, LLMError, LLMServerError, LLMTimeout
+from elspeth import LLMRequest, LLMResponse
+from elspeth.llm_errors import LLMContentRefused, LLMError, LLMServerError
+from elspeth.orchestration.retry import RetryPolicy
+from elspeth_llm_azure._service import MAX_TEXT, Service, ServiceOptions, chunks
+from elspeth_llm_azure.prompt_shield import PromptShield, PromptShieldOptions
 
-__all__ = ["ContentSafety", "ContentSafetyOptions", "PromptShield", "PromptShieldOptions"]
+__all__ = ["MAX_TEXT", "ContentSafety", "ContentSafetyOptions", "PromptShield", "PromptShieldOptions"]
 
 log = logging.getLogger("elspeth.azure_content_safety")
 Category = Literal["Hate", "SelfHarm", "Sexual", "Violence"]
-MAX_TEXT = 10_000  # the service's limit per analysed text
-
-
-class _ServiceOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    endpoint: str = Field(description="the Content Safety resource, e.g. https://my-cs.cognitiveservices.azure.com")
-    api_key_env: str = Field(
-        "AZURE_CONTENT_SAFETY_KEY", description="environment variable holding the `Ocp-Apim-Subscription-Key`"
-    )
-    api_version: str = Field("2024-09-01", description="the Content Safety API version")
-    on_error: Literal["abort", "skip"] = Field(
-        "abort", description="when the service fails: abort the call, or skip screening (logged)"
-    )
-    timeout: float = Field(10.0, gt=0, description="seconds one screening request may take")
-    max_connections: int = Field(64, ge=1, description="HTTP connections to the service kept open at most")
-
-
-class _Service:
-    """An HTTP client for one Content Safety operation, one connection pool per event loop."""
-
-    def __init__(self, plugin: str, options: _ServiceOptions, operation: str) -> None:
-        self.plugin = plugin
-        self.options = options
-        key = os.environ.get(options.api_key_env)
-        if not key:
-            raise ConfigError(
-                f"environment variable {options.api_key_env} (option `api_key_env`) is not set: export the "
-                "Content Safety key there"
-            )
-        self._key = key
-        self.endpoint = options.endpoint.rstrip("/")
-        self.url = f"{self.endpoint}/contentsafety/text:{operation}"
-        self._http: Any = None
-
-    def _make(self) -> Any:
-        import httpx
-
-        limits = httpx.Limits(
-            max_connections=self.options.max_connections, max_keepalive_connections=self.options.max_connections
-        )
-        return httpx.AsyncClient(timeout=self.options.timeout, limits=limits)
-
-    async def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body``; HTTP and network failures become :mod:`elspeth.llm_errors` exceptions."""
-        import httpx
-
-        from elspeth_llm_azure._loop import LoopBoundSDK
-
-        if self._http is None:
-            self._http = LoopBoundSDK(self._make, _aclose)
-        http = await self._http.get()
-        where = f"{self.plugin} at {self.endpoint}"
-        try:
-            reply = await http.post(
-                self.url,
-                params={"api-version": self.options.api_version},
-                headers={"Ocp-Apim-Subscription-Key": self._key},
-                json=body,
-            )
-        except httpx.TimeoutException as exc:
-            raise LLMTimeout(f"{where}: no answer within {self.options.timeout} s (option `timeout`)") from exc
-        except httpx.HTTPError as exc:
-            raise LLMConnectionError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        if reply.status_code != 200:
-            hint = " (check the key in `api_key_env`)" if reply.status_code in {401, 403} else ""
-            raise LLMServerError(
-                f"{where}: HTTP {reply.status_code}: {reply.text[:200]}{hint}", status=reply.status_code
-            )
-        try:
-            data = reply.json()
-        except ValueError as exc:
-            raise LLMServerError(f"{where}: the reply is not JSON: {reply.text[:80]!r}") from exc
-        if not isinstance(data, dict):
-            raise LLMServerError(f"{where}: the reply is not a JSON object")
-        return data
-
-    async def aclose(self) -> None:
-        """Close the connection pool now."""
-        if self._http is not None:
-            await self._http.aclose()
-
-
-async def _aclose(http: Any) -> None:
-    await http.aclose()
-
-
-def _chunks(text: str) -> list[str]:
-    return [text[i : i + MAX_TEXT] for i in range(0, len(text), MAX_TEXT)] or [""]
 
 
 def _all_categories() -> list[Category]:
     return ["Hate", "SelfHarm", "Sexual", "Violence"]
 
 
-class ContentSafetyOptions(_ServiceOptions):
+class ContentSafetyOptions(ServiceOptions):
     """Options of ``azure_content_safety``."""
 
     categories: list[Category] = Field(default_factory=_all_categories, description="harm categories to check")
@@ -128,11 +41,28 @@ class ContentSafetyOptions(_ServiceOptions):
     screen_responses: bool = Field(False, description="also screen the LLM's replies")
 
 
+def _severities(where: str, reply: dict[str, Any]) -> dict[str, int]:
+    """Each category's severity from a ``text:analyze`` reply; a reply without them is the service's error."""
+    items = reply.get("categoriesAnalysis")
+    if not isinstance(items, list):
+        raise LLMServerError(f"{where}: the reply has no `categoriesAnalysis` list: {str(reply)[:120]}")
+    found: dict[str, int] = {}
+    for item in items:
+        category = item.get("category") if isinstance(item, dict) else None
+        severity = item.get("severity") if isinstance(item, dict) else None
+        if not isinstance(category, str) or not isinstance(severity, int) or isinstance(severity, bool):
+            raise LLMServerError(f"{where}: a `categoriesAnalysis` entry is not {{category, severity}}: {item!r:.120}")
+        found[category] = max(found.get(category, 0), severity)
+    return found
+
+
 class ContentSafety:
     """Screens prompts (and optionally replies) with Azure AI Content Safety's harm categories.
 
     A text is flagged when a category's severity reaches its threshold. ``abort`` raises
     :class:`~elspeth.llm_errors.LLMContentRefused` (never retried), naming the category and severity.
+    Texts over the service's 10,000-character limit are screened in overlapping pieces. A category
+    asked for but missing from the reply is the service's error, never a pass.
     """
 
     name = "azure_content_safety"
@@ -140,21 +70,27 @@ class ContentSafety:
 
     def __init__(self, options: ContentSafetyOptions) -> None:
         self.options = options
-        self._service = _Service(self.name, options, "analyze")
+        self._service = Service(self.name, options, "analyze")
         self.endpoint = self._service.endpoint
+
+    def use_retry_policy(self, policy: RetryPolicy) -> None:
+        """Retry the service's 429, 5xx, timeouts and dropped connections with the run's policy."""
+        self._service.retry = policy
+
+    def _read(self, reply: dict[str, Any]) -> dict[str, int]:
+        found = _severities(self._service.where, reply)
+        missing = [c for c in self.options.categories if c not in found]
+        if missing:
+            raise LLMServerError(f"{self._service.where}: the reply has no severity for {', '.join(missing)}")
+        return found
 
     async def _violations(self, text: str) -> list[tuple[str, int, int]]:
         opts = self.options
-        replies = await asyncio.gather(
-            *(self._service.post({"text": c, "categories": list(opts.categories)}) for c in _chunks(text))
-        )
+        body = {"categories": list(opts.categories)}
+        replies = await asyncio.gather(*(self._service.post({"text": c, **body}, self._read) for c in chunks(text)))
         worst: dict[str, int] = {}
-        for reply in replies:
-            items = reply.get("categoriesAnalysis")
-            if not isinstance(items, list):
-                raise LLMServerError(f"{self.name}: the reply has no `categoriesAnalysis`: {str(reply)[:120]}")
-            for item in items:
-                category, severity = str(item.get("category")), int(item.get("severity") or 0)
+        for severities in replies:
+            for category, severity in severities.items():
                 worst[category] = max(worst.get(category, 0), severity)
         found = []
         for category, severity in sorted(worst.items()):
@@ -203,69 +139,6 @@ class ContentSafety:
         if await self._screen(response.content, "response", request.metadata):
             return replace(response, content=self.options.mask)
         return response
-
-    async def aclose(self) -> None:
-        """Close the connection pool now (it also closes with the event loop)."""
-        await self._service.aclose()
-
-
-class PromptShieldOptions(_ServiceOptions):
-    """Options of ``azure_prompt_shield``."""
-
-    on_attack: Literal["abort", "mask", "log"] = Field(
-        "abort", description="abort the call, replace the user prompt with `mask`, or only log"
-    )
-    mask: str = Field("[PROMPT BLOCKED]", description="what replaces the user prompt when on_attack is mask")
-    system_as_document: bool = Field(
-        False, description="also send the system prompt as a document (to catch attacks hidden in it)"
-    )
-
-
-class PromptShield:
-    """Detects prompt attacks (jailbreaks, indirect injection) with Azure AI Content Safety Prompt Shields.
-
-    Sends the user prompt as ``userPrompt`` and, as ``documents``, any texts a processor put in
-    ``request.metadata["documents"]`` (plus the system prompt if asked). ``abort`` raises
-    :class:`~elspeth.llm_errors.LLMContentRefused`, never retried.
-    """
-
-    name = "azure_prompt_shield"
-    Options = PromptShieldOptions
-
-    def __init__(self, options: PromptShieldOptions) -> None:
-        self.options = options
-        self._service = _Service(self.name, options, "shieldPrompt")
-        self.endpoint = self._service.endpoint
-
-    async def before_request(self, request: LLMRequest) -> LLMRequest:
-        """Ask Prompt Shields about the prompt and documents; act on any attack detected."""
-        documents = [str(d) for d in request.metadata.get("documents") or []]
-        if self.options.system_as_document and request.system:
-            documents.append(request.system)
-        try:
-            reply = await self._service.post({"userPrompt": request.user[:MAX_TEXT], "documents": documents})
-        except LLMError as exc:
-            if self.options.on_error == "abort":
-                raise
-            log.warning("%s: prompt not screened (on_error: skip): %s", self.name, exc)
-            request.metadata["prompt_shield"] = "skipped"
-            return request
-        where = []
-        if (reply.get("userPromptAnalysis") or {}).get("attackDetected"):
-            where.append("the user prompt")
-        for i, doc in enumerate(reply.get("documentsAnalysis") or []):
-            if isinstance(doc, dict) and doc.get("attackDetected"):
-                where.append(f"document {i + 1} of {len(documents)}")
-        request.metadata["prompt_shield"] = {"attack": bool(where), "where": where}
-        if not where:
-            return request
-        message = f"{self.name}: prompt attack detected in {', '.join(where)}"
-        if self.options.on_attack == "abort":
-            raise LLMContentRefused(message)
-        log.warning("%s; row %s", message, request.metadata.get("row_id", "?"))
-        if self.options.on_attack == "mask":
-            return replace(request, user=self.options.mask)
-        return request
 
     async def aclose(self) -> None:
         """Close the connection pool now (it also closes with the event loop)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
 from elspeth_llm_azure.client import AzureOpenAIClient
-from elspeth_llm_azure.content_safety import ContentSafety, PromptShield
+from elspeth_llm_azure.content_safety import ContentSafety
+from elspeth_llm_azure.prompt_shield import PromptShield
 
 
 @hookimpl

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import ConfigError, LLMRequest, LLMResponse
+from elspeth.orchestration.pipeline import key_identity
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIClient", "OpenAIOptions"]
 
@@ -91,6 +92,7 @@ class OpenAIClient:
                 "key there, or set `allow_missing_key: true` for a local endpoint that needs none"
             )
         self._api_key = key or _PLACEHOLDER_KEY
+        self.key_id = key_identity(key)  # the adaptive limiter's lane: endpoint and key, never the key itself
         self.endpoint = (options.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._where = f"openai {options.model} at {self.endpoint}"
         self._base: dict[str, Any] = {

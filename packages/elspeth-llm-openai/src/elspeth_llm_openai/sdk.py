@@ -7,10 +7,9 @@ when a client makes its first call, so ``elspeth plugins list`` never imports ``
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import openai
@@ -26,6 +25,7 @@ from elspeth.llm_errors import (
     LLMTimeout,
     parse_retry_after,
 )
+from elspeth_llm_openai.loop import LoopBoundSDK
 
 __all__ = [
     "LoopBoundSDK",
@@ -66,46 +66,6 @@ def build_http_client(transport: str, max_connections: int, timeout: float) -> A
             )
         return aiohttp_client(limits=limits, timeout=timeout)
     return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-
-
-async def _closer(sdk: Any) -> AsyncIterator[None]:
-    # An async generator the event loop finalises in `shutdown_asyncgens()` (asyncio.run does this),
-    # so the SDK's connections are closed on the loop that opened them, even if nobody calls aclose().
-    try:
-        yield
-    finally:
-        await sdk.close()
-
-
-class LoopBoundSDK:
-    """Holds one SDK client per running event loop, built on first use and closed with its loop.
-
-    Args:
-        factory: builds the SDK client; called inside the running loop.
-
-    """
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._sdk: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closer: AsyncIterator[None] | None = None
-
-    async def get(self) -> Any:
-        """The SDK client for the running loop."""
-        loop = asyncio.get_running_loop()
-        if self._sdk is None or self._loop is not loop:
-            sdk = self._factory()
-            closer = _closer(sdk)
-            await closer.__anext__()
-            self._sdk, self._loop, self._closer = sdk, loop, closer
-        return self._sdk
-
-    async def aclose(self) -> None:
-        """Close the SDK client now (idempotent)."""
-        closer, self._closer, self._sdk, self._loop = self._closer, None, None, None
-        if closer is not None:
-            await closer.aclose()  # type: ignore[attr-defined]
 
 
 def chat_body(base: Mapping[str, Any], request: LLMRequest, extra_body: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,19 +3,23 @@
 Rows stream: they are pulled from the datasource as workers free up, finished rows go through a
 bounded reorder buffer into disk-backed spools in input order, and the sinks read the spools. Memory
 stays flat however many rows the run has.
+
+Each row is committed to the run store the moment it finishes, before it enters the reorder buffer:
+the buffer orders only the output. A killed run therefore repeats at most the calls that were in
+flight (never more than ``concurrency``), not the finished rows waiting in the buffer for an earlier one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 from elspeth import (
     Failure,
     LLMRequest,
+    ProcessorFailed,
     Record,
     Row,
     RunMetadata,
@@ -23,15 +27,18 @@ from elspeth import (
     SpoolWriter,
     Table,
     TemplateError,
+    check_needed_fields,
     check_template,
     invoke,
     run_rows,
 )
 from elspeth_batch.mapping import MISSING, ReplyError, parse_reply, pick, split_path
 from elspeth_batch.options import BatchOptions
+from elspeth_batch.subplugins import close_all, open_all, summaries
+from elspeth_batch.totals import CountedRows, Totals
 
 if TYPE_CHECKING:
-    from elspeth import LLMPipeline, LLMResponse, OrchestrationContext, PromptTemplate
+    from elspeth import LLMPipeline, OrchestrationContext, PromptTemplate
 
 __all__ = ["BatchOrchestrator"]
 
@@ -47,29 +54,10 @@ class _RowFailed(Exception):
         self.attempts: list[dict[str, Any]] = [{"attempt": 1, "stage": stage, "error": error}]
 
 
-class _Totals:
-    """Run-wide sums, updated as rows finish."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.cost = 0.0
-        self.priced = 0
-        self.latency_s = 0.0
-        self.parse_errors_kept = 0
-        self.resumed = 0
-        self.stages: Counter[str] = Counter()
-
-    def add(self, response: LLMResponse) -> None:
-        self.calls += 1
-        self.prompt_tokens += response.usage.prompt_tokens
-        self.completion_tokens += response.usage.completion_tokens
-        self.latency_s += response.latency_s
-        cost = response.metrics.get("cost")
-        if cost is not None:
-            self.cost += float(cost)
-            self.priced += 1
+def _excerpt(text: str, limit: int = 80) -> str:
+    """The start of a reply, quoted, for an error message."""
+    flat = " ".join(text.split())
+    return f"began {flat[:limit]!r}..." if len(flat) > limit else f"was {flat!r}"
 
 
 class BatchOrchestrator:
@@ -142,6 +130,16 @@ class BatchOrchestrator:
             except Exception as exc:  # a plugin's constructor may raise anything: report it at its place
                 checker.add(loc, f"processor '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
         checker.raise_if_any()
+        # post-processors see the row's fields with the output columns over them
+        outputs = [self.options.output_field, *self.options.json_fields]
+        if self.options.on_parse_error == "keep_raw":
+            outputs.append("parse_error")
+        steps = [
+            ((*base, "post_processors", i), f"post-processor '{name}'", plugin)
+            for i, (name, plugin) in enumerate(self._post)
+        ]
+        check_needed_fields(list(dict.fromkeys([*fields, *outputs])), steps, checker)
+        checker.raise_if_any()
         self._checked = True
 
     # one row --------------------------------------------------------------------------------
@@ -189,7 +187,7 @@ class BatchOrchestrator:
         # what the post-processors added, or changed from the input, is output; untouched inputs are not
         return {k: v for k, v in data.items() if k in outputs or k not in inputs or v != inputs[k]}
 
-    async def _record(self, row: Row, totals: _Totals, run_id: str) -> Record:
+    async def _record(self, row: Row, totals: Totals, run_id: str) -> Record:
         assert self._llm is not None
         system, user = self._render(row)
         metadata = {"run_id": run_id, "row_id": row.id}
@@ -211,9 +209,12 @@ class BatchOrchestrator:
         }
         if response.metrics.get("cost") is not None:
             metrics["cost"] = response.metrics["cost"]
+        if response.cached:
+            metrics["cached"] = True  # answered from the response cache: no call was made, nothing paid
         outputs, problem = self._map(response.content)
         if problem is not None:
             if self.options.on_parse_error == "fail":
+                problem = f"{problem}; the reply {_excerpt(response.content)}"
                 raise _RowFailed("parse", problem, {self.options.output_field: response.content})
             outputs[self.options.output_field] = response.content
             outputs["parse_error"] = problem
@@ -222,12 +223,14 @@ class BatchOrchestrator:
             outputs = await self._post_process(row, outputs)
         return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics)
 
-    async def _finish_row(self, row: Row, ctx: OrchestrationContext, totals: _Totals) -> Finished:
+    async def _finish_row(self, row: Row, ctx: OrchestrationContext, totals: Totals) -> Finished:
         try:
             try:
                 row = await ctx.preprocess(row)
-            except Exception as exc:  # a processor's failure is the row's
-                raise _RowFailed("processor", f"{type(exc).__name__}: {exc}") from None
+            except ProcessorFailed as exc:
+                # recorded with the row as far as the processors got: what pii_redaction masked stays masked
+                row = exc.row
+                raise _RowFailed("processor", str(exc)) from None
             return await self._record(row, totals, ctx.run_id)
         except _RowFailed as failed:
             return Failure(
@@ -245,28 +248,14 @@ class BatchOrchestrator:
         if not self._checked:
             self.check(table.columns, ctx)
         opts = self.options
-        totals = _Totals()
-        resumed: set[int] = set()
-
-        def ordered(item: Finished) -> Finished:
-            # called in input order: the progress bar, observers and the run store see rows in order
-            if isinstance(item, Failure):
-                totals.stages[item.stage] += 1
-            if id(item) in resumed:
-                resumed.discard(id(item))
-            elif isinstance(item, Failure):
-                ctx.row_finished(failure=item)
-            else:
-                ctx.row_finished(record=item)
-            return item
-
+        totals = Totals()
         folder = ctx.plugin_context.output_dir
+        # the buffer orders the output only: every row is committed and reported in handle(), as it finishes
         writer = SpoolWriter(
             folder / opts.spool_dir if opts.spool_dir else folder,
             window=opts.reorder_window or max(64, 4 * ctx.concurrency),
             cancel=ctx.cancel,
             chunk_size=opts.chunk_size,
-            on_ordered=ordered,
         )
 
         async def handle(row: Row) -> None:
@@ -274,57 +263,81 @@ class BatchOrchestrator:
             try:
                 prior = ctx.prior_result(None, row.id)
                 if prior is not None:  # finished in the run being resumed: neither run nor paid for again
-                    ctx.resumed_row(prior)
-                    resumed.add(id(prior))
-                    totals.resumed += 1
                     item = prior
+                    ctx.resumed_row(prior)
+                    totals.resumed += 1
                 else:
                     item = await self._finish_row(row, ctx, totals)
+                    # committed now, not when its turn in the output comes: a kill must not lose a finished row
+                    if isinstance(item, Failure):
+                        ctx.row_finished(failure=item)
+                    else:
+                        ctx.row_finished(record=item)
+                if isinstance(item, Failure):
+                    totals.stages[item.stage] += 1
             finally:
                 await writer.put(row.index, item)
 
         started_at = time.perf_counter()
-        await self._open(ctx)
-        ctx.progress.start(None, "batch")
         try:
-            started = await run_rows(
-                writer.numbered(table.rows), handle, concurrency=ctx.concurrency, cancel=ctx.cancel
-            )
+            await open_all(self._post, ctx.plugin_context, "post-processor", "post_processors")
+        except BaseException:
+            writer.close()
+            raise
+        # a datasource that can count its rows (csv) gives the bar its total and history what is pending from
+        # the start; otherwise the count reaches history once the last row is read, or a stop counts the rest
+        total = len(table.rows) if isinstance(table.rows, Sized) else None
+        ctx.progress.start(total, "batch")
+        source = CountedRows(table.rows, on_counted=ctx.expect_rows)
+        try:
+            if total is not None:
+                ctx.expect_rows(total)
+            started = await run_rows(writer.numbered(source), handle, concurrency=ctx.concurrency, cancel=ctx.cancel)
             writer.finish()
         except BaseException:
             writer.close()
             raise
         finally:
             ctx.progress.finish()
-            await self._close()
+            await close_all(self._post)
         wall = time.perf_counter() - started_at
-        return self._result(writer, started, wall, totals, ctx)
+        not_run = await self._not_run(source, started, ctx)
+        result = self._result(writer, started, not_run, wall, totals, ctx)
+        counted = await summaries(self._post)
+        if counted:  # what each post-processor counted (pii_redaction's findings per kind, ...)
+            result.metadata.extra["post_processors"] = counted
+        return result
 
-    async def _open(self, ctx: OrchestrationContext) -> None:
-        for _, plugin in self._post:
-            opener = getattr(plugin, "open", None)
-            if opener is not None:
-                await invoke(opener, ctx.plugin_context)
-
-    async def _close(self) -> None:
-        for _, plugin in self._post:
-            closer = getattr(plugin, "close", None)
-            if closer is not None:
-                await invoke(closer)
+    @staticmethod
+    async def _not_run(source: CountedRows, started: int, ctx: OrchestrationContext) -> int | None:
+        """Rows of the input never started: 0 unless the run stopped; None when Ctrl-C leaves no time to count."""
+        if not ctx.cancel.is_set():
+            return 0
+        if (ctx.cancel.reason or "").startswith("interrupted"):
+            return None
+        return source.taken + await source.count_rest() - started
 
     def _result(
-        self, writer: SpoolWriter, started: int, wall: float, totals: _Totals, ctx: OrchestrationContext
+        self,
+        writer: SpoolWriter,
+        started: int,
+        not_run: int | None,
+        wall: float,
+        totals: Totals,
+        ctx: OrchestrationContext,
     ) -> RunResult:
         records, failures = writer.records, writer.failures
         done = len(records) + len(failures)
+        priced = totals.priced and ctx.llm is not None and ctx.llm.cost_tracker is not None
         extra: dict[str, Any] = {
             "llm_calls": totals.calls,
+            "cache_hits": totals.cache_hits,
             "tokens": {
                 "prompt": totals.prompt_tokens,
                 "completion": totals.completion_tokens,
                 "total": totals.prompt_tokens + totals.completion_tokens,
             },
-            "cost_total": round(totals.cost, 10) if totals.priced else None,
+            "cost_total": round(totals.cost, 10) if priced else None,
             "timings": {
                 "rows_s": round(wall, 6),
                 "rows_per_s": round(done / wall, 2) if wall > 0 else None,
@@ -333,6 +346,7 @@ class BatchOrchestrator:
             },
             "failures_by_stage": dict(sorted(totals.stages.items())),
             "reorder_buffer_peak": writer.peak_buffered,
+            "not_run": not_run,
         }
         if totals.parse_errors_kept:
             extra["parse_errors_kept"] = totals.parse_errors_kept
@@ -352,6 +366,7 @@ class BatchOrchestrator:
             "rows": started,
             "succeeded": len(records),
             "failed": len(failures),
+            "not_run": not_run,
             "failures_by_stage": extra["failures_by_stage"],
             "tokens": extra["tokens"],
             "cost_total": extra["cost_total"],
@@ -359,12 +374,16 @@ class BatchOrchestrator:
         return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
 
     def summary(self, result: RunResult) -> list[str]:
-        """A line for the terminal: rows, failures by stage, tokens, cost and throughput."""
+        """A line for the terminal: rows, failures by stage, rows not run, cache hits, tokens, cost and throughput."""
         meta = result.metadata.extra
         line = f"batch: {result.metadata.succeeded} ok, {result.metadata.failed} failed"
         stages = meta.get("failures_by_stage") or {}
         if stages:
             line += " (" + ", ".join(f"{stage} {n}" for stage, n in stages.items()) + ")"
+        if meta.get("not_run"):
+            line += f", {meta['not_run']:,} not run"
+        if meta.get("cache_hits"):
+            line += f", {meta['cache_hits']:,} from the cache"
         tokens = (meta.get("tokens") or {}).get("total")
         if tokens:
             line += f"; {tokens:,} tokens"

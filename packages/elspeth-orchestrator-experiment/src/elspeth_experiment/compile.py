@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,16 @@ def _build_list(
         try:
             plugin = resolved.build()
             setup = getattr(plugin, "setup", None)
+            if inspect.iscoroutinefunction(setup):
+                # setup runs inside the orchestrator's check, which compiles the suite synchronously:
+                # a coroutine would never be awaited, and the plugin would run half set up
+                checker.add(
+                    (*loc, i),
+                    f"{domain} '{ref.plugin}' ({resolved.info.distribution}) defines `async def setup`, but setup "
+                    "runs while the settings are checked and must be a plain `def`; move network work to its run "
+                    "methods, which may be async",
+                )
+                continue
             if callable(setup):
                 setup(SetupContext(ctx, columns, (*loc, i), checker))
         except Exception as exc:  # a sub-plugin's constructor may raise anything: report its place
@@ -119,7 +130,7 @@ def _compile_one(
 
     if spec.llm is not None or spec.llm_options:
         llm_loc = (*loc, "llm") if spec.llm is not None else (*loc, "llm_options")
-        llm = ctx.build_llm(spec.llm, spec.llm_options, llm_loc, checker)
+        llm = ctx.build_llm(spec.llm, spec.llm_options, llm_loc, checker, options_loc=(*loc, "llm_options"))
     else:
         llm = ctx.llm
         if llm is None:

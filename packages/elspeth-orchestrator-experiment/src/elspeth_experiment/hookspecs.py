@@ -50,6 +50,8 @@ def register_aggregators(register: Registrar) -> None:
     """Register aggregators (domain ``aggregator``): ``finalize(records) -> summary``.
 
     An aggregator runs once per experiment after its last row; its summary is stored under its name.
+    One that also needs the failed rows, the rows not run or the early stop defines
+    ``finalize_result(result: ExperimentResult)``, which is then called instead of ``finalize``.
 
     Args:
         register: call ``register(MyAggregator)`` once per class.
@@ -68,6 +70,8 @@ def register_validators(register: Registrar) -> None:
     """Register validators (domain ``validator``): ``validate(response, row)`` raising ``ValidationFailed``.
 
     A rejected response is asked for again up to the orchestrator's ``validation_retries`` times.
+    A validator that calls an LLM to decide returns those responses (or raises
+    ``ValidationFailedWithCalls`` carrying them) so their tokens and cost count toward the row.
     Any sub-plugin (validator or other) that needs more than its options, such as a second LLM
     client, may define ``setup(setup: SetupContext)``; it runs while the settings are checked.
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from elspeth import Failure, LLMResponse, Record, Row
+from elspeth import Failure, LLMResponse, Record, Row, ValidationFailed
 
 if TYPE_CHECKING:
     from elspeth import Checker, OrchestrationContext
@@ -23,6 +23,7 @@ __all__ = [
     "RowPlugin",
     "SetupContext",
     "SuiteComparison",
+    "ValidationFailedWithCalls",
     "Validator",
 ]
 
@@ -87,18 +88,43 @@ class RowPlugin(Protocol):
 
 
 class Aggregator(Protocol):
-    """Summarises an experiment's records."""
+    """Summarises an experiment's records.
+
+    An aggregator that also needs the failed rows, the rows not run or the early stop (to count a
+    failed row's cost, or to say that the summary leaves failures out) defines
+    ``finalize_result(result: ExperimentResult)`` as well; the runner then calls that instead.
+    """
 
     def finalize(self, records: Sequence[Record]) -> Mapping[str, Any]:
         """Return a JSON-ready summary."""
         ...
 
 
-class Validator(Protocol):
-    """Checks a response; raises :class:`elspeth.ValidationFailed` with a reason when it breaks a rule."""
+class ValidationFailedWithCalls(ValidationFailed):
+    """A rejection by a validator that called an LLM to decide; it carries those calls.
 
-    def validate(self, response: LLMResponse, row: Row) -> None:
-        """Return normally when the response is acceptable."""
+    Args:
+        reason: a short sentence saying which rule failed and how.
+        calls: the responses of the validator's own LLM calls; their tokens, latency and cost are
+            added to the row's metrics (and broken out under ``validator``).
+
+    """
+
+    def __init__(self, reason: str, calls: Sequence[LLMResponse] = ()) -> None:
+        super().__init__(reason)
+        self.calls = list(calls)
+
+
+class Validator(Protocol):
+    """Checks a response; raises :class:`elspeth.ValidationFailed` with a reason when it breaks a rule.
+
+    A validator that calls an LLM itself (``llm_guard``) returns the responses of those calls when it
+    accepts, and raises :class:`ValidationFailedWithCalls` with them when it rejects, so that the row's
+    tokens and cost include them.
+    """
+
+    def validate(self, response: LLMResponse, row: Row) -> Sequence[LLMResponse] | None:
+        """Return normally (None, or the validator's own LLM responses) when the response is acceptable."""
         ...
 
 

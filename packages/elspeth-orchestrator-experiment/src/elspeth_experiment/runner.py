@@ -1,4 +1,10 @@
-"""Running one experiment over the rows: render, call, validate, score, check early stop."""
+"""Running one experiment over the rows: render, call, validate, score, check early stop.
+
+A row's ``latency_s``, ``prompt_tokens``, ``completion_tokens`` and ``cost`` add up every LLM call made
+for it: each criterion's calls (rejected ones included, they were paid for) and the calls validators
+made to judge them (``llm_guard``), which are also broken out under ``validator``. A failed row carries
+the same figures in ``Failure.metrics``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from elspeth import (
     LLMRequest,
     LLMResponse,
     OrchestrationContext,
+    ProcessorFailed,
     Record,
     Row,
     TemplateError,
@@ -20,7 +27,7 @@ from elspeth import (
     run_rows,
 )
 from elspeth_experiment.compile import DEFAULT_CRITERION, CompiledExperiment
-from elspeth_experiment.protocols import ExperimentResult
+from elspeth_experiment.protocols import ExperimentResult, ValidationFailedWithCalls
 
 __all__ = ["run_experiment"]
 
@@ -28,18 +35,54 @@ log = logging.getLogger("elspeth.experiment")
 
 
 class _RowFailed(Exception):
+    inputs: Mapping[str, Any] | None = None  # the row as the processors left it, recorded instead of the input row
+
     def __init__(
         self,
         stage: str,
         error: str,
         output: dict[str, Any] | None = None,
         attempts: list[dict[str, Any]] | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(error)
         self.stage = stage
         self.error = error
         self.output = output or {}
         self.attempts = attempts or [{"attempt": 1, "stage": stage, "error": error}]
+        self.metrics = metrics or {}
+
+
+def _made_calls(value: Any) -> list[LLMResponse]:
+    """The LLM responses a validator handed back (its own calls), ignoring anything else it returned."""
+    if isinstance(value, LLMResponse):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [item for item in value if isinstance(item, LLMResponse)]
+    return []
+
+
+def _usage(calls: Sequence[LLMResponse], judged: Sequence[LLMResponse]) -> dict[str, Any]:
+    """Latency, tokens and cost of a row's calls (``calls``: to the experiment's LLM; ``judged``: validators')."""
+
+    def totals(responses: Sequence[LLMResponse]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "latency_s": round(sum(r.latency_s for r in responses), 6),
+            "prompt_tokens": sum(r.usage.prompt_tokens for r in responses),
+            "completion_tokens": sum(r.usage.completion_tokens for r in responses),
+        }
+        costs = [r.metrics["cost"] for r in responses if r.metrics.get("cost") is not None]
+        if costs:
+            out["cost"] = sum(costs)
+        return out
+
+    every = [*calls, *judged]
+    metrics = totals(every)
+    if every and all(r.cached for r in every):
+        metrics["cached"] = True  # answered from the response cache: no call was made, nothing paid
+    if judged:
+        metrics["validator"] = {"calls": len(judged), **totals(judged)}
+    return metrics
 
 
 class _ExperimentRun:
@@ -58,19 +101,32 @@ class _ExperimentRun:
         except TemplateError as exc:
             raise _RowFailed("render", str(exc)) from None
 
-    async def _validate(self, response: LLMResponse, row: Row) -> tuple[str, str, bool] | None:
-        """The first validator's objection as (stage, reason, retryable), or None when all accept."""
+    async def _validate(
+        self, response: LLMResponse, row: Row, judged: list[LLMResponse]
+    ) -> tuple[str, str, bool] | None:
+        """The first validator's objection as (stage, reason, retryable), or None when all accept.
+
+        The calls a validator made to decide (returned, or carried by its ``ValidationFailedWithCalls``)
+        are appended to ``judged`` so the row pays for them.
+        """
         for name, validator in self.experiment.validators:
             try:
-                await invoke(validator.validate, response, row)
+                made = await invoke(validator.validate, response, row)
             except ValidationFailed as exc:
+                if isinstance(exc, ValidationFailedWithCalls):
+                    judged.extend(_made_calls(exc.calls))
                 return f"validation:{name}", exc.reason, True
             except Exception as exc:  # a validator's own bug fails the row, and asking again will not help
                 return f"validation:{name}", f"{type(exc).__name__}: {exc}", False
+            judged.extend(_made_calls(made))
         return None
 
-    async def _ask(self, row: Row, criterion: str, calls: list[LLMResponse]) -> LLMResponse:
-        """One criterion's answer, asking again (up to ``validation_retries``) while a validator rejects it."""
+    async def _ask(self, row: Row, criterion: str, calls: list[LLMResponse], judged: list[LLMResponse]) -> LLMResponse:
+        """One criterion's answer, asking again (up to ``validation_retries``) while a validator rejects it.
+
+        A rejected answer is evicted from the response cache, and a re-ask skips the cache: otherwise
+        the re-ask would be answered with the very reply just rejected, in this run and every later one.
+        """
         system, user = self._render(row, criterion)
         attempts: list[dict[str, Any]] = []
         tries = 1 + self.experiment.validation_retries
@@ -82,8 +138,11 @@ class _ExperimentRun:
                 "criterion": criterion,
                 "validation_attempt": attempt,  # "attempt" belongs to the pipeline's transport retries
             }
+            if attempt > 1:
+                metadata["refresh_cache"] = True
+            request = LLMRequest(system=system, user=user, metadata=metadata)
             try:
-                response = await self.experiment.llm.call(LLMRequest(system=system, user=user, metadata=metadata))
+                response = await self.experiment.llm.call(request)
             except Exception as exc:  # any client or middleware failure becomes this row's failure
                 error = f"{type(exc).__name__}: {exc}"
                 tried = getattr(exc, "attempts", None) or [{"attempt": 1, "error": error}]
@@ -91,9 +150,12 @@ class _ExperimentRun:
                     attempts.append({**entry, "validation_attempt": attempt, "criterion": criterion, "stage": "llm"})
                 raise _RowFailed("llm", error, None, attempts) from None
             calls.append(response)
-            objection = await self._validate(response, row)
+            objection = await self._validate(response, row, judged)
             if objection is None:
                 return response
+            discard = getattr(self.experiment.llm, "discard", None)  # a pipeline stand-in may not cache
+            if discard is not None:
+                await discard(request)
             stage, reason, retryable = objection
             attempts.append(
                 {
@@ -116,30 +178,33 @@ class _ExperimentRun:
     async def _record(self, row: Row) -> Record:
         try:
             row = await self.ctx.preprocess(row)
-        except Exception as exc:  # a processor's failure is the row's, with the processor named
-            raise _RowFailed("processor", f"{type(exc).__name__}: {exc}") from None
+        except ProcessorFailed as exc:  # recorded as far as the processors got: what pii_redaction masked stays masked
+            failed = _RowFailed("processor", str(exc))
+            failed.inputs = exc.row.data
+            raise failed from None
         responses: dict[str, LLMResponse] = {}
         calls: list[LLMResponse] = []  # every call, rejected ones too: they took time and cost money
-        for criterion in self.experiment.users:
-            responses[criterion] = await self._ask(row, criterion, calls)
+        judged: list[LLMResponse] = []  # the calls validators made to judge them (llm_guard)
+        try:
+            for criterion in self.experiment.users:
+                responses[criterion] = await self._ask(row, criterion, calls, judged)
+        except _RowFailed as exc:
+            exc.metrics = _usage(calls, judged) if calls or judged else {}
+            exc.inputs = row.data
+            raise
         outputs: dict[str, Any] = {self._output_key(c): r.content for c, r in responses.items()}
-        metrics: dict[str, Any] = {
-            "latency_s": round(sum(r.latency_s for r in calls), 6),
-            "prompt_tokens": sum(r.usage.prompt_tokens for r in calls),
-            "completion_tokens": sum(r.usage.completion_tokens for r in calls),
-        }
-        costs = [r.metrics["cost"] for r in calls if r.metrics.get("cost") is not None]
-        if costs:
-            metrics["cost"] = sum(costs)
-        if calls and all(r.cached for r in calls):
-            metrics["cached"] = True  # answered from the response cache: no call was made, nothing paid
+        metrics = _usage(calls, judged)
         if self.experiment.validation_retries:
             metrics["validation_retries"] = len(calls) - len(responses)
+        usage = dict(metrics)
         for name, plugin in self.experiment.row_plugins:
             try:
                 metrics.update(await invoke(plugin.process_row, row, responses))
             except Exception as exc:  # a row plugin's failure is the row's, with the plugin named
-                raise _RowFailed(f"row_plugin:{name}", f"{type(exc).__name__}: {exc}", outputs) from None
+                error = f"{type(exc).__name__}: {exc}"
+                failed = _RowFailed(f"row_plugin:{name}", error, outputs, metrics=usage)
+                failed.inputs = row.data
+                raise failed from None
         return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics, group=self.experiment.name)
 
     async def handle(self, row: Row) -> None:
@@ -150,18 +215,24 @@ class _ExperimentRun:
             else:
                 self.failures[row.index] = prior
             self.ctx.resumed_row(prior)
+            # a stop with running state (a mean, a failure rate) must count the rows it saw before the resume
+            if isinstance(prior, Record):
+                await self._check_early_stop(row, record=prior)
+            else:
+                await self._check_early_stop(row, failure=prior)
             return
         try:
             record = await self._record(row)
         except _RowFailed as exc:
             failure = Failure(
                 row_id=row.id,
-                inputs=row.data,
+                inputs=exc.inputs if exc.inputs is not None else row.data,
                 stage=exc.stage,
                 error=exc.error,
                 attempts=exc.attempts,
                 group=self.experiment.name,
                 output=exc.output,
+                metrics=exc.metrics,
             )
             self.failures[row.index] = failure
             self.ctx.row_finished(failure=failure)
@@ -212,8 +283,11 @@ async def run_experiment(
     )
     for name, aggregator in experiment.aggregators:
         key = name if name not in result.aggregates else f"{name}#{len(result.aggregates)}"
+        # an aggregator that also weighs failures and the early stop takes the whole result
+        whole = getattr(aggregator, "finalize_result", None)
         try:
-            result.aggregates[key] = dict(await invoke(aggregator.finalize, records))
+            summary = await invoke(whole, result) if whole is not None else await invoke(aggregator.finalize, records)
+            result.aggregates[key] = dict(summary)
         except Exception as exc:  # an aggregator's bug must not lose the rows: report it in place
             log.warning("aggregator %s failed: %s", name, exc)
             result.aggregates[key] = {"error": f"{type(exc).__name__}: {exc}"}

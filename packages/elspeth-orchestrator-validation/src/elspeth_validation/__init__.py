@@ -4,6 +4,8 @@ The orchestrator is registered through the entry point ``validation = "elspeth_v
 settings name it as ``orchestrator: {plugin: validation, options: {...}}``.
 """
 
+from elspeth_validation.verdicts import Rejected
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["Rejected", "__version__"]

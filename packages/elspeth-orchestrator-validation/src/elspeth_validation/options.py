@@ -57,8 +57,9 @@ class ValidationOptions(BaseModel):
     )
     rules: list[PluginRef] = Field(
         default_factory=list,
-        description="processor plugins used as rules: a row is rejected when one raises, or returns False, "
-        "a reason (text) or {valid: false, reason: ...}",
+        description="processor plugins used as rules, opened before the first row: a row is rejected when one "
+        "raises, or returns False, a reason (text) or elspeth_validation.Rejected(reason, column); a returned "
+        "row (a mapping) passes",
     )
     all_reasons: bool = Field(True, description="report every broken rule of a row, not only the first")
     rejects_path: str | None = Field(

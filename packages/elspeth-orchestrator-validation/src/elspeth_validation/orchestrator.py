@@ -3,11 +3,14 @@
 Valid rows become records, rejected rows failures with stage ``validation:<rule>`` and every reason.
 Rows stream like the batch orchestrator's: in input order, through disk-backed spools, with flat memory.
 When there are no processors, utilities that enrich rows, or rule plugins, rows are checked in one
-loop without a task per row, which is several times faster.
+loop without a task per row. That saves the task's overhead only: with the run store on (the default)
+every row's commit costs more than its checks, so the loop gains little unless the store is off
+(``benchmarks/validation/bench.py`` measures both).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -15,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from elspeth import (
     Failure,
+    ProcessorFailed,
     Record,
     Row,
+    RunFailed,
     RunMetadata,
     RunResult,
     SpoolWriter,
     Table,
     ValidationFailed,
+    check_needed_fields,
     invoke,
     run_rows,
 )
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     from elspeth import OrchestrationContext
 
 __all__ = ["ValidationOrchestrator"]
+
+log = logging.getLogger("elspeth.validation")
 
 Finished = Record | Failure
 
@@ -48,6 +56,12 @@ def _failure(row: Row, violations: list[Violation]) -> Failure:
         attempts=[{"attempt": 1, "stage": stage, "error": error}],
         output={"violations": [v.to_dict() for v in violations]},
     )
+
+
+def _keyed(plugins: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Each plugin with its metadata key: its name, or ``name[i]`` (its place in the list) when listed twice."""
+    listed = Counter(name for name, _ in plugins)
+    return [(f"{name}[{i}]" if listed[name] > 1 else name, plugin) for i, (name, plugin) in enumerate(plugins)]
 
 
 class ValidationOrchestrator:
@@ -83,6 +97,9 @@ class ValidationOrchestrator:
                 self._rules.append((resolved.info.name, resolved.build()))
             except Exception as exc:  # a plugin's constructor may raise anything: report it at its place
                 checker.add(loc, f"rule '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+        if len(self._rules) == len(self.options.rules):  # rules run on the row after the processors
+            steps = [((*base, "rules", i), f"rule '{name}'", rule) for i, (name, rule) in enumerate(self._rules)]
+            check_needed_fields(self._fields, steps, checker)
         if not self._builtin.checks and self._builtin.unique is None and not self.options.rules:
             checker.add(
                 ("orchestrator",),
@@ -117,9 +134,12 @@ class ValidationOrchestrator:
     async def _finish_row(self, row: Row, ctx: OrchestrationContext) -> Finished:
         try:
             row = await ctx.preprocess(row)
-        except Exception as exc:  # a processor's failure rejects the row, naming what it raised
-            error = f"{type(exc).__name__}: {exc}"
-            return Failure(row.id, row.data, "processor", error, [{"attempt": 1, "stage": "processor", "error": error}])
+        except ProcessorFailed as exc:
+            # a processor's failure rejects the row, recorded as far as the processors got: what
+            # pii_redaction masked stays masked in the failure, the sinks and the run store
+            error = str(exc)
+            attempts = [{"attempt": 1, "stage": "processor", "error": error}]
+            return Failure(row.id, exc.row.data, "processor", error, attempts)
         item = self._judge(row)
         if self._rules and (isinstance(item, Record) or self.options.all_reasons):
             more = await self._plugin_violations(row.data)
@@ -138,14 +158,50 @@ class ValidationOrchestrator:
         """Judge every row; valid rows and rejects stream to spools (and ``rejects_path``) in input order."""
         if self._builtin is None:
             self.check(table.columns, ctx)
+        await self._open(ctx)
+        try:
+            result = await self._run(table, ctx)
+            summaries = {key: dict(await invoke(r.summary)) for key, r in _keyed(self._rules) if hasattr(r, "summary")}
+        finally:
+            await self._close()
+        if summaries:  # what each rule plugin counted (schema_validation's checked and failed, ...)
+            result.metadata.extra["rules"] = summaries
+        return result
+
+    async def _open(self, ctx: OrchestrationContext) -> None:
+        """Open every rule plugin that has ``open`` (a schema_path is read there) before the first row."""
+        for i, (name, rule) in enumerate(self._rules):
+            opener = getattr(rule, "open", None)
+            if opener is None:
+                continue
+            try:
+                await invoke(opener, ctx.plugin_context)
+            except Exception as exc:  # a rule that cannot start stops the run before any row, naming it
+                await self._close(upto=i)
+                raise RunFailed(
+                    f"rule '{name}' (orchestrator.options.rules[{i}]) could not open: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    async def _close(self, upto: int | None = None) -> None:
+        """Close the rule plugins (those before ``upto`` only, when opening stopped there)."""
+        for name, rule in self._rules[:upto]:
+            closer = getattr(rule, "aclose", None) or getattr(rule, "close", None)
+            if closer is None:
+                continue
+            try:
+                await invoke(closer)
+            except Exception as exc:  # closing is best effort; say so rather than lose the run
+                log.warning("rule '%s' failed to close: %s", name, exc)
+
+    async def _run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
         opts = self.options
+        stages: Counter[str] = Counter()
+        unique = self._builtin.unique if self._builtin is not None else None
         folder = ctx.plugin_context.output_dir
         rejects = None
         if opts.rejects_path:
             target = ctx.plugin_context.output_path(opts.rejects_path)
             rejects = RejectsFile(target, self._fields, sanitize=opts.sanitize_formulas)
-        stages: Counter[str] = Counter()
-        unique = self._builtin.unique if self._builtin is not None else None
 
         def ordered(item: Finished) -> Finished:
             # in input order: the first occurrence of a value is the one kept
@@ -234,6 +290,8 @@ class ValidationOrchestrator:
                     "security_level": ctx.plugin_context.security_level,
                 }
             ]
+        # a rejected row is this run's answer about that row, not a breakdown: all rows rejected is a finished run
+        extra["failures_are_verdicts"] = True
         metadata = RunMetadata(
             run_id=ctx.run_id,
             name=ctx.name,

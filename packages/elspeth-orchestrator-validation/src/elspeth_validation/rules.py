@@ -11,8 +11,9 @@ from typing import Any
 
 from elspeth import Checker
 from elspeth_validation.options import ValidationOptions
+from elspeth_validation.verdicts import Rejected
 
-__all__ = ["BuiltinRules", "Unique", "Violation", "compile_rules", "verdict"]
+__all__ = ["BuiltinRules", "Rejected", "Unique", "Violation", "compile_rules", "verdict"]
 
 Loc = tuple[str | int, ...]
 Check = Callable[[Mapping[str, Any]], "Violation | None"]
@@ -174,20 +175,15 @@ def compile_rules(options: ValidationOptions, fields: Sequence[str], base: Loc, 
 
 
 def verdict(name: str, returned: Any) -> Violation | None:
-    """What a rule plugin's return value says: None, True or a mapping without ``valid: false`` pass.
+    """What a rule plugin's return value says: :class:`Rejected`, False or a non-empty string reject the row.
 
-    False rejects the row; a non-empty string rejects it with that reason; a mapping with ``valid: false``
-    rejects it with its ``reason``.
+    Anything else passes: None, True, and a mapping, which is a processor handing back the row (a row with a
+    column named ``valid`` is a row, not a verdict). A rule may also reject by raising ``ValidationFailed``.
     """
-    if returned is None or returned is True:
-        return None
+    if isinstance(returned, Rejected):
+        return Violation(name, returned.reason or f"rejected by {name}", returned.column)
     if returned is False:
         return Violation(name, f"rejected by {name}")
     if isinstance(returned, str):
         return Violation(name, returned) if returned.strip() else None
-    if isinstance(returned, Mapping):
-        if returned.get("valid", True) is False:
-            column = returned.get("column")
-            return Violation(name, str(returned.get("reason") or f"rejected by {name}"), column)
-        return None
     return None

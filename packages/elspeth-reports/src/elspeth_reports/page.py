@@ -139,6 +139,9 @@ def _forest_rows(comparisons: Sequence[Mapping[str, Any]]) -> list[ForestRow]:
                 continue
             if is_number(b.get("prob_variant_better")):
                 note += f" · P(better) {pct(b['prob_variant_better'], 0)}"
+            design = str(f.get("design") or b.get("design") or "")
+            if design == "unpaired":  # a difference of two means, not a mean of per-row differences
+                note = f"unpaired · {note}"
             label = f"{comp['variant']} · {row['criterion']}"
             rows.append(
                 ForestRow(
@@ -150,9 +153,28 @@ def _forest_rows(comparisons: Sequence[Mapping[str, Any]]) -> list[ForestRow]:
                     bool(f.get("significant")),
                     variant=comp["variant"],
                     criterion=row["criterion"],
+                    design=design,
                 )
             )
     return rows
+
+
+_UNPAIRED_NOTE = (
+    " Lines marked unpaired had no matching row ids: they show the difference of the two means with its "
+    "Welch interval, not a mean of paired differences."
+)
+
+
+def _forest_title(rows: Sequence[ForestRow]) -> str:
+    """Paired only when every line is: an unpaired (Welch) line is a difference of means, not of pairs."""
+    designs = {row.design for row in rows}
+    if designs == {"paired"}:
+        return "Paired differences from the baseline"
+    if designs == {"unpaired"}:
+        return "Differences of means from the baseline (unpaired)"
+    if designs == {"paired", "unpaired"}:
+        return "Differences from the baseline (paired and unpaired)"
+    return "Differences from the baseline"
 
 
 def _comparisons(summary: Mapping[str, Any]) -> str:
@@ -168,10 +190,11 @@ def _comparisons(summary: Mapping[str, Any]) -> str:
             (r["frequentist"] for c in comps for r in c["criteria"] if r.get("frequentist")), {}
         )
         parts.append(
-            f'<figure data-chart="forest">{forest_plot(forest, "Paired differences from the baseline")}'
+            f'<figure data-chart="forest">{forest_plot(forest, _forest_title(forest))}'
             f'<figcaption class="muted">Mean difference (variant minus baseline) per variant and criterion with its '
             f"{esc(ci_label(first.get('ci_level')))}; the dashed line is no difference; orange lines are significant "
-            f"after {esc(str(first.get('correction') or 'no').capitalize())} correction.</figcaption></figure>"
+            f"after {esc(str(first.get('correction') or 'no').capitalize())} correction."
+            f"{_UNPAIRED_NOTE if any(r.design == 'unpaired' for r in forest) else ''}</figcaption></figure>"
         )
     for comp in comps:
         parts.append(f"<h3>{esc(comp['variant'])} vs {esc(comp['baseline'])}</h3><ul>")

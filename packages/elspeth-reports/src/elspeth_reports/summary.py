@@ -195,6 +195,7 @@ def _bayesian(cell: Mapping[str, Any], plugin: str) -> dict[str, Any]:
     rate = cell.get("pass_rate") if isinstance(cell.get("pass_rate"), Mapping) else None
     return {
         "plugin": plugin,
+        "design": cell.get("design"),
         "mean_difference": mean.get("mean"),
         "prob_variant_better": mean.get("prob_variant_better"),
         "credible_interval": _interval(mean.get("credible_interval")),

@@ -169,6 +169,7 @@ class ForestRow:
     highlight: bool = False
     variant: str = ""
     criterion: str = ""
+    design: str = ""
 
 
 def forest_plot(rows: Sequence[ForestRow], title: str, unit: str = "difference from the baseline") -> str:
@@ -191,7 +192,8 @@ def forest_plot(rows: Sequence[ForestRow], title: str, unit: str = "difference f
         colour = "#D55E00" if row.highlight else "#0072B2"
         tip = f"{row.label}: {row.estimate:.4g} [{row.low:.4g}, {row.high:.4g}] {row.note}".strip()
         body.append(
-            f'<g class="forest-row" data-variant="{esc(row.variant)}" data-criterion="{esc(row.criterion)}">'
+            f'<g class="forest-row" data-variant="{esc(row.variant)}" data-criterion="{esc(row.criterion)}" '
+            f'data-design="{esc(row.design)}">'
             f"<title>{esc(tip)}</title>"
             f'<text x="{left - 8}" y="{mid + 4:.1f}" text-anchor="end" font-size="12">{esc(_short(row.label))}</text>'
             f'<line class="ci" x1="{scale(row.low):.1f}" x2="{scale(row.high):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '

@@ -98,6 +98,12 @@ def _new_record(request: web.Request, state: ServerState) -> RecordedRequest:
     )
 
 
+def _truncated(reply: Any) -> web.Response:
+    """A 200 whose JSON body stops halfway, as a proxy that cut the reply short sends."""
+    text = json.dumps(reply)
+    return web.Response(text=text[: len(text) // 2], content_type="application/json")
+
+
 async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, state: ServerState) -> web.Response | None:
     """Answer with ``fault``, or return None to answer normally."""
     cfg = state.config
@@ -111,6 +117,9 @@ async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, sta
         return web.Response(status=204)
     if fault.kind == "drop":
         return _drop(request)
+    if fault.kind == "empty":
+        rec.status = 200
+        return web.json_response({})
     if fault.kind == "content_filter":
         rec.status = 400
         return _error(400, "The prompt was filtered by the content management policy (test server).", "content_filter")
@@ -155,8 +164,7 @@ async def _chat(request: web.Request, rec: RecordedRequest) -> web.Response:
     reply = state.completion(body, model)
     if fault.kind == "malformed":
         rec.status = 200
-        text = json.dumps(reply)
-        return web.Response(text=text[: len(text) // 2], content_type="application/json")
+        return _truncated(reply)
     if _gone(request):
         rec.outcome = "client_gone"
         return web.Response(status=204)
@@ -189,7 +197,10 @@ async def _safety(request: web.Request, rec: RecordedRequest, kind: str) -> web.
     if answer is not None:
         return answer
     rec.status = 200
-    return web.json_response(state.analyze(body) if kind == SAFETY else state.shield(body))
+    reply = state.analyze(body) if kind == SAFETY else state.shield(body)
+    if fault.kind == "malformed":
+        return _truncated(reply)
+    return web.json_response(reply)
 
 
 def _recorded(handler: Any) -> Any:

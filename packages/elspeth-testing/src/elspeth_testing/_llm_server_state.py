@@ -79,8 +79,9 @@ class Fault:
     """What to do with one request instead of (or before) answering it.
 
     Attributes:
-        kind: ``ok``, ``hang``, ``drop``, ``malformed``, ``content_filter``, or an HTTP status
-            such as ``429``, ``500``, ``503``, ``400``, ``401``.
+        kind: ``ok``, ``hang``, ``drop``, ``malformed`` (a 200 whose JSON stops halfway), ``empty``
+            (a 200 whose JSON is ``{}``, without what the API promises), ``content_filter``, or an
+            HTTP status such as ``429``, ``500``, ``503``, ``400``, ``401``.
         retry_after: seconds for the ``Retry-After`` header of a 429 (None: the config's default).
 
     """
@@ -90,13 +91,15 @@ class Fault:
 
     @classmethod
     def parse(cls, spec: str | Fault) -> Fault:
-        """``"429"``, ``"429:2.5"`` (with Retry-After 2.5 s), ``"hang"``, ``"drop"``, ``"malformed"``, ``"ok"``."""
+        """``"429"``, ``"429:2.5"`` (with Retry-After 2.5 s), ``"hang"``, ``"drop"``, ``"malformed"``, ``"empty"``."""
         if isinstance(spec, Fault):
             return spec
         kind, _, after = str(spec).partition(":")
         kind = kind.strip().lower()
-        if kind not in {"ok", "hang", "drop", "malformed", "content_filter"} and not kind.isdigit():
-            raise ValueError(f"unknown fault {spec!r}: use ok, hang, drop, malformed, content_filter or a status")
+        if kind not in {"ok", "hang", "drop", "malformed", "empty", "content_filter"} and not kind.isdigit():
+            raise ValueError(
+                f"unknown fault {spec!r}: use ok, hang, drop, malformed, empty, content_filter or a status"
+            )
         return cls(kind, float(after) if after else None)
 
     @property
@@ -145,7 +148,7 @@ class RecordedRequest:
         t: seconds from the server's start to the request's arrival.
         duration_s: how long the server took over it.
         status: the HTTP status returned, or None when no reply was sent (hang, drop, client gone).
-        outcome: ``ok``, ``hang``, ``drop``, ``malformed``, ``client_gone``, or the status as text.
+        outcome: ``ok``, ``hang``, ``drop``, ``malformed``, ``empty``, ``client_gone``, or the status as text.
         credential: ``bearer`` or ``api-key`` or ``subscription-key``, as presented; None if none.
         credential_ok: whether the credential matched what the server expects.
         peer: the client's ``host:port``; requests sharing it came over one kept-alive connection.

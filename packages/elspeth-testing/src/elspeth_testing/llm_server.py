@@ -202,7 +202,7 @@ class LLMTestServer:
         """Answer the next matching requests with ``faults``, one each, in order.
 
         Args:
-            faults: e.g. ``["429", "429:2", "500", "hang", "drop", "malformed", "content_filter", "401"]``.
+            faults: e.g. ``["429", "429:2", "500", "hang", "drop", "malformed", "empty", "content_filter", "401"]``.
             match: only requests whose prompt (last user message, or analysed text) contains this.
             path: only requests whose path contains this (e.g. ``"text:analyze"``); default: chat only.
 

@@ -17,6 +17,7 @@ from elspeth import (
     Failure,
     LLMRequest,
     OrchestrationContext,
+    ProcessorFailed,
     PromptTemplate,
     Record,
     Registrar,
@@ -96,8 +97,9 @@ class RowsOrchestrator:
             try:
                 try:
                     row = await ctx.preprocess(row)
-                except Exception as exc:  # a processor's failure is the row's
-                    raise _RowFailed("processor", f"{type(exc).__name__}: {exc}") from None
+                except ProcessorFailed as exc:  # the row's failure, recorded as far as the processors got
+                    row = exc.row
+                    raise _RowFailed("processor", str(exc)) from None
                 outputs, metrics = await self._outputs(row, ctx)
             except _RowFailed as exc:
                 failure = Failure(row.id, row.data, exc.stage, str(exc), [{"attempt": 1, "error": str(exc)}])

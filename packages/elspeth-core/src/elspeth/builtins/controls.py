@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,17 +126,30 @@ class TokenBucket:
         return {"waited_s": round(self.waited_s, 3)}
 
 
+_EPOCH = "rate_epoch"  # request.metadata key: the lane's congestion epoch when the request got its slot
+
+
 @dataclass
 class _Lane:
     rate: float
     next_time: float = 0.0
+    epoch: int = 0  # bumped by every cut; a 429 from an earlier epoch was already answered by that cut
+    cuts: int = 0
+    ignored: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     history: list[dict[str, Any]] = field(default_factory=list)
     last_logged: float = 0.0
 
 
 class Adaptive:
-    """AIMD pacing per endpoint and key: halve the rate on a 429 and honour Retry-After, creep back up on success."""
+    """AIMD pacing per endpoint and key: halve the rate on a 429 and honour Retry-After, creep back up on success.
+
+    Lanes are keyed by ``request.metadata["endpoint"]`` and ``["key_id"]`` (the pipeline sets both from
+    the client), so two API keys on one endpoint are paced apart, as the service meters them. The rate
+    is cut once per congestion epoch: a 429 for a request that got its slot before the latest cut is
+    the same congestion that cut already answered (a burst of 64 simultaneous 429s halves the rate
+    once, not 64 times), though its ``Retry-After`` is still honoured.
+    """
 
     name = "adaptive"
 
@@ -148,7 +162,9 @@ class Adaptive:
         min_rps: float = Field(0.2, gt=0, description="the rate never falls below this")
         max_rps: float = Field(500.0, gt=0, description="the rate never rises above this")
         increase_rps: float = Field(1.0, gt=0, description="additive increase: about this much per second of success")
-        decrease_factor: float = Field(0.5, gt=0, lt=1, description="multiplicative decrease on each 429")
+        decrease_factor: float = Field(
+            0.5, gt=0, lt=1, description="multiplicative decrease, once per burst of 429s (congestion epoch)"
+        )
         history_limit: int = Field(500, ge=1, description="rate changes kept for the run metadata")
 
     def __init__(self, options: Options) -> None:
@@ -172,12 +188,13 @@ class Adaptive:
             lane.last_logged = lane.rate
 
     async def acquire(self, request: LLMRequest) -> None:
-        """Wait for this lane's next slot."""
+        """Wait for this lane's next slot; the request is stamped with the lane's congestion epoch."""
         lane = self._lane(request)
         async with lane.lock:
             now = time.monotonic()
             start = max(now, lane.next_time)
             lane.next_time = start + 1 / lane.rate
+            request.metadata[_EPOCH] = lane.epoch
         if start > now:
             await asyncio.sleep(start - now)
 
@@ -189,16 +206,24 @@ class Adaptive:
             self._note(lane, "increase")
 
     async def on_rate_limited(self, request: LLMRequest, retry_after: float | None) -> None:
-        """Multiplicative decrease, and no call on this lane before Retry-After has passed."""
+        """Honour Retry-After on this lane; cut the rate unless this epoch's congestion was already answered."""
         lane = self._lane(request)
-        lane.rate = max(self.options.min_rps, lane.rate * self.options.decrease_factor)
         if retry_after:
             lane.next_time = max(lane.next_time, time.monotonic() + retry_after)
+        if request.metadata.get(_EPOCH, lane.epoch) < lane.epoch:
+            lane.ignored += 1
+            return
+        lane.rate = max(self.options.min_rps, lane.rate * self.options.decrease_factor)
+        lane.epoch += 1
+        lane.cuts += 1
         self._note(lane, f"429 (retry after {retry_after} s)" if retry_after else "429")
 
     def summary(self) -> dict[str, Any]:
-        """Each lane's current rate and history of changes."""
-        return {key: {"rps": round(lane.rate, 3), "history": lane.history} for key, lane in self._lanes.items()}
+        """Each lane's current rate, cuts, 429s already answered by a cut, and history of changes."""
+        return {
+            key: {"rps": round(lane.rate, 3), "cuts": lane.cuts, "ignored_429s": lane.ignored, "history": lane.history}
+            for key, lane in self._lanes.items()
+        }
 
 
 class ModelPrice(BaseModel):
@@ -225,7 +250,9 @@ class PriceTable:
 
         prices: dict[str, ModelPrice] = Field(description="model name (or prefix, or '*') to prices per million tokens")
         currency: str = Field("USD", description="shown with every total")
-        budget: float | None = Field(None, gt=0, description="stop taking new rows once this much is spent")
+        budget: float | None = Field(
+            None, gt=0, description="stop taking new rows once this much is spent (a resumed run counts every attempt)"
+        )
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -235,6 +262,31 @@ class PriceTable:
         self.tokens = {"prompt": 0, "completion": 0, "cached": 0}
         self.by_model: dict[str, float] = {}
         self.stop_reason: str | None = None
+        self.restored = 0.0
+
+    def restore(self, total: float, *, calls: int = 0, tokens: Mapping[str, int] | None = None) -> None:
+        """Start from what a resumed run's earlier attempts spent, so that the budget covers the whole run.
+
+        Args:
+            total: the cost of the earlier attempts; the budget is reached at once if it is spent.
+            calls: the LLM calls they made.
+            tokens: their ``prompt`` and ``completion`` tokens.
+
+        Example::
+
+            tracker.restore(12.5, calls=300, tokens={"prompt": 90_000, "completion": 15_000})
+        """
+        self.restored = total
+        self.total += total
+        self.calls += calls
+        for key, value in (tokens or {}).items():
+            self.tokens[key] = self.tokens.get(key, 0) + value
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        budget = self.options.budget
+        if budget is not None and self.total >= budget and self.stop_reason is None:
+            self.stop_reason = f"budget of {budget} {self.options.currency} reached ({self.total:.4f} spent)"
 
     def price_for(self, model: str | None) -> ModelPrice | None:
         """The exact entry for ``model``, else its longest matching prefix, else ``*``."""
@@ -268,9 +320,7 @@ class PriceTable:
         ) / 1_000_000
         self.total += cost
         self.by_model[str(model)] = self.by_model.get(str(model), 0.0) + cost
-        budget = self.options.budget
-        if budget is not None and self.total >= budget and self.stop_reason is None:
-            self.stop_reason = f"budget of {budget} {self.options.currency} reached ({self.total:.4f} spent)"
+        self._check_budget()
         return cost
 
     def summary(self) -> dict[str, Any]:
@@ -284,6 +334,7 @@ class PriceTable:
             "unpriced_calls": dict(self.unpriced),
             "budget": self.options.budget,
             "budget_reached": self.stop_reason is not None,
+            **({"earlier_attempts_cost": round(self.restored, 8)} if self.restored else {}),
         }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -19,6 +21,7 @@ from elspeth.orchestration.context import PluginContext
 from elspeth.types import LLMRequest, LLMResponse
 
 _REDACTED = "[redacted]"
+_AUDITED_METADATA = ("run_id", "row_id", "experiment", "criterion", "llm", "endpoint", "key_id")
 
 
 def _scrub(value: Any) -> Any:
@@ -48,6 +51,7 @@ class AuditLogger:
         self.options = options
         self._handle: IO[str] | None = None
         self._started: dict[int, float] = {}
+        self._answered: set[int] = set()  # calls whose response line is written and whose outcome is pending
 
     def open(self, ctx: PluginContext) -> None:
         """Open the trail (appending: a resumed run continues the same file)."""
@@ -65,7 +69,7 @@ class AuditLogger:
         entry = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "event": event,
-            **{k: request.metadata.get(k) for k in ("run_id", "row_id", "experiment", "criterion", "llm")},
+            **{k: request.metadata.get(k) for k in _AUDITED_METADATA},
             **fields,
         }
         self._handle.write(json.dumps(_scrub(entry), default=str, ensure_ascii=False) + "\n")
@@ -79,8 +83,7 @@ class AuditLogger:
         self._write("request", request, **extra)
         return request
 
-    async def after_response(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
-        """Record the response with its timing and usage."""
+    def _answer(self, request: LLMRequest, response: LLMResponse) -> dict[str, Any]:
         started = self._started.pop(id(request), None)
         extra: dict[str, Any] = {
             "latency_s": round(response.latency_s, 6),
@@ -89,16 +92,42 @@ class AuditLogger:
             "model": response.model,
             "cached": response.cached,
             "usage": {"prompt": response.usage.prompt_tokens, "completion": response.usage.completion_tokens},
+            "cost": response.metrics.get("cost"),
         }
+        return extra
+
+    async def after_response(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
+        """Record the response with its timing, usage and cost."""
+        extra = self._answer(request, response)
         if self.options.include_responses:
             extra["content"] = response.content
+        self._answered.add(id(request))
         self._write("response", request, **extra)
         return response
+
+    async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
+        """The call ended well; its response line is already written."""
+        self._answered.discard(id(request))
 
     async def on_error(self, request: LLMRequest, error: LLMCallFailed) -> None:
         """Record a call that failed for good, with its attempts."""
         self._started.pop(id(request), None)
-        self._write("error", request, error=str(error), attempts=error.attempts)
+        self._write("error", request, stage="llm", error=str(error), attempts=error.attempts)
+
+    async def on_refused(self, request: LLMRequest, error: Exception, response: LLMResponse | None) -> None:
+        """Record a call a middleware refused: before sending (``stage: request``) or after a paid answer.
+
+        A refused answer's usage and cost are written here unless this trail's response line (written
+        before a middleware further out refused it) already holds them, so summing ``cost`` over the
+        trail never counts a call twice. The refused text itself is never written.
+        """
+        extra: dict[str, Any] = {}
+        if response is not None and id(request) not in self._answered:
+            extra = self._answer(request, response)
+        self._answered.discard(id(request))
+        self._started.pop(id(request), None)
+        stage = "request" if response is None else "response"
+        self._write("error", request, stage=stage, error_type=type(error).__name__, error=str(error), **extra)
 
 
 class PromptShield:
@@ -111,7 +140,10 @@ class PromptShield:
 
         model_config = ConfigDict(extra="forbid")
 
-        denied_terms: list[str] = Field(default_factory=list, description="words matched case-insensitively")
+        denied_terms: list[str] = Field(
+            default_factory=list,
+            description="words or phrases, matched case-insensitively as whole words ('ass' does not match 'class')",
+        )
         patterns: list[str] = Field(default_factory=list, description="regular expressions, matched case-insensitively")
         check_system: bool = Field(True, description="screen the system prompt")
         check_user: bool = Field(True, description="screen the user prompt")
@@ -131,7 +163,9 @@ class PromptShield:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        parts = [re.escape(t) for t in options.denied_terms if t] + list(options.patterns)
+        # a term must not touch a word character on either side; patterns are the user's own regex
+        terms = [rf"(?<!\w){re.escape(t)}(?!\w)" for t in options.denied_terms if t]
+        parts = terms + list(options.patterns)
         self._regex = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE) if parts else None
         self._log = logging.getLogger("elspeth.prompt_shield")
         self.violations = 0
@@ -182,7 +216,13 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 class HealthMonitor:
-    """Counts requests and failures, tracks latency percentiles, and logs a periodic heartbeat."""
+    """Counts requests and failures, tracks latency percentiles, and logs a periodic heartbeat.
+
+    Every call counts once: a success when its answer passed every middleware, a failure when the
+    client failed for good or a middleware refused the prompt or the answer (``refused`` counts
+    those). The heartbeat is a timer started by ``open`` and stopped by ``close``, so a run whose
+    calls are all stuck still says so in the log.
+    """
 
     name = "health_monitor"
 
@@ -199,35 +239,67 @@ class HealthMonitor:
         self.requests = 0
         self.successes = 0
         self.failures = 0
+        self.refused = 0
         self.retries = 0
+        self.heartbeats = 0
         self._latencies: deque[float] = deque(maxlen=options.window)
-        self._last_beat = time.monotonic()
+        self._in_flight: set[int] = set()  # ids of the metadata of calls seen by before_request, not yet ended
+        self._timer: asyncio.Task[None] | None = None
         self._log = logging.getLogger("elspeth.health")
+
+    async def open(self, ctx: PluginContext) -> None:
+        """Start the heartbeat timer on the run's event loop."""
+        if self.options.heartbeat_interval_s and self._timer is None:
+            self._timer = asyncio.get_running_loop().create_task(self._beat_every(self.options.heartbeat_interval_s))
+
+    async def close(self) -> None:
+        """Stop the heartbeat timer."""
+        timer, self._timer = self._timer, None
+        if timer is None or timer.done():  # done: its loop ended (and cancelled it) before close
+            return
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
+
+    async def _beat_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.heartbeats += 1
+            self._log.info("heartbeat %s", json.dumps(self.summary()))
 
     async def before_request(self, request: LLMRequest) -> LLMRequest:
         """Count the request."""
         self.requests += 1
+        self._in_flight.add(id(request.metadata))
         return request
 
-    async def after_response(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
-        """Count the success and its latency."""
+    def _ended(self, request: LLMRequest) -> None:
+        if id(request.metadata) in self._in_flight:
+            self._in_flight.discard(id(request.metadata))
+        else:  # refused by a middleware further out, before this one saw the request
+            self.requests += 1
+
+    async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
+        """Count the success, its retries and its latency."""
+        self._ended(request)
         self.successes += 1
         self.retries += response.attempts - 1
         self._latencies.append(response.latency_s)
-        self._beat()
-        return response
 
     async def on_error(self, request: LLMRequest, error: LLMCallFailed) -> None:
         """Count the failure."""
+        self._ended(request)
         self.failures += 1
         self.retries += len(error.attempts) - 1
-        self._beat()
 
-    def _beat(self) -> None:
-        interval = self.options.heartbeat_interval_s
-        if interval and time.monotonic() - self._last_beat >= interval:
-            self._last_beat = time.monotonic()
-            self._log.info("heartbeat %s", json.dumps(self.summary()))
+    async def on_refused(self, request: LLMRequest, error: Exception, response: LLMResponse | None) -> None:
+        """Count a call a middleware refused as a failure (its latency too, if the service answered)."""
+        self._ended(request)
+        self.failures += 1
+        self.refused += 1
+        if response is not None:
+            self.retries += response.attempts - 1
+            self._latencies.append(response.latency_s)
 
     def summary(self) -> dict[str, Any]:
         """Counts, failure rate and latency percentiles, for the run metadata."""
@@ -235,10 +307,13 @@ class HealthMonitor:
         done = self.successes + self.failures
         return {
             "requests": self.requests,
+            "in_flight": len(self._in_flight),
             "successes": self.successes,
             "failures": self.failures,
+            "refused": self.refused,
             "retries": self.retries,
             "failure_rate": self.failures / done if done else 0.0,
+            "heartbeats": self.heartbeats,
             "latency_s": {
                 "p50": _percentile(ordered, 0.50),
                 "p95": _percentile(ordered, 0.95),

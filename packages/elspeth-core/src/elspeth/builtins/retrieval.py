@@ -218,7 +218,8 @@ class Retrieval:
         self.options = options
         self.query: PromptTemplate = compile_template(options.query_template)
         self.adds_fields = (options.field, f"{options.field}_sources")
-        self.needs_fields = tuple(sorted(self.query.fields))
+        # checked against the rows' fields before any row, and reported at query_template's line
+        self.needs_fields = {"query_template": tuple(sorted(self.query.fields))}
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._stats: dict[str, Any] = {"passages": 0, "index": "", "fingerprint": "", "queries": 0, "no_match": 0}

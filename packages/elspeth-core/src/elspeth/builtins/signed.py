@@ -2,8 +2,13 @@
 
 The bundle holds ``records.jsonl``, ``failures.jsonl``, ``metadata.json``, ``aggregates.json`` and
 ``manifest.json``. The manifest lists each of those files, and (with ``include_run_artifacts``)
-every file earlier sinks of the run wrote, with its SHA-256 and size; see :mod:`elspeth.signing`
-for its layout and exactly which bytes are signed. ``elspeth verify`` checks a bundle.
+every file the run's other sinks wrote, with its SHA-256 and size, and the run's security level;
+see :mod:`elspeth.signing` for its layout and exactly which bytes are signed. ``elspeth verify``
+checks a bundle.
+
+Wherever it stands in the settings' ``sinks`` list, the signed sink writes after every sink that
+does not collect run artifacts (``collects_run_artifacts``, see :func:`elspeth.engine.write_sinks`),
+so no file of the run is left out of the manifest.
 """
 
 from __future__ import annotations
@@ -11,14 +16,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth.builtins.sinks import to_json, write_atomically
 from elspeth.errors import ElspethError
 from elspeth.hookspecs import Registrar, hookimpl
-from elspeth.signing import DEFAULT_KEY_ENV, MANIFEST_NAME, build_manifest, signing_key
+from elspeth.signing import (
+    DEFAULT_KEY_ENV,
+    MANIFEST_NAME,
+    build_manifest,
+    ignored_by,
+    signing_key,
+    unlisted_beside,
+)
 from elspeth.types import Artifact, RunResult
 
 if TYPE_CHECKING:
@@ -37,6 +49,8 @@ class SignedSink:
     """Results and a manifest signed with an HMAC, so that any change to the files can be detected."""
 
     name = "signed"
+    collects_run_artifacts: ClassVar[int] = 1
+    """Written after every ordinary sink, so that it signs what they all wrote (and before ``azure_blob``, 2)."""
 
     class Options(BaseModel):
         """Options of the ``signed`` sink."""
@@ -47,7 +61,7 @@ class SignedSink:
         algorithm: Literal["hmac-sha256", "hmac-sha512"] = Field("hmac-sha256", description="the manifest's HMAC")
         key_env: str = Field(DEFAULT_KEY_ENV, min_length=1, description="environment variable holding the key")
         include_run_artifacts: bool = Field(
-            True, description="also list every file the run's earlier sinks wrote (and the `files` globs)"
+            True, description="also list every file the run's other sinks wrote (and the `files` globs)"
         )
         files: list[str] = Field(
             default_factory=list, description="more files to list: globs relative to the output folder"
@@ -103,11 +117,13 @@ class SignedSink:
             key_env=self.options.key_env,
             run_id=result.metadata.run_id,
             name=result.metadata.name,
+            security_level=str(result.metadata.extra.get("security_level") or ctx.security_level),
         )
         write_atomically(
             bundle / MANIFEST_NAME,
             lambda h: h.writelines([json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False), "\n"]),
         )
+        self._warn_strangers(root, bundle, manifest, ctx)
         media = {".jsonl": "application/jsonl", ".json": "application/json"}
         return [Artifact(p, media[p.suffix], self.name) for p in [*own, bundle / MANIFEST_NAME]]
 
@@ -120,6 +136,9 @@ class SignedSink:
         for reported in result.metadata.extra.get("artifacts") or []:
             # the engine lists each as {"path": ..., "media_type": ..., ...}; a plain path string is accepted too
             raw = reported.get("path") if isinstance(reported, dict) else getattr(reported, "path", reported)
+            if "://" in str(raw):  # a remote artifact (an uploaded blob) listed by its URL: no local file to hash
+                ctx.logger.warning("sink 'signed': %s is not a local file; it is not listed in the manifest", raw)
+                continue
             path = Path(str(raw)).resolve()
             if not _is_within(path, root):
                 raise ElspethError(
@@ -137,6 +156,19 @@ class SignedSink:
                 if _is_within(path, root):
                     found[path] = None
         return list(found)
+
+    @staticmethod
+    def _warn_strangers(root: Path, bundle: Path, manifest: dict[str, Any], ctx: PluginContext) -> None:
+        """Say which unlisted files lie beside the signed ones: ``elspeth verify`` will report them as added."""
+        listed = [str(entry["path"]) for entry in manifest["files"]]
+        ignored = set(manifest["ignored"])
+        strangers = [rel for rel in unlisted_beside(root, bundle, listed) if not ignored_by(rel, ignored)]
+        if strangers:
+            ctx.logger.warning(
+                "sink 'signed': %s lie beside signed files but no sink of this run wrote them; "
+                "`elspeth verify` will report them as ADDED: add them to `files` to sign them, or remove them",
+                ", ".join(strangers[:10]) + (f" and {len(strangers) - 10} more" if len(strangers) > 10 else ""),
+            )
 
     @staticmethod
     def _refuse_strangers(bundle: Path, expected: set[Path]) -> None:

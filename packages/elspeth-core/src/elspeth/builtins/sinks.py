@@ -84,6 +84,7 @@ def jsonl_lines(result: RunResult, include_failures: bool = True) -> Iterator[st
                 "error": f.error,
                 "attempts": f.attempts,
                 "outputs": f.output,
+                "metrics": f.metrics,
             }
             yield to_json(item) + "\n"
 
@@ -104,7 +105,14 @@ def record_row(record: Record) -> dict[str, Any]:
 
 
 def failure_row(failure: Failure) -> dict[str, Any]:
-    """A failure as one flat row."""
+    """A failure as one flat row: inputs, then ``failure.`` stage, error, attempts, output and metric columns.
+
+    After the id, group and inputs come ``failure.stage``, ``failure.error``, ``failure.attempts``,
+    ``failure.output.<key>`` and ``failure.metric.<name>``. The output columns hold what the row
+    produced before it failed (the reply that did not parse, the rule violations), so a failure can be
+    understood from the failures file alone; the metric columns what it cost before it failed
+    (latency, tokens, cost), dotted as in records.
+    """
     row: dict[str, Any] = {"row_id": failure.row_id}
     if failure.group is not None:
         row["experiment"] = failure.group
@@ -112,6 +120,10 @@ def failure_row(failure: Failure) -> dict[str, Any]:
     row["failure.stage"] = failure.stage
     row["failure.error"] = failure.error
     row["failure.attempts"] = len(failure.attempts)
+    for key, value in (failure.output or {}).items():
+        row[f"failure.output.{key}"] = value
+    for key, value in flatten(failure.metrics or {}).items():
+        row[f"failure.metric.{key}"] = value
     return row
 
 

@@ -150,6 +150,7 @@ def init(
     """Write a working example project that runs offline on the mock LLM client."""
 
     def write() -> None:
+        _check_example_can_run(_registry(), directory)
         source = resources.files("elspeth") / "_example"
         directory.mkdir(parents=True, exist_ok=True)
         names = ["settings.yaml", "data.csv"]
@@ -163,6 +164,38 @@ def init(
         typer.echo(f"next: elspeth run {directory / 'settings.yaml'}")
 
     guarded(write)
+
+
+EXAMPLE_ORCHESTRATOR = ("experiment", "elspeth-orchestrator-experiment")
+
+
+def _check_example_can_run(registry: Any, directory: Path) -> None:
+    """Refuse to write the example where it could not run: it needs the ``experiment`` orchestrator.
+
+    Core alone has no orchestrator, and a project that fails on its first ``elspeth run`` teaches
+    nothing; better to say at once what to install (or enable).
+    """
+    name, distribution = EXAMPLE_ORCHESTRATOR
+    if name in registry.names("orchestrator"):
+        return
+    found = [
+        *registry.find(f"orchestrator:{name}"),
+        *(i for i in registry if not i.domain and i.distribution == distribution),
+    ]
+    if not found:
+        state = f"{distribution} is not installed"
+        fix = f"install it with `pip install {distribution}`"
+    else:
+        info = found[0]
+        state = f"{info.distribution} {info.version} is {info.status} ({info.error})"
+        if info.status == "disabled":
+            fix = "enable it (see ELSPETH_LOAD_PLUGINS, ELSPETH_DISABLE_PLUGINS and --disable-plugin)"
+        else:
+            fix = f"fix it or reinstall it with `pip install --force-reinstall {distribution}`"
+    raise ElspethError(
+        f"the example project runs on the '{name}' orchestrator, but {state}; {fix}, "
+        f"then run `elspeth init {directory}` again. Nothing was written."
+    )
 
 
 @plugins_app.command("list")

@@ -10,7 +10,7 @@ import typer
 
 from elspeth.config import load_settings
 from elspeth.errors import ConfigError
-from elspeth.resume import store_path
+from elspeth.resume import resumable, store_path
 from elspeth.store import RunStore
 
 
@@ -23,14 +23,25 @@ def _store(settings: Path | None, store: Path | None) -> RunStore:
 
 
 def _cost(run: dict[str, Any]) -> str:
-    cost = (run.get("metadata") or {}).get("cost") or {}
-    total = cost.get("total_cost")
-    return f"{total:.4f} {cost.get('currency', '')}".strip() if isinstance(total, int | float) else "-"
+    """Every attempt's cost: the store's totals (they outlive a killed attempt), in the tracker's currency."""
+    tracker = (run.get("metadata") or {}).get("cost") or {}
+    total = (run.get("totals") or {}).get("cost") or tracker.get("total_cost")
+    if not tracker and not total:
+        return "-"  # no cost tracker, so nothing was priced
+    return f"{total or 0:.4f} {tracker.get('currency', '')}".strip()
 
 
 def _duration(run: dict[str, Any]) -> str:
-    seconds = (run.get("metadata") or {}).get("duration_s")
+    """Every attempt's wall time."""
+    seconds = (run.get("totals") or {}).get("duration_s") or (run.get("metadata") or {}).get("duration_s")
     return f"{seconds:.1f} s" if isinstance(seconds, int | float) else "-"
+
+
+def _spent(run: dict[str, Any]) -> str:
+    totals = run.get("totals") or {}
+    tokens = (totals.get("prompt_tokens") or 0) + (totals.get("completion_tokens") or 0)
+    calls = totals.get("llm_calls") or 0
+    return (f"   tokens: {tokens:,}" if tokens else "") + (f"   LLM calls: {calls:,}" if calls else "")
 
 
 def list_runs(settings: Path | None, store: Path | None, as_json: bool) -> None:
@@ -83,7 +94,7 @@ def show_run(run_id: str, settings: Path | None, store: Path | None, as_json: bo
         f"  orchestrator: {run['orchestrator']}",
         f"  rows: {run['done']} done, {run['failed']} failed, {pending} pending",
         f"  started: {run['started_at']}   finished: {run['finished_at'] or '-'}   duration: {_duration(run)}",
-        f"  attempts: {run['attempts']}   cost: {_cost(run)}",
+        f"  attempts: {run['attempts']}   cost: {_cost(run)}{_spent(run)}",
         f"  settings: {run['settings_path'] or '-'} (sha256 {run['settings_hash'][:12]})",
     ]
     if meta.get("stop_reason"):
@@ -92,7 +103,7 @@ def show_run(run_id: str, settings: Path | None, store: Path | None, as_json: bo
         lines.append(f"  error: {meta['error']}")
     lines.append("  plugins:")
     lines += [f"    {p['domain']} {p['name']}: {p['distribution']} {p['version']}" for p in run["plugins"]]
-    if run["status"] not in ("completed",) and run["settings_path"]:
+    if resumable(run["status"], meta) and run["settings_path"]:
         lines.append(f"  resume: elspeth run {run['settings_path']} --resume {run['run_id']}")
     typer.echo("\n".join(lines))
 

@@ -13,7 +13,7 @@ from elspeth.config import load_settings
 from elspeth.engine import execute, prepare
 from elspeth.errors import RunFailed
 from elspeth.registry import Registry
-from elspeth.resume import RunOptions
+from elspeth.resume import RunOptions, resumable
 from elspeth.types import RunResult
 
 
@@ -45,17 +45,30 @@ def _progress(enabled: bool | None) -> Any:
 def run_command(
     settings_path: Path, registry: Registry, *, strict: bool, progress: bool | None, options: RunOptions | None = None
 ) -> int:
-    """Run the settings, print a summary, and return the exit code (130 when stopped by Ctrl-C)."""
+    """Run the settings, print a summary, and return the exit code.
+
+    0 when the run finished; 1 when it failed: the orchestrator or a sink raised (:class:`RunFailed`
+    propagates), every row failed, or (with ``strict``) any row failed; 130 when stopped by Ctrl-C.
+    """
     loaded = load_settings(settings_path)
     bar = _progress(progress)
+    recorded: list[str] = []  # the run's id once the store records it: a crash can then be resumed
 
     async def main() -> RunResult:
         prepared = await prepare(loaded, registry, progress=bar, options=options)
         summary = getattr(prepared.orchestrator, "summary", None)
         _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
+        if prepared.context.store is not None:
+            recorded.append(prepared.context.run_id)
         result = await execute(prepared)
         _print_summary(result, summary)
-        if result.metadata.status in ("interrupted", "stopped") and prepared.context.store is not None:
+        # not after an early stop: resuming would take over the finished rows and stop again
+        if recorded and _every_row_failed(result):  # every row is finished, as a failure: only a retry helps
+            typer.echo(
+                f"retry the failed rows with: elspeth run {settings_path} --resume {prepared.context.run_id}"
+                " --retry-errors"
+            )
+        elif recorded and resumable(result.metadata.status, result.metadata.extra):
             typer.echo(f"resume with: elspeth run {settings_path} --resume {prepared.context.run_id}")
         return result
 
@@ -63,17 +76,33 @@ def run_command(
         result = asyncio.run(main())
     except RunFailed as exc:
         if isinstance(exc.result, RunResult):
-            _print_summary(exc.result, None)
+            # the rows may all be done, but a run whose sink could not write has failed: say so
+            _print_summary(exc.result, None, status="failed")
+        if recorded:  # the rows it finished are in the store
+            typer.echo(f"resume with: elspeth run {settings_path} --resume {recorded[0]}")
         raise
     finally:
         if bar is not None:
             bar.close()
     if result.metadata.status == "interrupted":
         return 130
-    if strict and result.failures:
-        typer.echo(f"error: {len(result.failures)} row(s) failed (--strict)", err=True)
+    failed = _failed(result)
+    if _every_row_failed(result):
+        typer.echo(f"error: the run failed: all {failed} row(s) failed; the first failure is shown above", err=True)
+        return 1
+    if strict and failed:
+        typer.echo(f"error: {failed} row(s) failed (--strict)", err=True)
         return 1
     return 0
+
+
+def _failed(result: RunResult) -> int:
+    return max(result.metadata.failed, len(result.failures))
+
+
+def _every_row_failed(result: RunResult) -> bool:
+    """A run that produced nothing but failures has failed (the engine's ``run_status`` decides)."""
+    return result.metadata.status == "failed" and _failed(result) > 0
 
 
 def _handle_interrupts(cancel: Any, run_id: str, settings_path: Path) -> None:
@@ -104,10 +133,10 @@ def _handle_interrupts(cancel: Any, run_id: str, settings_path: Path) -> None:
             return
 
 
-def _print_summary(result: RunResult, summary: Any) -> None:
+def _print_summary(result: RunResult, summary: Any, *, status: str | None = None) -> None:
     meta = result.metadata
     typer.echo(
-        f"run {meta.run_id} ({meta.name}) {meta.status} in {meta.duration_s:.2f} s: "
+        f"run {meta.run_id} ({meta.name}) {status or meta.status} in {meta.duration_s:.2f} s: "
         f"{meta.succeeded} records, {meta.failed} failures"
     )
     if summary is not None:
@@ -121,5 +150,9 @@ def _print_summary(result: RunResult, summary: Any) -> None:
         typer.echo("wrote:")
         cwd = Path.cwd()
         for artifact in artifacts:
-            p = Path(artifact["path"] if isinstance(artifact, dict) else artifact)
+            where = str(artifact["path"] if isinstance(artifact, dict) else artifact)
+            if "://" in where:  # an uploaded artifact is listed by its URL
+                typer.echo(f"  {where}")
+                continue
+            p = Path(where)
             typer.echo(f"  {p.relative_to(cwd) if p.is_relative_to(cwd) else p}")

@@ -39,7 +39,8 @@ def verify_command(folder: Path, key_env: str | None) -> int:
         for finding in report.findings:
             typer.echo(str(finding))
         if report.ok:
-            typer.echo(f"OK {shown}: signature and {len(report.checked)} files verified")
+            level = f" (security level {report.security_level})" if report.security_level else ""
+            typer.echo(f"OK {shown}: signature and {len(report.checked)} files verified{level}")
             continue
         failed += 1
         kinds: dict[str, int] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,40 +50,63 @@ class SourceMap:
         return Problem(format_loc(loc), message, self.file, self.line_for(loc))
 
 
-def _construct(node: yaml.Node, loader: yaml.SafeLoader, loc: Loc, lines: dict[Loc, int]) -> Any:
-    import yaml
+@dataclass
+class _Reader:
+    """Builds the data from the YAML nodes, noting each value's line and every key given twice."""
 
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int):
-                key = str(key)
-            child = (*loc, key)
-            lines[child] = key_node.start_mark.line + 1
-            result[key] = _construct(value_node, loader, child, lines)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, loader, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    loader: yaml.SafeLoader
+    file: str
+    lines: dict[Loc, int]
+    duplicates: list[Problem] = field(default_factory=list)
+
+    def construct(self, node: yaml.Node, loc: Loc) -> Any:
+        import yaml
+
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            # keys written in this mapping, as opposed to those a `<<: *anchor` merge brings in, which it may override
+            own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+            self.loader.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            written: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int):
+                    key = str(key)
+                child = (*loc, key)
+                line = key_node.start_mark.line + 1
+                if id(key_node) in own:
+                    if key in written:
+                        self.duplicates.append(self._duplicate(child, written[key], line))
+                    written[key] = line
+                self.lines[child] = line
+                result[key] = self.construct(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.construct(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _duplicate(self, loc: Loc, first: int, again: int) -> Problem:
+        message = f"duplicate key: first given on line {first}, again on line {again}; keep only one of them"
+        return Problem(format_loc(loc), message, self.file, again)
 
 
 def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse YAML text and return the data with its :class:`SourceMap`.
 
     Raises:
-        ConfigError: the text is not valid YAML; the message names the line.
+        ConfigError: the text is not valid YAML, or a mapping gives a key twice (each such key is named
+            with both its lines); the message names the line.
 
     """
     import yaml  # here, not at the top: listing plugins never parses YAML
 
     source_map = SourceMap(file)
     loader = yaml.SafeLoader(text)
+    reader = _Reader(loader, file, source_map.lines)
     try:
         node = loader.get_single_node()
-        data = None if node is None else _construct(node, loader, (), source_map.lines)
+        data = None if node is None else reader.construct(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -93,6 +116,8 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
         raise ConfigError(Problem("", f"not valid YAML: {exc}", file)) from None
     finally:
         loader.dispose()
+    if reader.duplicates:
+        raise ConfigError(reader.duplicates)
     return data, source_map
 
 
@@ -148,3 +173,29 @@ class Checker:
         """Raise :class:`ConfigError` with every problem recorded so far."""
         if self.problems:
             raise ConfigError(list(self.problems))
+
+    def moved(self, moves: Mapping[Loc, Loc]) -> Checker:
+        """A checker recording into this one, with a problem under a key of ``moves`` put under its value instead.
+
+        For a value assembled from two places in the file (a suite variant's ``llm_options`` merged over
+        the settings' ``llm.options``), so that each problem is reported where its part was written.
+        The longest matching key wins.
+
+        Example::
+
+            variant = checker.moved({("llm", "options", "seed"): ("experiments", 1, "llm_options", "seed")})
+        """
+        return _Moved(self.source_map, self.problems, dict(moves))
+
+
+@dataclass
+class _Moved(Checker):
+    moves: dict[Loc, Loc] = field(default_factory=dict)
+
+    def add(self, loc: Iterable[str | int], message: str) -> None:
+        where = tuple(loc)
+        for old in sorted(self.moves, key=len, reverse=True):
+            if where[: len(old)] == old:
+                where = (*self.moves[old], *where[len(old) :])
+                break
+        super().add(where, message)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from elspeth import _trace
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
+from elspeth.errors import ProcessorFailed
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.security import SecurityLevel, clearance, refusal
@@ -25,27 +26,54 @@ __all__ = ["NullProgress", "OrchestrationContext", "PluginContext", "Progress", 
 
 
 def _normalise(url: str) -> str:
-    from urllib.parse import urlsplit
+    """``url`` as ``scheme://host:port/path``, so two spellings of one endpoint compare equal.
+
+    The scheme and host are lower-cased, the default port made explicit, user-info, query and
+    fragment dropped, percent-escapes decoded and dot segments resolved (``/v1/../admin`` is
+    ``/admin``), and the trailing slash removed.
+
+    Raises:
+        ValueError: the URL has no http(s) scheme, no host, or a port out of range.
+    """
+    import posixpath
+    from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url.strip())
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
-    path = parts.path.rstrip("/")
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}{path}"
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"}:
+        raise ValueError("it needs an http:// or https:// scheme")
+    host = (parts.hostname or "").rstrip(".")  # "api.example.com." is the same host as "api.example.com"
+    if not host:
+        raise ValueError("it has no host")
+    port = parts.port or {"https": 443, "http": 80}[scheme]  # .port raises ValueError when out of range
+    path = posixpath.normpath(unquote(parts.path)) if parts.path else ""
+    path = "" if path in {".", "/", "//"} else path.rstrip("/")
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}{path}"
 
 
 def endpoint_allowed(client: Any, allowed: Sequence[str] | None, loc: Loc, checker: Checker) -> bool:
     """Check an LLM client's ``endpoint`` (if it has one) against the settings' ``allowed_endpoints``.
 
-    An endpoint is allowed when, after normalising scheme, host, default port and trailing slash, it
-    equals an allowed entry or lies under its path. Clients that call no network (mock, static) have
-    no ``endpoint`` and always pass.
+    An endpoint is allowed when, after normalising (see :func:`_normalise`: scheme, host case, default
+    port, user-info, dot segments, trailing slash), it equals an allowed entry or lies under its path
+    at a ``/`` boundary: ``https://h/v1`` allows ``https://h/v1/chat`` but not ``https://h/v1beta``,
+    and ``http://127.0.0.1`` does not allow ``http://127.0.0.1.evil.example``. Clients that call no
+    network (mock, static) have no ``endpoint`` and always pass.
     """
     endpoint = getattr(client, "endpoint", None)
     if allowed is None or not endpoint:
         return True
-    target = _normalise(str(endpoint))
+    try:
+        target = _normalise(str(endpoint))
+    except ValueError as exc:
+        checker.add(loc, f"LLM endpoint {endpoint!r} is not a URL that can be checked against allowed_endpoints: {exc}")
+        return False
     for entry in allowed:
-        prefix = _normalise(entry)
+        try:
+            prefix = _normalise(entry)
+        except ValueError:  # the settings' own validation reports a bad entry at its line
+            continue
         if target == prefix or target.startswith(prefix + "/"):
             return True
     checker.add(loc, f"LLM endpoint {endpoint} is not in allowed_endpoints ({', '.join(allowed)})")
@@ -174,26 +202,45 @@ class OrchestrationContext:
         return resolved
 
     def build_llm(
-        self, ref: PluginRef | None, options_override: Mapping[str, Any] | None, loc: Loc, checker: Checker
+        self,
+        ref: PluginRef | None,
+        options_override: Mapping[str, Any] | None,
+        loc: Loc,
+        checker: Checker,
+        *,
+        options_loc: Loc | None = None,
     ) -> LLMPipeline | None:
         """Build an LLM pipeline for another client or other client options, as a suite variant needs.
 
-        The pipeline shares the run's middleware and controls.
+        The pipeline shares the run's middleware and controls. A problem with an option is reported where
+        that option was written: under ``options_loc`` for a key of ``options_override``, under the
+        client's own ``options`` for the rest.
 
         Args:
             ref: another client, or None for the settings' own ``llm``.
             options_override: options merged over the client's options.
-            loc: where the override is in the settings.
+            loc: where ``ref`` is in the settings; without ``ref``, where the override is.
             checker: collects problems.
+            options_loc: where ``options_override`` is (default: ``loc`` without ``ref``, else the
+                ``options`` of ``ref``).
+
+        Example::
+
+            variant = ("orchestrator", "options", "experiments", 1)
+            llm = ctx.build_llm(None, {"seed": 11}, (*variant, "llm_options"), checker)
 
         """
         base = ref or self.loaded.settings.llm
         if base is None:
             checker.add(loc, "no LLM client: set `llm` in the settings")
             return None
+        ref_loc: Loc = loc if ref is not None else ("llm",)
+        target = checker
         if options_override:
             base = base.model_copy(update={"options": {**base.options, **options_override}})
-        resolved = self.resolve("llm_client", base, loc if ref or options_override else ("llm",), checker)
+            where = options_loc if options_loc is not None else loc if ref is None else (*loc, "options")
+            target = checker.moved({(*ref_loc, "options", key): (*where, key) for key in options_override})
+        resolved = self.resolve("llm_client", base, ref_loc, target)
         if resolved is None:
             return None
         cleared = clearance(base.security_level, resolved.info.factory)
@@ -222,17 +269,23 @@ class OrchestrationContext:
     async def preprocess(self, row: Row) -> Row:
         """Apply the settings' processors, then every utility with ``enrich``, to ``row``.
 
-        Raises whatever a processor or utility raised: the orchestrator records it as the row's failure.
+        Raises:
+            ProcessorFailed: a processor or utility raised. The orchestrator records the row's failure with
+                the exception's ``row`` (the row as the steps before it left it), never the row it passed
+                in, so that personal data an earlier ``pii_redaction`` removed stays out of failures.
+
         """
-        enrichers = [u.enrich for u in self.utilities if hasattr(u, "enrich")]
-        if not self.processors and not enrichers:
-            return row
-        data: Mapping[str, Any] = row.data
-        for step in [p.process for _, p in self.processors] + enrichers:
-            changed = await call(step, data)
+        steps = [(name, p.process) for name, p in self.processors]
+        steps += [(getattr(u, "name", type(u).__name__), u.enrich) for u in self.utilities if hasattr(u, "enrich")]
+        current = row
+        for name, step in steps:
+            try:
+                changed = await call(step, current.data)
+            except Exception as exc:  # the row's failure, carrying the row as far as it got
+                raise ProcessorFailed(str(name), exc, current) from exc
             if changed is not None:
-                data = changed
-        return Row(row.id, data, row.index)
+                current = Row(row.id, changed, row.index)
+        return current
 
     def available_fields(self, columns: Sequence[str]) -> list[str]:
         """The fields a row has when an orchestrator renders it: columns plus what processors and utilities add.

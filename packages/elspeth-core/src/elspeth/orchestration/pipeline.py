@@ -1,9 +1,24 @@
-"""The LLM call path: middleware, the rate limiter and client per attempt, middleware again, cost tracker.
+"""The LLM call path: middleware, the rate limiter and client per attempt, the cost tracker, middleware again.
 
 Middleware runs once per call, outside the retry loop: a middleware that refuses a prompt (a prompt
 shield) is never retried. The rate limiter is asked before every attempt, and told about every
 success and every 429 if it wants to know (``on_success``, ``on_rate_limited``), which is how an
 adaptive limiter learns.
+
+A call the service answered is priced as soon as the answer arrives, before any middleware sees it:
+an answer that a middleware then refuses was still paid for, and counts towards the budget.
+
+Every middleware learns how each call ended, through whichever of these it defines (each a plain or
+``async`` method):
+
+- ``on_success(request, response)``: the answer passed every middleware and goes back to the caller;
+- ``on_error(request, failed)``: the client failed for good (an :class:`~elspeth.llm_errors.LLMCallFailed`
+  with every attempt);
+- ``on_refused(request, error, response)``: a middleware refused the request (``response`` is None:
+  nothing was sent) or the answer (``response`` is the paid answer, its cost in ``metrics["cost"]``).
+
+Exactly one of them is called per call, on every middleware, including the one that refused and
+those whose ``before_request`` never ran because an earlier one refused.
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import Cancel
 from elspeth.types import LLMRequest, LLMResponse
 
-__all__ = ["LLMPipeline", "cache_key"]
+__all__ = ["LLMPipeline", "cache_key", "key_identity"]
 
 _NO_RETRY = RetryPolicy(max_attempts=1, timeout_s=None)
 
@@ -46,21 +61,39 @@ def cache_key(client: str, options: Any, endpoint: str, request: LLMRequest) -> 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def key_identity(secret: str | None) -> str:
+    """A short, non-reversible name for an API key, safe to log: ``key-`` and 12 hex digits of a salted SHA-256.
+
+    Clients expose it as ``key_id`` (``"entra"`` for a token credential); the pipeline puts it in
+    ``request.metadata["key_id"]``, so an adaptive rate limiter keeps one lane per endpoint and key.
+
+    Example::
+
+        self.key_id = key_identity(os.environ.get(options.api_key_env))
+    """
+    if not secret:
+        return "none"
+    return "key-" + hashlib.sha256(b"elspeth key id\x00" + secret.encode()).hexdigest()[:12]
+
+
 class LLMPipeline:
     """One LLM client wrapped in its middleware, controls and retry policy.
 
     Args:
-        client: the LLM client plugin.
+        client: the LLM client plugin; its ``endpoint`` and ``key_id`` (if it has them) go into every
+            request's metadata.
         middleware: middleware plugins, outermost first: ``before_request`` runs in this order,
-            ``after_response`` in reverse.
+            ``after_response`` in reverse. A middleware with ``use_retry_policy(policy)`` is handed
+            the retry policy, for calls it makes to a service of its own.
         rate_limiter: waits before each attempt, if given.
-        cost_tracker: prices each response, if given; the cost lands in ``response.metrics["cost"]``.
+        cost_tracker: prices each answer as it arrives, if given; the cost lands in ``response.metrics["cost"]``.
         name: the client's plugin name, for records and errors.
         retry: the retry policy; None means one attempt and no timeout.
         cancel: set when the cost tracker reports a ``stop_reason`` (a budget reached), so the run
             takes no new rows; calls in flight finish.
-        cache: a response cache (``lookup(key)``, ``store(key, response)``); a hit skips the rate
-            limiter, the client and the cost tracker.
+        cache: a response cache (``lookup(key)``, ``store(key, response)``, optionally ``discard(key)``);
+            a hit skips the rate limiter, the client and the cost tracker. A request whose metadata has
+            ``refresh_cache`` set skips the lookup (a re-ask) and its live answer replaces the cached one.
     """
 
     def __init__(
@@ -81,12 +114,19 @@ class LLMPipeline:
         self.retry = retry or _NO_RETRY
         self._before = [m.before_request for m in middleware if hasattr(m, "before_request")]
         self._after = [m.after_response for m in reversed(middleware) if hasattr(m, "after_response")]
+        self._on_mw_success = [m.on_success for m in middleware if hasattr(m, "on_success")]
         self._on_error = [m.on_error for m in middleware if hasattr(m, "on_error")]
+        self._on_refused = [m.on_refused for m in middleware if hasattr(m, "on_refused")]
+        for m in middleware:
+            bind = getattr(m, "use_retry_policy", None)
+            if bind is not None:
+                bind(self.retry)
         self.cancel = cancel
         self.cache = cache
         options = getattr(client, "options", None)
         self._options = options.model_dump(mode="json") if isinstance(options, BaseModel) else None
         self.endpoint = str(getattr(client, "endpoint", None) or name)
+        self.key_id = str(getattr(client, "key_id", None) or "")
         self._on_success = getattr(rate_limiter, "on_success", None)
         self._on_rate_limited = getattr(rate_limiter, "on_rate_limited", None)
 
@@ -100,10 +140,19 @@ class LLMPipeline:
         """
         request.metadata.setdefault("llm", self.name)
         request.metadata.setdefault("endpoint", self.endpoint)
-        for before in self._before:
-            request = await call(before, request)
+        if self.key_id:
+            request.metadata.setdefault("key_id", self.key_id)
+        try:
+            for before in self._before:
+                request = await call(before, request)
+        except Exception as exc:
+            await self._refused(request, exc, None)
+            raise
         key = cache_key(self.name, self._options, self.endpoint, request) if self.cache is not None else None
-        response = await call(self.cache.lookup, key) if self.cache is not None else None
+        if key is not None:
+            request.metadata["cache_key"] = key  # what discard() evicts if the caller rejects the answer
+        fresh = bool(request.metadata.get("refresh_cache"))
+        response = None if self.cache is None or fresh else await call(self.cache.lookup, key)
         if response is None:
             try:
                 response = await self._send(request)
@@ -111,20 +160,46 @@ class LLMPipeline:
                 for on_error in self._on_error:
                     await call(on_error, request, failed)
                 raise
+            await self._price(request, response)
             if self.cache is not None:
                 await call(self.cache.store, key, response)
-        for after in self._after:
-            response = await call(after, request, response)
         if response.cached:
             response.metrics["cost"] = 0.0
-        elif self.cost_tracker is not None:
-            cost = await call(self.cost_tracker.record, request, response)
-            if cost is not None:
-                response.metrics["cost"] = cost
-            reason = getattr(self.cost_tracker, "stop_reason", None)
-            if reason and self.cancel is not None:
-                self.cancel.set(str(reason))
+        try:
+            for after in self._after:
+                response = await call(after, request, response)
+        except Exception as exc:
+            await self._refused(request, exc, response)
+            raise
+        for on_success in self._on_mw_success:
+            await call(on_success, request, response)
         return response
+
+    async def discard(self, request: LLMRequest) -> None:
+        """Evict the cached answer to ``request``, which the caller rejected, so that no later call replays it.
+
+        The key is the one :meth:`call` put in ``request.metadata["cache_key"]``; without a cache, or a
+        cache without ``discard(key)``, nothing happens.
+        """
+        key = request.metadata.get("cache_key")
+        evict = getattr(self.cache, "discard", None)
+        if key is not None and evict is not None:
+            await call(evict, key)
+
+    async def _price(self, request: LLMRequest, response: LLMResponse) -> None:
+        """Price a paid answer and stop the run if that reached the budget (before any middleware may refuse it)."""
+        if self.cost_tracker is None:
+            return
+        cost = await call(self.cost_tracker.record, request, response)
+        if cost is not None:
+            response.metrics["cost"] = cost
+        reason = getattr(self.cost_tracker, "stop_reason", None)
+        if reason and self.cancel is not None:
+            self.cancel.set(str(reason))
+
+    async def _refused(self, request: LLMRequest, error: Exception, response: LLMResponse | None) -> None:
+        for on_refused in self._on_refused:
+            await call(on_refused, request, error, response)
 
     async def _send(self, request: LLMRequest) -> LLMResponse:
         policy = self.retry
@@ -149,7 +224,7 @@ class LLMPipeline:
                 return response
             duration = time.perf_counter() - started
             retryable = isinstance(error, LLMError) and error.retryable
-            retry_after = error.retry_after if isinstance(error, LLMError) else None
+            retry_after = policy.cap_retry_after(error.retry_after if isinstance(error, LLMError) else None)
             if isinstance(error, LLMRateLimited) and self._on_rate_limited is not None:
                 await call(self._on_rate_limited, request, retry_after)
             last = attempt == policy.max_attempts

@@ -1,4 +1,8 @@
-"""``score_recommendation``: a plain-language verdict on an experiment's scores, with its reason and caveats."""
+"""``score_recommendation``: a plain-language verdict on an experiment's scores, with its reason and caveats.
+
+Inside the orchestrator it sees the whole experiment (``finalize_result``): rows that failed are not
+scored, and an experiment stopped early saw only some rows, so both become caveats of the verdict.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,41 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth import Record, inline
+from elspeth_experiment.protocols import ExperimentResult
 from elspeth_experiment.stats.descriptive import mean_ci
 
-__all__ = ["ScoreRecommendation"]
+__all__ = ["ScoreRecommendation", "rows_for_half_width"]
+
+_MAX_ROWS = 10_000_000
 
 
-def _rows_for_half_width(values: Sequence[float], half_width: float) -> int | None:
-    """Rows needed for a 95% interval of about ``half_width`` (normal approximation: (1.96·s/h)²)."""
+def rows_for_half_width(values: Sequence[float], half_width: float, confidence: float = 0.95) -> int | None:
+    """Fewest scores n whose ``confidence`` t interval, t(n-1)·s/√n, is at most ``half_width`` wide each side.
+
+    ``s`` is the standard deviation of ``values``, assumed to hold. Starts from the normal
+    approximation (z·s/h)², which never overshoots since t > z, and steps up. None without spread
+    or beyond ten million.
+    """
     if len(values) < 2 or half_width <= 0:
         return None
-    return math.ceil((1.96 * statistics.stdev(values) / half_width) ** 2)
+    from statistics import NormalDist
+
+    from scipy.special import stdtrit  # type: ignore[import-untyped, unused-ignore]
+
+    sd = statistics.stdev(values)
+    if sd == 0:
+        return 2
+    q = (1 + confidence) / 2
+    n = max(2, math.ceil((NormalDist().inv_cdf(q) * sd / half_width) ** 2))
+    while float(stdtrit(n - 1, q)) * sd / math.sqrt(n) > half_width:
+        n += 1
+        if n > _MAX_ROWS:
+            return None
+    return n
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 class ScoreRecommendation:
@@ -45,7 +74,28 @@ class ScoreRecommendation:
 
     @inline
     def finalize(self, records: Sequence[Record]) -> dict[str, Any]:
-        """The verdict, the reason behind it, and what to keep in mind."""
+        """The verdict, the reason behind it, and what to keep in mind (records alone)."""
+        return self._verdict(records, [])
+
+    @inline
+    def finalize_result(self, result: ExperimentResult) -> dict[str, Any]:
+        """The verdict over the records, with caveats for rows that failed and for an early stop."""
+        caveats = []
+        if result.failures:
+            caveats.append(
+                f"{_plural(len(result.failures), 'row failed and is', 'rows failed and are')} excluded; "
+                "the verdict rests on the rows that succeeded, which may not be typical"
+            )
+        if result.early_stop:
+            why = result.early_stop.get("reason") or f"by {result.early_stop.get('plugin', 'an early-stop plugin')}"
+            not_run = f"; {_plural(result.rows_not_run, 'row was', 'rows were')} not run" if result.rows_not_run else ""
+            caveats.append(f"stopped early: {why}{not_run}")
+        out = self._verdict(result.records, caveats)
+        out["failed"] = len(result.failures)
+        out["early_stop"] = result.early_stop.get("reason") if result.early_stop else None
+        return out
+
+    def _verdict(self, records: Sequence[Record], caveats: list[str]) -> dict[str, Any]:
         opts = self.options
         per: dict[str, list[float]] = {}
         missing = 0
@@ -57,7 +107,6 @@ class ScoreRecommendation:
                     per.setdefault(criterion, [])
                     missing += 1
         pooled = [v for vs in per.values() for v in vs]
-        caveats: list[str] = []
         if pooled and missing / (len(pooled) + missing) > opts.max_missing_share:
             caveats.append(f"{missing} of {len(pooled) + missing} scores are missing; the rest may not be typical")
         out: dict[str, Any] = {"n": len(pooled), "missing": missing, "caveats": caveats}
@@ -84,7 +133,7 @@ class ScoreRecommendation:
                     reason=f"the {level} interval {_fmt(ci)} is below {t:g}",
                 )
             else:
-                need = _rows_for_half_width(pooled, abs(mean - t))
+                need = rows_for_half_width(pooled, abs(mean - t), opts.confidence)
                 more = f"; roughly {need} scores would settle it if the mean holds" if need else ""
                 out.update(
                     recommendation="Inconclusive: keep testing before deciding.",

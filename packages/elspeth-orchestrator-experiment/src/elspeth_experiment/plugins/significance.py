@@ -6,7 +6,9 @@ Per variant and criterion, over the rows both experiments scored:
   bootstrap interval, paired t-test, Wilcoxon signed-rank, Cohen's d_z, Cliff's delta;
 * **unpaired** fallback: Welch t-test with its interval, Mann-Whitney U, Cohen's d (pooled SD), Cliff's delta;
 * McNemar's test on pass/fail flags of the paired rows, when ``score_extractor`` set a threshold;
-* the sample size needed for the target power at the observed (or a given) effect, with a warning below it.
+* the sample size needed for the target power at a planning effect (``min_effect``, default 0.3), with
+  a warning below it. The observed effect is never used for this: power computed from the effect just
+  observed is a restatement of the p-value (the post-hoc power fallacy) and says nothing new.
 
 The p-values of the primary test over all variants x criteria form one family, adjusted with Holm's
 step-down method; McNemar's p-values form a second family. That is why the plugin implements
@@ -51,8 +53,12 @@ class SignificanceOptions(BaseModel):
     bootstrap_resamples: int = Field(10_000, ge=100, le=1_000_000, description="bootstrap resamples (paired)")
     seed: int = Field(0, description="bootstrap seed; the same seed and data give the same interval")
     power: float = Field(0.8, gt=0, lt=1, description="target power for the sample-size warning")
-    min_effect: float | None = Field(
-        None, gt=0, description="standardised effect to plan for (default: the observed one)"
+    min_effect: float = Field(
+        0.3,
+        gt=0,
+        description="smallest standardised effect worth detecting, for the sample-size warning: Cohen's d_z "
+        "(mean difference / SD of differences) when paired, d (pooled SD) when unpaired; 0.3 is between "
+        "Cohen's small (0.2) and medium (0.5). Never the observed effect: that is post-hoc power",
     )
 
 
@@ -117,24 +123,25 @@ def _unpaired(base: Sequence[float], var: Sequence[float], opts: SignificanceOpt
 
 
 def _power(out: dict[str, Any], opts: SignificanceOptions) -> dict[str, Any]:
-    observed = out.get("cohens_d")
-    effect = opts.min_effect if opts.min_effect is not None else (abs(observed) if observed else None)
+    """Rows needed to detect the planning effect ``min_effect``, and a warning when there are fewer."""
+    effect = opts.min_effect
     design: Design = "paired" if out["design"] == "paired" else "two_sample"
-    needed = required_n(effect, opts.power, opts.alpha, design) if effect else None
+    needed = required_n(effect, opts.power, opts.alpha, design)
     unit = "pairs" if design == "paired" else "rows per experiment"
     power: dict[str, Any] = {
         "target": opts.power,
         "effect": effect,
-        "effect_source": "min_effect option" if opts.min_effect is not None else "observed",
+        "effect_kind": "d_z" if design == "paired" else "d",
+        "effect_source": "min_effect (planning effect, not the observed one)",
         "n_required": needed,
         "warning": None,
     }
-    if effect is None:
-        power["warning"] = "no effect size to plan for (no difference or no spread); set min_effect"
-    elif needed is None or out["n"] < needed:
+    n = out["n"] if design == "paired" else min(out["n_baseline"], out["n_variant"])
+    if needed is None or n < needed:
         power["warning"] = (
-            f"{out['n']} {unit} is below the {needed or 'more than 10 million'} needed for {opts.power:.0%} power "
-            f"at effect {effect:.3g}; a non-significant result is weak evidence of no difference"
+            f"{n} {unit} is below the {needed or 'more than 10 million'} needed for {opts.power:.0%} power "
+            f"to detect an effect of {effect:.3g} ({power['effect_kind']}, the min_effect option); "
+            "a non-significant result is weak evidence of no difference"
         )
     return power
 
@@ -179,6 +186,10 @@ def mcnemar_flags(base: Mapping[str, bool], var: Mapping[str, bool]) -> dict[str
     }
 
 
+def _direction(diff: float | None) -> str | None:
+    return None if diff is None else "higher" if diff > 0 else "lower" if diff < 0 else "equal"
+
+
 class ScoreSignificance:
     """Paired or unpaired tests, effect sizes, bootstrap interval and power per variant and criterion, Holm-adjusted."""
 
@@ -211,11 +222,13 @@ class ScoreSignificance:
             out[variant.name] = {"criteria": per, "alpha": opts.alpha, "correction": opts.correction}
         self._adjust(cells, "p_value")
         self._adjust(exact, "p_value")
-        for cell in cells:
+        for cell in [*cells, *exact]:
             p = cell.get("p_adjusted")
             cell["significant"] = p is not None and p < opts.alpha
-            diff = cell.get("mean_difference")
-            cell["direction"] = None if diff is None else "higher" if diff > 0 else "lower" if diff < 0 else "equal"
+        for cell in cells:
+            cell["direction"] = _direction(cell.get("mean_difference"))
+        for cell in exact:  # McNemar: the change in pass rate
+            cell["direction"] = _direction(cell["variant_pass_rate"] - cell["baseline_pass_rate"])
         return out
 
     def _adjust(self, cells: list[dict[str, Any]], key: str) -> None:

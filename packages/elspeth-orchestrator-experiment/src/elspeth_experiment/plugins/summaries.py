@@ -1,26 +1,36 @@
-"""Aggregators over the per-row metrics the runner writes: ``cost_summary`` and ``latency_summary``."""
+"""Aggregators over the per-row metrics the runner writes: ``cost_summary`` and ``latency_summary``.
+
+``cost_summary`` counts failed rows too: their calls were made and paid for (a response a validator
+rejected, a judge's verdict), and the runner keeps their figures in ``Failure.metrics``.
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import Record, inline
+from elspeth import Failure, Record, inline
+from elspeth_experiment.protocols import ExperimentResult
 from elspeth_experiment.stats.descriptive import percentile, summarise
 
 __all__ = ["CostSummary", "LatencySummary"]
 
 
-def _numbers(records: Sequence[Record], key: str) -> list[float]:
+def _numbers(records: Sequence[Record | Failure], key: str) -> list[float]:
     values = (r.metrics.get(key) for r in records)
     return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
 class CostSummary:
-    """Totals and per-row mean, median, min and max of prompt, completion and total tokens, and of cost."""
+    """Totals and per-row mean, median, min and max of prompt, completion and total tokens, and of cost.
+
+    Inside the orchestrator the figures cover every row that made calls, failed ones included;
+    ``failed_rows`` and ``failed_cost`` say how much of it went on rows that produced no record.
+    """
 
     name = "cost_summary"
 
@@ -36,22 +46,34 @@ class CostSummary:
 
     @inline
     def finalize(self, records: Sequence[Record]) -> dict[str, Any]:
-        """Summarise; ``cost`` is None when no row carried a cost (no cost tracker configured)."""
-        prompt = _numbers(records, "prompt_tokens")
-        completion = _numbers(records, "completion_tokens")
+        """Summarise the records alone; ``cost`` is None when no row carried a cost (no cost tracker)."""
+        return self._summarise(records, ())
+
+    @inline
+    def finalize_result(self, result: ExperimentResult) -> dict[str, Any]:
+        """Summarise the records and the failed rows together: a failed row's calls were paid for too."""
+        return self._summarise(result.records, result.failures)
+
+    def _summarise(self, records: Sequence[Record], failures: Sequence[Failure]) -> dict[str, Any]:
+        rows: list[Record | Failure] = [*records, *failures]
+        prompt = _numbers(rows, "prompt_tokens")
+        completion = _numbers(rows, "completion_tokens")
         total = [
             float(r.metrics.get("prompt_tokens", 0)) + float(r.metrics.get("completion_tokens", 0))
-            for r in records
+            for r in rows
             if "prompt_tokens" in r.metrics or "completion_tokens" in r.metrics
         ]
-        cost = _numbers(records, self.options.cost_field)
+        cost = _numbers(rows, self.options.cost_field)
+        failed_cost = _numbers(failures, self.options.cost_field)
         return {
             "rows": len(records),
+            "failed_rows": len(failures),
             "prompt_tokens": summarise(prompt),
             "completion_tokens": summarise(completion),
             "total_tokens": summarise(total),
             "cost": summarise(cost) if cost else None,
             "rows_with_cost": len(cost),
+            "failed_cost": math.fsum(failed_cost) if failed_cost else None,
         }
 
 

@@ -2,6 +2,9 @@
 
 A validator raises :class:`elspeth.ValidationFailed`; with the orchestrator's ``validation_retries``
 the LLM is asked again, and a row still rejected is recorded as a failure with every attempt.
+``llm_guard`` hands its judge's responses back to the runner (returned when it accepts, carried by
+:class:`~elspeth_experiment.protocols.ValidationFailedWithCalls` when it rejects), so the judge's
+tokens, latency and cost are part of the row's metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import LLMRequest, LLMResponse, PluginRef, Row, ValidationFailed, inline
+from elspeth_experiment.protocols import ValidationFailedWithCalls
 
 if TYPE_CHECKING:
     from elspeth import LLMPipeline, PromptTemplate
@@ -169,8 +173,16 @@ class LlmGuard:
             return True
         return None
 
-    async def validate(self, response: LLMResponse, row: Row) -> None:
-        """Ask the judge; raise unless its first line says the valid token."""
+    async def validate(self, response: LLMResponse, row: Row) -> list[LLMResponse]:
+        """Ask the judge; raise unless its first line says the valid token.
+
+        Returns:
+            the judge's response, so the runner adds its tokens and cost to the row's.
+
+        Raises:
+            ValidationFailedWithCalls: the judge rejected the response or answered neither token; it
+                carries the judge's response for the same reason.
+        """
         if self._judge is None or self._template is None:
             raise RuntimeError("llm_guard was not set up: it runs only inside the experiment orchestrator")
         user = self._template.render({**row.data, "response": response.content})
@@ -180,9 +192,12 @@ class LlmGuard:
         verdict = await self._judge.call(request)
         decision = self._verdict(verdict.content)
         if decision is None:
-            raise ValidationFailed(
+            raise ValidationFailedWithCalls(
                 f"llm_guard: unexpected verdict {verdict.content.strip()[:80]!r} "
-                f"(expected {self.options.valid_token} or {self.options.invalid_token})"
+                f"(expected {self.options.valid_token} or {self.options.invalid_token})",
+                [verdict],
             )
         if not decision:
-            raise ValidationFailed(f"llm_guard judged the response invalid: {verdict.content.strip()[:200]}")
+            reason = f"llm_guard judged the response invalid: {verdict.content.strip()[:200]}"
+            raise ValidationFailedWithCalls(reason, [verdict])
+        return [verdict]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -30,6 +31,7 @@ def t_test_power(effect: float, n: int, alpha: float = 0.05, design: Design = "p
     return float(1 - special.nctdtr(df, nc, crit) + special.nctdtr(df, nc, -crit))
 
 
+@functools.lru_cache(maxsize=256)  # a comparison asks the same question for every variant and criterion
 def required_n(effect: float, power: float = 0.8, alpha: float = 0.05, design: Design = "paired") -> int | None:
     """Smallest n (pairs, or per group) whose power reaches ``power``; None for a zero effect or beyond 10⁷.
 

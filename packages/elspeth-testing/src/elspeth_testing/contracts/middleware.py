@@ -10,10 +10,28 @@ from typing import Any, ClassVar
 import pytest
 
 from elspeth import LLMPipeline, LLMRequest, LLMResponse, PluginContext, Usage, invoke
+from elspeth.llm_errors import LLMCallFailed, LLMContentRefused, LLMServerError
 from elspeth_testing._samples import EchoClient, sample_request
 from elspeth_testing.contracts._base import PluginContract, run_async
 
 __all__ = ["MiddlewareContract"]
+
+
+class _Refuser:
+    """Middleware that refuses every request (``stage="request"``) or every answer (``stage="response"``)."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def before_request(self, request: LLMRequest) -> LLMRequest:
+        if self.stage == "request":
+            raise LLMContentRefused("refused by another middleware (contract test)")
+        return request
+
+    def after_response(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
+        if self.stage == "response":
+            raise LLMContentRefused("refused by another middleware (contract test)")
+        return response
 
 
 class MiddlewareContract(PluginContract):
@@ -113,3 +131,30 @@ class MiddlewareContract(PluginContract):
         responses = run_async(main())
         assert all(isinstance(r, LLMResponse) for r in responses)
         assert sorted(r.metadata["row_id"] for r in client.requests) == sorted(f"r{i}" for i in range(32))
+
+    def test_outcome_hooks_take_what_the_pipeline_sends(
+        self, plugin: Any, llm_request: LLMRequest, llm_response: LLMResponse
+    ) -> None:
+        """``on_success``, ``on_error`` and ``on_refused``, where defined, take the pipeline's arguments."""
+        refusal = LLMContentRefused("refused (contract test)")
+        cause = LLMServerError("down (contract test)", status=500)
+        attempts = [{"attempt": 1, "error": str(cause), "error_type": "LLMServerError", "status": 500}]
+        calls: list[tuple[str, tuple[Any, ...]]] = [
+            ("on_success", (copy.deepcopy(llm_response),)),
+            ("on_error", (LLMCallFailed(str(cause), attempts, cause),)),
+            ("on_refused", (refusal, None)),
+            ("on_refused", (refusal, copy.deepcopy(llm_response))),
+        ]
+        for name, args in calls:
+            hook = getattr(plugin, name, None)
+            if hook is not None:
+                run_async(invoke(hook, copy.deepcopy(llm_request), *args))
+
+    def test_a_refusal_by_other_middleware_passes_through_unchanged(self, plugin: Any, llm_request: LLMRequest) -> None:
+        """When another middleware refuses the prompt or the answer, the caller gets that refusal, not another error."""
+        for stage, outermost in (("request", True), ("response", True), ("response", False)):
+            refuser = _Refuser(stage)
+            chain = [plugin, refuser] if outermost else [refuser, plugin]
+            pipeline = LLMPipeline(EchoClient(), chain)
+            with pytest.raises(LLMContentRefused, match="refused by another middleware"):
+                run_async(pipeline.call(copy.deepcopy(llm_request)))

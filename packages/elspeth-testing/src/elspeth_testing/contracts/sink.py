@@ -26,7 +26,8 @@ class SinkContract(PluginContract):
     Set ``plugin_class``; override ``plugin_options`` if the defaults do not write files under the
     context's output folder. Set ``writes_records = False`` for a sink that writes only a summary,
     and override :meth:`artifact_text` for a sink whose files are not plain text (a workbook, say)
-    so the content checks can read them.
+    so the content checks can read them. A sink that uploads (its artifacts are listed by URL)
+    overrides :meth:`remote_artifact_exists` so the real-run check can look where it wrote.
 
     Example::
 
@@ -104,6 +105,12 @@ class SinkContract(PluginContract):
             assert "alpha-" not in text, "the second write kept rows of the first: files must be replaced"
             assert "omega" in text, "the second write's rows are missing"
 
+    def remote_artifact_exists(self, url: str) -> bool:
+        """Whether an artifact the sink listed by URL exists; override in the tests of an uploading sink."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: the sink listed {url} by URL; override remote_artifact_exists to check it"
+        )
+
     def test_writes_the_result_of_a_real_run(
         self, plugin_options: dict[str, Any], plugin_context: PluginContext
     ) -> None:
@@ -124,6 +131,9 @@ class SinkContract(PluginContract):
         assert result.metadata.succeeded == 2
         for artifact in result.metadata.extra["artifacts"]:
             path = artifact["path"]
-            assert Path(path).is_file(), f"the run reported {path} as written but it does not exist"
+            if "://" in path:
+                assert self.remote_artifact_exists(path), f"the run reported {path} as written but it does not exist"
+            else:
+                assert Path(path).is_file(), f"the run reported {path} as written but it does not exist"
             assert artifact["sink"] == cls.name
             assert artifact["security_level"] == result.metadata.extra["security_level"]

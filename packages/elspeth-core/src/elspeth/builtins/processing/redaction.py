@@ -71,6 +71,11 @@ class PiiRedaction:
         self._found: Counter[str] = Counter()
         self._rows_changed = 0
 
+    @property
+    def needs_fields(self) -> dict[str, tuple[str, ...]]:
+        """The fields named in ``columns``; core checks them against the rows before any row runs."""
+        return {"columns": tuple(self.options.columns or ())}
+
     def _replacement(self, kind: str, canonical: str) -> str:
         label = kind.upper()
         if self.options.mode == "mask":

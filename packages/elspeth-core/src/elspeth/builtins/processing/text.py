@@ -131,6 +131,11 @@ class TextCleaning:
         self.options = options
         self.changed = 0
 
+    @property
+    def needs_fields(self) -> dict[str, tuple[str, ...]]:
+        """The fields named in ``columns``; core checks them against the rows before any row runs."""
+        return {"columns": tuple(self.options.columns or ())}
+
     def clean(self, text: str) -> str:
         """``text`` cleaned as the options say."""
         opts = self.options

@@ -1,4 +1,8 @@
-"""One client per running event loop, closed when that loop shuts down."""
+"""One SDK (or HTTP) client per running event loop, closed when that loop shuts down.
+
+Light on purpose (no ``openai`` import), so any plugin holding a connection pool can use it:
+``elspeth-llm-azure`` holds its Content Safety ``httpx`` client in one too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 __all__ = ["LoopBoundSDK"]
+
+
+async def _close_sdk(sdk: Any) -> None:
+    await sdk.close()
 
 
 async def _closer(sdk: Any, close: Callable[[Any], Awaitable[None]]) -> AsyncIterator[None]:
@@ -18,17 +26,17 @@ async def _closer(sdk: Any, close: Callable[[Any], Awaitable[None]]) -> AsyncIte
         await close(sdk)
 
 
-async def _close_sdk(sdk: Any) -> None:
-    await sdk.close()
-
-
 class LoopBoundSDK:
-    """Holds one SDK (or HTTP) client per running event loop, built on first use and closed with its loop.
+    """Holds one client per running event loop, built on first use and closed with its loop.
 
     Args:
         factory: builds the client; called inside the running loop.
-        close: closes it (default: ``await client.close()``).
+        close: closes it (default: ``await client.close()``; an ``httpx.AsyncClient`` wants ``aclose``).
 
+    Example::
+
+        self._http = LoopBoundSDK(lambda: httpx.AsyncClient(timeout=10), close=lambda c: c.aclose())
+        http = await self._http.get()
     """
 
     def __init__(self, factory: Callable[[], Any], close: Callable[[Any], Awaitable[None]] = _close_sdk) -> None:
@@ -39,7 +47,7 @@ class LoopBoundSDK:
         self._closer: AsyncIterator[None] | None = None
 
     async def get(self) -> Any:
-        """The SDK client for the running loop."""
+        """The client for the running loop."""
         loop = asyncio.get_running_loop()
         if self._sdk is None or self._loop is not loop:
             sdk = self._factory()
@@ -49,7 +57,7 @@ class LoopBoundSDK:
         return self._sdk
 
     async def aclose(self) -> None:
-        """Close the SDK client now (idempotent)."""
+        """Close the client now (idempotent)."""
         closer, self._closer, self._sdk, self._loop = self._closer, None, None, None
         if closer is not None:
             await closer.aclose()  # type: ignore[attr-defined]
