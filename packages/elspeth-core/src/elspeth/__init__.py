@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         run_rows,
     )
     from elspeth.orchestration.fields import check_needed_fields
+    from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
@@ -68,6 +69,10 @@ _LAZY = {
     "load_settings": "elspeth.config",
     "Checker": "elspeth.config._yaml",
     "check_needed_fields": "elspeth.orchestration.fields",
+    "close_plugins": "elspeth.orchestration.subplugins",
+    "keyed_plugins": "elspeth.orchestration.subplugins",
+    "open_plugins": "elspeth.orchestration.subplugins",
+    "plugin_summaries": "elspeth.orchestration.subplugins",
     "load_registry": "elspeth.discovery",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
@@ -140,6 +145,7 @@ __all__ = [
     "ValidationFailed",
     "check_needed_fields",
     "check_template",
+    "close_plugins",
     "compile_template",
     "flatten",
     "hookimpl",
@@ -148,8 +154,11 @@ __all__ = [
     "invoke",
     "iterate_rows",
     "jsonl_lines",
+    "keyed_plugins",
     "load_registry",
     "load_settings",
+    "open_plugins",
+    "plugin_summaries",
     "run_rows",
     "to_json",
     "write_atomically",

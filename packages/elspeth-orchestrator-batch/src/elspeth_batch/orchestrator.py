@@ -29,12 +29,14 @@ from elspeth import (
     TemplateError,
     check_needed_fields,
     check_template,
+    close_plugins,
     invoke,
+    open_plugins,
+    plugin_summaries,
     run_rows,
 )
 from elspeth_batch.mapping import MISSING, ReplyError, parse_reply, pick, split_path
 from elspeth_batch.options import BatchOptions
-from elspeth_batch.subplugins import close_all, open_all, summaries
 from elspeth_batch.totals import CountedRows, Totals
 
 if TYPE_CHECKING:
@@ -280,7 +282,7 @@ class BatchOrchestrator:
 
         started_at = time.perf_counter()
         try:
-            await open_all(self._post, ctx.plugin_context, "post-processor", "post_processors")
+            await open_plugins(self._post, ctx.plugin_context, label="post-processor", option="post_processors")
         except BaseException:
             writer.close()
             raise
@@ -299,11 +301,11 @@ class BatchOrchestrator:
             raise
         finally:
             ctx.progress.finish()
-            await close_all(self._post)
+            await close_plugins(self._post)
         wall = time.perf_counter() - started_at
         not_run = await self._not_run(source, started, ctx)
         result = self._result(writer, started, not_run, wall, totals, ctx)
-        counted = await summaries(self._post)
+        counted = await plugin_summaries(self._post)
         if counted:  # what each post-processor counted (pii_redaction's findings per kind, ...)
             result.metadata.extra["post_processors"] = counted
         return result

@@ -21,14 +21,16 @@ from elspeth import (
     ProcessorFailed,
     Record,
     Row,
-    RunFailed,
     RunMetadata,
     RunResult,
     SpoolWriter,
     Table,
     ValidationFailed,
     check_needed_fields,
+    close_plugins,
     invoke,
+    open_plugins,
+    plugin_summaries,
     run_rows,
 )
 from elspeth_validation.options import ValidationOptions
@@ -56,12 +58,6 @@ def _failure(row: Row, violations: list[Violation]) -> Failure:
         attempts=[{"attempt": 1, "stage": stage, "error": error}],
         output={"violations": [v.to_dict() for v in violations]},
     )
-
-
-def _keyed(plugins: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Each plugin with its metadata key: its name, or ``name[i]`` (its place in the list) when listed twice."""
-    listed = Counter(name for name, _ in plugins)
-    return [(f"{name}[{i}]" if listed[name] > 1 else name, plugin) for i, (name, plugin) in enumerate(plugins)]
 
 
 class ValidationOrchestrator:
@@ -161,7 +157,7 @@ class ValidationOrchestrator:
         await self._open(ctx)
         try:
             result = await self._run(table, ctx)
-            summaries = {key: dict(await invoke(r.summary)) for key, r in _keyed(self._rules) if hasattr(r, "summary")}
+            summaries = await plugin_summaries(self._rules)
         finally:
             await self._close()
         if summaries:  # what each rule plugin counted (schema_validation's checked and failed, ...)
@@ -170,28 +166,10 @@ class ValidationOrchestrator:
 
     async def _open(self, ctx: OrchestrationContext) -> None:
         """Open every rule plugin that has ``open`` (a schema_path is read there) before the first row."""
-        for i, (name, rule) in enumerate(self._rules):
-            opener = getattr(rule, "open", None)
-            if opener is None:
-                continue
-            try:
-                await invoke(opener, ctx.plugin_context)
-            except Exception as exc:  # a rule that cannot start stops the run before any row, naming it
-                await self._close(upto=i)
-                raise RunFailed(
-                    f"rule '{name}' (orchestrator.options.rules[{i}]) could not open: {type(exc).__name__}: {exc}"
-                ) from exc
+        await open_plugins(self._rules, ctx.plugin_context, label="rule", option="rules")
 
-    async def _close(self, upto: int | None = None) -> None:
-        """Close the rule plugins (those before ``upto`` only, when opening stopped there)."""
-        for name, rule in self._rules[:upto]:
-            closer = getattr(rule, "aclose", None) or getattr(rule, "close", None)
-            if closer is None:
-                continue
-            try:
-                await invoke(closer)
-            except Exception as exc:  # closing is best effort; say so rather than lose the run
-                log.warning("rule '%s' failed to close: %s", name, exc)
+    async def _close(self) -> None:
+        await close_plugins(self._rules)
 
     async def _run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
         opts = self.options
