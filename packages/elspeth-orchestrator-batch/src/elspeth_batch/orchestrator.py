@@ -26,9 +26,7 @@ from elspeth import (
     RunResult,
     SpoolWriter,
     Table,
-    TemplateError,
     check_needed_fields,
-    check_template,
     close_plugins,
     invoke,
     open_plugins,
@@ -87,6 +85,8 @@ class BatchOrchestrator:
         """
         checker = ctx.checker()
         base = ctx.options_loc
+        from elspeth import TemplateError, check_template  # Jinja2 loads when a run needs it, not on `plugins list`
+
         prompts = ctx.loaded.settings.prompts
         fields = ctx.available_fields(columns)
         if prompts is None:
@@ -167,6 +167,8 @@ class BatchOrchestrator:
         return outputs, None
 
     def _render(self, row: Row) -> tuple[str, str]:
+        from elspeth import TemplateError
+
         assert self._user is not None
         try:
             system = self._static_system
