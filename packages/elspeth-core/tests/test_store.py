@@ -158,6 +158,28 @@ def test_the_totals_count_a_killed_attempt_from_its_committed_rows_and_then_ever
         store.close()
 
 
+def test_the_running_attempts_totals_kept_as_rows_are_written_match_reading_the_rows_back(tmp_path):
+    from elspeth import Failure
+
+    path = tmp_path / "elspeth-runs.sqlite"
+    store = RunStore.open(path)
+    begin(store)
+    store.row_finished("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
+    store.row_finished("run-1", record("r2", cost=0.0, prompt=6, completion=2, cached=True), None)
+    paid = Failure("r3", {"id": "r3"}, "validation", "no", metrics={"cost": 0.125, "prompt_tokens": 7}, group="a")
+    store.row_finished("run-1", None, paid)  # a failed row's paid calls count too
+    live = store.attempt_totals("run-1")
+    reader = RunStore.open(path, create=False)  # another process: it can only read the rows back
+    try:
+        read = reader.attempt_totals("run-1")
+    finally:
+        reader.close()
+        store.close()
+    assert (live.cost, live.prompt_tokens, live.completion_tokens) == (0.625, 17, 4)
+    assert (read.cost, read.prompt_tokens, read.completion_tokens) == (0.625, 17, 4)
+    assert live.duration_s == pytest.approx(read.duration_s, abs=1e-6)
+
+
 def test_a_price_table_restored_from_earlier_attempts_counts_them_against_its_budget():
     options = PriceTable.Options.model_validate({"prices": {"*": {"input": 1_000_000, "output": 0}}, "budget": 10})
     tracker = PriceTable(options)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -169,17 +169,26 @@ def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix or "(the whole file)"]
 
 
-def _row_totals(payloads: list[tuple[int, str]]) -> RunTotals:
-    """Cost and tokens of committed rows, from their records' metrics (a cached answer cost nothing)."""
-    cost, prompt, completion = 0.0, 0, 0
-    for ok, payload in payloads:
-        metrics = json.loads(payload).get("metrics") if ok else None
-        if not isinstance(metrics, Mapping) or metrics.get("cached"):
-            continue
-        values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
-        nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
-        cost, prompt, completion = cost + nums[0], prompt + int(nums[1]), completion + int(nums[2])
-    return RunTotals(cost=cost, prompt_tokens=prompt, completion_tokens=completion)
+_INSERT_ROW = (
+    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, finished_at, attempt) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _spent(metrics: Any) -> RunTotals:
+    """Cost and tokens in one row's metrics, record or failure (a cached answer cost nothing)."""
+    if not isinstance(metrics, Mapping) or metrics.get("cached"):
+        return RunTotals()
+    values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
+    nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
+    return RunTotals(cost=nums[0], prompt_tokens=int(nums[1]), completion_tokens=int(nums[2]))
+
+
+def _row_totals(payloads: list[str]) -> RunTotals:
+    """Cost and tokens of committed rows, from their metrics (a failed row's paid calls count too)."""
+    total = RunTotals()
+    for payload in payloads:
+        total += _spent(json.loads(payload).get("metrics"))
+    return total
 
 
 def _seconds_between(start: str, end: str) -> float:
@@ -200,6 +209,9 @@ class RunStore:
         self.path = Path(path)
         self._conn = self._connect(self.path)
         self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
+        # run_id -> what this process's attempt has committed so far and when it last did: summed as rows are
+        # written, so ending a run never reads its rows back
+        self._live: dict[str, tuple[RunTotals, str]] = {}
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> RunStore:
@@ -292,8 +304,10 @@ class RunStore:
                     (run_id, name, orchestrator, _dump(settings), settings_hash, settings_path, _dump(plugins), _now()),
                 )
             (attempt,) = self._conn.execute("SELECT attempts FROM runs WHERE run_id=?", (run_id,)).fetchone()
-            self._save_totals(run_id, self._totals(run_id), (attempt, _now()))
+            started = _now()
+            self._save_totals(run_id, self._totals(run_id), (attempt, started))
             self._attempt_of[run_id] = attempt
+            self._live[run_id] = (RunTotals(), started)
 
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
@@ -320,6 +334,7 @@ class RunStore:
             )
             self._save_totals(run_id, totals if totals is not None else self._totals(run_id, until=_now()), None)
             self._attempt_of.pop(run_id, None)
+            self._live.pop(run_id, None)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """One run's row, with counts of finished rows and its totals.
@@ -377,11 +392,15 @@ class RunStore:
             return self._attempt(run_id, found[0], found[1], None)
 
     def _attempt(self, run_id: str, attempt: int, started: str, until: str | None) -> RunTotals:
+        live = self._live.get(run_id)
+        if live is not None and self._attempt_of.get(run_id) == attempt:  # this process's attempt: summed as written
+            spent, last = live
+            return spent + RunTotals(duration_s=_seconds_between(started, until or last))
         rows = self._conn.execute(
-            "SELECT ok, payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
+            "SELECT payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
         ).fetchall()
-        spent = _row_totals([(ok, payload) for ok, payload, _ in rows])
-        end = until or max((r[2] for r in rows), default=started)
+        spent = _row_totals([payload for payload, _ in rows])
+        end = until or max((r[1] for r in rows), default=started)
         return spent + RunTotals(duration_s=_seconds_between(started, end))
 
     def _save_totals(self, run_id: str, totals: RunTotals, open_attempt: tuple[int, str] | None) -> None:
@@ -422,22 +441,35 @@ class RunStore:
 
     def row_finished(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
         """Commit one finished row."""
-        item = record if record is not None else failure
-        assert item is not None
-        with self._guard(f"recording row {item.row_id} of run {run_id}"):
-            self._conn.execute(
-                "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, finished_at, attempt)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    item.group or "",
-                    item.row_id,
-                    int(isinstance(item, Record)),
-                    _payload(item),
-                    _now(),
-                    self._attempt_of.get(run_id),
-                ),
-            )
+        self.rows_finished(run_id, [(record, failure)])
+
+    def rows_finished(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
+        """Commit finished rows, each a ``(record, failure)`` pair with one of the two given, in one transaction."""
+        items = [record if record is not None else failure for record, failure in rows]
+        if not items:
+            return
+        finished = _now()
+        attempt = self._attempt_of.get(run_id)
+        values = [
+            (run_id, item.group or "", item.row_id, int(isinstance(item, Record)), _payload(item), finished, attempt)
+            for item in items
+            if item is not None
+        ]
+        first = items[0].row_id if items[0] is not None else "?"
+        doing = f"recording row {first} of run {run_id}" + (f" and {len(values) - 1} more" if len(values) > 1 else "")
+        with self._guard(doing):
+            if len(values) == 1:  # autocommit: one statement is its own transaction
+                self._conn.execute(_INSERT_ROW, values[0])
+            else:
+                with self._transaction():
+                    self._conn.executemany(_INSERT_ROW, values)
+        live = self._live.get(run_id)
+        if live is not None:
+            spent = live[0]
+            for item in items:
+                if item is not None:
+                    spent += _spent(item.metrics)
+            self._live[run_id] = (spent, finished)
 
     def finished_rows(self, run_id: str) -> dict[tuple[str, str], Record | Failure]:
         """Every committed row of a run, by ``(group, row_id)``."""
