@@ -45,6 +45,7 @@ __all__ = ["ValidationOrchestrator"]
 log = logging.getLogger("elspeth.validation")
 
 Finished = Record | Failure
+_COMMIT_EVERY = 512  # rows per run-store transaction
 
 
 def _failure(row: Row, violations: list[Violation]) -> Failure:
@@ -193,10 +194,19 @@ class ValidationOrchestrator:
                 stages[item.stage] += 1
                 if rejects is not None:
                     rejects.add(item)
-                ctx.row_finished(failure=item)
+                unsaved.append((None, item))
             else:
-                ctx.row_finished(record=item)
+                unsaved.append((item, None))
+            if len(unsaved) >= _COMMIT_EVERY:
+                save()
             return item
+
+        # no LLM call is lost by redoing a row: commit in groups, not one transaction per row
+        unsaved: list[tuple[Record | None, Failure | None]] = []
+
+        def save() -> None:
+            ctx.rows_finished(unsaved)
+            unsaved.clear()
 
         writer = SpoolWriter(
             folder / opts.spool_dir if opts.spool_dir else folder,
@@ -210,6 +220,7 @@ class ValidationOrchestrator:
         try:
             started = await self._run_rows(table, ctx, writer)
             writer.finish()
+            save()
             artifact = rejects.commit() if rejects is not None else None
         except BaseException:
             writer.close()
