@@ -6,18 +6,16 @@ and versions, its status and metadata, one row per finished row (record or failu
 ``(run_id, group, row_id)``, and the run's totals (cost, tokens, LLM calls, duration) summed over
 every attempt, so that a resumed run's budget and history count what earlier attempts spent.
 
-A row is committed when the orchestrator reports it finished, before the report returns:
-``OrchestrationContext.row_finished`` commits it in its own transaction; ``await ctx.commit_row(...)``
-commits every row reported in one turn of the event loop in one transaction and resumes each caller
-once its row is in. An orchestrator that reports each row the moment it finishes, before that worker
-takes another row, loses no finished row to a kill: a killed run repeats only the calls in flight,
-never more than ``concurrency``. The ``experiment`` and ``batch`` orchestrators both do (``batch``
-reports a row before its reorder buffer, which orders only the output). The ``validation``
-orchestrator reports rows later, in input order, as its uniqueness check needs, and in groups of 512
-(``ctx.rows_finished``): it calls no LLM, and a resumed validation run checks every row again. Other rows
-in flight keep running while a row commits. A commit costs tens of microseconds (WAL mode with
-``synchronous=NORMAL``: a write, no fsync), small next to an LLM call; it survives a killed process,
-not a power cut (that would need ``FULL`` and an fsync per commit).
+A row is committed when the orchestrator reports it finished (``OrchestrationContext.row_finished``),
+in its own transaction, before the report returns. An orchestrator that reports each row the moment it
+finishes, before that worker takes another row, loses no finished row to a kill: a killed run repeats
+only the calls in flight, never more than ``concurrency``. The ``experiment`` and ``batch``
+orchestrators both do (``batch`` reports a row before its reorder buffer, which orders only the
+output). The ``validation`` orchestrator reports rows later, in input order, as its uniqueness
+check needs, and in groups of 512 (``ctx.rows_finished``): it calls no LLM, and a resumed validation
+run checks every row again. Other rows in flight keep running while a row commits. A commit costs
+tens of microseconds (WAL mode with ``synchronous=NORMAL``: a write, no fsync), small next to an LLM
+call; it survives a killed process, not a power cut (that would need ``FULL`` and an fsync per commit).
 
 The file, and the ``-wal`` and ``-shm`` files SQLite makes beside it (SQLite gives them the
 database's permissions), is created readable by its owner only, like every file a sink writes.

@@ -274,9 +274,9 @@ class BatchOrchestrator:
                     item = await self._finish_row(row, ctx, totals)
                     # committed now, not when its turn in the output comes: a kill must not lose a finished row
                     if isinstance(item, Failure):
-                        await ctx.commit_row(failure=item)
+                        ctx.row_finished(failure=item)
                     else:
-                        await ctx.commit_row(record=item)
+                        ctx.row_finished(record=item)
                 if isinstance(item, Failure):
                     totals.stages[item.stage] += 1
             finally:

@@ -142,14 +142,6 @@ class PluginContext:
 
 
 @dataclass
-class _CommitBatch:
-    """Rows handed to :meth:`OrchestrationContext.commit_row` in one turn of the event loop."""
-
-    done: Any  # an asyncio.Future, resolved when the rows are committed
-    rows: list[tuple[Record | None, Failure | None]]
-
-
-@dataclass
 class OrchestrationContext:
     """Everything an orchestrator needs, handed to ``check`` and ``run``.
 
@@ -192,7 +184,6 @@ class OrchestrationContext:
     store: RunStore | None = None
     prior: dict[tuple[str, str], Record | Failure] = field(default_factory=dict)
     _llm_parts: dict[str, Any] = field(default_factory=dict)
-    _commit_batch: _CommitBatch | None = field(default=None, init=False, repr=False)
 
     @property
     def options_loc(self) -> Loc:
@@ -331,8 +322,8 @@ class OrchestrationContext:
     def row_finished(self, record: Record | None = None, failure: Failure | None = None) -> None:
         """Commit a finished row to the run store and report it to the progress bar and observers.
 
-        The row is committed before this returns. An async orchestrator does better with
-        :meth:`commit_row`, which commits the rows finishing at the same moment in one transaction.
+        The row is committed before this returns, so a worker that reports its row before taking
+        another loses nothing to a kill.
         """
         if self.store is not None:
             self.store.row_finished(self.run_id, record, failure)
@@ -349,46 +340,6 @@ class OrchestrationContext:
             self.store.rows_finished(self.run_id, rows)
         for record, failure in rows:
             self._report(record, failure)
-
-    async def commit_row(self, record: Record | None = None, failure: Failure | None = None) -> None:
-        """Commit a finished row, then report it, as :meth:`row_finished` does, in less time per row.
-
-        Every row handed in during one turn of the event loop is committed in one transaction at the
-        start of the next; each caller resumes once its row is in the store. So, as with
-        :meth:`row_finished`, a row is committed before the worker that finished it takes another, and a
-        killed run repeats at most the calls that were in flight, while a busy run pays for one commit
-        per turn instead of one per row.
-
-        Raises:
-            StoreError: the store could not be written; every row of that transaction gets the error.
-
-        Example::
-
-            record = await self._answer(row)
-            await ctx.commit_row(record=record)
-        """
-        if self.store is not None:
-            batch = self._commit_batch
-            if batch is None:
-                import asyncio
-
-                loop = asyncio.get_running_loop()
-                batch = self._commit_batch = _CommitBatch(loop.create_future(), [])
-                loop.call_soon(self._commit, batch)
-            batch.rows.append((record, failure))
-            await batch.done
-        self._report(record, failure)
-
-    def _commit(self, batch: _CommitBatch) -> None:
-        self._commit_batch = None
-        assert self.store is not None
-        try:
-            self.store.rows_finished(self.run_id, batch.rows)
-        except Exception as exc:
-            batch.done.set_exception(exc)
-            batch.done.exception()  # retrieved here too: asyncio must not log it when its waiters already raise it
-        else:
-            batch.done.set_result(None)
 
     def _report(self, record: Record | None, failure: Failure | None) -> None:
         self.progress.advance(failure is None)
