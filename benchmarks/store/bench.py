@@ -1,6 +1,6 @@
 """Throughput with the run store on against off, in one run.
 
-    python benchmarks/store/bench.py [--rows 2000] [--concurrency 64] [--latency-ms 0,50] [--repeats 3] [--target 0.95]
+    python benchmarks/store/bench.py [--rows 2000] [--concurrency 64] [--latency-ms 0,50] [--repeats 7] [--target 0.95]
 
 The same settings (csv datasource, the ``experiment`` orchestrator, the ``openai`` client against the
 LLM test server in a child process, a ``jsonl`` sink) run with ``store.enabled`` true and false,
@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=2000, help="rows per run")
     parser.add_argument("--concurrency", type=int, default=64, help="rows in flight")
     parser.add_argument("--latency-ms", default="0,50", help="server latencies to measure, comma-separated")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each kind per latency; the best counts")
+    parser.add_argument("--repeats", type=int, default=7, help="runs of each kind per latency; the best counts")
     parser.add_argument("--target", type=float, default=0.95, help="lowest acceptable ratio of store on to off")
     args = parser.parse_args()
     os.environ[throughput.KEY_ENV] = "bench-key"

@@ -135,9 +135,16 @@ def _dump(value: Any) -> str:
     return to_json(value)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _payload(item: Record | Failure) -> str:
     # a shallow dict and one dumps: this runs once per row on the event loop (asdict would deep-copy)
-    data = {f.name: getattr(item, f.name) for f in fields(item)}
+    kind = type(item)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in fields(item))
+    data = {name: getattr(item, name) for name in names}
     data["inputs"] = dict(item.inputs)
     return json.dumps(data, default=str, ensure_ascii=False)
 
@@ -175,7 +182,7 @@ _INSERT_ROW = (
 
 def _spent(metrics: Any) -> RunTotals:
     """Cost and tokens in one row's metrics, record or failure (a cached answer cost nothing)."""
-    if not isinstance(metrics, Mapping) or metrics.get("cached"):
+    if not metrics or not isinstance(metrics, Mapping) or metrics.get("cached"):
         return RunTotals()
     values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
     nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
@@ -439,8 +446,25 @@ class RunStore:
     # -- rows ---------------------------------------------------------------------------------
 
     def row_finished(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
-        """Commit one finished row."""
-        self.rows_finished(run_id, [(record, failure)])
+        """Commit one finished row, in a transaction of its own.
+
+        This runs on the event loop once per row, so it is kept lean: one statement in autocommit
+        mode, no context managers.
+        """
+        item = record if record is not None else failure
+        assert item is not None
+        finished = _now()
+        values = (run_id, item.group or "", item.row_id, record is not None, _payload(item), finished)
+        try:
+            self._conn.execute(_INSERT_ROW, (*values, self._attempt_of.get(run_id)))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the run store {self.path} failed while recording row {item.row_id} of run {run_id} ({exc}); "
+                f"{_DAMAGED}"
+            ) from None
+        live = self._live.get(run_id)
+        if live is not None:
+            self._live[run_id] = (live[0] + _spent(item.metrics), finished)
 
     def rows_finished(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
         """Commit finished rows, each a ``(record, failure)`` pair with one of the two given, in one transaction."""
