@@ -237,3 +237,18 @@ def test_an_orchestrator_that_raises_is_a_run_failure_naming_it(
     path = write_settings(SETTINGS.replace("orchestrator: rows", "orchestrator: broken"), DATA)
     with pytest.raises(RunFailed, match=r"^orchestrator 'broken' failed: ZeroDivisionError: division by zero$"):
         run_settings(path, registry)
+
+
+def test_reported_artifacts_splits_local_files_from_uploads_and_lists_each_once(tmp_path: Path) -> None:
+    from elspeth import RunMetadata, RunResult, reported_artifacts
+
+    (tmp_path / "a.csv").write_text("x", encoding="utf-8")
+    listed = [
+        {"path": str(tmp_path / "a.csv"), "sink": "csv"},
+        {"path": "https://acct.blob.example/c/run/a.csv", "sink": "azure_blob"},
+        str(tmp_path / "sub" / ".." / "a.csv"),  # the same file, written another way
+    ]
+    result = RunResult([], [], {}, RunMetadata("r", "n", "o", extra={"artifacts": listed}))
+    local, remote = reported_artifacts(result)
+    assert local == [(tmp_path / "a.csv").resolve()]
+    assert remote == ["https://acct.blob.example/c/run/a.csv"]

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 
-from elspeth import Artifact, PluginContext, RunResult, jsonl_lines, to_json
+from elspeth import Artifact, PluginContext, RunResult, jsonl_lines, reported_artifacts, to_json
 from elspeth_azure_blob._errors import BlobError
 from elspeth_azure_blob._options import AuthOptions
 
@@ -332,12 +332,8 @@ class AzureBlobSink:
     @staticmethod
     def _run_artifacts(result: RunResult, root: Path) -> list[Path]:
         """The local files the run's other sinks reported, as the engine lists them in ``metadata.extra``."""
-        paths: list[Path] = []
-        for reported in result.metadata.extra.get("artifacts") or []:
-            raw = str(reported.get("path") if isinstance(reported, dict) else reported)
-            if "://" in raw:  # already remote: a blob an earlier upload listed by its URL
-                continue
-            path = Path(raw).resolve()
+        paths, _already_remote = reported_artifacts(result)  # a blob an earlier upload listed by its URL stays
+        for path in paths:
             if not path.is_relative_to(root):
                 raise BlobError(
                     f"a sink of this run wrote {path}, outside the output folder {root}, so it has no place under "
@@ -346,7 +342,6 @@ class AzureBlobSink:
                 )
             if not path.is_file():
                 raise BlobError(f"a sink of this run reported {path} as written, but it is not there to upload")
-            paths.append(path)
         return paths
 
     def _upload(

@@ -38,6 +38,7 @@ from elspeth.types import (
     Table,
     Usage,
     flatten,
+    reported_artifacts,
 )
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ __all__ = [
     "load_settings",
     "open_plugins",
     "plugin_summaries",
+    "reported_artifacts",
     "run_rows",
     "to_json",
     "write_atomically",

@@ -32,6 +32,7 @@ from elspeth.orchestration.context import (
 from elspeth.orchestration.fields import check_preprocessing
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
+from elspeth.orchestration.subplugins import close_plugins
 from elspeth.registry import Registry, Resolved
 from elspeth.resume import (
     EarlierAttempts,
@@ -435,13 +436,7 @@ async def _open_parts(prepared: PreparedRun) -> None:
 
 async def _close_parts(prepared: PreparedRun) -> None:
     for domain, name, part in prepared.parts:
-        closer = getattr(part, "aclose", None) or getattr(part, "close", None)
-        if closer is None:
-            continue
-        try:
-            await call(closer)
-        except Exception as exc:  # closing is best effort; say so rather than lose the run
-            log.warning("%s '%s' failed to close: %s", domain, name, exc)
+        await close_plugins([(name, part)], label=domain, logger=log)
 
 
 def _collect_stage(item: tuple[Resolved, Any]) -> int:

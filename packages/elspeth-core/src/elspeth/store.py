@@ -180,21 +180,36 @@ _INSERT_ROW = (
 )
 
 
-def _spent(metrics: Any) -> RunTotals:
-    """Cost and tokens in one row's metrics, record or failure (a cached answer cost nothing)."""
-    if not metrics or not isinstance(metrics, Mapping) or metrics.get("cached"):
-        return RunTotals()
-    values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
-    nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
-    return RunTotals(cost=nums[0], prompt_tokens=int(nums[1]), completion_tokens=int(nums[2]))
+class _Spending:
+    """Cost and tokens summed from rows' metrics, record or failure (a cached answer cost nothing).
+
+    Mutable and plain on purpose: a run's store adds every row to one as the row is written.
+    """
+
+    __slots__ = ("completion", "cost", "last", "prompt")
+
+    def __init__(self, last: str = "") -> None:
+        self.cost, self.prompt, self.completion, self.last = 0.0, 0, 0, last
+
+    def add(self, metrics: Any) -> None:
+        if not metrics or not isinstance(metrics, Mapping) or metrics.get("cached"):
+            return
+        values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
+        nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
+        self.cost += nums[0]
+        self.prompt += int(nums[1])
+        self.completion += int(nums[2])
+
+    def totals(self, duration_s: float = 0.0) -> RunTotals:
+        return RunTotals(self.cost, self.prompt, self.completion, duration_s=duration_s)
 
 
 def _row_totals(payloads: list[str]) -> RunTotals:
     """Cost and tokens of committed rows, from their metrics (a failed row's paid calls count too)."""
-    total = RunTotals()
+    spending = _Spending()
     for payload in payloads:
-        total += _spent(json.loads(payload).get("metrics"))
-    return total
+        spending.add(json.loads(payload).get("metrics"))
+    return spending.totals()
 
 
 def _seconds_between(start: str, end: str) -> float:
@@ -217,7 +232,7 @@ class RunStore:
         self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
         # run_id -> what this process's attempt has committed so far and when it last did: summed as rows are
         # written, so ending a run never reads its rows back
-        self._live: dict[str, tuple[RunTotals, str]] = {}
+        self._live: dict[str, _Spending] = {}
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> RunStore:
@@ -313,7 +328,7 @@ class RunStore:
             started = _now()
             self._save_totals(run_id, self._totals(run_id), (attempt, started))
             self._attempt_of[run_id] = attempt
-            self._live[run_id] = (RunTotals(), started)
+            self._live[run_id] = _Spending(last=started)
 
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
@@ -400,8 +415,7 @@ class RunStore:
     def _attempt(self, run_id: str, attempt: int, started: str, until: str | None) -> RunTotals:
         live = self._live.get(run_id)
         if live is not None and self._attempt_of.get(run_id) == attempt:  # this process's attempt: summed as written
-            spent, last = live
-            return spent + RunTotals(duration_s=_seconds_between(started, until or last))
+            return live.totals(duration_s=_seconds_between(started, until or live.last))
         rows = self._conn.execute(
             "SELECT payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
         ).fetchall()
@@ -464,7 +478,8 @@ class RunStore:
             ) from None
         live = self._live.get(run_id)
         if live is not None:
-            self._live[run_id] = (live[0] + _spent(item.metrics), finished)
+            live.add(item.metrics)
+            live.last = finished
 
     def rows_finished(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
         """Commit finished rows, each a ``(record, failure)`` pair with one of the two given, in one transaction."""
@@ -488,11 +503,10 @@ class RunStore:
                     self._conn.executemany(_INSERT_ROW, values)
         live = self._live.get(run_id)
         if live is not None:
-            spent = live[0]
             for item in items:
                 if item is not None:
-                    spent += _spent(item.metrics)
-            self._live[run_id] = (spent, finished)
+                    live.add(item.metrics)
+            live.last = finished
 
     def finished_rows(self, run_id: str) -> dict[tuple[str, str], Record | Failure]:
         """Every committed row of a run, by ``(group, row_id)``."""

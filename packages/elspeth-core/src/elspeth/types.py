@@ -19,6 +19,7 @@ __all__ = [
     "Table",
     "Usage",
     "flatten",
+    "reported_artifacts",
 ]
 
 
@@ -242,6 +243,28 @@ class RunResult:
     failures: Sequence[Failure]
     aggregates: dict[str, Any]
     metadata: RunMetadata
+
+
+def reported_artifacts(result: RunResult) -> tuple[list[Path], list[str]]:
+    """What the run's sinks reported writing so far, from ``metadata.extra["artifacts"]``.
+
+    The engine adds each sink's artifacts there as the sink finishes, so a sink that writes after the
+    others (``collects_run_artifacts``) sees theirs.
+
+    Returns:
+        the local files (resolved, each once, in the order reported), and the remote ones by URL
+        (an uploaded blob).
+    """
+    local: dict[Path, None] = {}
+    remote: list[str] = []
+    for reported in result.metadata.extra.get("artifacts") or []:
+        # the engine lists each as {"path": ..., "media_type": ..., ...}; a plain path is accepted too
+        raw = str(reported.get("path") if isinstance(reported, Mapping) else getattr(reported, "path", reported))
+        if "://" in raw:
+            remote.append(raw)
+        else:
+            local.setdefault(Path(raw).resolve(), None)
+    return list(local), remote
 
 
 def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

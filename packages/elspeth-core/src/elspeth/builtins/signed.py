@@ -31,7 +31,7 @@ from elspeth.signing import (
     signing_key,
     unlisted_beside,
 )
-from elspeth.types import Artifact, RunResult
+from elspeth.types import Artifact, RunResult, reported_artifacts
 
 if TYPE_CHECKING:
     from elspeth.orchestration.context import PluginContext
@@ -133,13 +133,10 @@ class SignedSink:
         The engine fills ``metadata.extra["artifacts"]`` as each sink finishes, so a later sink sees them.
         """
         found: dict[Path, None] = {}
-        for reported in result.metadata.extra.get("artifacts") or []:
-            # the engine lists each as {"path": ..., "media_type": ..., ...}; a plain path string is accepted too
-            raw = reported.get("path") if isinstance(reported, dict) else getattr(reported, "path", reported)
-            if "://" in str(raw):  # a remote artifact (an uploaded blob) listed by its URL: no local file to hash
-                ctx.logger.warning("sink 'signed': %s is not a local file; it is not listed in the manifest", raw)
-                continue
-            path = Path(str(raw)).resolve()
+        local, remote = reported_artifacts(result)
+        for url in remote:  # an uploaded blob, listed by its URL: no local file to hash
+            ctx.logger.warning("sink 'signed': %s is not a local file; it is not listed in the manifest", url)
+        for path in local:
             if not _is_within(path, root):
                 raise ElspethError(
                     f"an earlier sink wrote {path}, outside the output folder {root}; the manifest can only "

@@ -68,8 +68,16 @@ async def open_plugins(plugins: Plugins, ctx: PluginContext, *, label: str, opti
             ) from exc
 
 
-async def close_plugins(plugins: Plugins) -> None:
-    """Close every plugin that has ``aclose`` or ``close``; a failure to close is logged, not raised."""
+async def close_plugins(plugins: Plugins, *, label: str = "", logger: logging.Logger | None = None) -> None:
+    """Close every plugin that has ``aclose`` or ``close``; a failure to close is logged, not raised.
+
+    Args:
+        plugins: ``(name, plugin)`` pairs.
+        label: what the plugins are, put before the name in the warning (``processor 'x' failed to close``).
+        logger: where the warning goes (default ``elspeth.orchestration``).
+
+    """
+    prefix = f"{label} " if label else ""
     for name, plugin in plugins:
         closer = getattr(plugin, "aclose", None) or getattr(plugin, "close", None)
         if closer is None:
@@ -77,7 +85,7 @@ async def close_plugins(plugins: Plugins) -> None:
         try:
             await call(closer)
         except Exception as exc:  # closing is best effort; say so rather than lose the run
-            log.warning("'%s' failed to close: %s", name, exc)
+            (logger or log).warning("%s'%s' failed to close: %s", prefix, name, exc)
 
 
 async def plugin_summaries(plugins: Plugins) -> dict[str, dict[str, Any]]:
