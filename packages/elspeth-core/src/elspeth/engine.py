@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from elspeth import _trace
+from elspeth._gc import fewer_collections
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
@@ -334,6 +335,7 @@ async def execute(prepared: PreparedRun) -> RunResult:
         _record_failure(store, ctx.run_id, {"error": f"{type(exc).__name__}: {exc}"})
         raise
     finally:
+        ctx.commit_pending()  # rows whose workers were cancelled (a second Ctrl-C) while their commit waited
         store.close()
     return result
 
@@ -379,7 +381,8 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     )
     await _open_parts(prepared)
     try:
-        result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
+        with fewer_collections():
+            result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:

@@ -6,16 +6,18 @@ and versions, its status and metadata, one row per finished row (record or failu
 ``(run_id, group, row_id)``, and the run's totals (cost, tokens, LLM calls, duration) summed over
 every attempt, so that a resumed run's budget and history count what earlier attempts spent.
 
-A row is committed when the orchestrator reports it finished (``OrchestrationContext.row_finished``),
-in its own transaction, before the report returns. An orchestrator that reports each row the moment it
-finishes, before that worker takes another row, loses no finished row to a kill: a killed run repeats
-only the calls in flight, never more than ``concurrency``. The ``experiment`` and ``batch``
-orchestrators both do (``batch`` reports a row before its reorder buffer, which orders only the
+A row is committed when the orchestrator reports it finished, before the report returns
+(``OrchestrationContext.row_finished``), or before the awaiting worker goes on
+(``await OrchestrationContext.commit_row``: the rows reported in one turn of the event loop are one
+transaction at the start of the next). An orchestrator that reports each row the moment it finishes,
+before that worker takes another row, loses no finished row to a kill: a killed run repeats only the
+calls in flight, never more than ``concurrency``. The ``experiment`` and ``batch`` orchestrators both
+do, with ``commit_row`` (``batch`` reports a row before its reorder buffer, which orders only the
 output). The ``validation`` orchestrator reports rows later, in input order, as its uniqueness
 check needs, and in groups of 512 (``ctx.rows_finished``): it calls no LLM, and a resumed validation
-run checks every row again. Other rows in flight keep running while a row commits. A commit costs
-tens of microseconds (WAL mode with ``synchronous=NORMAL``: a write, no fsync), small next to an LLM
-call; it survives a killed process, not a power cut (that would need ``FULL`` and an fsync per commit).
+run checks every row again. A commit costs tens of microseconds (WAL mode with
+``synchronous=NORMAL``: a write, no fsync), shared by the rows of a turn; it survives a killed
+process, not a power cut (that would need ``FULL`` and an fsync per commit).
 
 The file, and the ``-wal`` and ``-shm`` files SQLite makes beside it (SQLite gives them the
 database's permissions), is created readable by its owner only, like every file a sink writes.
@@ -31,12 +33,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from elspeth.errors import ElspethError
 from elspeth.types import Failure, Record
 
-__all__ = ["RunStore", "RunTotals", "StoreError", "create_private", "settings_diff"]
+__all__ = ["EncodedRow", "RunStore", "RunTotals", "StoreError", "create_private", "settings_diff"]
 
 FORMAT = "elspeth-run-store"
 VERSION = "1"
@@ -136,6 +138,7 @@ def _dump(value: Any) -> str:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
 def _payload(item: Record | Failure) -> str:
@@ -146,7 +149,7 @@ def _payload(item: Record | Failure) -> str:
         names = _FIELDS[kind] = tuple(f.name for f in fields(item))
     data = {name: getattr(item, name) for name in names}
     data["inputs"] = dict(item.inputs)
-    return json.dumps(data, default=str, ensure_ascii=False)
+    return _ENCODE(data)
 
 
 def create_private(path: Path) -> None:
@@ -176,8 +179,24 @@ def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 _INSERT_ROW = (
-    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, finished_at, attempt) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, attempt, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+EncodedRow = tuple[tuple[Any, ...], Any]
+"""A finished row's values for the ``rows`` table (all but ``finished_at``), and its metrics."""
+_PER_STATEMENT = 999 // 7  # rows in one multi-row INSERT: SQLite before 3.32 allows 999 parameters a statement
+_INSERT_ROWS: dict[int, str] = {}
+
+
+def _insert_rows(count: int) -> str:
+    """One INSERT of ``count`` rows (one statement in autocommit mode is one transaction)."""
+    sql = _INSERT_ROWS.get(count)
+    if sql is None:
+        sql = _INSERT_ROWS[count] = _INSERT_ROW + ", (?, ?, ?, ?, ?, ?, ?)" * (count - 1)
+    return sql
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class _Spending:
@@ -192,13 +211,15 @@ class _Spending:
         self.cost, self.prompt, self.completion, self.last = 0.0, 0, 0, last
 
     def add(self, metrics: Any) -> None:
-        if not metrics or not isinstance(metrics, Mapping) or metrics.get("cached"):
+        if not metrics or not isinstance(metrics, dict | Mapping) or metrics.get("cached"):
             return
-        values = [metrics.get(k) for k in ("cost", "prompt_tokens", "completion_tokens")]
-        nums = [v if isinstance(v, int | float) and not isinstance(v, bool) else 0 for v in values]
-        self.cost += nums[0]
-        self.prompt += int(nums[1])
-        self.completion += int(nums[2])
+        cost, prompt, completion = metrics.get("cost"), metrics.get("prompt_tokens"), metrics.get("completion_tokens")
+        if _is_number(cost):
+            self.cost += cost
+        if _is_number(prompt):
+            self.prompt += int(prompt)
+        if _is_number(completion):
+            self.completion += int(completion)
 
     def totals(self, duration_s: float = 0.0) -> RunTotals:
         return RunTotals(self.cost, self.prompt, self.completion, duration_s=duration_s)
@@ -460,53 +481,56 @@ class RunStore:
     # -- rows ---------------------------------------------------------------------------------
 
     def row_finished(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
-        """Commit one finished row, in a transaction of its own.
-
-        This runs on the event loop once per row, so it is kept lean: one statement in autocommit
-        mode, no context managers.
-        """
-        item = record if record is not None else failure
-        assert item is not None
-        finished = _now()
-        values = (run_id, item.group or "", item.row_id, record is not None, _payload(item), finished)
-        try:
-            self._conn.execute(_INSERT_ROW, (*values, self._attempt_of.get(run_id)))
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"the run store {self.path} failed while recording row {item.row_id} of run {run_id} ({exc}); "
-                f"{_DAMAGED}"
-            ) from None
-        live = self._live.get(run_id)
-        if live is not None:
-            live.add(item.metrics)
-            live.last = finished
+        """Commit one finished row, in a transaction of its own, before returning."""
+        self.write_rows([self.encode_row(run_id, record, failure)])
 
     def rows_finished(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
         """Commit finished rows, each a ``(record, failure)`` pair with one of the two given, in one transaction."""
-        items = [record if record is not None else failure for record, failure in rows]
-        if not items:
-            return
-        finished = _now()
+        if rows:
+            self.write_rows([self.encode_row(run_id, record, failure) for record, failure in rows])
+
+    def encode_row(self, run_id: str, record: Record | None, failure: Failure | None) -> EncodedRow:
+        """A finished row (a record or a failure) as :meth:`write_rows` takes it: its columns, and its metrics."""
+        item = record if record is not None else failure
+        assert item is not None
         attempt = self._attempt_of.get(run_id)
-        values = [
-            (run_id, item.group or "", item.row_id, int(isinstance(item, Record)), _payload(item), finished, attempt)
-            for item in items
-            if item is not None
-        ]
-        first = items[0].row_id if items[0] is not None else "?"
-        doing = f"recording row {first} of run {run_id}" + (f" and {len(values) - 1} more" if len(values) > 1 else "")
-        with self._guard(doing):
-            if len(values) == 1:  # autocommit: one statement is its own transaction
-                self._conn.execute(_INSERT_ROW, values[0])
+        return (run_id, item.group or "", item.row_id, record is not None, _payload(item), attempt), item.metrics
+
+    def write_rows(self, rows: Sequence[EncodedRow]) -> None:
+        """Commit encoded rows in one transaction, stamped with the time now, then add them to the live totals.
+
+        It runs on the event loop, a group of rows at a time, so it is kept lean: up to 142 rows are
+        one multi-row statement in autocommit mode, more are several in one transaction.
+
+        Raises:
+            StoreError: the file could not be written; none of the rows is committed.
+        """
+        finished = _now()
+        params: list[Any] = []
+        for values, _ in rows:
+            params.extend(values)
+            params.append(finished)
+        width = len(params) // len(rows)
+        try:
+            if len(rows) <= _PER_STATEMENT:
+                self._conn.execute(_insert_rows(len(rows)), params)
             else:
                 with self._transaction():
-                    self._conn.executemany(_INSERT_ROW, values)
-        live = self._live.get(run_id)
-        if live is not None:
-            for item in items:
-                if item is not None:
-                    live.add(item.metrics)
-            live.last = finished
+                    for start in range(0, len(rows), _PER_STATEMENT):
+                        chunk = params[start * width : (start + _PER_STATEMENT) * width]
+                        self._conn.execute(_insert_rows(len(chunk) // width), chunk)
+        except sqlite3.DatabaseError as exc:
+            first = rows[0][0]
+            more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
+            raise StoreError(
+                f"the run store {self.path} failed while recording row {first[2]}{more} of run {first[0]} "
+                f"({exc}); {_DAMAGED}"
+            ) from None
+        for values, metrics in rows:
+            live = self._live.get(values[0])
+            if live is not None:
+                live.add(metrics)
+                live.last = finished
 
     def finished_rows(self, run_id: str) -> dict[tuple[str, str], Record | Failure]:
         """Every committed row of a run, by ``(group, row_id)``."""

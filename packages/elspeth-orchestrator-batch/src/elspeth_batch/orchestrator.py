@@ -274,9 +274,9 @@ class BatchOrchestrator:
                     item = await self._finish_row(row, ctx, totals)
                     # committed now, not when its turn in the output comes: a kill must not lose a finished row
                     if isinstance(item, Failure):
-                        ctx.row_finished(failure=item)
+                        await ctx.commit_row(failure=item)
                     else:
-                        ctx.row_finished(record=item)
+                        await ctx.commit_row(record=item)
                 if isinstance(item, Failure):
                     totals.stages[item.stage] += 1
             finally:

@@ -235,11 +235,11 @@ class _ExperimentRun:
                 metrics=exc.metrics,
             )
             self.failures[row.index] = failure
-            self.ctx.row_finished(failure=failure)
+            await self.ctx.commit_row(failure=failure)
             await self._check_early_stop(row, failure=failure)
             return
         self.records[row.index] = record
-        self.ctx.row_finished(record=record)
+        await self.ctx.commit_row(record=record)
         await self._check_early_stop(row, record=record)
 
     async def _check_early_stop(self, row: Row, record: Record | None = None, failure: Failure | None = None) -> None:

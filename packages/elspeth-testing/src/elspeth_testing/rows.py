@@ -104,11 +104,11 @@ class RowsOrchestrator:
             except _RowFailed as exc:
                 failure = Failure(row.id, row.data, exc.stage, str(exc), [{"attempt": 1, "error": str(exc)}])
                 failures[row.index] = failure
-                ctx.row_finished(failure=failure)
+                await ctx.commit_row(failure=failure)
                 return
             record = Record(row.id, row.data, outputs, metrics)
             records[row.index] = record
-            ctx.row_finished(record=record)
+            await ctx.commit_row(record=record)
 
         ctx.progress.start(None, "rows")
         try:
