@@ -114,6 +114,8 @@ def test_every_read_and_write_of_a_damaged_store_names_the_file(tmp_path, table)
             calls["set_total"] = lambda: store.set_total("run-1", 5)
         else:
             calls["finished_rows"] = lambda: store.finished_rows("run-1")
+            calls["finished_mark"] = lambda: store.finished_mark("run-1")
+            calls["finished_row"] = lambda: store.finished_row("run-1", "a", "r1", mark=10)
             calls["totals"] = lambda: store.totals("run-1")  # the open attempt is counted from its rows
             calls["row_finished"] = lambda: store.row_finished("run-1", record("r2"), None)
         for what, call in calls.items():

@@ -9,7 +9,7 @@ attempt's cost, tokens, LLM calls and duration. A cost tracker takes part throug
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from elspeth.types import Failure, Record, RunMetadata
 __all__ = [
     "ANSWER_NEUTRAL",
     "EarlierAttempts",
+    "PriorRows",
     "RunOptions",
     "add_earlier_attempts",
     "open_store",
@@ -71,9 +72,44 @@ def open_store(loaded: LoadedSettings, options: RunOptions) -> RunStore | None:
     return RunStore.open(store_path(loaded))
 
 
+class PriorRows(Mapping[tuple[str, str], Record | Failure]):
+    """The finished rows of the run being resumed, by ``(group, row_id)``, read from the store as they are asked for.
+
+    Only their count is held, so resuming a run of a million rows keeps memory flat. They are the rows
+    as they were when this was made: what the resumed run commits itself is not among them.
+
+    Args:
+        store: the run store.
+        run_id: the run being resumed.
+        records_only: leave out the failures (``--retry-errors`` runs them again).
+    """
+
+    def __init__(self, store: RunStore, run_id: str, *, records_only: bool = False) -> None:
+        self._store, self._run_id, self._records_only = store, run_id, records_only
+        self._count, self._mark = store.finished_mark(run_id, records_only=records_only)
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        """The row's record or failure, or ``default`` (one indexed lookup, no exception)."""
+        group, row_id = key
+        item = self._store.finished_row(self._run_id, group, row_id, mark=self._mark, records_only=self._records_only)
+        return default if item is None else item
+
+    def __getitem__(self, key: tuple[str, str]) -> Record | Failure:
+        item = self.get(key)
+        if item is None:
+            raise KeyError(key)
+        return item  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._store.finished_keys(self._run_id, mark=self._mark, records_only=self._records_only))
+
+
 def prior_rows(
     store: RunStore | None, loaded: LoadedSettings, options: RunOptions
-) -> dict[tuple[str, str], Record | Failure]:
+) -> Mapping[tuple[str, str], Record | Failure]:
     """The finished rows of the run being resumed, after checking that the settings are the same.
 
     Only a change in :data:`ANSWER_NEUTRAL` (``concurrency``, the cost tracker's ``budget``) is allowed
@@ -94,10 +130,7 @@ def prior_rows(
             f"the settings changed since run {options.resume} ({', '.join(changed)}); resuming would mix results "
             "from different settings. Use --force to resume anyway, or start a new run."
         )
-    rows = store.finished_rows(options.resume)
-    if options.retry_errors:
-        rows = {key: item for key, item in rows.items() if isinstance(item, Record)}
-    return rows
+    return PriorRows(store, options.resume, records_only=options.retry_errors)
 
 
 @dataclass(frozen=True)

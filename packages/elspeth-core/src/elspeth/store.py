@@ -543,6 +543,39 @@ class RunStore:
                 out[(grp, row_id)] = Record(**data) if ok else Failure(**data)
         return out
 
+    def finished_mark(self, run_id: str, *, records_only: bool = False) -> tuple[int, int]:
+        """How many rows the run has committed (only records, or records and failures), and a mark to read them at.
+
+        Rows committed later, or committed again (``--retry-errors`` replaces a failure), lie past the
+        mark: :meth:`finished_row` with it reads the rows as they are now.
+        """
+        with self._guard(f"reading the finished rows of run {run_id}"):
+            (mark,) = self._conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM rows").fetchone()
+            where = "run_id=? AND ok=1" if records_only else "run_id=?"
+            (count,) = self._conn.execute(f"SELECT COUNT(*) FROM rows WHERE {where}", (run_id,)).fetchone()
+        return count, mark
+
+    def finished_row(
+        self, run_id: str, group: str, row_id: str, *, mark: int, records_only: bool = False
+    ) -> Record | Failure | None:
+        """One row committed by ``mark`` (see :meth:`finished_mark`); failures are left out with ``records_only``."""
+        with self._guard(f"reading row {row_id} of run {run_id}"):
+            found = self._conn.execute(
+                "SELECT ok, payload FROM rows WHERE run_id=? AND grp=? AND row_id=? AND rowid<=?",
+                (run_id, group, row_id, mark),
+            ).fetchone()
+        if found is None or (records_only and not found[0]):
+            return None
+        data = json.loads(found[1])
+        return Record(**data) if found[0] else Failure(**data)
+
+    def finished_keys(self, run_id: str, *, mark: int, records_only: bool = False) -> list[tuple[str, str]]:
+        """The ``(group, row_id)`` of every row :meth:`finished_row` finds with the same arguments."""
+        where = "run_id=? AND rowid<=?" + (" AND ok=1" if records_only else "")
+        with self._guard(f"reading the finished rows of run {run_id}"):
+            found = self._conn.execute(f"SELECT grp, row_id FROM rows WHERE {where}", (run_id, mark))
+            return [(grp, row_id) for grp, row_id in found]
+
     # -- writing ------------------------------------------------------------------------------
 
     @contextmanager

@@ -180,7 +180,8 @@ class OrchestrationContext:
         security_level: the data's level; every LLM client built through :meth:`build_llm` must be cleared for it.
         security_source: what set that level, for messages.
         store: the run store every finished row is committed to, if recording.
-        prior: the finished rows of the run being resumed, by ``(group, row_id)``.
+        prior: the finished rows of the run being resumed, by ``(group, row_id)`` (read from the store
+            as they are asked for: see :class:`elspeth.resume.PriorRows`).
 
     """
 
@@ -200,7 +201,7 @@ class OrchestrationContext:
     security_level: SecurityLevel = SecurityLevel.UNOFFICIAL
     security_source: str = "the settings"
     store: RunStore | None = None
-    prior: dict[tuple[str, str], Record | Failure] = field(default_factory=dict)
+    prior: Mapping[tuple[str, str], Record | Failure] = field(default_factory=dict)
     _llm_parts: dict[str, Any] = field(default_factory=dict)
     _group: _Group | None = field(default=None, init=False, repr=False)
 
