@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import types
 from collections.abc import Mapping, Sequence
@@ -370,8 +371,6 @@ class OrchestrationContext:
         if self.store is not None:
             group = self._group
             if group is None:
-                import asyncio
-
                 group = self._group = _Group()
                 asyncio.get_running_loop().call_soon(self._commit_group, group)
             group.rows.append(self.store.encode_row(self.run_id, record, failure))
