@@ -14,7 +14,8 @@ import pytest
 from elspeth import ElspethError, LLMRequest, LLMResponse, Record, Usage
 from elspeth.builtins.cache import CacheFile
 from elspeth.builtins.controls import PriceTable
-from elspeth.store import RunStore, RunTotals, StoreError
+from elspeth.store import RunStore, StoreError
+from elspeth.totals import RunTotals
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from elspeth.config.settings import LoadedSettings
 from elspeth.errors import ConfigError
-from elspeth.store import RunStore, RunTotals, settings_diff
+from elspeth.store import RunStore, settings_diff
+from elspeth.totals import RunTotals
 from elspeth.types import Failure, Record, RunMetadata
 
 __all__ = [

@@ -30,15 +30,16 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from elspeth.errors import ElspethError
+from elspeth.totals import RunTotals, Spending, row_totals, seconds_between
 from elspeth.types import Failure, Record
 
-__all__ = ["EncodedRow", "RunStore", "RunTotals", "StoreError", "create_private", "settings_diff"]
+__all__ = ["EncodedRow", "RunStore", "StoreError", "create_private", "settings_diff"]
 
 FORMAT = "elspeth-run-store"
 VERSION = "1"
@@ -89,42 +90,6 @@ _DAMAGED = "if the file is damaged, move it aside (its runs can no longer be res
 
 class StoreError(ElspethError):
     """The run store cannot be used: not an Elspeth store, corrupted, or the run is unknown."""
-
-
-@dataclass(frozen=True)
-class RunTotals:
-    """What a run spent, summed over its attempts.
-
-    Attributes:
-        cost: money spent, in the cost tracker's currency (0 without a cost tracker).
-        prompt_tokens: prompt tokens of live (not cached) calls.
-        completion_tokens: completion tokens of live calls.
-        llm_calls: LLM calls made, as the cost tracker (or the orchestrator) counted them.
-        duration_s: wall time of every attempt.
-
-    """
-
-    cost: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    llm_calls: int = 0
-    duration_s: float = 0.0
-
-    def __add__(self, other: RunTotals) -> RunTotals:
-        return RunTotals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    def __sub__(self, other: RunTotals) -> RunTotals:
-        return RunTotals(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy (cost to 8 places, duration to the microsecond)."""
-        return {
-            "cost": round(self.cost, 8),
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "llm_calls": self.llm_calls,
-            "duration_s": round(self.duration_s, 6),
-        }
 
 
 def _now() -> str:
@@ -195,48 +160,6 @@ def _insert_rows(count: int) -> str:
     return sql
 
 
-def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-class _Spending:
-    """Cost and tokens summed from rows' metrics, record or failure (a cached answer cost nothing).
-
-    Mutable and plain on purpose: a run's store adds every row to one as the row is written.
-    """
-
-    __slots__ = ("completion", "cost", "last", "prompt")
-
-    def __init__(self, last: str = "") -> None:
-        self.cost, self.prompt, self.completion, self.last = 0.0, 0, 0, last
-
-    def add(self, metrics: Any) -> None:
-        if not metrics or not isinstance(metrics, dict | Mapping) or metrics.get("cached"):
-            return
-        cost, prompt, completion = metrics.get("cost"), metrics.get("prompt_tokens"), metrics.get("completion_tokens")
-        if _is_number(cost):
-            self.cost += cost
-        if _is_number(prompt):
-            self.prompt += int(prompt)
-        if _is_number(completion):
-            self.completion += int(completion)
-
-    def totals(self, duration_s: float = 0.0) -> RunTotals:
-        return RunTotals(self.cost, self.prompt, self.completion, duration_s=duration_s)
-
-
-def _row_totals(payloads: list[str]) -> RunTotals:
-    """Cost and tokens of committed rows, from their metrics (a failed row's paid calls count too)."""
-    spending = _Spending()
-    for payload in payloads:
-        spending.add(json.loads(payload).get("metrics"))
-    return spending.totals()
-
-
-def _seconds_between(start: str, end: str) -> float:
-    return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
-
-
 class RunStore:
     """A run store file. Open it with :meth:`open`; every write is committed before it returns.
 
@@ -253,7 +176,7 @@ class RunStore:
         self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
         # run_id -> what this process's attempt has committed so far and when it last did: summed as rows are
         # written, so ending a run never reads its rows back
-        self._live: dict[str, _Spending] = {}
+        self._live: dict[str, Spending] = {}
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> RunStore:
@@ -349,7 +272,7 @@ class RunStore:
             started = _now()
             self._save_totals(run_id, self._totals(run_id), (attempt, started))
             self._attempt_of[run_id] = attempt
-            self._live[run_id] = _Spending(last=started)
+            self._live[run_id] = Spending(last=started)
 
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
@@ -436,13 +359,13 @@ class RunStore:
     def _attempt(self, run_id: str, attempt: int, started: str, until: str | None) -> RunTotals:
         live = self._live.get(run_id)
         if live is not None and self._attempt_of.get(run_id) == attempt:  # this process's attempt: summed as written
-            return live.totals(duration_s=_seconds_between(started, until or live.last))
+            return live.totals(duration_s=seconds_between(started, until or live.last))
         rows = self._conn.execute(
             "SELECT payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
         ).fetchall()
-        spent = _row_totals([payload for payload, _ in rows])
+        spent = row_totals([payload for payload, _ in rows])
         end = until or max((r[1] for r in rows), default=started)
-        return spent + RunTotals(duration_s=_seconds_between(started, end))
+        return spent + RunTotals(duration_s=seconds_between(started, end))
 
     def _save_totals(self, run_id: str, totals: RunTotals, open_attempt: tuple[int, str] | None) -> None:
         """Store the totals; ``open_attempt`` is the attempt now running and when it began (None: none is)."""
