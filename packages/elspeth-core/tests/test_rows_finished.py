@@ -87,6 +87,16 @@ def test_a_group_is_one_transaction_and_each_row_is_reported(tmp_path: Path, mon
     store.close()
 
 
+def test_no_rows_write_nothing(tmp_path: Path) -> None:
+    store, bar = open_store(tmp_path), Bar()
+    ctx = context(tmp_path, store, bar)
+    ctx.rows_finished([])
+    store.write_rows([])
+    assert committed(store.path) == set()
+    assert bar.advanced == []
+    store.close()
+
+
 def test_a_group_too_big_for_one_statement_is_still_one_transaction(tmp_path: Path) -> None:
     store, bar = open_store(tmp_path), Bar()
     ctx = context(tmp_path, store, bar)

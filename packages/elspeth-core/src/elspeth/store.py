@@ -428,6 +428,8 @@ class RunStore:
         Raises:
             StoreError: the file could not be written; none of the rows is committed.
         """
+        if not rows:
+            return
         finished = _now()
         params: list[Any] = []
         for values, _ in rows:
