@@ -142,3 +142,30 @@ def test_a_misspelt_processor_column_or_retrieval_field_stops_validate_before_an
     assert f"(settings.yaml:{where['questoin']})" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "output").exists()
+
+
+def test_a_resume_after_the_budget_counts_every_attempt_alike_in_metadata_and_aggregates(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, reviews_csv: Any, tmp_path: Path
+) -> None:
+    priced = SETTINGS.replace("failure_rate: 0.2", "failure_rate: 0.0").replace(
+        "concurrency: 16\n",
+        "concurrency: 2\n"
+        "cost_tracker:\n"
+        "  plugin: price_table\n"
+        '  options: {prices: {"*": {input: 1.0, output: 2.0}}, budget: 0.0005}\n',
+    )
+    write_settings(priced, {"data.csv": reviews_csv(30)})
+    first = elspeth_cli("run", "settings.yaml", "--no-progress")
+    assert first.returncode == 0, first.stderr
+    assert " stopped " in first.stdout.splitlines()[0]
+    run_id = first.stdout.split()[1]
+    (tmp_path / "settings.yaml").write_text(priced.replace("budget: 0.0005", "budget: 1.0"), encoding="utf-8")
+    again = elspeth_cli("run", "settings.yaml", "--no-progress", "--resume", run_id)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((tmp_path / "output/summary.json").read_text(encoding="utf-8"))
+    meta, aggregates = summary["metadata"], summary["aggregates"]
+    assert meta["llm_calls"] == 30  # every row was sent once, over the two attempts
+    assert aggregates["tokens"] == meta["tokens"]
+    assert aggregates["cost_total"] == meta["cost_total"] == meta["cost"]["total_cost"]
+    assert meta["tokens"]["total"] == meta["totals"]["prompt_tokens"] + meta["totals"]["completion_tokens"]
+    assert meta["cost_total"] == meta["totals"]["cost"]

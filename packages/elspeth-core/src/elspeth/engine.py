@@ -415,7 +415,8 @@ async def _execute(prepared: PreparedRun) -> RunResult:
         meta.extra["resumed_rows"] = len(ctx.prior)
     totals = None
     if ctx.store is not None:  # a resumed run's metadata counts what its earlier attempts spent, too
-        totals = add_earlier_attempts(meta, prepared.earlier, ctx.store.attempt_totals(ctx.run_id))
+        rows = ctx.store.attempt_totals(ctx.run_id)
+        totals = add_earlier_attempts(meta, prepared.earlier, rows, result.aggregates)
     _, errors = await write_sinks(result, prepared)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:

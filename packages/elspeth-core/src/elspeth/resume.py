@@ -24,6 +24,7 @@ __all__ = [
     "ANSWER_NEUTRAL",
     "EarlierAttempts",
     "PriorRows",
+    "SPENDING_KEYS",
     "RunOptions",
     "add_earlier_attempts",
     "open_store",
@@ -211,18 +212,34 @@ def _attempt_spending(extra: Mapping[str, Any], seeded: RunTotals, rows: RunTota
     )
 
 
-def add_earlier_attempts(meta: RunMetadata, earlier: EarlierAttempts | None, rows: RunTotals) -> RunTotals:
+SPENDING_KEYS = ("llm_calls", "tokens", "cost_total")
+"""Where an orchestrator reports what it spent, in its metadata ``extra`` and its aggregates, if it does.
+
+``llm_calls`` a number, ``tokens`` a dict with ``prompt``, ``completion`` and ``total``, ``cost_total``
+a number or None. A resumed run gets what its earlier attempts spent added to each of them it has
+(see :func:`add_earlier_attempts`), so that they count the whole run.
+"""
+
+
+def add_earlier_attempts(
+    meta: RunMetadata,
+    earlier: EarlierAttempts | None,
+    rows: RunTotals,
+    aggregates: dict[str, Any] | None = None,
+) -> RunTotals:
     """Make a resumed run's metadata count every attempt; return the run's totals over every attempt.
 
-    The cost tracker's summary (``cost``), the orchestrator's own ``llm_calls``, ``tokens`` and
-    ``cost_total`` (the batch orchestrator's), and ``duration_s`` get what the earlier attempts spent
-    added; ``attempt_duration_s`` keeps this attempt's wall time and ``totals`` the sums.
+    The cost tracker's summary (``cost``), the orchestrator's :data:`SPENDING_KEYS` in the metadata and
+    in ``aggregates``, and ``duration_s`` get what the earlier attempts spent added;
+    ``attempt_duration_s`` keeps this attempt's wall time and ``totals`` the sums.
 
     Args:
         meta: this attempt's metadata, changed in place when ``earlier`` is given.
         earlier: what the earlier attempts spent (None: not a resume).
         rows: cost and tokens of the rows this attempt committed, for what neither the cost tracker
             nor the orchestrator counted.
+        aggregates: the result's aggregates, changed in place like the metadata (a value the two share
+            is added to once).
     """
     seeded = earlier.seeded if earlier is not None else RunTotals()
     attempt = _attempt_spending(meta.extra, seeded, rows) + RunTotals(duration_s=meta.duration_s)
@@ -237,17 +254,26 @@ def add_earlier_attempts(meta: RunMetadata, earlier: EarlierAttempts | None, row
             tracker["calls"] += unseeded.llm_calls
         if isinstance(tracker.get("tokens"), dict):
             _add_tokens(tracker["tokens"], unseeded)
-    if _number(extra.get("llm_calls")) is not None:
-        extra["llm_calls"] += prior.llm_calls
-    if isinstance(extra.get("tokens"), dict):
-        _add_tokens(extra["tokens"], prior)
-    if _number(extra.get("cost_total")) is not None or ("cost_total" in extra and prior.cost):
-        extra["cost_total"] = round((extra["cost_total"] or 0) + prior.cost, 10)
+    done: set[int] = set()
+    for counts in (extra, aggregates if aggregates is not None else {}):
+        _add_spending(counts, prior, done)
     extra["attempt_duration_s"] = meta.duration_s
     meta.duration_s = round(meta.duration_s + prior.duration_s, 6)
     total = prior + attempt
     extra["totals"] = total.to_dict()
     return total
+
+
+def _add_spending(counts: dict[str, Any], prior: RunTotals, done: set[int]) -> None:
+    """Add ``prior`` to the :data:`SPENDING_KEYS` in ``counts`` (a tokens dict whose id is in ``done`` has it)."""
+    if _number(counts.get("llm_calls")) is not None:
+        counts["llm_calls"] += prior.llm_calls
+    tokens = counts.get("tokens")
+    if isinstance(tokens, dict) and id(tokens) not in done:
+        done.add(id(tokens))
+        _add_tokens(tokens, prior)
+    if _number(counts.get("cost_total")) is not None or ("cost_total" in counts and prior.cost):
+        counts["cost_total"] = round((counts["cost_total"] or 0) + prior.cost, 10)
 
 
 def _add_tokens(tokens: dict[str, Any], spent: RunTotals) -> None:
