@@ -200,3 +200,22 @@ def test_the_forest_plot_says_which_lines_are_paired(
     assert [d for _, d in rows].count("unpaired") == len(unpaired)
     assert ("Lines marked unpaired" in text) is bool(unpaired)
     assert text.count("unpaired · p adj") == 2 * len(unpaired), "each Welch line says so, beside it and in its tip"
+
+
+def test_the_comparison_table_is_the_one_the_markdown_report_shows(
+    experiment_result: RunResult, ctx: PluginContext, tmp_path: Path
+) -> None:
+    from elspeth_reports import AnalyticsReportSink
+
+    html = write(experiment_result, ctx)
+    tables = re.findall(r"<table[^>]*>(.*?)</table>", html, re.S)
+    comparison = next(t for t in tables if "Cliff" in t)
+    headers = [parse(h).text[0] for h in re.findall(r"<th>.*?</th>", comparison)]
+    assert headers[4] == "CI"  # no level in the figures: named as the Markdown report names it
+    assert headers[7] == "Holm"  # the correction that adjusted the p values, not a generic "p adjusted"
+    assert "\u22120.25 (small)" in parse(comparison).text  # Cliff's delta with its label
+
+    sink = AnalyticsReportSink(AnalyticsReportSink.Options.model_validate({"formats": ["md"]}))
+    (md_file,) = sink.write(experiment_result, ctx)
+    md_header = next(line for line in md_file.path.read_text(encoding="utf-8").splitlines() if "Cliff" in line)
+    assert [cell.strip() for cell in md_header.strip("|").split("|")] == headers

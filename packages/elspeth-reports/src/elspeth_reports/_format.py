@@ -7,7 +7,20 @@ from typing import Any
 
 from elspeth_reports.summary import is_number
 
-__all__ = ["ci_label", "headline", "interval", "level", "money", "num", "p_value", "pct", "count_of", "plain", "signed"]
+__all__ = [
+    "ci_label",
+    "comparison_table",
+    "count_of",
+    "headline",
+    "interval",
+    "level",
+    "money",
+    "num",
+    "p_value",
+    "pct",
+    "plain",
+    "signed",
+]
 
 DASH = "\u2013"  # en dash: a missing value
 
@@ -108,3 +121,41 @@ def headline(row: Mapping[str, Any]) -> str:
     if isinstance(bayes, Mapping) and is_number(bayes.get("prob_variant_better")):
         parts.append(f"P(variant better) = {pct(bayes['prob_variant_better'])}")
     return "; ".join(parts) if parts else "no comparison figures"
+
+
+COMPARISON_NUMERIC = (2, 3, 6, 7, 9, 10, 11)
+"""The columns of :func:`comparison_table` that hold numbers (right-aligned in HTML)."""
+
+
+def comparison_table(criteria: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """A variant's criteria against the baseline as a table: its headers and one row per criterion.
+
+    The interval column is named with its level (``95% CI``) and the adjusted p column with the
+    correction (``Holm``), both taken from the first criterion with frequentist figures.
+    """
+    rows: list[list[Any]] = []
+    for row in criteria:
+        f, b = row.get("frequentist") or {}, row.get("bayes") or {}
+        cliffs = signed(f.get("cliffs_delta"))
+        rows.append(
+            [
+                row["criterion"],
+                f.get("design"),
+                f.get("n"),
+                signed(f.get("mean_difference")),
+                interval(f.get("ci")),
+                f.get("test"),
+                p_value(f.get("p_value")),
+                p_value(f.get("p_adjusted")),
+                "yes" if f.get("significant") else "no" if f else None,
+                signed(f.get("cohens_d")),
+                f"{cliffs} ({f['cliffs_label']})" if f.get("cliffs_label") else cliffs,
+                pct(b.get("prob_variant_better")),
+                interval(b.get("credible_interval")),
+            ]
+        )
+    first = next((r.get("frequentist") for r in criteria if r.get("frequentist")), None) or {}
+    correction = str(first.get("correction") or "").capitalize() or "adjusted"
+    headers = ["Criterion", "Design", "n", "Δ mean", ci_label(first.get("ci_level")), "Test", "p", correction]
+    headers += ["Significant", "Cohen's d", "Cliff's δ", "P(better)", "Credible interval"]
+    return headers, rows

@@ -12,16 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from elspeth_reports._format import (
-    ci_label,
+    comparison_table,
     count_of,
     headline,
     interval,
     money,
     num,
-    p_value,
     pct,
     plain,
-    signed,
 )
 
 __all__ = ["md_text", "render_markdown"]
@@ -103,32 +101,10 @@ def _comparisons(summary: Mapping[str, Any]) -> list[str]:
         for row in comp["criteria"]:
             lines.append(f"- **{md_text(row['criterion'])}**: {md_text(headline(row))}")
         lines.append("")
-        rows = []
-        for row in comp["criteria"]:
-            f, b = row.get("frequentist") or {}, row.get("bayes") or {}
-            rows.append(
-                [
-                    row["criterion"],
-                    f.get("design"),
-                    f.get("n"),
-                    signed(f.get("mean_difference")),
-                    interval(f.get("ci")),
-                    f.get("test"),
-                    p_value(f.get("p_value")),
-                    p_value(f.get("p_adjusted")),
-                    "yes" if f.get("significant") else "no" if f else None,
-                    signed(f.get("cohens_d")),
-                    f"{signed(f.get('cliffs_delta'))} ({f['cliffs_label']})" if f.get("cliffs_label") else None,
-                    pct(b.get("prob_variant_better")),
-                    interval(b.get("credible_interval")),
-                ]
-            )
+        headers, rows = comparison_table(comp["criteria"])
         if rows:
-            first = next((r.get("frequentist") for r in comp["criteria"] if r.get("frequentist")), None) or {}
-            correction = str(first.get("correction") or "").capitalize() or "adjusted"
-            headers = ["Criterion", "Design", "n", "Δ mean", ci_label(first.get("ci_level")), "Test", "p", correction]
-            headers += ["Significant", "Cohen's d", "Cliff's δ", "P(better)", "Credible interval"]
             lines += _table(headers, rows)
+            first = next((r.get("frequentist") for r in comp["criteria"] if r.get("frequentist")), None) or {}
             if first.get("ci_method"):
                 lines += [f"Intervals: {md_text(first['ci_method'])}.", ""]
         warnings = [

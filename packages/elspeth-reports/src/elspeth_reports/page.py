@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from elspeth import Record, RunResult, flatten
-from elspeth_reports._format import ci_label, count_of, headline, interval, money, num, p_value, pct, plain, signed
+from elspeth_reports._format import (
+    COMPARISON_NUMERIC,
+    ci_label,
+    comparison_table,
+    count_of,
+    headline,
+    interval,
+    money,
+    num,
+    p_value,
+    pct,
+    plain,
+)
 from elspeth_reports.summary import is_number
 from elspeth_reports.svg import ForestRow, bar_chart, distribution_chart, esc, forest_plot
 
@@ -200,30 +212,9 @@ def _comparisons(summary: Mapping[str, Any]) -> str:
         parts.append(f"<h3>{esc(comp['variant'])} vs {esc(comp['baseline'])}</h3><ul>")
         parts += [f"<li><b>{esc(r['criterion'])}</b>: {esc(headline(r))}</li>" for r in comp["criteria"]]
         parts.append("</ul>")
-        rows = []
-        for r in comp["criteria"]:
-            f, b = r.get("frequentist") or {}, r.get("bayes") or {}
-            rows.append(
-                [
-                    r["criterion"],
-                    f.get("design"),
-                    f.get("n"),
-                    signed(f.get("mean_difference")),
-                    interval(f.get("ci")),
-                    f.get("test"),
-                    p_value(f.get("p_value")),
-                    p_value(f.get("p_adjusted")),
-                    "yes" if f.get("significant") else "no" if f else None,
-                    signed(f.get("cohens_d")),
-                    signed(f.get("cliffs_delta")),
-                    pct(b.get("prob_variant_better")),
-                    interval(b.get("credible_interval")),
-                ]
-            )
+        headers, rows = comparison_table(comp["criteria"])
         if rows:
-            headers = ["Criterion", "Design", "n", "Δ mean", "CI", "Test", "p", "p adjusted", "Significant"]
-            headers += ["Cohen's d", "Cliff's δ", "P(better)", "Credible interval"]
-            parts.append(_table(headers, rows, numeric=(2, 3, 6, 7, 9, 10, 11)))
+            parts.append(_table(headers, rows, numeric=COMPARISON_NUMERIC))
         for r in comp["criteria"]:
             warning = (r.get("frequentist") or {}).get("power_warning")
             if warning:
