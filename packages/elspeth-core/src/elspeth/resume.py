@@ -17,7 +17,7 @@ from typing import Any
 from elspeth.config.settings import LoadedSettings
 from elspeth.errors import ConfigError
 from elspeth.store import RunStore, settings_diff
-from elspeth.totals import RunTotals
+from elspeth.totals import RunTotals, is_number
 from elspeth.types import Failure, Record, RunMetadata
 
 __all__ = [
@@ -177,10 +177,6 @@ def restore_spending(store: RunStore | None, options: RunOptions, tracker: Any) 
     return EarlierAttempts(spent, spent)
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -191,9 +187,9 @@ def _attempt_spending(extra: Mapping[str, Any], seeded: RunTotals, rows: RunTota
     tracker_tokens, own_tokens = _mapping(tracker.get("tokens")), _mapping(extra.get("tokens"))
 
     def pick(tracked: Any, own: Any, seed: float, fallback: float) -> float:
-        if (value := _number(tracked)) is not None:
-            return value - seed
-        return value if (value := _number(own)) is not None else fallback
+        if is_number(tracked):
+            return float(tracked) - seed
+        return float(own) if is_number(own) else fallback
 
     return RunTotals(
         cost=pick(tracker.get("total_cost"), extra.get("cost_total"), seeded.cost, rows.cost),
@@ -248,9 +244,9 @@ def add_earlier_attempts(
     prior, extra = earlier.totals, meta.extra
     unseeded = prior - seeded  # what the tracker's summary does not count yet
     tracker = extra.get("cost")
-    if isinstance(tracker, dict) and _number(tracker.get("total_cost")) is not None:
+    if isinstance(tracker, dict) and is_number(tracker.get("total_cost")):
         tracker["total_cost"] = round(tracker["total_cost"] + unseeded.cost, 8)
-        if _number(tracker.get("calls")) is not None:
+        if is_number(tracker.get("calls")):
             tracker["calls"] += unseeded.llm_calls
         if isinstance(tracker.get("tokens"), dict):
             _add_tokens(tracker["tokens"], unseeded)
@@ -266,21 +262,21 @@ def add_earlier_attempts(
 
 def _add_spending(counts: dict[str, Any], prior: RunTotals, done: set[int]) -> None:
     """Add ``prior`` to the :data:`SPENDING_KEYS` in ``counts`` (a tokens dict whose id is in ``done`` has it)."""
-    if _number(counts.get("llm_calls")) is not None:
+    if is_number(counts.get("llm_calls")):
         counts["llm_calls"] += prior.llm_calls
     tokens = counts.get("tokens")
     if isinstance(tokens, dict) and id(tokens) not in done:
         done.add(id(tokens))
         _add_tokens(tokens, prior)
-    if _number(counts.get("cost_total")) is not None or ("cost_total" in counts and prior.cost):
+    if is_number(counts.get("cost_total")) or ("cost_total" in counts and prior.cost):
         counts["cost_total"] = round((counts["cost_total"] or 0) + prior.cost, 10)
 
 
 def _add_tokens(tokens: dict[str, Any], spent: RunTotals) -> None:
     for key, value in (("prompt", spent.prompt_tokens), ("completion", spent.completion_tokens)):
-        if _number(tokens.get(key)) is not None:
+        if is_number(tokens.get(key)):
             tokens[key] += value
-    if _number(tokens.get("total")) is not None:
+    if is_number(tokens.get("total")):
         tokens["total"] += spent.prompt_tokens + spent.completion_tokens
 
 

@@ -148,7 +148,8 @@ _INSERT_ROW = (
 )
 EncodedRow = tuple[tuple[Any, ...], Any]
 """A finished row's values for the ``rows`` table (all but ``finished_at``), and its metrics."""
-_PER_STATEMENT = 999 // 7  # rows in one multi-row INSERT: SQLite before 3.32 allows 999 parameters a statement
+_COLUMNS = 7  # values a row gives _INSERT_ROW
+_PER_STATEMENT = 999 // _COLUMNS  # rows in one multi-row INSERT: SQLite before 3.32 allows 999 parameters
 _INSERT_ROWS: dict[int, str] = {}
 
 
@@ -156,7 +157,7 @@ def _insert_rows(count: int) -> str:
     """One INSERT of ``count`` rows (one statement in autocommit mode is one transaction)."""
     sql = _INSERT_ROWS.get(count)
     if sql is None:
-        sql = _INSERT_ROWS[count] = _INSERT_ROW + ", (?, ?, ?, ?, ?, ?, ?)" * (count - 1)
+        sql = _INSERT_ROWS[count] = _INSERT_ROW + f", ({', '.join('?' * _COLUMNS)})" * (count - 1)
     return sql
 
 
@@ -435,15 +436,14 @@ class RunStore:
         for values, _ in rows:
             params.extend(values)
             params.append(finished)
-        width = len(params) // len(rows)
         try:
             if len(rows) <= _PER_STATEMENT:
                 self._conn.execute(_insert_rows(len(rows)), params)
             else:
                 with self._transaction():
                     for start in range(0, len(rows), _PER_STATEMENT):
-                        chunk = params[start * width : (start + _PER_STATEMENT) * width]
-                        self._conn.execute(_insert_rows(len(chunk) // width), chunk)
+                        chunk = params[start * _COLUMNS : (start + _PER_STATEMENT) * _COLUMNS]
+                        self._conn.execute(_insert_rows(len(chunk) // _COLUMNS), chunk)
         except sqlite3.DatabaseError as exc:
             first = rows[0][0]
             more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""

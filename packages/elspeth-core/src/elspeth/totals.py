@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeGuard
 
-__all__ = ["RunTotals", "Spending", "row_totals", "seconds_between"]
+__all__ = ["RunTotals", "Spending", "is_number", "row_totals", "seconds_between"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class RunTotals:
         }
 
 
-def _is_number(value: Any) -> TypeGuard[int | float]:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """An int or a float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -67,11 +68,11 @@ class Spending:
         if not metrics or not isinstance(metrics, dict | Mapping) or metrics.get("cached"):
             return
         cost, prompt, completion = metrics.get("cost"), metrics.get("prompt_tokens"), metrics.get("completion_tokens")
-        if _is_number(cost):
+        if is_number(cost):
             self.cost += cost
-        if _is_number(prompt):
+        if is_number(prompt):
             self.prompt += int(prompt)
-        if _is_number(completion):
+        if is_number(completion):
             self.completion += int(completion)
 
     def totals(self, duration_s: float = 0.0) -> RunTotals:
