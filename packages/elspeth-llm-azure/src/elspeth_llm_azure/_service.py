@@ -4,7 +4,9 @@ Failures become :mod:`elspeth.llm_errors` exceptions classed as the LLM clients'
 :class:`~elspeth.llm_errors.LLMRateLimited` (with ``Retry-After``), 5xx and a reply that is not the
 expected JSON are :class:`~elspeth.llm_errors.LLMServerError`, timeouts and dropped connections are
 retryable too, and 400/401/403/404 are :class:`~elspeth.llm_errors.LLMRequestRejected`, never
-retried. Retryable failures are retried with the run's ``retry`` policy, handed over by the pipeline.
+retried. A redirect (3xx) is never followed: it is :class:`~elspeth.llm_errors.LLMRedirectRefused`,
+naming the ``Location``, and is not retried. Retryable failures are retried with the run's ``retry``
+policy, handed over by the pipeline.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from elspeth.llm_errors import (
     LLMServerError,
     LLMTimeout,
     parse_retry_after,
+    redirect_refused,
 )
 from elspeth.orchestration.retry import RetryPolicy, retry_call
 
@@ -103,7 +106,7 @@ class Service:
         limits = httpx.Limits(
             max_connections=self.options.max_connections, max_keepalive_connections=self.options.max_connections
         )
-        return httpx.AsyncClient(timeout=self.options.timeout, limits=limits)
+        return httpx.AsyncClient(timeout=self.options.timeout, limits=limits, follow_redirects=False)
 
     async def post(self, body: dict[str, Any], read: Callable[[dict[str, Any]], T]) -> T:
         """POST ``body`` and return ``read(reply)``, retrying what may succeed again under the run's policy.
@@ -141,6 +144,8 @@ class Service:
         except httpx.HTTPError as exc:
             raise LLMConnectionError(f"{where}: {type(exc).__name__}: {exc}") from exc
         status = reply.status_code
+        if 300 <= status < 400:
+            raise redirect_refused(where, status, reply.headers.get("location"))
         if status != 200:
             text = f"{where}: HTTP {status}: {reply.text[:200]}"
             retry_after = parse_retry_after(reply.headers)

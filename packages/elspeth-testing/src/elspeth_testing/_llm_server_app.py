@@ -126,6 +126,10 @@ async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, sta
     status = fault.status
     assert status is not None
     rec.status = status
+    if 300 <= status < 400:
+        # a real redirect: what a client that follows it does next is the target server's to record
+        headers = {"Location": cfg.redirect_location}
+        return _error(status, f"Moved to {cfg.redirect_location} (test server).", str(status), headers)
     if status == 429:
         after = fault.retry_after if fault.retry_after is not None else cfg.retry_after_s
         headers = {} if after is None else {"Retry-After": f"{after:g}"}

@@ -56,6 +56,9 @@ class ServerConfig(BaseModel):
     rate_hang: float = Field(0.0, ge=0, le=1, description="share never answered until the client gives up")
     rate_drop: float = Field(0.0, ge=0, le=1, description="share whose connection is closed without a reply")
     rate_malformed: float = Field(0.0, ge=0, le=1, description="share answered 200 with a truncated JSON body")
+    redirect_location: str = Field(
+        "http://127.0.0.1:9/v1/chat/completions", description="the `Location` a scripted 3xx fault (307, 308) names"
+    )
     hang_s: float = Field(300.0, gt=0, description="longest a hang lasts before the connection is closed")
     api_key: str | None = Field(None, description="key required as `Bearer` (OpenAI) or `api-key` (Azure)")
     bearer_token: str | None = Field(None, description="Entra ID token accepted as `Bearer` on Azure paths")
@@ -81,7 +84,8 @@ class Fault:
     Attributes:
         kind: ``ok``, ``hang``, ``drop``, ``malformed`` (a 200 whose JSON stops halfway), ``empty``
             (a 200 whose JSON is ``{}``, without what the API promises), ``content_filter``, or an
-            HTTP status such as ``429``, ``500``, ``503``, ``400``, ``401``.
+            HTTP status such as ``429``, ``500``, ``503``, ``400``, ``401``, or a redirect such as ``307``
+            or ``308`` (with ``Location`` set to the config's ``redirect_location``).
         retry_after: seconds for the ``Retry-After`` header of a 429 (None: the config's default).
 
     """
