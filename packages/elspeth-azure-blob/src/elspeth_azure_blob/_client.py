@@ -22,6 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
+from elspeth import scrub_secrets
 from elspeth.errors import ConfigError
 from elspeth_azure_blob._errors import BlobError
 from elspeth_azure_blob._options import AuthOptions, Credentials, account_name_of
@@ -96,7 +97,7 @@ class Connection:
         """``text`` with every secret removed: the configured one, and anything shaped like a key or signature."""
         if self.credentials.secret:
             text = text.replace(self.credentials.secret, "***")
-        return _scrub_patterns(text)
+        return _scrub_patterns(scrub_secrets(text))
 
 
 def connect(options: AuthOptions, account_url: str | None, *, block_size: int | None = None) -> Connection:

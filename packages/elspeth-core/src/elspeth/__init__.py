@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from elspeth.orchestration.fields import check_needed_fields
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.registry import PluginInfo, Registry, Resolved
+    from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
@@ -85,6 +86,11 @@ _LAZY = {
     "PluginInfo": "elspeth.registry",
     "Registry": "elspeth.registry",
     "Resolved": "elspeth.registry",
+    "install_log_scrubbing": "elspeth.scrub",
+    "register_secret": "elspeth.scrub",
+    "scrub_exception": "elspeth.scrub",
+    "scrub_secrets": "elspeth.scrub",
+    "secret_from_env": "elspeth.scrub",
     "Spool": "elspeth.spool",
     "SpoolWriter": "elspeth.spool",
     "jsonl_lines": "elspeth.builtins.sinks",
@@ -152,6 +158,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "inline",
+    "install_log_scrubbing",
     "invoke",
     "iterate_rows",
     "jsonl_lines",
@@ -160,8 +167,12 @@ __all__ = [
     "load_settings",
     "open_plugins",
     "plugin_summaries",
+    "register_secret",
     "reported_artifacts",
     "run_rows",
+    "scrub_exception",
+    "scrub_secrets",
+    "secret_from_env",
     "to_json",
     "write_atomically",
 ]

@@ -113,6 +113,9 @@ def signing_key(env: str, environ: Mapping[str, str] | None = None) -> bytes:
             f"the signing key variable {env} {state}: set it to the signing secret (a long random string) "
             "(keys come only from the environment, never from a settings file)"
         )
+    from elspeth.scrub import register_secret
+
+    register_secret(value, env)
     return value.encode("utf-8")
 
 

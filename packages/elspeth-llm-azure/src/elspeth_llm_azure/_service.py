@@ -11,13 +11,12 @@ policy, handed over by the pipeline.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import ConfigError
+from elspeth import ConfigError, scrub_secrets, secret_from_env
 from elspeth.llm_errors import (
     LLMConnectionError,
     LLMRateLimited,
@@ -87,7 +86,7 @@ class Service:
     def __init__(self, plugin: str, options: ServiceOptions, operation: str) -> None:
         self.plugin = plugin
         self.options = options
-        key = os.environ.get(options.api_key_env)
+        key = secret_from_env(options.api_key_env)
         if not key:
             raise ConfigError(
                 f"environment variable {options.api_key_env} (option `api_key_env`) is not set: export the "
@@ -142,12 +141,12 @@ class Service:
         except httpx.TimeoutException as exc:
             raise LLMTimeout(f"{where}: no answer within {self.options.timeout} s (option `timeout`)") from exc
         except httpx.HTTPError as exc:
-            raise LLMConnectionError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            raise LLMConnectionError(f"{where}: {type(exc).__name__}: {scrub_secrets(str(exc))}") from exc
         status = reply.status_code
         if 300 <= status < 400:
-            raise redirect_refused(where, status, reply.headers.get("location"))
+            raise redirect_refused(where, status, scrub_secrets(reply.headers.get("location") or "") or None)
         if status != 200:
-            text = f"{where}: HTTP {status}: {reply.text[:200]}"
+            text = f"{where}: HTTP {status}: {scrub_secrets(reply.text)[:200]}"  # a service may echo the key
             retry_after = parse_retry_after(reply.headers)
             if status == 429:
                 raise LLMRateLimited(text, status=status, retry_after=retry_after)
@@ -159,9 +158,12 @@ class Service:
         try:
             data = reply.json()
         except ValueError as exc:
-            raise LLMServerError(f"{where}: the reply is not JSON: {reply.text[:80]!r}", status=status) from exc
+            shown = scrub_secrets(reply.text)[:80]
+            raise LLMServerError(f"{where}: the reply is not JSON: {shown!r}", status=status) from exc
         if not isinstance(data, dict):
-            raise LLMServerError(f"{where}: the reply is not a JSON object: {reply.text[:80]!r}", status=status)
+            raise LLMServerError(
+                f"{where}: the reply is not a JSON object: {scrub_secrets(reply.text)[:80]!r}", status=status
+            )
         return data
 
     async def aclose(self) -> None:

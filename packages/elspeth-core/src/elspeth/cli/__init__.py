@@ -49,7 +49,9 @@ STATE = _State()
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    from elspeth.scrub import scrub_secrets
+
+    typer.echo(f"error: {scrub_secrets(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -102,6 +104,9 @@ def _main(
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    from elspeth.scrub import install_log_scrubbing
+
+    install_log_scrubbing()  # no secret's value in any log line, whatever a server echoed
 
 
 @app.command()

@@ -65,6 +65,9 @@ class PiiRedaction:
                     f"pii_redaction: options.salt_env names the environment variable {options.salt_env}, "
                     "which is not set (or empty); set it to a long random secret to pseudonymise"
                 )
+            from elspeth.scrub import register_secret
+
+            register_secret(salt, options.salt_env)
             self._salt = salt.encode()
         self._kinds = tuple(k for k in KINDS if k in options.kinds)
         self._lock = threading.Lock()

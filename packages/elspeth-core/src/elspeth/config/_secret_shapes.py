@@ -1,0 +1,124 @@
+"""Refusing secrets written into a settings file: by their key's name, and by their shape wherever they are.
+
+A settings file is not secret (it is hashed into the run's records, copied into bundles, committed
+to repositories), so a credential in it is refused at load time, with the setting's line:
+
+- a key named like a secret (``api_key``, ``token``, ``connection_string``, ...) with a value;
+- a key named like a credential header (``Authorization``, ``api-key``, ``x-api-key``,
+  ``Ocp-Apim-Subscription-Key``, ``Cookie``, ...) with a value, e.g. in ``extra_body`` or ``headers``;
+- a value shaped like a credential wherever it is (``Bearer ...``, ``Basic ...``, ``sk-...``, a JWT,
+  a connection string's ``AccountKey=``);
+- a URL (``base_url``, ``endpoint``, any other) with user-info (``https://user:pw@host``) or a
+  credential in its query (``?api-key=...``, ``?sig=...``).
+
+``allowed_endpoints`` is left to its own check (its entries are prefixes, never sent).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from elspeth.config._yaml import Checker, Loc
+
+__all__ = ["SECRET_KEYS", "find_secrets", "secret_shape"]
+
+SECRET_KEYS = re.compile(
+    r"^(api[_-]?key|apikey|password|passwd|secret|client[_-]?secret|token|access[_-]?token|"
+    r"connection[_-]?string|sas[_-]?token|account[_-]?key|signing[_-]?key|subscription[_-]?key)$",
+    re.IGNORECASE,
+)
+_HEADER_KEYS = re.compile(
+    r"^(authorization|proxy[_-]authorization|x[_-]api[_-]key|api[_-]key|ocp[_-]apim[_-]subscription[_-]key|"
+    r"cookie|set[_-]cookie|x[_-]goog[_-]api[_-]key|x[_-]functions[_-]key|x[_-]auth[_-]token|bearer)$",
+    re.IGNORECASE,
+)
+_QUERY_KEYS = frozenset(
+    {
+        "api-key",
+        "api_key",
+        "apikey",
+        "key",
+        "code",
+        "token",
+        "access_token",
+        "auth",
+        "sig",
+        "signature",
+        "password",
+        "secret",
+        "client_secret",
+        "subscription-key",
+    }
+)
+_SHAPES = (
+    (re.compile(r"^\s*(bearer|basic|token)\s+\S{6,}\s*$", re.IGNORECASE), "an HTTP credential ('{0} ...')"),
+    (re.compile(r"^\s*sk-[A-Za-z0-9_-]{16,}\s*$"), "an API key ('sk-...')"),
+    (re.compile(r"^\s*eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+\s*$"), "a token (a JWT)"),
+    (re.compile(r"(AccountKey|SharedAccessSignature|SharedAccessKey)\s*=\s*[^;\s]", re.IGNORECASE), "a key ('{0}=')"),
+)
+_URL = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_FROM_ENV = "secrets are read only from environment variables"
+
+
+def _url_problem(value: str) -> str | None:
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return None
+    if "@" in parts.netloc:
+        return (
+            f"this URL holds user-info ('...@'), a credential in the settings file; {_FROM_ENV}: "
+            "remove it and name the variable with the plugin's `*_env` option (e.g. `api_key_env`)"
+        )
+    for name, item in parse_qsl(parts.query, keep_blank_values=False):
+        if name.lower() in _QUERY_KEYS and item:
+            return (
+                f"this URL's query holds `{name}=`, a credential in the settings file; {_FROM_ENV}: "
+                "remove it and name the variable with the plugin's `*_env` option (e.g. `api_key_env`)"
+            )
+    return None
+
+
+def secret_shape(key: Any, value: Any) -> str | None:
+    """Why ``key: value`` puts a secret in the settings file, or None if it does not."""
+    if isinstance(key, str) and isinstance(value, str) and value.strip():
+        if SECRET_KEYS.match(key):
+            return f"{_FROM_ENV}; put it in one and write `{key}_env: VAR_NAME`"
+        if _HEADER_KEYS.match(key):
+            return (
+                f"`{key}` with a value sends a credential written in the settings file; {_FROM_ENV}: "
+                "use the plugin's `api_key_env` (or its other `*_env` option)"
+            )
+    if not isinstance(value, str):
+        return None
+    if _URL.match(value):
+        return _url_problem(value)
+    for pattern, what in _SHAPES:
+        found = pattern.search(value)
+        if found:
+            shown = what.format(found.group(1)) if found.groups() else what
+            return f"this value looks like {shown}; {_FROM_ENV}: put it in one and use the plugin's `*_env` option"
+    return None
+
+
+def find_secrets(value: Any, loc: Loc, checker: Checker) -> None:
+    """Add a problem to ``checker`` for every secret written into the settings ``value`` (at ``loc``)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not loc and key == "allowed_endpoints":
+                continue
+            problem = secret_shape(key, item)
+            if problem is not None:
+                checker.add((*loc, key), problem)
+            else:
+                find_secrets(item, (*loc, key), checker)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problem = secret_shape(None, item)
+            if problem is not None:
+                checker.add((*loc, i), problem)
+            else:
+                find_secrets(item, (*loc, i), checker)
