@@ -194,7 +194,11 @@ class SecretsFilter(logging.Filter):
             if record.exc_info and record.exc_info[1] is not None:
                 scrub_exception(record.exc_info[1])
             return True
-        record.msg, record.args = SECRETS.scrub(record.getMessage()), ()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # arguments that do not fit the format: scrub the parts as they are
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = SECRETS.scrub(message), ()
         if record.exc_info and record.exc_info[1] is not None:
             scrub_exception(record.exc_info[1])
         if record.exc_text:
