@@ -17,12 +17,15 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from elspeth.cli._commands import PluginCommands
 from elspeth.errors import ElspethError
 
 __all__ = ["app", "main"]
 
+# PluginCommands adds the commands plugins register (register_commands) only when a command line needs them
 app = typer.Typer(
     name="elspeth",
+    cls=PluginCommands,
     help="Elspeth: orchestrate work over tabular data, usually with LLM calls.",
     add_completion=False,
     no_args_is_help=True,
@@ -232,19 +235,6 @@ def plugins_show(
     from elspeth.cli._show import show_plugin
 
     guarded(lambda: show_plugin(_registry(), name, as_json))
-
-
-@app.command()
-def verify(
-    directory: Annotated[Path, typer.Argument(help="The signed bundle's folder, or the output folder holding it.")],
-    key_env: Annotated[
-        str | None, typer.Option("--key-env", help="Environment variable with the key (default ELSPETH_SIGNING_KEY).")
-    ] = None,
-) -> None:
-    """Check a signed bundle: exit 0 if every file and the signature match, 1 if not, 2 for bad input."""
-    from elspeth.cli._verify import verify_command
-
-    raise typer.Exit(guarded(lambda: verify_command(directory, key_env)))
 
 
 _SETTINGS_FOR_STORE = typer.Option(

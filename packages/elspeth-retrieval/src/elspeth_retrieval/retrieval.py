@@ -22,14 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth.errors import PluginError
-from elspeth.hookspecs import Registrar, hookimpl
+from elspeth import PluginError
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from elspeth.orchestration.context import PluginContext
-    from elspeth.templates import PromptTemplate
+    from elspeth import PluginContext, PromptTemplate
 
 __all__ = ["Retrieval", "fts_query", "normalise_score"]
 
@@ -197,7 +195,7 @@ class Retrieval:
         @field_validator("query_template")
         @classmethod
         def _compiles(cls, value: str) -> str:
-            from elspeth.templates import TemplateError, compile_template
+            from elspeth import TemplateError, compile_template
 
             try:
                 compile_template(value)
@@ -213,7 +211,7 @@ class Retrieval:
             return value
 
     def __init__(self, options: Options) -> None:
-        from elspeth.templates import compile_template
+        from elspeth import compile_template
 
         self.options = options
         self.query: PromptTemplate = compile_template(options.query_template)
@@ -415,9 +413,3 @@ class Retrieval:
         """Passages indexed, whether the index was built or reused, queries run and queries with no match."""
         with self._lock:
             return dict(self._stats)
-
-
-@hookimpl
-def register_utilities(register: Registrar) -> None:
-    """Register the builtin utilities."""
-    register(Retrieval)
