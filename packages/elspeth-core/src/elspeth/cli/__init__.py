@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from elspeth.cli._commands import PluginCommands
+from elspeth.cli._guard import STATE, _fail, guarded
 from elspeth.errors import ElspethError
 
 __all__ = ["app", "main"]
@@ -38,40 +37,6 @@ runs_app = typer.Typer(help="The history of runs kept in the run store.", no_arg
 app.add_typer(runs_app, name="runs")
 cache_app = typer.Typer(help="The response cache.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(cache_app, name="cache")
-
-T = TypeVar("T")
-
-
-@dataclass
-class _State:
-    debug: bool = False
-    disabled: list[str] = field(default_factory=list)
-
-
-STATE = _State()
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def guarded(func: Callable[[], T]) -> T:
-    """Run ``func``; turn Elspeth errors into a message on stderr and their exit code."""
-    try:
-        return func()
-    except ElspethError as exc:
-        if STATE.debug:
-            raise
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except BrokenPipeError:
-        raise
-    except Exception as exc:
-        if STATE.debug:
-            raise
-        _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
 
 
 def _registry() -> Any:

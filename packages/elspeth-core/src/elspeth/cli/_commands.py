@@ -28,6 +28,7 @@ import typer
 from typer.core import TyperGroup
 
 from elspeth import hookspecs
+from elspeth.cli._guard import guarded
 
 __all__ = ["COMMANDS_GROUP", "CommandSource", "PluginCommands", "command_sources", "plugin_commands"]
 
@@ -118,7 +119,6 @@ def plugin_commands(disabled: Iterable[str] = (), environ: Mapping[str, str] | N
 
 def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     """``callback`` under the CLI's error policy: an Elspeth error is a message and its exit code, not a traceback."""
-    from elspeth.cli import guarded
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
