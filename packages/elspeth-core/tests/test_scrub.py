@@ -162,13 +162,6 @@ def test_the_log_filter_scrubs_records_of_every_logger_through_a_handler() -> No
     assert KEY not in text
 
 
-def test_the_signing_key_is_registered_when_it_is_read() -> None:
-    from elspeth.signing import signing_key
-
-    assert signing_key("SCRUB_TEST_SIGNING", {"SCRUB_TEST_SIGNING": "sign-me-0123456789"}) == b"sign-me-0123456789"
-    assert scrub_secrets("key sign-me-0123456789") == "key <redacted:SCRUB_TEST_SIGNING>"
-
-
 def test_the_log_filter_never_raises_on_a_record_whose_arguments_do_not_fit() -> None:
     register_secret(KEY, "SCRUB_TEST_KEY")
     record = logging.LogRecord("elspeth.x", logging.WARNING, __file__, 1, "%s and %s", (KEY,), None)

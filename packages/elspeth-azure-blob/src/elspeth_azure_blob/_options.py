@@ -13,8 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth import register_secret
-from elspeth.errors import ConfigError
+from elspeth import ConfigError, register_secret
 
 __all__ = ["AuthOptions", "BlobAddress", "Credentials", "account_name_of", "split_blob_url"]
 

@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, secret_from_env
-from elspeth.orchestration.pipeline import key_identity
+from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, secret_from_env
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIClient", "OpenAIOptions"]
 

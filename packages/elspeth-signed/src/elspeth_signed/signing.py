@@ -37,7 +37,7 @@ laid out on disk (indentation) does not matter; its parsed content does.
 
 Example::
 
-    from elspeth.signing import build_manifest, verify_bundle, signing_key
+    from elspeth_signed import build_manifest, verify_bundle, signing_key
 
     key = signing_key("ELSPETH_SIGNING_KEY")
     manifest = build_manifest(root, root / "signed", [root / "signed" / "records.jsonl"], key=key)
@@ -57,7 +57,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from elspeth.errors import ElspethError
+from elspeth import ElspethError, register_secret
 
 __all__ = [
     "ALGORITHMS",
@@ -113,9 +113,7 @@ def signing_key(env: str, environ: Mapping[str, str] | None = None) -> bytes:
             f"the signing key variable {env} {state}: set it to the signing secret (a long random string) "
             "(keys come only from the environment, never from a settings file)"
         )
-    from elspeth.scrub import register_secret
-
-    register_secret(value, env)
+    register_secret(value, env)  # scrubbed from every message from now on
     return value.encode("utf-8")
 
 

@@ -12,10 +12,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from elspeth._sync import inline
-from elspeth.builtins.processing._common import chosen_columns
-from elspeth.builtins.processing.pii import KINDS, find
-from elspeth.errors import PluginError
+from elspeth import PluginError, inline, register_secret
+from elspeth_processors._common import chosen_columns
+from elspeth_processors.pii import KINDS, find
 
 __all__ = ["PiiRedaction"]
 
@@ -65,8 +64,6 @@ class PiiRedaction:
                     f"pii_redaction: options.salt_env names the environment variable {options.salt_env}, "
                     "which is not set (or empty); set it to a long random secret to pseudonymise"
                 )
-            from elspeth.scrub import register_secret
-
             register_secret(salt, options.salt_env)
             self._salt = salt.encode()
         self._kinds = tuple(k for k in KINDS if k in options.kinds)
