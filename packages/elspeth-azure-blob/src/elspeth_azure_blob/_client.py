@@ -117,6 +117,8 @@ def connect(options: AuthOptions, account_url: str | None, *, block_size: int | 
         "retry_total": options.retries,
         "connection_timeout": options.timeout_s,
         "read_timeout": options.timeout_s,
+        # never follow a redirect: it would send the data and the signed request to an address nobody configured
+        "permit_redirects": False,
     }
     if block_size is not None:
         kwargs |= {
