@@ -62,8 +62,8 @@ def test_ordinary_values_pass() -> None:
         "    base_url: 'http://127.0.0.1:8000/v1?deployment=x'\n"
         "    api_key_env: OPENAI_API_KEY\n"
         "    max_tokens: 100\n"
-        "    extra_body: {top_k: 5, Authorization: '', user: 'Bearer of news'}\n"
-        "prompts: {system: 'Count the tokens', user: 'Review: {{ review }}'}\n"
+        "    extra_body: {top_k: 5, Authorization: '', user: 'Bearer of news', style: Basic instructions}\n"
+        "prompts: {system: 'Token counting', user: 'Review: {{ review }}'}\n"
         "allowed_endpoints: ['http://127.0.0.1:8000']\n"
     )
     loaded = load_settings_text(text, base_dir=Path("."))

@@ -16,6 +16,7 @@ to repositories), so a credential in it is refused at load time, with the settin
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -53,14 +54,31 @@ _QUERY_KEYS = frozenset(
         "subscription-key",
     }
 )
+_SCHEME = re.compile(r"^\s*(bearer|basic|token)\s+(\S{8,})\s*$", re.IGNORECASE)
 _SHAPES = (
-    (re.compile(r"^\s*(bearer|basic|token)\s+\S{6,}\s*$", re.IGNORECASE), "an HTTP credential ('{0} ...')"),
     (re.compile(r"^\s*sk-[A-Za-z0-9_-]{16,}\s*$"), "an API key ('sk-...')"),
     (re.compile(r"^\s*eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+\s*$"), "a token (a JWT)"),
     (re.compile(r"(AccountKey|SharedAccessSignature|SharedAccessKey)\s*=\s*[^;\s]", re.IGNORECASE), "a key ('{0}=')"),
 )
 _URL = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _FROM_ENV = "secrets are read only from environment variables"
+
+
+def _http_credential(value: str) -> str | None:
+    """``Bearer``/``Token`` and a word with a digit or token character, or ``Basic`` and base64 of ``user:pw``.
+
+    So that "Basic instructions" or "Token counting" in a prompt pass.
+    """
+    found = _SCHEME.match(value)
+    if found is None:
+        return None
+    scheme, word = found.group(1), found.group(2)
+    if scheme.lower() == "basic":
+        try:
+            return scheme if b":" in base64.b64decode(word, validate=True) else None
+        except ValueError:
+            return None
+    return scheme if re.search(r"[0-9_.~+/=-]", word) else None
 
 
 def _url_problem(value: str) -> str | None:
@@ -96,12 +114,15 @@ def secret_shape(key: Any, value: Any) -> str | None:
         return None
     if _URL.match(value):
         return _url_problem(value)
-    for pattern, what in _SHAPES:
-        found = pattern.search(value)
+    scheme = _http_credential(value)
+    what = f"an HTTP credential ('{scheme} ...')" if scheme is not None else None
+    for pattern, shape in _SHAPES:
+        found = pattern.search(value) if what is None else None
         if found:
-            shown = what.format(found.group(1)) if found.groups() else what
-            return f"this value looks like {shown}; {_FROM_ENV}: put it in one and use the plugin's `*_env` option"
-    return None
+            what = shape.format(found.group(1)) if found.groups() else shape
+    if what is None:
+        return None
+    return f"this value looks like {what}; {_FROM_ENV}: put it in one and use the plugin's `*_env` option"
 
 
 def find_secrets(value: Any, loc: Loc, checker: Checker) -> None:
