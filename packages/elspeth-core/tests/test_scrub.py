@@ -168,3 +168,17 @@ def test_the_log_filter_never_raises_on_a_record_whose_arguments_do_not_fit() ->
     assert SecretsFilter().filter(record) is True
     assert KEY not in str(record.msg)
     assert "<redacted:SCRUB_TEST_KEY>" in str(record.msg)
+
+
+def test_registering_a_secret_puts_the_filter_on_the_handlers_already_there() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        register_secret("late-secret-0123456789", "LATE_VAR")
+        logging.getLogger("elspeth.somewhere").warning("echoed late-secret-0123456789")
+    finally:
+        root.removeHandler(handler)
+    assert any(isinstance(f, SecretsFilter) for f in handler.filters)
+    assert "echoed <redacted:LATE_VAR>" in stream.getvalue()

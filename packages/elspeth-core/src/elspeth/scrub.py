@@ -127,13 +127,19 @@ def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> str 
     value = (os.environ if environ is None else environ).get(name)
     if not value:
         return None
-    SECRETS.register(value, name)
+    register_secret(value, name)
     return value
 
 
 def register_secret(value: str | bytes | None, name: str) -> None:
-    """Register a secret read some other way (a token from a credential, a key from a file)."""
+    """Register a secret read some other way (a token from a credential, a key from a file).
+
+    The log handlers present now get a :class:`SecretsFilter` too (:func:`install_log_scrubbing`), so a
+    program that runs Elspeth without its CLI logs no secret either.
+    """
     SECRETS.register(value, name)
+    if value:
+        install_log_scrubbing()
 
 
 def scrub_secrets(text: str) -> str:
