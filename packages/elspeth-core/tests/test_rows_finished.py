@@ -106,7 +106,7 @@ def test_a_group_too_big_for_one_statement_is_still_one_transaction(tmp_path: Pa
     store._conn.set_trace_callback(None)
     assert committed(store.path) == {f"r{i}" for i in range(512)}
     assert [s for s in statements if s in ("BEGIN", "COMMIT")] == ["BEGIN", "COMMIT"]
-    assert len([s for s in statements if s.startswith("INSERT")]) == 4  # 142 rows a statement at most
+    assert len([s for s in statements if s.startswith("INSERT")]) == 5  # 124 rows a statement at most (8 values each)
     rows = store.finished_rows("run-1")
     assert rows[("", "r511")] == Record("r511", {"i": 511})  # every value landed in its own row
     store.close()

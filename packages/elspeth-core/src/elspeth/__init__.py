@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings
     from elspeth.config._yaml import Checker
     from elspeth.discovery import load_registry
+    from elspeth.ledger import Ledger, Spend
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -78,6 +79,8 @@ _LAZY = {
     "open_plugins": "elspeth.orchestration.subplugins",
     "plugin_summaries": "elspeth.orchestration.subplugins",
     "load_registry": "elspeth.discovery",
+    "Ledger": "elspeth.ledger",
+    "Spend": "elspeth.ledger",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
@@ -124,6 +127,7 @@ __all__ = [
     "LLMPipeline",
     "LLMRequest",
     "LLMResponse",
+    "Ledger",
     "LoadedSettings",
     "NullProgress",
     "OrchestrationContext",
@@ -147,6 +151,7 @@ __all__ = [
     "RunFailed",
     "RunMetadata",
     "RunResult",
+    "Spend",
     "Spool",
     "SpoolWriter",
     "Table",

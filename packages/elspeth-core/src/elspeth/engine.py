@@ -23,6 +23,7 @@ from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
 from elspeth.errors import ConfigError, ElspethError, RunFailed
+from elspeth.ledger import Ledger
 from elspeth.orchestration.context import (
     NullProgress,
     OrchestrationContext,
@@ -152,6 +153,7 @@ async def prepare(
     caches = [u for u in utility_objs if hasattr(u, "lookup") and hasattr(u, "store")]
     cache = caches[0] if caches and options.use_cache else None
     ctx_cancel = Cancel()
+    ledger = Ledger()
     plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
     llm = None
     if built["llm"] is not None and endpoint_allowed(built["llm"], settings.allowed_endpoints, ("llm",), checker):
@@ -165,6 +167,7 @@ async def prepare(
             retry=settings.retry,
             cancel=ctx_cancel,
             cache=cache,
+            ledger=ledger,
         )
     checker.raise_if_any()
     used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
@@ -183,6 +186,7 @@ async def prepare(
         used=used,
         security_level=level,
         security_source=source,
+        ledger=ledger,
         _llm_parts={
             "middleware": middleware_objs,
             "rate_limiter": built["rate_limiter"],
@@ -205,7 +209,7 @@ async def prepare(
     if ctx.store is not None:
         try:
             ctx.prior = prior_rows(ctx.store, loaded, options)
-            earlier = restore_spending(ctx.store, options, built["cost_tracker"])
+            earlier = restore_spending(ctx.store, options, built["cost_tracker"], ledger)  # seeds the ledger
         except BaseException:
             ctx.store.close()
             raise
@@ -413,10 +417,9 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     meta.status = run_status(ctx, result)
     if ctx.prior:
         meta.extra["resumed_rows"] = len(ctx.prior)
-    totals = None
-    if ctx.store is not None:  # a resumed run's metadata counts what its earlier attempts spent, too
-        rows = ctx.store.attempt_totals(ctx.run_id)
-        totals = add_earlier_attempts(meta, prepared.earlier, rows, result.aggregates)
+    # a resumed run's metadata counts what its earlier attempts spent, too
+    totals = add_earlier_attempts(meta, prepared.earlier, ctx.ledger.attempt.totals(), result.aggregates)
+    meta.extra["totals"] = totals.to_dict()
     _, errors = await write_sinks(result, prepared)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:

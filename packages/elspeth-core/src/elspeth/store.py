@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from elspeth.errors import ElspethError
-from elspeth.totals import RunTotals, Spending, row_totals, seconds_between
+from elspeth.ledger import Spend
+from elspeth.totals import RunTotals, seconds_between
 from elspeth.types import Failure, Record
 
 __all__ = ["EncodedRow", "RunStore", "StoreError", "create_private", "settings_diff"]
 
 FORMAT = "elspeth-run-store"
-VERSION = "1"
+VERSION = "2"  # 2: each row keeps what its calls spent (`spend`); version 1 is refused
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,11 +69,9 @@ CREATE TABLE IF NOT EXISTS rows (
     payload TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     attempt INTEGER,
+    spend TEXT,
     PRIMARY KEY (run_id, grp, row_id)
 );
-"""
-# added after version 1 first shipped; older stores get them when opened (they change nothing already there)
-_TOTALS = """
 CREATE TABLE IF NOT EXISTS totals (
     run_id TEXT PRIMARY KEY,
     cost REAL NOT NULL DEFAULT 0,
@@ -82,9 +81,8 @@ CREATE TABLE IF NOT EXISTS totals (
     duration_s REAL NOT NULL DEFAULT 0,
     open_attempt INTEGER,
     attempt_started_at TEXT
-)
+);
 """
-_ROW_ATTEMPT = "ALTER TABLE rows ADD COLUMN attempt INTEGER"
 _DAMAGED = "if the file is damaged, move it aside (its runs can no longer be resumed) or set store.path to a new file"
 
 
@@ -144,11 +142,12 @@ def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 _INSERT_ROW = (
-    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, attempt, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, attempt, spend, finished_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-EncodedRow = tuple[tuple[Any, ...], Any]
-"""A finished row's values for the ``rows`` table (all but ``finished_at``), and its metrics."""
-_COLUMNS = 7  # values a row gives _INSERT_ROW
+EncodedRow = tuple[tuple[Any, ...], Spend]
+"""A finished row's values for the ``rows`` table (all but ``finished_at``), and what it spent."""
+_COLUMNS = 8  # values a row gives _INSERT_ROW
 _PER_STATEMENT = 999 // _COLUMNS  # rows in one multi-row INSERT: SQLite before 3.32 allows 999 parameters
 _INSERT_ROWS: dict[int, str] = {}
 
@@ -177,7 +176,7 @@ class RunStore:
         self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
         # run_id -> what this process's attempt has committed so far and when it last did: summed as rows are
         # written, so ending a run never reads its rows back
-        self._live: dict[str, Spending] = {}
+        self._live: dict[str, tuple[Spend, list[str]]] = {}
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> RunStore:
@@ -209,7 +208,9 @@ class RunStore:
                     )
                 if found.get("version") != VERSION:
                     raise StoreError(
-                        f"{path} is run store version {found.get('version')}; this Elspeth reads version {VERSION}"
+                        f"{path} is run store version {found.get('version')}; this Elspeth reads version {VERSION} "
+                        "only. Move the file aside (its runs can no longer be resumed or listed by this version) "
+                        "or set store.path to a new file"
                     )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -218,9 +219,6 @@ class RunStore:
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("format", FORMAT), ("version", VERSION)]
                 )
-            conn.execute(_TOTALS)
-            if "attempt" not in {column[1] for column in conn.execute("PRAGMA table_info(rows)")}:
-                conn.execute(_ROW_ATTEMPT)
         except StoreError:
             conn.close()
             raise
@@ -273,7 +271,7 @@ class RunStore:
             started = _now()
             self._save_totals(run_id, self._totals(run_id), (attempt, started))
             self._attempt_of[run_id] = attempt
-            self._live[run_id] = Spending(last=started)
+            self._live[run_id] = (Spend(), [started])
 
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
@@ -360,13 +358,17 @@ class RunStore:
     def _attempt(self, run_id: str, attempt: int, started: str, until: str | None) -> RunTotals:
         live = self._live.get(run_id)
         if live is not None and self._attempt_of.get(run_id) == attempt:  # this process's attempt: summed as written
-            return live.totals(duration_s=seconds_between(started, until or live.last))
+            spent, last = live
+            return spent.totals(duration_s=seconds_between(started, until or last[0]))
         rows = self._conn.execute(
-            "SELECT payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
+            "SELECT spend, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
         ).fetchall()
-        spent = row_totals([payload for payload, _ in rows])
+        total = Spend()
+        for spend, _ in rows:
+            if spend:
+                total.add(Spend.from_dict(json.loads(spend)))
         end = until or max((r[1] for r in rows), default=started)
-        return spent + RunTotals(duration_s=seconds_between(started, end))
+        return total.totals(duration_s=seconds_between(started, end))
 
     def _save_totals(self, run_id: str, totals: RunTotals, open_attempt: tuple[int, str] | None) -> None:
         """Store the totals; ``open_attempt`` is the attempt now running and when it began (None: none is)."""
@@ -413,17 +415,26 @@ class RunStore:
         if rows:
             self.write_rows([self.encode_row(run_id, record, failure) for record, failure in rows])
 
-    def encode_row(self, run_id: str, record: Record | None, failure: Failure | None) -> EncodedRow:
-        """A finished row (a record or a failure) as :meth:`write_rows` takes it: its columns, and its metrics."""
+    def encode_row(
+        self, run_id: str, record: Record | None, failure: Failure | None, spend: Spend | None = None
+    ) -> EncodedRow:
+        """A finished row (a record or a failure) as :meth:`write_rows` takes it: its columns, and what it spent.
+
+        ``spend`` is what the row's calls spent, from the run's ledger; without it, what the row's metrics
+        say (``cost``, ``prompt_tokens``, ``completion_tokens``; the LLM calls are then not known).
+        """
         item = record if record is not None else failure
         assert item is not None
         attempt = self._attempt_of.get(run_id)
-        return (run_id, item.group or "", item.row_id, record is not None, _payload(item), attempt), item.metrics
+        if spend is None:
+            spend = Spend.from_metrics(item.metrics)
+        spent = _ENCODE(spend.to_dict()) if spend else None
+        return (run_id, item.group or "", item.row_id, record is not None, _payload(item), attempt, spent), spend
 
     def write_rows(self, rows: Sequence[EncodedRow]) -> None:
         """Commit encoded rows in one transaction, stamped with the time now, then add them to the live totals.
 
-        It runs on the event loop, a group of rows at a time, so it is kept lean: up to 142 rows are
+        It runs on the event loop, a group of rows at a time, so it is kept lean: up to 124 rows are
         one multi-row statement in autocommit mode, more are several in one transaction.
 
         Raises:
@@ -451,11 +462,11 @@ class RunStore:
                 f"the run store {self.path} failed while recording row {first[2]}{more} of run {first[0]} "
                 f"({exc}); {_DAMAGED}"
             ) from None
-        for values, metrics in rows:
+        for values, spend in rows:
             live = self._live.get(values[0])
             if live is not None:
-                live.add(metrics)
-                live.last = finished
+                live[0].add(spend)
+                live[1][0] = finished
 
     def finished_rows(self, run_id: str) -> dict[tuple[str, str], Record | Failure]:
         """Every committed row of a run, by ``(group, row_id)``."""

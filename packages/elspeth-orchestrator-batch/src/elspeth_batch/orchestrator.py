@@ -191,7 +191,6 @@ class BatchOrchestrator:
             response = await self._llm.call(request)
         except Exception as exc:  # any client or middleware failure becomes this row's failure
             raise RowFailed.from_call(exc) from None
-        totals.add(response)
         metrics: dict[str, Any] = {
             "latency_s": round(response.latency_s, 6),
             "prompt_tokens": response.usage.prompt_tokens,
@@ -271,21 +270,22 @@ class BatchOrchestrator:
     ) -> RunResult:
         records, failures = writer.records, writer.failures
         done = len(records) + len(failures)
-        priced = totals.priced and ctx.llm is not None and ctx.llm.cost_tracker is not None
+        spent = ctx.ledger.attempt  # this attempt's: core adds the earlier attempts' to a resumed run's keys
+        priced = spent.priced and ctx.llm is not None and ctx.llm.cost_tracker is not None
         extra: dict[str, Any] = {
-            "llm_calls": totals.calls,
-            "cache_hits": totals.cache_hits,
+            "llm_calls": spent.llm_calls,
+            "cache_hits": spent.cache_hits,
             "tokens": {
-                "prompt": totals.prompt_tokens,
-                "completion": totals.completion_tokens,
-                "total": totals.prompt_tokens + totals.completion_tokens,
+                "prompt": spent.prompt_tokens,
+                "completion": spent.completion_tokens,
+                "total": spent.prompt_tokens + spent.completion_tokens,
             },
-            "cost_total": round(totals.cost, 10) if priced else None,
+            "cost_total": round(spent.cost, 10) if priced else None,
             "timings": {
                 "rows_s": round(wall, 6),
                 "rows_per_s": round(done / wall, 2) if wall > 0 else None,
-                "llm_latency_s_total": round(totals.latency_s, 6),
-                "llm_latency_s_mean": round(totals.latency_s / totals.calls, 6) if totals.calls else None,
+                "llm_latency_s_total": round(spent.latency_s, 6),
+                "llm_latency_s_mean": round(spent.latency_s / spent.llm_calls, 6) if spent.llm_calls else None,
             },
             "failures_by_stage": dict(sorted(totals.stages.items())),
             "reorder_buffer_peak": writer.peak_buffered,

@@ -14,6 +14,7 @@ from elspeth import _trace
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.errors import ProcessorFailed
+from elspeth.ledger import Ledger, Spend
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.security import SecurityLevel, clearance, refusal
@@ -183,6 +184,8 @@ class OrchestrationContext:
         store: the run store every finished row is committed to, if recording.
         prior: the finished rows of the run being resumed, by ``(group, row_id)`` (read from the store
             as they are asked for: see :class:`elspeth.resume.PriorRows`).
+        ledger: what the run spent (cost, tokens, LLM calls, attempts), written by every LLM pipeline of
+            the run; on resume it starts from what the earlier attempts spent.
 
     """
 
@@ -203,6 +206,7 @@ class OrchestrationContext:
     security_source: str = "the settings"
     store: RunStore | None = None
     prior: Mapping[tuple[str, str], Record | Failure] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
     _llm_parts: dict[str, Any] = field(default_factory=dict)
     _group: _Group | None = field(default=None, init=False, repr=False)
 
@@ -285,6 +289,7 @@ class OrchestrationContext:
             retry=self.loaded.settings.retry,
             cancel=self.cancel,
             cache=self._llm_parts.get("cache"),
+            ledger=self.ledger,
         )
 
     async def preprocess(self, row: Row) -> Row:
@@ -350,14 +355,17 @@ class OrchestrationContext:
             self.store.row_finished(self.run_id, record, failure)
         self._report(record, failure)
 
-    async def commit_row(self, record: Record | None = None, failure: Failure | None = None) -> None:
+    async def commit_row(
+        self, record: Record | None = None, failure: Failure | None = None, spend: Spend | None = None
+    ) -> None:
         """Commit a finished row and report it, as :meth:`row_finished` does, for less per row.
 
         The rows handed in during one turn of the event loop are committed in one transaction at the
         start of the next, before any of their workers runs on; this returns once the caller's row is
         committed. So, as with :meth:`row_finished`, a row is in the store before its worker takes
         another, and a killed run repeats at most the calls in flight, while a busy run pays for one
-        commit per turn instead of one per row.
+        commit per turn instead of one per row. ``spend`` is what the row's calls spent (the row runner
+        passes the ledger's figures for the row); it is committed with the row.
 
         Raises:
             StoreError: the store could not write the rows of this turn (none of them is committed).
@@ -373,7 +381,7 @@ class OrchestrationContext:
             if group is None:
                 group = self._group = _Group()
                 asyncio.get_running_loop().call_soon(self._commit_group, group)
-            group.rows.append(self.store.encode_row(self.run_id, record, failure))
+            group.rows.append(self.store.encode_row(self.run_id, record, failure, spend))
             await _yield()  # the commit was scheduled before this task's wake-up, so it has run now
             if group.error is not None:
                 raise group.error

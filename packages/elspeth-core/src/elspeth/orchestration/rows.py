@@ -255,24 +255,28 @@ class RowRunner:
         return prior
 
     async def _finish(self, row: Row) -> Finished:
+        with self.ctx.ledger.row() as spend:  # what this row's calls spend goes with its commit
+            item = await self._work(row)
+        if self.commit:
+            if isinstance(item, Record):
+                await self.ctx.commit_row(record=item, spend=spend)
+            else:
+                await self.ctx.commit_row(failure=item, spend=spend)
+        return item
+
+    async def _work(self, row: Row) -> Finished:
         try:
             if not self._is_inline:
                 row = await self.ctx.preprocess(row)
             done = self.work(row, self.ctx)
             record: Record = await done if inspect.isawaitable(done) else done
-            if self.group is not None and record.group is None:
-                record.group = self.group
-            item: Finished = record
         except ProcessorFailed as exc:  # recorded as far as the processors got: what pii_redaction masked stays masked
-            item = RowFailed("processor", str(exc)).failure(exc.row, self.group)
+            return RowFailed("processor", str(exc)).failure(exc.row, self.group)
         except RowFailed as exc:
-            item = exc.failure(row, self.group)
-        if self.commit:
-            if isinstance(item, Record):
-                await self.ctx.commit_row(record=item)
-            else:
-                await self.ctx.commit_row(failure=item)
-        return item
+            return exc.failure(row, self.group)
+        if self.group is not None and record.group is None:
+            record.group = self.group
+        return record
 
     async def _deliver(self, position: int, item: Finished | None) -> None:
         if isinstance(item, Record):
