@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from elspeth.discovery import PluginSource, builtin_sources, load_registry
     from elspeth.engine import run_settings
     from elspeth.files import jsonl_lines, to_json, write_atomically
+    from elspeth.ledger import Ledger, Spend
     from elspeth.llm_errors import (
         LLMCallFailed,
         LLMConnectionError,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
         LLMTimeout,
         parse_retry_after,
     )
-    from elspeth.ledger import Ledger, Spend
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
