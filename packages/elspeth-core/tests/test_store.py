@@ -51,7 +51,7 @@ def test_the_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only(tm
     store = RunStore.open(path)
     try:
         begin(store)
-        store.row_finished("run-1", record("r1"), None)
+        store.commit_row("run-1", record("r1"), None)
         for made in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             assert made.exists(), made
             assert mode(made) == 0o600, f"{made.name} is {oct(mode(made))}"
@@ -100,7 +100,7 @@ def test_every_read_and_write_of_a_damaged_store_names_the_file(tmp_path, table)
     path = tmp_path / "elspeth-runs.sqlite"
     store = RunStore.open(path)
     begin(store)
-    store.row_finished("run-1", record("r1"), None)
+    store.commit_row("run-1", record("r1"), None)
     store.close()
     damage(path, table)
     store = RunStore.open(path, create=False)  # the header and the schema are intact: it opens
@@ -118,7 +118,7 @@ def test_every_read_and_write_of_a_damaged_store_names_the_file(tmp_path, table)
             calls["finished_mark"] = lambda: store.finished_mark("run-1")
             calls["finished_row"] = lambda: store.finished_row("run-1", "a", "r1", mark=10)
             calls["totals"] = lambda: store.totals("run-1")  # the open attempt is counted from its rows
-            calls["row_finished"] = lambda: store.row_finished("run-1", record("r2"), None)
+            calls["commit_row"] = lambda: store.commit_row("run-1", record("r2"), None)
         for what, call in calls.items():
             with pytest.raises(StoreError) as caught:
                 call()
@@ -134,9 +134,9 @@ def test_the_totals_count_a_killed_attempt_from_its_committed_rows_and_then_ever
     path = tmp_path / "elspeth-runs.sqlite"
     store = RunStore.open(path)
     begin(store)
-    store.row_finished("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
-    store.row_finished("run-1", record("r2", cost=0.25, prompt=6, completion=2), None)
-    store.row_finished("run-1", record("r3", cost=0.0, prompt=6, completion=2, cached=True), None)  # paid nothing
+    store.commit_row("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
+    store.commit_row("run-1", record("r2", cost=0.25, prompt=6, completion=2), None)
+    store.commit_row("run-1", record("r3", cost=0.0, prompt=6, completion=2, cached=True), None)  # paid nothing
     store.close()  # killed: the attempt never finished
 
     store = RunStore.open(path, create=False)
@@ -146,7 +146,7 @@ def test_the_totals_count_a_killed_attempt_from_its_committed_rows_and_then_ever
         begin(store)  # the resume folds the killed attempt in; its own rows start from here
         assert store.totals("run-1").cost == 0.75
         assert store.attempt_totals("run-1").cost == 0
-        store.row_finished("run-1", record("r4", cost=1.0), None)
+        store.commit_row("run-1", record("r4", cost=1.0), None)
         assert store.attempt_totals("run-1").cost == 1.0
         exact = RunTotals(cost=2.0, prompt_tokens=40, completion_tokens=12, llm_calls=4, duration_s=3.5)
         store.finish_run("run-1", "completed", {}, exact)
@@ -167,10 +167,10 @@ def test_the_running_attempts_totals_kept_as_rows_are_written_match_reading_the_
     path = tmp_path / "elspeth-runs.sqlite"
     store = RunStore.open(path)
     begin(store)
-    store.row_finished("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
-    store.row_finished("run-1", record("r2", cost=0.0, prompt=6, completion=2, cached=True), None)
+    store.commit_row("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
+    store.commit_row("run-1", record("r2", cost=0.0, prompt=6, completion=2, cached=True), None)
     paid = Failure("r3", {"id": "r3"}, "validation", "no", metrics={"cost": 0.125, "prompt_tokens": 7}, group="a")
-    store.row_finished("run-1", None, paid)  # a failed row's paid calls count too
+    store.commit_row("run-1", None, paid)  # a failed row's paid calls count too
     live = store.attempt_totals("run-1")
     reader = RunStore.open(path, create=False)  # another process: it can only read the rows back
     try:

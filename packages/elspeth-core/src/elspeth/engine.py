@@ -31,7 +31,7 @@ from elspeth.orchestration.context import (
     Progress,
     endpoint_allowed,
 )
-from elspeth.orchestration.fields import check_preprocessing
+from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
@@ -46,7 +46,8 @@ from elspeth.resume import (
 )
 from elspeth.security import SecurityLevel, clearance, parse_level, refusal
 from elspeth.store import RunStore, StoreError
-from elspeth.types import Artifact, RunResult, Table
+from elspeth.types import RunResult, Table
+from elspeth.writing import write_sinks
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
 
@@ -73,6 +74,8 @@ class PreparedRun:
     """(domain, name, plugin) of the middleware, controls, processors and utilities, for open/close/summary."""
     earlier: EarlierAttempts | None = None
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
+    warnings: list[str] = field(default_factory=list)
+    """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -230,8 +233,11 @@ async def prepare(
     parts.append(("datasource", datasource.info.name, built["datasource"]))
     if built["llm"] is not None and resolved["llm"] is not None:
         parts.append(("llm_client", resolved["llm"].info.name, built["llm"]))
+    warnings = ignored_settings(loaded, orchestrator)
+    for warning in warnings:
+        log.warning("%s", warning)
     return PreparedRun(
-        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier
+        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier, warnings
     )
 
 
@@ -444,42 +450,6 @@ async def _open_parts(prepared: PreparedRun) -> None:
 async def _close_parts(prepared: PreparedRun) -> None:
     for domain, name, part in prepared.parts:
         await close_plugins([(name, part)], label=domain, logger=log)
-
-
-def _collect_stage(item: tuple[Resolved, Any]) -> int:
-    return int(getattr(item[1], "collects_run_artifacts", 0))
-
-
-async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Artifact], list[str]]:
-    """Hand ``result`` to every sink; one sink's failure does not stop the others.
-
-    Sinks write in the settings' order, except that a sink whose class sets ``collects_run_artifacts``
-    (an int: 1 for ``signed``, 2 for ``azure_blob``) writes after every sink with a lower value, so it
-    sees, in ``metadata.extra["artifacts"]``, everything they wrote. The sort is stable.
-    """
-    artifacts: list[Artifact] = []
-    errors: list[str] = []
-    listed = result.metadata.extra.setdefault("artifacts", [])
-    level = prepared.context.plugin_context.security_level
-    for resolved, sink in sorted(prepared.sinks, key=_collect_stage):
-        where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
-        try:
-            written = await call(sink.write, result, prepared.context.plugin_context)
-        except Exception as exc:  # report every sink's failure by name, keep going with the rest
-            errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
-            continue
-        for artifact in written or []:
-            artifacts.append(artifact)
-            # listed as each sink finishes, so a later sink (a signed bundle) sees what earlier ones wrote
-            listed.append(
-                {
-                    "path": str(getattr(artifact, "url", None) or artifact.path),  # a blob is listed by its URL
-                    "media_type": artifact.media_type,
-                    "sink": artifact.sink,
-                    "security_level": level,
-                }
-            )
-    return artifacts, errors
 
 
 def run_settings(loaded: LoadedSettings, registry: Registry, *, progress: Progress | None = None) -> RunResult:

@@ -7,14 +7,14 @@ and versions, its status and metadata, one row per finished row (record or failu
 every attempt, so that a resumed run's budget and history count what earlier attempts spent.
 
 A row is committed when the orchestrator reports it finished, before the report returns
-(``OrchestrationContext.row_finished``), or before the awaiting worker goes on
+(``OrchestrationContext.commit_rows``), or before the awaiting worker goes on
 (``await OrchestrationContext.commit_row``: the rows reported in one turn of the event loop are one
 transaction at the start of the next). An orchestrator that reports each row the moment it finishes,
 before that worker takes another row, loses no finished row to a kill: a killed run repeats only the
 calls in flight, never more than ``concurrency``. The ``experiment`` and ``batch`` orchestrators both
 do, with ``commit_row`` (``batch`` reports a row before its reorder buffer, which orders only the
 output). The ``validation`` orchestrator reports rows later, in input order, as its uniqueness
-check needs, and in groups of 512 (``ctx.rows_finished``): it calls no LLM, and a resumed validation
+check needs, and in groups of 512 (``ctx.commit_rows``): it calls no LLM, and a resumed validation
 run checks every row again. A commit costs tens of microseconds (WAL mode with
 ``synchronous=NORMAL``: a write, no fsync), shared by the rows of a turn; it survives a killed
 process, not a power cut (that would need ``FULL`` and an fsync per commit).
@@ -406,11 +406,11 @@ class RunStore:
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def row_finished(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
+    def commit_row(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
         """Commit one finished row, in a transaction of its own, before returning."""
         self.write_rows([self.encode_row(run_id, record, failure)])
 
-    def rows_finished(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
+    def commit_rows(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
         """Commit finished rows, each a ``(record, failure)`` pair with one of the two given, in one transaction."""
         if rows:
             self.write_rows([self.encode_row(run_id, record, failure) for record, failure in rows])

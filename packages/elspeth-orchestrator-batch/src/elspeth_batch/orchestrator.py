@@ -56,6 +56,7 @@ class BatchOrchestrator:
 
     name = "batch"
     Options = BatchOptions
+    uses_prompts = True
 
     def __init__(self, options: BatchOptions) -> None:
         self.options = options

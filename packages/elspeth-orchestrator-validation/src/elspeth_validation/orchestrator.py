@@ -63,6 +63,7 @@ class ValidationOrchestrator:
 
     name = "validation"
     Options = ValidationOptions
+    uses_prompts = False  # `prompts` in the settings are reported as ignored by `elspeth validate` and `run`
 
     def __init__(self, options: ValidationOptions) -> None:
         self.options = options
@@ -197,7 +198,7 @@ class ValidationOrchestrator:
         unsaved: list[tuple[Record | None, Failure | None]] = []
 
         def save() -> None:
-            ctx.rows_finished(unsaved)
+            ctx.commit_rows(unsaved)
             unsaved.clear()
 
         writer = SpoolWriter(

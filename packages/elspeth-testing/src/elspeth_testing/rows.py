@@ -34,6 +34,7 @@ class RowsOrchestrator:
     """Renders the prompts for each row, calls the LLM and records its reply (a test orchestrator)."""
 
     name = "rows"
+    uses_prompts = True
 
     class Options(BaseModel):
         """Options of the ``rows`` orchestrator."""
