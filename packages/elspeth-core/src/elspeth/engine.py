@@ -357,12 +357,12 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
         log.warning("%s", exc)
 
 
-def run_status(ctx: OrchestrationContext, result: RunResult) -> str:
+def run_status(ctx: OrchestrationContext, result: RunResult, *, failures_are_verdicts: bool = False) -> str:
     """``completed``, ``stopped`` (early stop, budget), ``interrupted`` (Ctrl-C: resume it), or ``failed``.
 
     A run that produced nothing but failures has failed, whatever the orchestrator called it: the
     summary, the run store and the exit code all say so. An orchestrator whose failures are verdicts
-    (the validation orchestrator's rejected rows) sets ``metadata.extra["failures_are_verdicts"]``:
+    (the validation orchestrator's rejected rows) says so in a class attribute, ``failures_are_verdicts = True``:
     all rows rejected is then a finished run.
     """
     reason = ctx.cancel.reason or ""
@@ -370,7 +370,7 @@ def run_status(ctx: OrchestrationContext, result: RunResult) -> str:
         return "interrupted"
     meta = result.metadata
     every_row_failed = meta.succeeded == 0 and max(meta.failed, len(result.failures)) > 0
-    if meta.status == "completed" and every_row_failed and not meta.extra.get("failures_are_verdicts"):
+    if meta.status == "completed" and every_row_failed and not failures_are_verdicts:
         return "failed"
     return "stopped" if meta.status == "stopped" else meta.status
 
@@ -420,7 +420,8 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     meta.extra.update(ctx.extra)
     if ctx.llm is not None and (costs := ctx.llm.cost_summary()) is not None:
         meta.extra.setdefault("cost", costs)
-    meta.status = run_status(ctx, result)
+    verdicts = bool(getattr(prepared.orchestrator, "failures_are_verdicts", False))
+    meta.status = run_status(ctx, result, failures_are_verdicts=verdicts)
     if ctx.prior:
         meta.extra["resumed_rows"] = len(ctx.prior)
     # a resumed run's metadata counts what its earlier attempts spent, too

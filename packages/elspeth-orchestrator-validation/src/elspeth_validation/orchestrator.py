@@ -64,6 +64,8 @@ class ValidationOrchestrator:
     name = "validation"
     Options = ValidationOptions
     uses_prompts = False  # `prompts` in the settings are reported as ignored by `elspeth validate` and `run`
+    # a rejected row is this run's answer about that row, not a breakdown: all rows rejected is a finished run
+    failures_are_verdicts = True
 
     def __init__(self, options: ValidationOptions) -> None:
         self.options = options
@@ -253,8 +255,6 @@ class ValidationOrchestrator:
                     "security_level": ctx.plugin_context.security_level,
                 }
             ]
-        # a rejected row is this run's answer about that row, not a breakdown: all rows rejected is a finished run
-        extra["failures_are_verdicts"] = True
         metadata = counts.metadata(ctx, self.name, extra)
         metadata.succeeded, metadata.failed = len(records), len(failures)  # after the uniqueness check, in order
         aggregates = {
