@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from elspeth.diffing import settings_diff
 from elspeth.errors import ElspethError
 from elspeth.ledger import Spend
 from elspeth.totals import RunTotals, seconds_between
@@ -123,22 +124,6 @@ def create_private(path: Path) -> None:
     """
     with suppress(FileExistsError):  # an existing file keeps the permissions its owner gave it
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
-def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two settings documents differ."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old or key not in new:
-                out.append(path)
-            else:
-                out.extend(settings_diff(old[key], new[key], path))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (a, b) in enumerate(zip(old, new, strict=True)) for p in settings_diff(a, b, f"{prefix}[{i}]")]
-    return [] if old == new else [prefix or "(the whole file)"]
 
 
 _INSERT_ROW = (
