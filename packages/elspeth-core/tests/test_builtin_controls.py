@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from elspeth import LLMRequest, LLMResponse, Usage
+from elspeth import Ledger, LLMPipeline, LLMRequest, LLMResponse, Usage
 from elspeth.builtins.controls import Adaptive, FixedWindow, PriceTable, TokenBucket, estimate_tokens
 
 
@@ -102,8 +102,15 @@ def test_price_table_prices_by_exact_model_prefix_or_default():
         )
     )
 
+    ledger = Ledger()  # the run's, which the pipeline writes each priced call into and the table reads
+
     def cost(model: str, usage: Usage) -> float | None:
-        return asyncio.run(table.record(request(), LLMResponse(content="", usage=usage, model=model)))
+        class Answer:
+            async def generate(self, request: LLMRequest) -> LLMResponse:
+                return LLMResponse(content="", usage=usage, model=model)
+
+        response = asyncio.run(LLMPipeline(Answer(), cost_tracker=table, ledger=ledger).call(request()))
+        return response.metrics.get("cost")
 
     assert cost("gpt-4o", Usage(1_000_000, 0)) == pytest.approx(2.5)
     assert cost("gpt-4o-2024-08-06", Usage(0, 1_000_000)) == pytest.approx(10)

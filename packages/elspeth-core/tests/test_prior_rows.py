@@ -15,7 +15,7 @@ def store_with_rows(tmp_path: Path) -> RunStore:
     store.begin_run(
         "run-1", name="n", orchestrator="o", settings={}, settings_hash="0" * 64, settings_path=None, plugins=[]
     )
-    store.rows_finished(
+    store.commit_rows(
         "run-1",
         [
             (Record("r1", {"q": "one"}, {"a": "1"}, {"cost": 0.5}, group="g"), None),
@@ -53,8 +53,8 @@ def test_retry_errors_leaves_the_failures_out(tmp_path: Path) -> None:
 def test_rows_the_resumed_run_commits_itself_are_not_prior_rows(tmp_path: Path) -> None:
     store = store_with_rows(tmp_path)
     prior = PriorRows(store, "run-1", records_only=True)
-    store.row_finished("run-1", Record("r4", {}, group="g"), None)  # finished by this attempt
-    store.row_finished("run-1", Record("r2", {}, {"a": "2"}, group="g"), None)  # the failure, retried
+    store.commit_row("run-1", Record("r4", {}, group="g"), None)  # finished by this attempt
+    store.commit_row("run-1", Record("r2", {}, {"a": "2"}, group="g"), None)  # the failure, retried
     assert prior.get(("g", "r4")) is None
     assert prior.get(("g", "r2")) is None
     assert len(prior) == 2
@@ -67,7 +67,7 @@ def test_another_run_in_the_same_store_is_not_mixed_in(tmp_path: Path) -> None:
     store.begin_run(
         "run-2", name="n", orchestrator="o", settings={}, settings_hash="0" * 64, settings_path=None, plugins=[]
     )
-    store.row_finished("run-2", Record("r1", {}, group="g"), None)
+    store.commit_row("run-2", Record("r1", {}, group="g"), None)
     prior = PriorRows(store, "run-2")
     assert len(prior) == 1
     assert prior[("g", "r1")].inputs == {}
@@ -81,7 +81,7 @@ def test_memory_does_not_grow_with_the_rows_finished_before(tmp_path: Path) -> N
     )
     text = "x" * 200
     for start in range(0, 50_000, 1_000):
-        store.rows_finished("big", [(Record(f"r{i}", {"text": text}), None) for i in range(start, start + 1_000)])
+        store.commit_rows("big", [(Record(f"r{i}", {"text": text}), None) for i in range(start, start + 1_000)])
     tracemalloc.start()
     prior = PriorRows(store, "big")
     assert len(prior) == 50_000

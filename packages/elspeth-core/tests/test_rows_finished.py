@@ -1,6 +1,6 @@
 """How finished rows reach the run store.
 
-``ctx.row_finished`` commits one row before it returns; ``ctx.rows_finished`` commits a group in one
+``ctx.commit_rows`` commits one row or a group in one
 transaction; ``await ctx.commit_row`` commits the rows of one turn of the event loop together, before
 any of their workers goes on.
 """
@@ -64,9 +64,9 @@ def committed(path: Path) -> set[str]:
 def test_a_row_is_committed_before_row_finished_returns(tmp_path: Path) -> None:
     store, bar = open_store(tmp_path), Bar()
     ctx = context(tmp_path, store, bar)
-    ctx.row_finished(record=Record("r1", {}))
+    ctx.commit_rows([(Record("r1", {}), None)])
     assert committed(store.path) == {"r1"}
-    ctx.row_finished(failure=Failure("r2", {}, "llm", "boom"))
+    ctx.commit_rows([(None, Failure("r2", {}, "llm", "boom"))])
     assert committed(store.path) == {"r1", "r2"}
     assert bar.advanced == [True, False]
     store.close()
@@ -79,7 +79,7 @@ def test_a_group_is_one_transaction_and_each_row_is_reported(tmp_path: Path, mon
     store._conn.set_trace_callback(statements.append)
     rows: list[tuple[Record | None, Failure | None]] = [(Record(f"r{i}", {}), None) for i in range(50)]
     rows.append((None, Failure("bad", {}, "validation:range", "out of range")))
-    ctx.rows_finished(rows)
+    ctx.commit_rows(rows)
     store._conn.set_trace_callback(None)
     assert committed(store.path) == {f"r{i}" for i in range(50)} | {"bad"}
     assert len([s for s in statements if s.startswith("INSERT")]) == 1  # one statement, its own transaction
@@ -90,7 +90,7 @@ def test_a_group_is_one_transaction_and_each_row_is_reported(tmp_path: Path, mon
 def test_no_rows_write_nothing(tmp_path: Path) -> None:
     store, bar = open_store(tmp_path), Bar()
     ctx = context(tmp_path, store, bar)
-    ctx.rows_finished([])
+    ctx.commit_rows([])
     store.write_rows([])
     assert committed(store.path) == set()
     assert bar.advanced == []
@@ -102,11 +102,11 @@ def test_a_group_too_big_for_one_statement_is_still_one_transaction(tmp_path: Pa
     ctx = context(tmp_path, store, bar)
     statements: list[str] = []
     store._conn.set_trace_callback(statements.append)
-    ctx.rows_finished([(Record(f"r{i}", {"i": i}), None) for i in range(512)])
+    ctx.commit_rows([(Record(f"r{i}", {"i": i}), None) for i in range(512)])
     store._conn.set_trace_callback(None)
     assert committed(store.path) == {f"r{i}" for i in range(512)}
     assert [s for s in statements if s in ("BEGIN", "COMMIT")] == ["BEGIN", "COMMIT"]
-    assert len([s for s in statements if s.startswith("INSERT")]) == 4  # 142 rows a statement at most
+    assert len([s for s in statements if s.startswith("INSERT")]) == 5  # 124 rows a statement at most (8 values each)
     rows = store.finished_rows("run-1")
     assert rows[("", "r511")] == Record("r511", {"i": 511})  # every value landed in its own row
     store.close()
@@ -202,7 +202,7 @@ def test_a_store_that_cannot_be_written_says_which_file_and_reports_nothing(tmp_
     ctx = context(tmp_path, store, bar)
     store._conn.execute("DROP TABLE rows")  # a damaged store
     with pytest.raises(StoreError, match=r"elspeth-runs\.sqlite"):
-        ctx.rows_finished([(Record("r1", {}), None), (Record("r2", {}), None)])
+        ctx.commit_rows([(Record("r1", {}), None), (Record("r2", {}), None)])
     assert bar.advanced == []  # a row that is not in the store is not counted as done
     store.close()
 
@@ -210,7 +210,7 @@ def test_a_store_that_cannot_be_written_says_which_file_and_reports_nothing(tmp_
 def test_without_a_store_rows_are_only_reported(tmp_path: Path) -> None:
     bar = Bar()
     ctx = context(tmp_path, None, bar)
-    ctx.rows_finished([(Record("r1", {}), None)])
-    ctx.row_finished(record=Record("r2", {}))
+    ctx.commit_rows([(Record("r1", {}), None)])
+    ctx.commit_rows([(Record("r2", {}), None)])
     asyncio.run(ctx.commit_row(failure=Failure("r3", {}, "llm", "boom")))
     assert bar.advanced == [True, True, False]

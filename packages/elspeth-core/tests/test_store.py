@@ -51,7 +51,7 @@ def test_the_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only(tm
     store = RunStore.open(path)
     try:
         begin(store)
-        store.row_finished("run-1", record("r1"), None)
+        store.commit_row("run-1", record("r1"), None)
         for made in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             assert made.exists(), made
             assert mode(made) == 0o600, f"{made.name} is {oct(mode(made))}"
@@ -100,7 +100,7 @@ def test_every_read_and_write_of_a_damaged_store_names_the_file(tmp_path, table)
     path = tmp_path / "elspeth-runs.sqlite"
     store = RunStore.open(path)
     begin(store)
-    store.row_finished("run-1", record("r1"), None)
+    store.commit_row("run-1", record("r1"), None)
     store.close()
     damage(path, table)
     store = RunStore.open(path, create=False)  # the header and the schema are intact: it opens
@@ -118,7 +118,7 @@ def test_every_read_and_write_of_a_damaged_store_names_the_file(tmp_path, table)
             calls["finished_mark"] = lambda: store.finished_mark("run-1")
             calls["finished_row"] = lambda: store.finished_row("run-1", "a", "r1", mark=10)
             calls["totals"] = lambda: store.totals("run-1")  # the open attempt is counted from its rows
-            calls["row_finished"] = lambda: store.row_finished("run-1", record("r2"), None)
+            calls["commit_row"] = lambda: store.commit_row("run-1", record("r2"), None)
         for what, call in calls.items():
             with pytest.raises(StoreError) as caught:
                 call()
@@ -134,9 +134,9 @@ def test_the_totals_count_a_killed_attempt_from_its_committed_rows_and_then_ever
     path = tmp_path / "elspeth-runs.sqlite"
     store = RunStore.open(path)
     begin(store)
-    store.row_finished("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
-    store.row_finished("run-1", record("r2", cost=0.25, prompt=6, completion=2), None)
-    store.row_finished("run-1", record("r3", cost=0.0, prompt=6, completion=2, cached=True), None)  # paid nothing
+    store.commit_row("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
+    store.commit_row("run-1", record("r2", cost=0.25, prompt=6, completion=2), None)
+    store.commit_row("run-1", record("r3", cost=0.0, prompt=6, completion=2, cached=True), None)  # paid nothing
     store.close()  # killed: the attempt never finished
 
     store = RunStore.open(path, create=False)
@@ -146,7 +146,7 @@ def test_the_totals_count_a_killed_attempt_from_its_committed_rows_and_then_ever
         begin(store)  # the resume folds the killed attempt in; its own rows start from here
         assert store.totals("run-1").cost == 0.75
         assert store.attempt_totals("run-1").cost == 0
-        store.row_finished("run-1", record("r4", cost=1.0), None)
+        store.commit_row("run-1", record("r4", cost=1.0), None)
         assert store.attempt_totals("run-1").cost == 1.0
         exact = RunTotals(cost=2.0, prompt_tokens=40, completion_tokens=12, llm_calls=4, duration_s=3.5)
         store.finish_run("run-1", "completed", {}, exact)
@@ -167,10 +167,10 @@ def test_the_running_attempts_totals_kept_as_rows_are_written_match_reading_the_
     path = tmp_path / "elspeth-runs.sqlite"
     store = RunStore.open(path)
     begin(store)
-    store.row_finished("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
-    store.row_finished("run-1", record("r2", cost=0.0, prompt=6, completion=2, cached=True), None)
+    store.commit_row("run-1", record("r1", cost=0.5, prompt=10, completion=4), None)
+    store.commit_row("run-1", record("r2", cost=0.0, prompt=6, completion=2, cached=True), None)
     paid = Failure("r3", {"id": "r3"}, "validation", "no", metrics={"cost": 0.125, "prompt_tokens": 7}, group="a")
-    store.row_finished("run-1", None, paid)  # a failed row's paid calls count too
+    store.commit_row("run-1", None, paid)  # a failed row's paid calls count too
     live = store.attempt_totals("run-1")
     reader = RunStore.open(path, create=False)  # another process: it can only read the rows back
     try:
@@ -183,20 +183,26 @@ def test_the_running_attempts_totals_kept_as_rows_are_written_match_reading_the_
     assert live.duration_s == pytest.approx(read.duration_s, abs=1e-6)
 
 
-def test_a_price_table_restored_from_earlier_attempts_counts_them_against_its_budget():
+def test_a_price_table_reading_a_ledger_seeded_from_earlier_attempts_counts_them_against_its_budget():
+    from elspeth import Ledger
+
     options = PriceTable.Options.model_validate({"prices": {"*": {"input": 1_000_000, "output": 0}}, "budget": 10})
     tracker = PriceTable(options)
-    tracker.restore(9.0, calls=3, tokens={"prompt": 9, "completion": 4})
+    ledger = Ledger(RunTotals(cost=9.0, prompt_tokens=9, completion_tokens=4, llm_calls=3))
+    tracker.use_ledger(ledger)
     assert tracker.stop_reason is None
     request = LLMRequest(system="", user="hi")
-    cost = asyncio.run(tracker.record(request, LLMResponse(content="x", usage=Usage(1, 0), model="m")))
+    response = LLMResponse(content="x", usage=Usage(1, 0), model="m")
+    cost = asyncio.run(tracker.record(request, response))
     assert cost == 1.0
+    response.metrics["cost"] = cost  # what the pipeline does: the cost goes into the ledger
+    ledger.answered(response)
     assert tracker.stop_reason == "budget of 10.0 USD reached (10.0000 spent)"  # 9 earlier + 1 now
     summary = tracker.summary()
     assert (summary["total_cost"], summary["calls"], summary["tokens"]["prompt"]) == (10.0, 4, 10)
     assert summary["earlier_attempts_cost"] == 9.0
     spent = PriceTable(options)
-    spent.restore(10.5)
+    spent.use_ledger(Ledger(RunTotals(cost=10.5)))
     assert spent.stop_reason is not None  # reached before any call
 
 
@@ -267,7 +273,7 @@ def test_the_cache_refuses_a_file_that_is_not_a_database_and_takes_an_empty_one(
         again.close()
 
 
-def test_a_store_written_before_totals_existed_opens_and_counts_from_then_on(tmp_path):
+def test_a_version_1_store_is_refused_naming_the_file_and_what_to_do(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
     with conn:
@@ -286,12 +292,31 @@ def test_a_store_written_before_totals_existed_opens_and_counts_from_then_on(tmp
             """
         )
     conn.close()
-    store = RunStore.open(path, create=False)
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as caught:
+        RunStore.open(path, create=False)
+    message = str(caught.value)
+    assert f"{path} is run store version 1; this Elspeth reads version 2 only" in message
+    assert "Move the file aside" in message
+    assert "set store.path to a new file" in message
+    assert path.read_bytes() == before, "the old store is left as it was"
+
+
+def test_a_fresh_store_is_version_2_and_keeps_each_rows_spending(tmp_path):
+    from elspeth import Spend
+
+    path = tmp_path / "elspeth-runs.sqlite"
+    store = RunStore.open(path)
+    begin(store)
+    spend = Spend()
+    spend.answered(LLMResponse(content="x", usage=Usage(7, 3), metrics={"cost": 0.5}, attempts=2))
+    store.write_rows([store.encode_row("run-1", record("r1", cost=9.0), None, spend)])  # the ledger's, not the metrics
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT key, value FROM meta"))["version"] == "2"
+    store = RunStore.open(path, create=False)  # killed: the attempt is counted from its rows' spending
     try:
-        assert store.totals("old-run") == RunTotals()  # nothing was counted then
-        begin(store, "old-run")
-        store.row_finished("old-run", record("r1", cost=0.5), None)
-        assert store.totals("old-run").cost == 0.5
-        assert store.run("old-run")["attempts"] == 2
+        killed = store.totals("run-1")
+        assert (killed.cost, killed.prompt_tokens, killed.completion_tokens, killed.llm_calls) == (0.5, 7, 3, 1)
     finally:
         store.close()

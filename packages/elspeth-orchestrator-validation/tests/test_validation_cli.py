@@ -99,3 +99,23 @@ def test_every_row_rejected_is_a_finished_run_not_a_failed_one(
     assert len(read_csv(tmp_path / "output/rejects.csv")) == 2
     strict = elspeth_cli("run", "settings.yaml", "--no-progress", "--strict")  # a gate: --strict fails on any reject
     assert strict.returncode == 1
+
+
+def test_prompts_the_validation_orchestrator_ignores_are_reported_with_their_line(
+    elspeth_cli: ElspethCli, write_settings: WriteSettings, people: str, tmp_path: Path
+) -> None:
+    text = SETTINGS.replace("orchestrator:\n", 'prompts:\n  user: "Is {{ name }} real?"\norchestrator:\n')
+    write_settings(text, {"people.csv": people})
+    line = text.splitlines().index("prompts:") + 1
+    warning = (
+        "warning: prompts: orchestrator 'validation' uses no prompts: `prompts` is ignored (remove it, or choose "
+        f"an orchestrator that renders prompts) (settings.yaml:{line})"
+    )
+    for command in ("validate", "run"):
+        done = elspeth_cli(command, "settings.yaml", *(["--no-progress"] if command == "run" else []))
+        assert done.returncode == 0, done.stderr
+        assert warning in done.stderr, done.stderr
+    write_settings(SETTINGS, {"people.csv": people})
+    quiet = elspeth_cli("validate", "settings.yaml")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "warning" not in quiet.stderr

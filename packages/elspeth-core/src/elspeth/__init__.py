@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from elspeth.discovery import PluginSource, builtin_sources, load_registry
     from elspeth.engine import run_settings
     from elspeth.files import jsonl_lines, to_json, write_atomically
+    from elspeth.ledger import Ledger, Spend
     from elspeth.llm_errors import (
         LLMCallFailed,
         LLMConnectionError,
@@ -68,6 +69,9 @@ if TYPE_CHECKING:
         OrchestrationContext,
         PluginContext,
         Progress,
+        RowCounts,
+        RowFailed,
+        RowRunner,
         run_rows,
     )
     from elspeth.orchestration.fields import check_needed_fields
@@ -119,12 +123,17 @@ _LAZY = {
     "open_plugins": "elspeth.orchestration.subplugins",
     "plugin_summaries": "elspeth.orchestration.subplugins",
     "load_registry": "elspeth.discovery",
+    "Ledger": "elspeth.ledger",
+    "Spend": "elspeth.ledger",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
     "OrchestrationContext": "elspeth.orchestration",
     "PluginContext": "elspeth.orchestration",
     "Progress": "elspeth.orchestration",
+    "RowCounts": "elspeth.orchestration",
+    "RowFailed": "elspeth.orchestration",
+    "RowRunner": "elspeth.orchestration",
     "run_rows": "elspeth.orchestration",
     "PluginInfo": "elspeth.registry",
     "Registry": "elspeth.registry",
@@ -178,6 +187,7 @@ __all__ = [
     "LLMResponse",
     "LLMServerError",
     "LLMTimeout",
+    "Ledger",
     "LoadedSettings",
     "NullProgress",
     "OrchestrationContext",
@@ -197,10 +207,14 @@ __all__ = [
     "Resolved",
     "RetryPolicy",
     "Row",
+    "RowCounts",
+    "RowFailed",
+    "RowRunner",
     "RunFailed",
     "RunMetadata",
     "RunResult",
     "SanitizeOptions",
+    "Spend",
     "Spool",
     "SpoolWriter",
     "Table",

@@ -23,6 +23,7 @@ from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
 from elspeth.errors import ConfigError, ElspethError, RunFailed
+from elspeth.ledger import Ledger
 from elspeth.orchestration.context import (
     NullProgress,
     OrchestrationContext,
@@ -30,7 +31,7 @@ from elspeth.orchestration.context import (
     Progress,
     endpoint_allowed,
 )
-from elspeth.orchestration.fields import check_preprocessing
+from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
@@ -45,7 +46,8 @@ from elspeth.resume import (
 )
 from elspeth.security import SecurityLevel, clearance, parse_level, refusal
 from elspeth.store import RunStore, StoreError
-from elspeth.types import Artifact, RunResult, Table
+from elspeth.types import RunResult, Table
+from elspeth.writing import write_sinks
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
 
@@ -72,6 +74,8 @@ class PreparedRun:
     """(domain, name, plugin) of the middleware, controls, processors and utilities, for open/close/summary."""
     earlier: EarlierAttempts | None = None
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
+    warnings: list[str] = field(default_factory=list)
+    """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -152,6 +156,7 @@ async def prepare(
     caches = [u for u in utility_objs if hasattr(u, "lookup") and hasattr(u, "store")]
     cache = caches[0] if caches and options.use_cache else None
     ctx_cancel = Cancel()
+    ledger = Ledger()
     plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
     llm = None
     if built["llm"] is not None and endpoint_allowed(built["llm"], settings.allowed_endpoints, ("llm",), checker):
@@ -165,6 +170,7 @@ async def prepare(
             retry=settings.retry,
             cancel=ctx_cancel,
             cache=cache,
+            ledger=ledger,
         )
     checker.raise_if_any()
     used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
@@ -183,6 +189,7 @@ async def prepare(
         used=used,
         security_level=level,
         security_source=source,
+        ledger=ledger,
         _llm_parts={
             "middleware": middleware_objs,
             "rate_limiter": built["rate_limiter"],
@@ -205,7 +212,7 @@ async def prepare(
     if ctx.store is not None:
         try:
             ctx.prior = prior_rows(ctx.store, loaded, options)
-            earlier = restore_spending(ctx.store, options, built["cost_tracker"])
+            earlier = restore_spending(ctx.store, options, built["cost_tracker"], ledger)  # seeds the ledger
         except BaseException:
             ctx.store.close()
             raise
@@ -226,8 +233,11 @@ async def prepare(
     parts.append(("datasource", datasource.info.name, built["datasource"]))
     if built["llm"] is not None and resolved["llm"] is not None:
         parts.append(("llm_client", resolved["llm"].info.name, built["llm"]))
+    warnings = ignored_settings(loaded, orchestrator)
+    for warning in warnings:
+        log.warning("%s", warning)
     return PreparedRun(
-        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier
+        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier, warnings
     )
 
 
@@ -347,12 +357,12 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
         log.warning("%s", exc)
 
 
-def run_status(ctx: OrchestrationContext, result: RunResult) -> str:
+def run_status(ctx: OrchestrationContext, result: RunResult, *, failures_are_verdicts: bool = False) -> str:
     """``completed``, ``stopped`` (early stop, budget), ``interrupted`` (Ctrl-C: resume it), or ``failed``.
 
     A run that produced nothing but failures has failed, whatever the orchestrator called it: the
     summary, the run store and the exit code all say so. An orchestrator whose failures are verdicts
-    (the validation orchestrator's rejected rows) sets ``metadata.extra["failures_are_verdicts"]``:
+    (the validation orchestrator's rejected rows) says so in a class attribute, ``failures_are_verdicts = True``:
     all rows rejected is then a finished run.
     """
     reason = ctx.cancel.reason or ""
@@ -360,7 +370,7 @@ def run_status(ctx: OrchestrationContext, result: RunResult) -> str:
         return "interrupted"
     meta = result.metadata
     every_row_failed = meta.succeeded == 0 and max(meta.failed, len(result.failures)) > 0
-    if meta.status == "completed" and every_row_failed and not meta.extra.get("failures_are_verdicts"):
+    if meta.status == "completed" and every_row_failed and not failures_are_verdicts:
         return "failed"
     return "stopped" if meta.status == "stopped" else meta.status
 
@@ -410,13 +420,13 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     meta.extra.update(ctx.extra)
     if ctx.llm is not None and (costs := ctx.llm.cost_summary()) is not None:
         meta.extra.setdefault("cost", costs)
-    meta.status = run_status(ctx, result)
+    verdicts = bool(getattr(prepared.orchestrator, "failures_are_verdicts", False))
+    meta.status = run_status(ctx, result, failures_are_verdicts=verdicts)
     if ctx.prior:
         meta.extra["resumed_rows"] = len(ctx.prior)
-    totals = None
-    if ctx.store is not None:  # a resumed run's metadata counts what its earlier attempts spent, too
-        rows = ctx.store.attempt_totals(ctx.run_id)
-        totals = add_earlier_attempts(meta, prepared.earlier, rows, result.aggregates)
+    # a resumed run's metadata counts what its earlier attempts spent, too
+    totals = add_earlier_attempts(meta, prepared.earlier, ctx.ledger.attempt.totals(), result.aggregates)
+    meta.extra["totals"] = totals.to_dict()
     _, errors = await write_sinks(result, prepared)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:
@@ -441,42 +451,6 @@ async def _open_parts(prepared: PreparedRun) -> None:
 async def _close_parts(prepared: PreparedRun) -> None:
     for domain, name, part in prepared.parts:
         await close_plugins([(name, part)], label=domain, logger=log)
-
-
-def _collect_stage(item: tuple[Resolved, Any]) -> int:
-    return int(getattr(item[1], "collects_run_artifacts", 0))
-
-
-async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Artifact], list[str]]:
-    """Hand ``result`` to every sink; one sink's failure does not stop the others.
-
-    Sinks write in the settings' order, except that a sink whose class sets ``collects_run_artifacts``
-    (an int: 1 for ``signed``, 2 for ``azure_blob``) writes after every sink with a lower value, so it
-    sees, in ``metadata.extra["artifacts"]``, everything they wrote. The sort is stable.
-    """
-    artifacts: list[Artifact] = []
-    errors: list[str] = []
-    listed = result.metadata.extra.setdefault("artifacts", [])
-    level = prepared.context.plugin_context.security_level
-    for resolved, sink in sorted(prepared.sinks, key=_collect_stage):
-        where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
-        try:
-            written = await call(sink.write, result, prepared.context.plugin_context)
-        except Exception as exc:  # report every sink's failure by name, keep going with the rest
-            errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
-            continue
-        for artifact in written or []:
-            artifacts.append(artifact)
-            # listed as each sink finishes, so a later sink (a signed bundle) sees what earlier ones wrote
-            listed.append(
-                {
-                    "path": str(getattr(artifact, "url", None) or artifact.path),  # a blob is listed by its URL
-                    "media_type": artifact.media_type,
-                    "sink": artifact.sink,
-                    "security_level": level,
-                }
-            )
-    return artifacts, errors
 
 
 def run_settings(loaded: LoadedSettings, registry: Registry, *, progress: Progress | None = None) -> RunResult:

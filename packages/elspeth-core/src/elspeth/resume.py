@@ -1,9 +1,10 @@
 """How a run uses its store: what to resume, what changed, what earlier attempts spent, and what to tell the store.
 
-A resumed run carries over what its earlier attempts spent: the cost tracker is seeded with it (so a
-budget covers the whole run, not each attempt), and the run's metadata and history count every
-attempt's cost, tokens, LLM calls and duration. A cost tracker takes part through an optional method,
-``restore(total, *, calls, tokens)``; one without it starts each attempt from zero.
+A resumed run carries over what its earlier attempts spent: the run's spending ledger starts from it
+(so a budget covers the whole run, not each attempt), and the run's metadata and history count every
+attempt's cost, tokens, LLM calls and duration. A cost tracker with ``use_ledger(ledger)`` (``price_table``)
+reads the ledger; one with only ``restore(total, *, calls, tokens)`` is given the earlier figures; one
+with neither starts each attempt from zero.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from elspeth.config.settings import LoadedSettings
 from elspeth.errors import ConfigError
+from elspeth.ledger import Ledger
 from elspeth.store import RunStore, settings_diff
 from elspeth.totals import RunTotals, is_number
 from elspeth.types import Failure, Record, RunMetadata
@@ -141,8 +143,8 @@ class EarlierAttempts:
 
     Attributes:
         totals: their cost, tokens, LLM calls and duration (see :meth:`RunStore.totals`).
-        seeded: the part of ``totals`` the cost tracker was given through ``restore``, so already in its
-            summary (all of it, or nothing for a tracker without ``restore``).
+        seeded: the part of ``totals`` already in the cost tracker's summary (all of it for a tracker that
+            reads the ledger or has ``restore``, nothing for one with neither).
 
     """
 
@@ -150,8 +152,10 @@ class EarlierAttempts:
     seeded: RunTotals
 
 
-def restore_spending(store: RunStore | None, options: RunOptions, tracker: Any) -> EarlierAttempts | None:
-    """Seed the cost tracker of a resumed run with what its earlier attempts spent.
+def restore_spending(
+    store: RunStore | None, options: RunOptions, tracker: Any, ledger: Ledger | None = None
+) -> EarlierAttempts | None:
+    """Seed the run's ledger (and a cost tracker with ``restore``) with what a resumed run's earlier attempts spent.
 
     Returns:
         what the earlier attempts spent, or None when this run is not a resume.
@@ -163,11 +167,14 @@ def restore_spending(store: RunStore | None, options: RunOptions, tracker: Any) 
     if store is None or not options.resume:
         return None
     spent = store.totals(options.resume)
+    if ledger is not None:
+        ledger.earlier = spent
     restore = getattr(tracker, "restore", None)
-    if restore is None:
+    if restore is None and not hasattr(tracker, "use_ledger"):
         return EarlierAttempts(spent, RunTotals())
-    tokens = {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens}
-    restore(spent.cost, calls=spent.llm_calls, tokens=tokens)
+    if restore is not None:
+        tokens = {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens}
+        restore(spent.cost, calls=spent.llm_calls, tokens=tokens)
     reason = getattr(tracker, "stop_reason", None)
     if reason:
         raise ConfigError(
@@ -175,37 +182,6 @@ def restore_spending(store: RunStore | None, options: RunOptions, tracker: Any) 
             "cost_tracker.options.budget to resume it (a changed budget does not need --force)."
         )
     return EarlierAttempts(spent, spent)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _attempt_spending(extra: Mapping[str, Any], seeded: RunTotals, rows: RunTotals) -> RunTotals:
-    """The attempt's cost, tokens and calls: the cost tracker's figures, else the orchestrator's, else its rows'."""
-    tracker = _mapping(extra.get("cost"))
-    tracker_tokens, own_tokens = _mapping(tracker.get("tokens")), _mapping(extra.get("tokens"))
-
-    def pick(tracked: Any, own: Any, seed: float, fallback: float) -> float:
-        if is_number(tracked):
-            return float(tracked) - seed
-        return float(own) if is_number(own) else fallback
-
-    return RunTotals(
-        cost=pick(tracker.get("total_cost"), extra.get("cost_total"), seeded.cost, rows.cost),
-        prompt_tokens=int(
-            pick(tracker_tokens.get("prompt"), own_tokens.get("prompt"), seeded.prompt_tokens, rows.prompt_tokens)
-        ),
-        completion_tokens=int(
-            pick(
-                tracker_tokens.get("completion"),
-                own_tokens.get("completion"),
-                seeded.completion_tokens,
-                rows.completion_tokens,
-            )
-        ),
-        llm_calls=int(pick(tracker.get("calls"), extra.get("llm_calls"), seeded.llm_calls, 0)),
-    )
 
 
 SPENDING_KEYS = ("llm_calls", "tokens", "cost_total")
@@ -220,7 +196,7 @@ a number or None. A resumed run gets what its earlier attempts spent added to ea
 def add_earlier_attempts(
     meta: RunMetadata,
     earlier: EarlierAttempts | None,
-    rows: RunTotals,
+    spent: RunTotals,
     aggregates: dict[str, Any] | None = None,
 ) -> RunTotals:
     """Make a resumed run's metadata count every attempt; return the run's totals over every attempt.
@@ -232,16 +208,14 @@ def add_earlier_attempts(
     Args:
         meta: this attempt's metadata, changed in place when ``earlier`` is given.
         earlier: what the earlier attempts spent (None: not a resume).
-        rows: cost and tokens of the rows this attempt committed, for what neither the cost tracker
-            nor the orchestrator counted.
+        spent: what this attempt spent, from the run's ledger (:class:`elspeth.Ledger`).
         aggregates: the result's aggregates, changed in place like the metadata (a value the two share
             is added to once).
     """
-    seeded = earlier.seeded if earlier is not None else RunTotals()
-    attempt = _attempt_spending(meta.extra, seeded, rows) + RunTotals(duration_s=meta.duration_s)
+    attempt = spent + RunTotals(duration_s=meta.duration_s)
     if earlier is None:
         return attempt
-    prior, extra = earlier.totals, meta.extra
+    seeded, prior, extra = earlier.seeded, earlier.totals, meta.extra
     unseeded = prior - seeded  # what the tracker's summary does not count yet
     tracker = extra.get("cost")
     if isinstance(tracker, dict) and is_number(tracker.get("total_cost")):

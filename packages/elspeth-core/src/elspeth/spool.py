@@ -271,7 +271,7 @@ class SpoolWriter:
         chunk_size: the spools' chunk size.
         on_ordered: called with each row in input order just before it is stored; returns what to
             store (a record may become a failure here, as a uniqueness check needs). Report rows
-            (``ctx.row_finished``, which commits them to the run store) as they finish, before ``put``,
+            (``ctx.commit_rows``, which commits them to the run store) as they finish, before ``put``,
             so that a killed run loses none of the rows waiting here; report them from ``on_ordered``
             only when it decides their outcome, and then a kill repeats the rows that were waiting.
 
@@ -283,7 +283,7 @@ class SpoolWriter:
             item = None
             try:
                 item = await make_record_or_failure(row)
-                report(item)  # ctx.row_finished(...): in the run store now, not when its turn comes
+                report(item)  # ctx.commit_rows(...): in the run store now, not when its turn comes
             finally:
                 await writer.put(row.index, item)
 

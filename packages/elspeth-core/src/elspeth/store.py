@@ -7,14 +7,14 @@ and versions, its status and metadata, one row per finished row (record or failu
 every attempt, so that a resumed run's budget and history count what earlier attempts spent.
 
 A row is committed when the orchestrator reports it finished, before the report returns
-(``OrchestrationContext.row_finished``), or before the awaiting worker goes on
+(``OrchestrationContext.commit_rows``), or before the awaiting worker goes on
 (``await OrchestrationContext.commit_row``: the rows reported in one turn of the event loop are one
 transaction at the start of the next). An orchestrator that reports each row the moment it finishes,
 before that worker takes another row, loses no finished row to a kill: a killed run repeats only the
 calls in flight, never more than ``concurrency``. The ``experiment`` and ``batch`` orchestrators both
 do, with ``commit_row`` (``batch`` reports a row before its reorder buffer, which orders only the
 output). The ``validation`` orchestrator reports rows later, in input order, as its uniqueness
-check needs, and in groups of 512 (``ctx.rows_finished``): it calls no LLM, and a resumed validation
+check needs, and in groups of 512 (``ctx.commit_rows``): it calls no LLM, and a resumed validation
 run checks every row again. A commit costs tens of microseconds (WAL mode with
 ``synchronous=NORMAL``: a write, no fsync), shared by the rows of a turn; it survives a killed
 process, not a power cut (that would need ``FULL`` and an fsync per commit).
@@ -35,14 +35,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from elspeth.diffing import settings_diff
 from elspeth.errors import ElspethError
-from elspeth.totals import RunTotals, Spending, row_totals, seconds_between
+from elspeth.ledger import Spend
+from elspeth.totals import RunTotals, seconds_between
 from elspeth.types import Failure, Record
 
 __all__ = ["EncodedRow", "RunStore", "StoreError", "create_private", "settings_diff"]
 
 FORMAT = "elspeth-run-store"
-VERSION = "1"
+VERSION = "2"  # 2: each row keeps what its calls spent (`spend`); version 1 is refused
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,11 +70,9 @@ CREATE TABLE IF NOT EXISTS rows (
     payload TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     attempt INTEGER,
+    spend TEXT,
     PRIMARY KEY (run_id, grp, row_id)
 );
-"""
-# added after version 1 first shipped; older stores get them when opened (they change nothing already there)
-_TOTALS = """
 CREATE TABLE IF NOT EXISTS totals (
     run_id TEXT PRIMARY KEY,
     cost REAL NOT NULL DEFAULT 0,
@@ -82,9 +82,8 @@ CREATE TABLE IF NOT EXISTS totals (
     duration_s REAL NOT NULL DEFAULT 0,
     open_attempt INTEGER,
     attempt_started_at TEXT
-)
+);
 """
-_ROW_ATTEMPT = "ALTER TABLE rows ADD COLUMN attempt INTEGER"
 _DAMAGED = "if the file is damaged, move it aside (its runs can no longer be resumed) or set store.path to a new file"
 
 
@@ -127,28 +126,13 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two settings documents differ."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old or key not in new:
-                out.append(path)
-            else:
-                out.extend(settings_diff(old[key], new[key], path))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (a, b) in enumerate(zip(old, new, strict=True)) for p in settings_diff(a, b, f"{prefix}[{i}]")]
-    return [] if old == new else [prefix or "(the whole file)"]
-
-
 _INSERT_ROW = (
-    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, attempt, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO rows (run_id, grp, row_id, ok, payload, attempt, spend, finished_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-EncodedRow = tuple[tuple[Any, ...], Any]
-"""A finished row's values for the ``rows`` table (all but ``finished_at``), and its metrics."""
-_COLUMNS = 7  # values a row gives _INSERT_ROW
+EncodedRow = tuple[tuple[Any, ...], Spend]
+"""A finished row's values for the ``rows`` table (all but ``finished_at``), and what it spent."""
+_COLUMNS = 8  # values a row gives _INSERT_ROW
 _PER_STATEMENT = 999 // _COLUMNS  # rows in one multi-row INSERT: SQLite before 3.32 allows 999 parameters
 _INSERT_ROWS: dict[int, str] = {}
 
@@ -177,7 +161,7 @@ class RunStore:
         self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
         # run_id -> what this process's attempt has committed so far and when it last did: summed as rows are
         # written, so ending a run never reads its rows back
-        self._live: dict[str, Spending] = {}
+        self._live: dict[str, tuple[Spend, list[str]]] = {}
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> RunStore:
@@ -209,7 +193,9 @@ class RunStore:
                     )
                 if found.get("version") != VERSION:
                     raise StoreError(
-                        f"{path} is run store version {found.get('version')}; this Elspeth reads version {VERSION}"
+                        f"{path} is run store version {found.get('version')}; this Elspeth reads version {VERSION} "
+                        "only. Move the file aside (its runs can no longer be resumed or listed by this version) "
+                        "or set store.path to a new file"
                     )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -218,9 +204,6 @@ class RunStore:
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("format", FORMAT), ("version", VERSION)]
                 )
-            conn.execute(_TOTALS)
-            if "attempt" not in {column[1] for column in conn.execute("PRAGMA table_info(rows)")}:
-                conn.execute(_ROW_ATTEMPT)
         except StoreError:
             conn.close()
             raise
@@ -273,7 +256,7 @@ class RunStore:
             started = _now()
             self._save_totals(run_id, self._totals(run_id), (attempt, started))
             self._attempt_of[run_id] = attempt
-            self._live[run_id] = Spending(last=started)
+            self._live[run_id] = (Spend(), [started])
 
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
@@ -360,13 +343,17 @@ class RunStore:
     def _attempt(self, run_id: str, attempt: int, started: str, until: str | None) -> RunTotals:
         live = self._live.get(run_id)
         if live is not None and self._attempt_of.get(run_id) == attempt:  # this process's attempt: summed as written
-            return live.totals(duration_s=seconds_between(started, until or live.last))
+            spent, last = live
+            return spent.totals(duration_s=seconds_between(started, until or last[0]))
         rows = self._conn.execute(
-            "SELECT payload, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
+            "SELECT spend, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
         ).fetchall()
-        spent = row_totals([payload for payload, _ in rows])
+        total = Spend()
+        for spend, _ in rows:
+            if spend:
+                total.add(Spend.from_dict(json.loads(spend)))
         end = until or max((r[1] for r in rows), default=started)
-        return spent + RunTotals(duration_s=seconds_between(started, end))
+        return total.totals(duration_s=seconds_between(started, end))
 
     def _save_totals(self, run_id: str, totals: RunTotals, open_attempt: tuple[int, str] | None) -> None:
         """Store the totals; ``open_attempt`` is the attempt now running and when it began (None: none is)."""
@@ -404,26 +391,35 @@ class RunStore:
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def row_finished(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
+    def commit_row(self, run_id: str, record: Record | None, failure: Failure | None) -> None:
         """Commit one finished row, in a transaction of its own, before returning."""
         self.write_rows([self.encode_row(run_id, record, failure)])
 
-    def rows_finished(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
+    def commit_rows(self, run_id: str, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
         """Commit finished rows, each a ``(record, failure)`` pair with one of the two given, in one transaction."""
         if rows:
             self.write_rows([self.encode_row(run_id, record, failure) for record, failure in rows])
 
-    def encode_row(self, run_id: str, record: Record | None, failure: Failure | None) -> EncodedRow:
-        """A finished row (a record or a failure) as :meth:`write_rows` takes it: its columns, and its metrics."""
+    def encode_row(
+        self, run_id: str, record: Record | None, failure: Failure | None, spend: Spend | None = None
+    ) -> EncodedRow:
+        """A finished row (a record or a failure) as :meth:`write_rows` takes it: its columns, and what it spent.
+
+        ``spend`` is what the row's calls spent, from the run's ledger; without it, what the row's metrics
+        say (``cost``, ``prompt_tokens``, ``completion_tokens``; the LLM calls are then not known).
+        """
         item = record if record is not None else failure
         assert item is not None
         attempt = self._attempt_of.get(run_id)
-        return (run_id, item.group or "", item.row_id, record is not None, _payload(item), attempt), item.metrics
+        if spend is None:
+            spend = Spend.from_metrics(item.metrics)
+        spent = _ENCODE(spend.to_dict()) if spend else None
+        return (run_id, item.group or "", item.row_id, record is not None, _payload(item), attempt, spent), spend
 
     def write_rows(self, rows: Sequence[EncodedRow]) -> None:
         """Commit encoded rows in one transaction, stamped with the time now, then add them to the live totals.
 
-        It runs on the event loop, a group of rows at a time, so it is kept lean: up to 142 rows are
+        It runs on the event loop, a group of rows at a time, so it is kept lean: up to 124 rows are
         one multi-row statement in autocommit mode, more are several in one transaction.
 
         Raises:
@@ -451,11 +447,11 @@ class RunStore:
                 f"the run store {self.path} failed while recording row {first[2]}{more} of run {first[0]} "
                 f"({exc}); {_DAMAGED}"
             ) from None
-        for values, metrics in rows:
+        for values, spend in rows:
             live = self._live.get(values[0])
             if live is not None:
-                live.add(metrics)
-                live.last = finished
+                live[0].add(spend)
+                live[1][0] = finished
 
     def finished_rows(self, run_id: str) -> dict[tuple[str, str], Record | Failure]:
         """Every committed row of a run, by ``(group, row_id)``."""

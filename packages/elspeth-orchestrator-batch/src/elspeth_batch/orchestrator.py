@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from elspeth import (
     Failure,
     LLMRequest,
-    ProcessorFailed,
     Record,
     Row,
-    RunMetadata,
+    RowCounts,
+    RowFailed,
+    RowRunner,
     RunResult,
     SpoolWriter,
     Table,
@@ -31,11 +32,10 @@ from elspeth import (
     invoke,
     open_plugins,
     plugin_summaries,
-    run_rows,
 )
 from elspeth_batch.mapping import MISSING, ReplyError, parse_reply, pick, split_path
 from elspeth_batch.options import BatchOptions
-from elspeth_batch.totals import CountedRows, Totals
+from elspeth_batch.totals import Totals
 
 if TYPE_CHECKING:
     from elspeth import LLMPipeline, OrchestrationContext, PromptTemplate
@@ -43,15 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchOrchestrator"]
 
 Finished = Record | Failure
-
-
-class _RowFailed(Exception):
-    def __init__(self, stage: str, error: str, output: dict[str, Any] | None = None) -> None:
-        super().__init__(error)
-        self.stage = stage
-        self.error = error
-        self.output = output or {}
-        self.attempts: list[dict[str, Any]] = [{"attempt": 1, "stage": stage, "error": error}]
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
@@ -65,6 +56,7 @@ class BatchOrchestrator:
 
     name = "batch"
     Options = BatchOptions
+    uses_prompts = True
 
     def __init__(self, options: BatchOptions) -> None:
         self.options = options
@@ -176,7 +168,7 @@ class BatchOrchestrator:
                 system = self._system.render(row.data) if self._system is not None else ""
             return system, self._user.render(row.data)
         except TemplateError as exc:
-            raise _RowFailed("render", str(exc)) from None
+            raise RowFailed("render", str(exc)) from None
 
     async def _post_process(self, row: Row, outputs: dict[str, Any]) -> dict[str, Any]:
         data: Mapping[str, Any] = {**row.data, **outputs}
@@ -184,7 +176,7 @@ class BatchOrchestrator:
             try:
                 changed = await invoke(plugin.process, data)
             except Exception as exc:  # a post-processor's failure is the row's, with the plugin named
-                raise _RowFailed(f"processor:{name}", f"{type(exc).__name__}: {exc}", outputs) from None
+                raise RowFailed(f"processor:{name}", f"{type(exc).__name__}: {exc}", outputs) from None
             if changed is not None:
                 data = changed
         inputs = row.data
@@ -199,12 +191,7 @@ class BatchOrchestrator:
         try:
             response = await self._llm.call(request)
         except Exception as exc:  # any client or middleware failure becomes this row's failure
-            failed = _RowFailed("llm", f"{type(exc).__name__}: {exc}")
-            tried = getattr(exc, "attempts", None)
-            if tried:
-                failed.attempts = [{**entry, "stage": "llm"} for entry in tried]
-            raise failed from None
-        totals.add(response)
+            raise RowFailed.from_call(exc) from None
         metrics: dict[str, Any] = {
             "latency_s": round(response.latency_s, 6),
             "prompt_tokens": response.usage.prompt_tokens,
@@ -219,32 +206,13 @@ class BatchOrchestrator:
         if problem is not None:
             if self.options.on_parse_error == "fail":
                 problem = f"{problem}; the reply {_excerpt(response.content)}"
-                raise _RowFailed("parse", problem, {self.options.output_field: response.content})
+                raise RowFailed("parse", problem, {self.options.output_field: response.content})
             outputs[self.options.output_field] = response.content
             outputs["parse_error"] = problem
             totals.parse_errors_kept += 1
         if self._post:
             outputs = await self._post_process(row, outputs)
         return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics)
-
-    async def _finish_row(self, row: Row, ctx: OrchestrationContext, totals: Totals) -> Finished:
-        try:
-            try:
-                row = await ctx.preprocess(row)
-            except ProcessorFailed as exc:
-                # recorded with the row as far as the processors got: what pii_redaction masked stays masked
-                row = exc.row
-                raise _RowFailed("processor", str(exc)) from None
-            return await self._record(row, totals, ctx.run_id)
-        except _RowFailed as failed:
-            return Failure(
-                row_id=row.id,
-                inputs=row.data,
-                stage=failed.stage,
-                error=failed.error,
-                attempts=failed.attempts,
-                output=failed.output,
-            )
 
     # the run --------------------------------------------------------------------------------
     async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
@@ -254,7 +222,7 @@ class BatchOrchestrator:
         opts = self.options
         totals = Totals()
         folder = ctx.plugin_context.output_dir
-        # the buffer orders the output only: every row is committed and reported in handle(), as it finishes
+        # the buffer orders the output only: every row is committed by the runner as it finishes
         writer = SpoolWriter(
             folder / opts.spool_dir if opts.spool_dir else folder,
             window=opts.reorder_window or max(64, 4 * ctx.concurrency),
@@ -262,115 +230,78 @@ class BatchOrchestrator:
             chunk_size=opts.chunk_size,
         )
 
-        async def handle(row: Row) -> None:
-            item: Finished | None = None
-            try:
-                prior = ctx.prior_result(None, row.id)
-                if prior is not None:  # finished in the run being resumed: neither run nor paid for again
-                    item = prior
-                    ctx.resumed_row(prior)
-                    totals.resumed += 1
-                else:
-                    item = await self._finish_row(row, ctx, totals)
-                    # committed now, not when its turn in the output comes: a kill must not lose a finished row
-                    if isinstance(item, Failure):
-                        await ctx.commit_row(failure=item)
-                    else:
-                        await ctx.commit_row(record=item)
-                if isinstance(item, Failure):
-                    totals.stages[item.stage] += 1
-            finally:
-                await writer.put(row.index, item)
+        def keep(position: int, item: Finished | None) -> Any:
+            if isinstance(item, Failure):
+                totals.stages[item.stage] += 1
+            return writer.put(position, item)
 
+        async def work(row: Row, ctx: OrchestrationContext) -> Record:
+            return await self._record(row, totals, ctx.run_id)
+
+        # every row is committed by the runner as it finishes, before it enters the buffer, which orders the output only
+        runner = RowRunner(ctx, work, description="batch", keep=keep)
         started_at = time.perf_counter()
         try:
             await open_plugins(self._post, ctx.plugin_context, label="post-processor", option="post_processors")
         except BaseException:
             writer.close()
             raise
-        # a datasource that can count its rows (csv) gives the bar its total and history what is pending from
-        # the start; otherwise the count reaches history once the last row is read, or a stop counts the rest
-        total = len(table.rows) if isinstance(table.rows, Sized) else None
-        ctx.progress.start(total, "batch")
-        source = CountedRows(table.rows, on_counted=ctx.expect_rows)
         try:
-            if total is not None:
-                ctx.expect_rows(total)
-            started = await run_rows(writer.numbered(source), handle, concurrency=ctx.concurrency, cancel=ctx.cancel)
+            counts = await runner.run(table.rows)
             writer.finish()
         except BaseException:
             writer.close()
             raise
         finally:
-            ctx.progress.finish()
             await close_plugins(self._post)
         wall = time.perf_counter() - started_at
-        not_run = await self._not_run(source, started, ctx)
-        result = self._result(writer, started, not_run, wall, totals, ctx)
+        result = self._result(writer, counts, wall, totals, ctx)
         counted = await plugin_summaries(self._post)
         if counted:  # what each post-processor counted (pii_redaction's findings per kind, ...)
             result.metadata.extra["post_processors"] = counted
         return result
 
-    @staticmethod
-    async def _not_run(source: CountedRows, started: int, ctx: OrchestrationContext) -> int | None:
-        """Rows of the input never started: 0 unless the run stopped; None when Ctrl-C leaves no time to count."""
-        if not ctx.cancel.is_set():
-            return 0
-        if (ctx.cancel.reason or "").startswith("interrupted"):
-            return None
-        return source.taken + await source.count_rest() - started
-
     def _result(
         self,
         writer: SpoolWriter,
-        started: int,
-        not_run: int | None,
+        counts: RowCounts,
         wall: float,
         totals: Totals,
         ctx: OrchestrationContext,
     ) -> RunResult:
         records, failures = writer.records, writer.failures
         done = len(records) + len(failures)
-        priced = totals.priced and ctx.llm is not None and ctx.llm.cost_tracker is not None
+        spent = ctx.ledger.attempt  # this attempt's: core adds the earlier attempts' to a resumed run's keys
+        priced = spent.priced and ctx.llm is not None and ctx.llm.cost_tracker is not None
         extra: dict[str, Any] = {
-            "llm_calls": totals.calls,
-            "cache_hits": totals.cache_hits,
+            "llm_calls": spent.llm_calls,
+            "cache_hits": spent.cache_hits,
             "tokens": {
-                "prompt": totals.prompt_tokens,
-                "completion": totals.completion_tokens,
-                "total": totals.prompt_tokens + totals.completion_tokens,
+                "prompt": spent.prompt_tokens,
+                "completion": spent.completion_tokens,
+                "total": spent.prompt_tokens + spent.completion_tokens,
             },
-            "cost_total": round(totals.cost, 10) if priced else None,
+            "cost_total": round(spent.cost, 10) if priced else None,
             "timings": {
                 "rows_s": round(wall, 6),
                 "rows_per_s": round(done / wall, 2) if wall > 0 else None,
-                "llm_latency_s_total": round(totals.latency_s, 6),
-                "llm_latency_s_mean": round(totals.latency_s / totals.calls, 6) if totals.calls else None,
+                "llm_latency_s_total": round(spent.latency_s, 6),
+                "llm_latency_s_mean": round(spent.latency_s / spent.llm_calls, 6) if spent.llm_calls else None,
             },
             "failures_by_stage": dict(sorted(totals.stages.items())),
             "reorder_buffer_peak": writer.peak_buffered,
-            "not_run": not_run,
+            "not_run": counts.not_run,
         }
         if totals.parse_errors_kept:
             extra["parse_errors_kept"] = totals.parse_errors_kept
-        if totals.resumed:
-            extra["resumed_rows"] = totals.resumed
-        metadata = RunMetadata(
-            run_id=ctx.run_id,
-            name=ctx.name,
-            orchestrator=self.name,
-            rows=started,
-            succeeded=len(records),
-            failed=len(failures),
-            status="stopped" if ctx.cancel.is_set() else "completed",
-            extra=extra,
-        )
+        if counts.resumed:
+            extra["resumed_rows"] = counts.resumed
+        metadata = counts.metadata(ctx, self.name, extra)
         aggregates = {
-            "rows": started,
+            "rows": counts.started,
             "succeeded": len(records),
             "failed": len(failures),
-            "not_run": not_run,
+            "not_run": counts.not_run,
             "failures_by_stage": extra["failures_by_stage"],
             "tokens": extra["tokens"],
             "cost_total": extra["cost_total"],

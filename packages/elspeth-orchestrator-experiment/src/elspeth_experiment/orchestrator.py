@@ -23,6 +23,7 @@ class ExperimentOrchestrator:
 
     name = "experiment"
     Options = ExperimentOptions
+    uses_prompts = True
 
     def __init__(self, options: ExperimentOptions) -> None:
         self.options = options

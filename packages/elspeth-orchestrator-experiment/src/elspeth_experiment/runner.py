@@ -18,13 +18,13 @@ from elspeth import (
     LLMRequest,
     LLMResponse,
     OrchestrationContext,
-    ProcessorFailed,
     Record,
     Row,
+    RowFailed,
+    RowRunner,
     TemplateError,
     ValidationFailed,
     invoke,
-    run_rows,
 )
 from elspeth_experiment.compile import DEFAULT_CRITERION, CompiledExperiment
 from elspeth_experiment.protocols import ExperimentResult, ValidationFailedWithCalls
@@ -32,25 +32,6 @@ from elspeth_experiment.protocols import ExperimentResult, ValidationFailedWithC
 __all__ = ["run_experiment"]
 
 log = logging.getLogger("elspeth.experiment")
-
-
-class _RowFailed(Exception):
-    inputs: Mapping[str, Any] | None = None  # the row as the processors left it, recorded instead of the input row
-
-    def __init__(
-        self,
-        stage: str,
-        error: str,
-        output: dict[str, Any] | None = None,
-        attempts: list[dict[str, Any]] | None = None,
-        metrics: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(error)
-        self.stage = stage
-        self.error = error
-        self.output = output or {}
-        self.attempts = attempts or [{"attempt": 1, "stage": stage, "error": error}]
-        self.metrics = metrics or {}
 
 
 def _made_calls(value: Any) -> list[LLMResponse]:
@@ -90,8 +71,6 @@ class _ExperimentRun:
         self.experiment = experiment
         self.ctx = ctx
         self.cancel = Cancel(parent=ctx.cancel)
-        self.records: dict[int, Record] = {}
-        self.failures: dict[int, Failure] = {}
         self.early_stop: dict[str, Any] | None = None
 
     def _render(self, row: Row, criterion: str) -> tuple[str, str]:
@@ -99,7 +78,7 @@ class _ExperimentRun:
         try:
             return self.experiment.system.render(values), self.experiment.users[criterion].render(values)
         except TemplateError as exc:
-            raise _RowFailed("render", str(exc)) from None
+            raise RowFailed("render", str(exc)) from None
 
     async def _validate(
         self, response: LLMResponse, row: Row, judged: list[LLMResponse]
@@ -144,11 +123,8 @@ class _ExperimentRun:
             try:
                 response = await self.experiment.llm.call(request)
             except Exception as exc:  # any client or middleware failure becomes this row's failure
-                error = f"{type(exc).__name__}: {exc}"
-                tried = getattr(exc, "attempts", None) or [{"attempt": 1, "error": error}]
-                for entry in tried:
-                    attempts.append({**entry, "validation_attempt": attempt, "criterion": criterion, "stage": "llm"})
-                raise _RowFailed("llm", error, None, attempts) from None
+                failed = RowFailed.from_call(exc, validation_attempt=attempt, criterion=criterion)
+                raise RowFailed("llm", failed.error, None, [*attempts, *failed.attempts]) from None
             calls.append(response)
             objection = await self._validate(response, row, judged)
             if objection is None:
@@ -170,27 +146,21 @@ class _ExperimentRun:
             if not retryable:
                 break
         output = {self._output_key(criterion): response.content}
-        raise _RowFailed(stage, reason, output, attempts)
+        raise RowFailed(stage, reason, output, attempts)
 
     def _output_key(self, criterion: str) -> str:
         return "response" if criterion == DEFAULT_CRITERION else f"response.{criterion}"
 
-    async def _record(self, row: Row) -> Record:
-        try:
-            row = await self.ctx.preprocess(row)
-        except ProcessorFailed as exc:  # recorded as far as the processors got: what pii_redaction masked stays masked
-            failed = _RowFailed("processor", str(exc))
-            failed.inputs = exc.row.data
-            raise failed from None
+    async def work(self, row: Row, ctx: OrchestrationContext) -> Record:
+        """One row (as the processors left it): every criterion asked and validated, then the row plugins."""
         responses: dict[str, LLMResponse] = {}
         calls: list[LLMResponse] = []  # every call, rejected ones too: they took time and cost money
         judged: list[LLMResponse] = []  # the calls validators made to judge them (llm_guard)
         try:
             for criterion in self.experiment.users:
                 responses[criterion] = await self._ask(row, criterion, calls, judged)
-        except _RowFailed as exc:
+        except RowFailed as exc:
             exc.metrics = _usage(calls, judged) if calls or judged else {}
-            exc.inputs = row.data
             raise
         outputs: dict[str, Any] = {self._output_key(c): r.content for c, r in responses.items()}
         metrics = _usage(calls, judged)
@@ -202,45 +172,15 @@ class _ExperimentRun:
                 metrics.update(await invoke(plugin.process_row, row, responses))
             except Exception as exc:  # a row plugin's failure is the row's, with the plugin named
                 error = f"{type(exc).__name__}: {exc}"
-                failed = _RowFailed(f"row_plugin:{name}", error, outputs, metrics=usage)
-                failed.inputs = row.data
-                raise failed from None
+                raise RowFailed(f"row_plugin:{name}", error, outputs, metrics=usage) from None
         return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics, group=self.experiment.name)
 
-    async def handle(self, row: Row) -> None:
-        prior = self.ctx.prior_result(self.experiment.name, row.id)
-        if prior is not None:  # finished in the run being resumed: not run, not paid for, again
-            if isinstance(prior, Record):
-                self.records[row.index] = prior
-            else:
-                self.failures[row.index] = prior
-            self.ctx.resumed_row(prior)
-            # a stop with running state (a mean, a failure rate) must count the rows it saw before the resume
-            if isinstance(prior, Record):
-                await self._check_early_stop(row, record=prior)
-            else:
-                await self._check_early_stop(row, failure=prior)
-            return
-        try:
-            record = await self._record(row)
-        except _RowFailed as exc:
-            failure = Failure(
-                row_id=row.id,
-                inputs=exc.inputs if exc.inputs is not None else row.data,
-                stage=exc.stage,
-                error=exc.error,
-                attempts=exc.attempts,
-                group=self.experiment.name,
-                output=exc.output,
-                metrics=exc.metrics,
-            )
-            self.failures[row.index] = failure
-            await self.ctx.commit_row(failure=failure)
-            await self._check_early_stop(row, failure=failure)
-            return
-        self.records[row.index] = record
-        await self.ctx.commit_row(record=record)
-        await self._check_early_stop(row, record=record)
+    async def after(self, row: Row, item: Record | Failure) -> None:
+        """After each finished or resumed row: a stop with running state (a mean, a failure rate) sees every row."""
+        if isinstance(item, Record):
+            await self._check_early_stop(row, record=item)
+        else:
+            await self._check_early_stop(row, failure=item)
 
     async def _check_early_stop(self, row: Row, record: Record | None = None, failure: Failure | None = None) -> None:
         if self.early_stop is not None:
@@ -266,20 +206,24 @@ async def run_experiment(
 ) -> ExperimentResult:
     """Run ``experiment`` over ``rows`` with ``ctx.concurrency`` rows in flight, then aggregate."""
     state = _ExperimentRun(experiment, ctx)
-    ctx.progress.start(len(rows), f"experiment {experiment.name}")
-    try:
-        started = await run_rows(rows, state.handle, concurrency=ctx.concurrency, cancel=state.cancel)
-    finally:
-        ctx.progress.finish()
-    records = [state.records[i] for i in sorted(state.records)]
-    failures = [state.failures[i] for i in sorted(state.failures)]
+    runner = RowRunner(
+        ctx,
+        state.work,
+        group=experiment.name,
+        cancel=state.cancel,
+        description=f"experiment {experiment.name}",
+        after=state.after,
+        count_rows=False,  # the orchestrator expects every experiment's rows at once
+    )
+    counts = await runner.run(rows)
+    records = runner.records
     result = ExperimentResult(
         name=experiment.name,
         baseline=experiment.baseline,
         records=records,
-        failures=failures,
+        failures=runner.failures,
         early_stop=state.early_stop,
-        rows_not_run=len(rows) - started,
+        rows_not_run=len(rows) - counts.started,
     )
     for name, aggregator in experiment.aggregators:
         key = name if name not in result.aggregates else f"{name}#{len(result.aggregates)}"

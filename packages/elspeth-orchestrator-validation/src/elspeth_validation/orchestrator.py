@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from elspeth import (
     Failure,
-    ProcessorFailed,
     Record,
     Row,
-    RunMetadata,
+    RowCounts,
+    RowFailed,
+    RowRunner,
     RunResult,
     SpoolWriter,
     Table,
@@ -31,7 +32,6 @@ from elspeth import (
     invoke,
     open_plugins,
     plugin_summaries,
-    run_rows,
 )
 from elspeth_validation.options import ValidationOptions
 from elspeth_validation.rejects import RejectsFile
@@ -48,17 +48,14 @@ Finished = Record | Failure
 _COMMIT_EVERY = 512  # rows per run-store transaction
 
 
-def _failure(row: Row, violations: list[Violation]) -> Failure:
-    stage = f"validation:{violations[0].rule}"
+def _rejected(violations: list[Violation]) -> RowFailed:
+    """The row's rejection: stage ``validation:<first rule>``, every reason, the violations as its output."""
     error = "; ".join(v.reason for v in violations)
-    return Failure(
-        row_id=row.id,
-        inputs=row.data,
-        stage=stage,
-        error=error,
-        attempts=[{"attempt": 1, "stage": stage, "error": error}],
-        output={"violations": [v.to_dict() for v in violations]},
-    )
+    return RowFailed(f"validation:{violations[0].rule}", error, {"violations": [v.to_dict() for v in violations]})
+
+
+def _failure(row: Row, violations: list[Violation]) -> Failure:
+    return _rejected(violations).failure(row, None)
 
 
 class ValidationOrchestrator:
@@ -66,6 +63,9 @@ class ValidationOrchestrator:
 
     name = "validation"
     Options = ValidationOptions
+    uses_prompts = False  # `prompts` in the settings are reported as ignored by `elspeth validate` and `run`
+    # a rejected row is this run's answer about that row, not a breakdown: all rows rejected is a finished run
+    failures_are_verdicts = True
 
     def __init__(self, options: ValidationOptions) -> None:
         self.options = options
@@ -121,36 +121,31 @@ class ValidationOrchestrator:
                     break
         return found
 
-    def _judge(self, row: Row) -> Finished:
+    def _judge(self, row: Row, ctx: OrchestrationContext) -> Record:
+        """The built-in rules only: a plain ``def``, so without processors rows run in one loop, no task each."""
         assert self._builtin is not None
         violations = self._builtin(row.data)
         if violations:
-            return _failure(row, violations)
+            raise _rejected(violations)
         return Record(row_id=row.id, inputs=row.data)
 
-    async def _finish_row(self, row: Row, ctx: OrchestrationContext) -> Finished:
+    async def _check(self, row: Row, ctx: OrchestrationContext) -> Record:
+        """The built-in rules, then the rule plugins (also after a built-in rejection, with ``all_reasons``)."""
         try:
-            row = await ctx.preprocess(row)
-        except ProcessorFailed as exc:
-            # a processor's failure rejects the row, recorded as far as the processors got: what
-            # pii_redaction masked stays masked in the failure, the sinks and the run store
-            error = str(exc)
-            attempts = [{"attempt": 1, "stage": "processor", "error": error}]
-            return Failure(row.id, exc.row.data, "processor", error, attempts)
-        item = self._judge(row)
-        if self._rules and (isinstance(item, Record) or self.options.all_reasons):
+            record = self._judge(row, ctx)
+        except RowFailed as exc:
+            if not self.options.all_reasons:
+                raise
             more = await self._plugin_violations(row.data)
             if more:
-                earlier = [Violation(**v) for v in item.output["violations"]] if isinstance(item, Failure) else []
-                item = _failure(row, earlier + more)
-        return item
+                raise _rejected([Violation(**v) for v in exc.output["violations"]] + more) from None
+            raise
+        more = await self._plugin_violations(row.data)
+        if more:
+            raise _rejected(more)
+        return record
 
     # the run --------------------------------------------------------------------------------
-    def _simple(self, ctx: OrchestrationContext) -> bool:
-        """True when rows need no await of their own: no processors, enriching utilities or rule plugins."""
-        enrichers = [u for u in ctx.utilities if hasattr(u, "enrich")]
-        return not ctx.processors and not enrichers and not self._rules
-
     async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
         """Judge every row; valid rows and rejects stream to spools (and ``rejects_path``) in input order."""
         if self._builtin is None:
@@ -205,7 +200,7 @@ class ValidationOrchestrator:
         unsaved: list[tuple[Record | None, Failure | None]] = []
 
         def save() -> None:
-            ctx.rows_finished(unsaved)
+            ctx.commit_rows(unsaved)
             unsaved.clear()
 
         writer = SpoolWriter(
@@ -215,10 +210,12 @@ class ValidationOrchestrator:
             chunk_size=opts.chunk_size,
             on_ordered=ordered,
         )
+        # verdicts are final only in input order (uniqueness): committed from `ordered`, in groups, not by the runner
+        work = self._check if self._rules else self._judge
+        runner = RowRunner(ctx, work, description="validation", keep=writer.put, commit=False, resume=False)
         started_at = time.perf_counter()
-        ctx.progress.start(None, "validation")
         try:
-            started = await self._run_rows(table, ctx, writer)
+            counts = await runner.run(table.rows)
             writer.finish()
             save()
             artifact = rejects.commit() if rejects is not None else None
@@ -227,34 +224,13 @@ class ValidationOrchestrator:
             if rejects is not None:
                 rejects.discard()
             raise
-        finally:
-            ctx.progress.finish()
         wall = time.perf_counter() - started_at
-        return self._result(writer, started, wall, stages, artifact, ctx)
-
-    async def _run_rows(self, table: Table, ctx: OrchestrationContext, writer: SpoolWriter) -> int:
-        if self._simple(ctx):
-            started = 0
-            async for row in writer.numbered(table.rows):
-                if ctx.cancel.is_set():
-                    break
-                await writer.put(row.index, self._judge(row))
-                started += 1
-            return started
-
-        async def handle(row: Row) -> None:
-            item: Finished | None = None
-            try:
-                item = await self._finish_row(row, ctx)
-            finally:
-                await writer.put(row.index, item)
-
-        return await run_rows(writer.numbered(table.rows), handle, concurrency=ctx.concurrency, cancel=ctx.cancel)
+        return self._result(writer, counts, wall, stages, artifact, ctx)
 
     def _result(
         self,
         writer: SpoolWriter,
-        started: int,
+        counts: RowCounts,
         wall: float,
         stages: Counter[str],
         artifact: Any,
@@ -279,19 +255,14 @@ class ValidationOrchestrator:
                     "security_level": ctx.plugin_context.security_level,
                 }
             ]
-        # a rejected row is this run's answer about that row, not a breakdown: all rows rejected is a finished run
-        extra["failures_are_verdicts"] = True
-        metadata = RunMetadata(
-            run_id=ctx.run_id,
-            name=ctx.name,
-            orchestrator=self.name,
-            rows=started,
-            succeeded=len(records),
-            failed=len(failures),
-            status="stopped" if ctx.cancel.is_set() else "completed",
-            extra=extra,
-        )
-        aggregates = {"rows": started, "valid": len(records), "rejected": len(failures), "rejected_by_rule": by_stage}
+        metadata = counts.metadata(ctx, self.name, extra)
+        metadata.succeeded, metadata.failed = len(records), len(failures)  # after the uniqueness check, in order
+        aggregates = {
+            "rows": counts.started,
+            "valid": len(records),
+            "rejected": len(failures),
+            "rejected_by_rule": by_stage,
+        }
         return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
 
     def summary(self, result: RunResult) -> list[str]:

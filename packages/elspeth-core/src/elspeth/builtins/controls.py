@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.hookspecs import ControlRegistrar, hookimpl
+from elspeth.ledger import Ledger
 from elspeth.types import LLMRequest, LLMResponse
 
 
@@ -256,37 +256,26 @@ class PriceTable:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.total = 0.0
-        self.calls = 0
         self.unpriced: dict[str, int] = {}
-        self.tokens = {"prompt": 0, "completion": 0, "cached": 0}
         self.by_model: dict[str, float] = {}
-        self.stop_reason: str | None = None
-        self.restored = 0.0
+        self.ledger = Ledger()  # the run's, once the LLM pipeline hands it over (use_ledger)
 
-    def restore(self, total: float, *, calls: int = 0, tokens: Mapping[str, int] | None = None) -> None:
-        """Start from what a resumed run's earlier attempts spent, so that the budget covers the whole run.
+    def use_ledger(self, ledger: Ledger) -> None:
+        """Read the run's spending from ``ledger`` (the LLM pipeline calls this): the budget covers every attempt."""
+        self.ledger = ledger
 
-        Args:
-            total: the cost of the earlier attempts; the budget is reached at once if it is spent.
-            calls: the LLM calls they made.
-            tokens: their ``prompt`` and ``completion`` tokens.
+    @property
+    def total(self) -> float:
+        """What the run spent so far, every attempt of a resumed run included (the ledger's figure)."""
+        return self.ledger.cost
 
-        Example::
-
-            tracker.restore(12.5, calls=300, tokens={"prompt": 90_000, "completion": 15_000})
-        """
-        self.restored = total
-        self.total += total
-        self.calls += calls
-        for key, value in (tokens or {}).items():
-            self.tokens[key] = self.tokens.get(key, 0) + value
-        self._check_budget()
-
-    def _check_budget(self) -> None:
-        budget = self.options.budget
-        if budget is not None and self.total >= budget and self.stop_reason is None:
-            self.stop_reason = f"budget of {budget} {self.options.currency} reached ({self.total:.4f} spent)"
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run should take no new rows: the budget is reached (None until it is)."""
+        budget, total = self.options.budget, self.total
+        if budget is None or total < budget:
+            return None
+        return f"budget of {budget} {self.options.currency} reached ({total:.4f} spent)"
 
     def price_for(self, model: str | None) -> ModelPrice | None:
         """The exact entry for ``model``, else its longest matching prefix, else ``*``."""
@@ -300,12 +289,8 @@ class PriceTable:
         return prices.get("*")
 
     async def record(self, request: LLMRequest, response: LLMResponse) -> float | None:
-        """Price one response and add it to the totals."""
+        """Price one response (the pipeline writes the cost into the run's ledger, where the budget reads it)."""
         usage = response.usage
-        self.calls += 1
-        self.tokens["prompt"] += usage.prompt_tokens
-        self.tokens["completion"] += usage.completion_tokens
-        self.tokens["cached"] += usage.cached_tokens
         model = response.model or request.params.get("model")
         price = self.price_for(model)
         if price is None:
@@ -318,23 +303,26 @@ class PriceTable:
             + cached * cached_price
             + usage.completion_tokens * price.output
         ) / 1_000_000
-        self.total += cost
         self.by_model[str(model)] = self.by_model.get(str(model), 0.0) + cost
-        self._check_budget()
         return cost
 
     def summary(self) -> dict[str, Any]:
-        """Totals for the run metadata."""
+        """The run's cost, calls and tokens (the ledger's, every attempt) and what this tracker priced, by model."""
+        spent, earlier = self.ledger.attempt, self.ledger.earlier
         return {
             "currency": self.options.currency,
             "total_cost": round(self.total, 8),
-            "calls": self.calls,
-            "tokens": dict(self.tokens),
+            "calls": earlier.llm_calls + spent.llm_calls,
+            "tokens": {
+                "prompt": earlier.prompt_tokens + spent.prompt_tokens,
+                "completion": earlier.completion_tokens + spent.completion_tokens,
+                "cached": spent.cached_tokens,
+            },
             "by_model": {k: round(v, 8) for k, v in self.by_model.items()},
             "unpriced_calls": dict(self.unpriced),
             "budget": self.options.budget,
             "budget_reached": self.stop_reason is not None,
-            **({"earlier_attempts_cost": round(self.restored, 8)} if self.restored else {}),
+            **({"earlier_attempts_cost": round(earlier.cost, 8)} if earlier.cost else {}),
         }
 
 

@@ -21,6 +21,8 @@ def validate_command(settings_path: Path, registry: Registry) -> None:
     """Check the settings as a run would, with no row processed."""
     loaded = load_settings(settings_path)
     prepared = asyncio.run(prepare(loaded, registry, options=RunOptions(record=False)))
+    for warning in prepared.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     s = loaded.settings
     parts = [
         f"orchestrator {prepared.orchestrator_name}",
@@ -56,6 +58,8 @@ def run_command(
 
     async def main() -> RunResult:
         prepared = await prepare(loaded, registry, progress=bar, options=options)
+        for warning in prepared.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         summary = getattr(prepared.orchestrator, "summary", None)
         _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
         if prepared.context.store is not None:

@@ -2,6 +2,7 @@
 
 from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.pipeline import LLMPipeline
+from elspeth.orchestration.rows import RowCounts, RowFailed, RowRunner
 from elspeth.orchestration.runner import Cancel, run_rows
 
 __all__ = [
@@ -11,5 +12,8 @@ __all__ = [
     "OrchestrationContext",
     "PluginContext",
     "Progress",
+    "RowCounts",
+    "RowFailed",
+    "RowRunner",
     "run_rows",
 ]

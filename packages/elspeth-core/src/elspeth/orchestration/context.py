@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +12,12 @@ from elspeth import _trace
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.errors import ProcessorFailed
+from elspeth.ledger import Ledger
+from elspeth.orchestration.commits import RowCommits, _Group
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.security import SecurityLevel, clearance, refusal
-from elspeth.store import EncodedRow, RunStore
+from elspeth.store import RunStore
 from elspeth.types import Failure, Record, Row
 
 if TYPE_CHECKING:
@@ -148,25 +148,8 @@ class PluginContext:
         return target
 
 
-class _Group:
-    """Rows handed to :meth:`OrchestrationContext.commit_row` in one turn of the event loop."""
-
-    __slots__ = ("committed", "error", "rows")
-
-    def __init__(self) -> None:
-        self.rows: list[EncodedRow] = []
-        self.committed = False
-        self.error: Exception | None = None
-
-
-@types.coroutine
-def _yield() -> Any:
-    """Let the event loop run what is ready once (``asyncio.sleep(0)`` without its checks)."""
-    yield
-
-
 @dataclass
-class OrchestrationContext:
+class OrchestrationContext(RowCommits):
     """Everything an orchestrator needs, handed to ``check`` and ``run``.
 
     Attributes:
@@ -188,6 +171,8 @@ class OrchestrationContext:
         store: the run store every finished row is committed to, if recording.
         prior: the finished rows of the run being resumed, by ``(group, row_id)`` (read from the store
             as they are asked for: see :class:`elspeth.resume.PriorRows`).
+        ledger: what the run spent (cost, tokens, LLM calls, attempts), written by every LLM pipeline of
+            the run; on resume it starts from what the earlier attempts spent.
 
     """
 
@@ -208,6 +193,7 @@ class OrchestrationContext:
     security_source: str = "the settings"
     store: RunStore | None = None
     prior: Mapping[tuple[str, str], Record | Failure] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
     _llm_parts: dict[str, Any] = field(default_factory=dict)
     _group: _Group | None = field(default=None, init=False, repr=False)
 
@@ -290,6 +276,7 @@ class OrchestrationContext:
             retry=self.loaded.settings.retry,
             cancel=self.cancel,
             cache=self._llm_parts.get("cache"),
+            ledger=self.ledger,
         )
 
     async def preprocess(self, row: Row) -> Row:
@@ -344,74 +331,6 @@ class OrchestrationContext:
     def resumed_row(self, item: Record | Failure) -> None:
         """Count a row taken over from the resumed run (progress only: it is already in the store)."""
         self.progress.advance(isinstance(item, Record))
-
-    def row_finished(self, record: Record | None = None, failure: Failure | None = None) -> None:
-        """Commit a finished row to the run store and report it to the progress bar and observers.
-
-        The row is committed before this returns, so a worker that reports its row before taking
-        another loses nothing to a kill. Async code does better with :meth:`commit_row`.
-        """
-        if self.store is not None:
-            self.store.row_finished(self.run_id, record, failure)
-        self._report(record, failure)
-
-    async def commit_row(self, record: Record | None = None, failure: Failure | None = None) -> None:
-        """Commit a finished row and report it, as :meth:`row_finished` does, for less per row.
-
-        The rows handed in during one turn of the event loop are committed in one transaction at the
-        start of the next, before any of their workers runs on; this returns once the caller's row is
-        committed. So, as with :meth:`row_finished`, a row is in the store before its worker takes
-        another, and a killed run repeats at most the calls in flight, while a busy run pays for one
-        commit per turn instead of one per row.
-
-        Raises:
-            StoreError: the store could not write the rows of this turn (none of them is committed).
-
-        Example::
-
-            record = await self._answer(row)
-            await ctx.commit_row(record=record)
-
-        """
-        if self.store is not None:
-            group = self._group
-            if group is None:
-                group = self._group = _Group()
-                asyncio.get_running_loop().call_soon(self._commit_group, group)
-            group.rows.append(self.store.encode_row(self.run_id, record, failure))
-            await _yield()  # the commit was scheduled before this task's wake-up, so it has run now
-            if group.error is not None:
-                raise group.error
-        self._report(record, failure)
-
-    def rows_finished(self, rows: Sequence[tuple[Record | None, Failure | None]]) -> None:
-        """Commit several finished rows, each ``(record, None)`` or ``(None, failure)``, in one transaction.
-
-        Then each is reported as :meth:`row_finished` reports it. For an orchestrator whose rows cost
-        nothing to redo (no LLM call: the validation orchestrator), committing in groups trades a few
-        rows checked again after a kill for far fewer transactions.
-        """
-        if self.store is not None and rows:
-            self.store.rows_finished(self.run_id, rows)
-        for record, failure in rows:
-            self._report(record, failure)
-
-    def commit_pending(self) -> None:
-        """Commit the rows handed to :meth:`commit_row` whose turn has not come (the run is ending)."""
-        if self._group is not None:
-            self._commit_group(self._group)
-
-    def _commit_group(self, group: _Group) -> None:
-        if group.committed:
-            return
-        group.committed = True
-        if self._group is group:
-            self._group = None
-        assert self.store is not None
-        try:
-            self.store.write_rows(group.rows)
-        except Exception as exc:  # every worker of the group raises it
-            group.error = exc
 
     def _report(self, record: Record | None, failure: Failure | None) -> None:
         self.progress.advance(failure is None)

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elspeth.config._yaml import Checker, Loc
 
-__all__ = ["check_needed_fields", "check_preprocessing", "needed_fields"]
+if TYPE_CHECKING:
+    from elspeth.config.settings import LoadedSettings
+    from elspeth.registry import Resolved
+
+__all__ = ["check_needed_fields", "check_preprocessing", "ignored_settings", "needed_fields"]
 
 Step = tuple[Loc, str, Any]
 """A plugin in the order it runs: where its reference is in the settings, how to name it, the plugin."""
@@ -98,3 +102,18 @@ def check_preprocessing(
         if utility is not None:
             steps.append((("utilities", i), f"utility '{getattr(utility, 'name', type(utility).__name__)}'", utility))
     return check_needed_fields(columns, steps, checker)
+
+
+def ignored_settings(loaded: LoadedSettings, orchestrator: Resolved) -> list[str]:
+    """Warnings for settings the chosen orchestrator ignores, each naming its line.
+
+    ``prompts`` is ignored by an orchestrator whose class says ``uses_prompts = False`` (the validation
+    orchestrator); one that does not say is taken to use them.
+    """
+    if loaded.settings.prompts is None or getattr(orchestrator.info.factory, "uses_prompts", True):
+        return []
+    message = (
+        f"orchestrator '{orchestrator.info.name}' uses no prompts: `prompts` is ignored (remove it, or choose an "
+        "orchestrator that renders prompts)"
+    )
+    return [str(loaded.source_map.problem(("prompts",), message))]

@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from elspeth._sync import call
+from elspeth.ledger import Ledger
 from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import Cancel
@@ -95,6 +96,8 @@ class LLMPipeline:
         cache: a response cache (``lookup(key)``, ``store(key, response)``, optionally ``discard(key)``);
             a hit skips the rate limiter, the client and the cost tracker. A request whose metadata has
             ``refresh_cache`` set skips the lookup (a re-ask) and its live answer replaces the cached one.
+        ledger: the run's spending ledger, told of every call as it ends (a live answer, priced, before any
+            middleware may refuse it; a cache hit; a call whose attempts all failed). Default: one of its own.
     """
 
     def __init__(
@@ -107,8 +110,13 @@ class LLMPipeline:
         retry: RetryPolicy | None = None,
         cancel: Cancel | None = None,
         cache: Any | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.client = client
+        self.ledger = ledger if ledger is not None else Ledger()
+        share = getattr(cost_tracker, "use_ledger", None)
+        if share is not None:  # the tracker reads the run's spending (its budget) from the ledger
+            share(self.ledger)
         self.name = name
         self.rate_limiter = rate_limiter
         self.cost_tracker = cost_tracker
@@ -155,10 +163,12 @@ class LLMPipeline:
             request.metadata["cache_key"] = key  # what discard() evicts if the caller rejects the answer
         fresh = bool(request.metadata.get("refresh_cache"))
         response = None if self.cache is None or fresh else await call(self.cache.lookup, key)
+        hit = response is not None
         if response is None:
             try:
                 response = await self._send(request)
             except LLMCallFailed as failed:
+                self.ledger.failed(len(failed.attempts))
                 for on_error in self._on_error:
                     await call(on_error, request, failed)
                 raise
@@ -167,6 +177,8 @@ class LLMPipeline:
                 await call(self.cache.store, key, response)
         if response.cached:
             response.metrics["cost"] = 0.0
+        if hit:
+            self.ledger.answered(response)  # a cache hit: nothing spent
         try:
             for after in self._after:
                 response = await call(after, request, response)
@@ -190,12 +202,17 @@ class LLMPipeline:
             await call(evict, key)
 
     async def _price(self, request: LLMRequest, response: LLMResponse) -> None:
-        """Price a paid answer and stop the run if that reached the budget (before any middleware may refuse it)."""
+        """Price a paid answer, write it into the ledger, and stop the run if that reached the budget.
+
+        All before any middleware may refuse the answer: it was paid for either way.
+        """
         if self.cost_tracker is None:
+            self.ledger.answered(response)
             return
         cost = await call(self.cost_tracker.record, request, response)
         if cost is not None:
             response.metrics["cost"] = cost
+        self.ledger.answered(response)  # paid, whatever a middleware then makes of it
         reason = getattr(self.cost_tracker, "stop_reason", None)
         if reason and self.cancel is not None:
             self.cancel.set(str(reason))
