@@ -26,6 +26,7 @@ from elspeth.errors import (
     ValidationFailed,
 )
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.outputs import DeclaredPath, DiskFull, ReadsFiles, WritesFiles, disk_full, output_target, replace_file
 from elspeth.types import (
     Artifact,
     Failure,
@@ -112,6 +113,8 @@ __all__ = [
     "Checker",
     "ConfigError",
     "ControlRegistrar",
+    "DeclaredPath",
+    "DiskFull",
     "ElspethError",
     "Failure",
     "HookspecAdder",
@@ -130,6 +133,7 @@ __all__ = [
     "Progress",
     "PromptTemplate",
     "Prompts",
+    "ReadsFiles",
     "Record",
     "Registrar",
     "Registry",
@@ -144,10 +148,12 @@ __all__ = [
     "TemplateError",
     "Usage",
     "ValidationFailed",
+    "WritesFiles",
     "check_needed_fields",
     "check_template",
     "close_plugins",
     "compile_template",
+    "disk_full",
     "flatten",
     "hookimpl",
     "hookspec",
@@ -159,7 +165,9 @@ __all__ = [
     "load_registry",
     "load_settings",
     "open_plugins",
+    "output_target",
     "plugin_summaries",
+    "replace_file",
     "reported_artifacts",
     "run_rows",
     "to_json",

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from elspeth.builtins.sinks import to_json, write_atomically
 from elspeth.errors import ElspethError
 from elspeth.hookspecs import Registrar, hookimpl
+from elspeth.outputs import DeclaredPath, output_target
 from elspeth.signing import (
     DEFAULT_KEY_ENV,
     MANIFEST_NAME,
@@ -79,6 +80,11 @@ class SignedSink:
         self.options = options
         # read now, so that a missing key stops the run before any row is processed
         self._key = signing_key(options.key_env)
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The bundle's files and its manifest."""
+        bundle = output_target(ctx, self.options.path)
+        return [DeclaredPath("path", bundle / name) for name in [*_BUNDLE_FILES, MANIFEST_NAME]]
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the bundle's files, then the signed manifest over them and the run's other artifacts."""

@@ -14,8 +14,10 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth.errors import ElspethError
 from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.orchestration.context import PluginContext
+from elspeth.outputs import DeclaredPath, disk_full, file_kind, output_target, replace_file
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
 
@@ -23,12 +25,28 @@ T = TypeVar("T")
 
 
 def write_atomically(path: Path, writer: Callable[[IO[str]], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temporary file in the same folder, then rename it: a reader never sees half a file.
+
+    Only a regular file is ever replaced: a device, FIFO, socket or folder at ``path`` is refused.
+
+    Raises:
+        ElspethError: ``path`` exists and is not a regular file.
+        DiskFull: the disk filled up while writing (naming ``path``).
+    """
+    kind = file_kind(path)
+    if kind is not None:
+        raise ElspethError(f"refusing to replace {path}: it is a {kind}, not a regular file")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise disk_full(path, exc) or exc from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             writer(handle)
-        os.replace(tmp, path)
+        replace_file(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise disk_full(path, exc) or exc from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -188,6 +206,13 @@ class CsvSink:
     def __init__(self, options: Options) -> None:
         self.options = options
 
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The CSV file and, if asked, the failures file."""
+        paths = [DeclaredPath("path", output_target(ctx, self.options.path))]
+        if self.options.failures_path:
+            paths.append(DeclaredPath("failures_path", output_target(ctx, self.options.failures_path)))
+        return paths
+
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the records (and failures, if asked)."""
         path = ctx.output_path(self.options.path)
@@ -235,6 +260,10 @@ class JsonlSink:
     def __init__(self, options: Options) -> None:
         self.options = options
 
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The file this sink writes."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
+
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write one line per record, then one per failure."""
         path = ctx.output_path(self.options.path)
@@ -261,6 +290,10 @@ class JsonSummarySink:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The file this sink writes."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the summary document."""

@@ -1,0 +1,51 @@
+"""Bad inputs as a hostile but fair user gives them to ``elspeth validate`` and ``elspeth run`` (issue 12)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Cli = Callable[..., Any]
+DATA = "id,text\na,one\nb,two\n"
+
+
+def settings(sinks: str, *, output_dir: str = "output", head: str = "") -> str:
+    return (
+        f"name: bad-input\n{head}orchestrator: batch\n"
+        "datasource:\n  plugin: csv\n  options:\n    path: data.csv\n    id_column: id\n"
+        "llm:\n  plugin: static\n  options:\n    content: hi\n"
+        'prompts:\n  user: "{{ text }}"\n'
+        f"output_dir: {output_dir}\nsinks:\n{sinks}"
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    pytest.importorskip("elspeth_batch")
+    (tmp_path / "data.csv").write_text(DATA, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_sink_over_the_input_through_output_dir_dot_is_exit_2_and_the_input_survives(
+    cli: Cli, project: Path, command: str
+) -> None:
+    (project / "s.yaml").write_text(settings("  - plugin: csv\n    options:\n      path: data.csv\n", output_dir="."))
+    done = cli(command, "s.yaml", *(["--no-progress"] if command == "run" else []), cwd=project)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "error: sinks[0].options.path: sink 'csv' would overwrite" in done.stderr
+    assert "which datasource 'csv' reads (line 6)" in done.stderr
+    assert done.stderr.rstrip().endswith("(s.yaml:18)")
+    assert (project / "data.csv").read_text(encoding="utf-8") == DATA
+    assert sorted(p.name for p in project.iterdir()) == ["data.csv", "s.yaml"]
+
+
+def test_a_sink_naming_a_device_is_exit_2_and_the_device_stays(cli: Cli, project: Path) -> None:
+    (project / "s.yaml").write_text(settings("  - plugin: jsonl\n    options:\n      path: /dev/null\n"))
+    done = cli("run", "s.yaml", "--no-progress", cwd=project)
+    assert done.returncode == 2
+    assert "sinks[0].options.path: sink 'jsonl' would replace /dev/null, a character device" in done.stderr
+    assert Path("/dev/null").is_char_device()
