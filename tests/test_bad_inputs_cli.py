@@ -49,3 +49,47 @@ def test_a_sink_naming_a_device_is_exit_2_and_the_device_stays(cli: Cli, project
     assert done.returncode == 2
     assert "sinks[0].options.path: sink 'jsonl' would replace /dev/null, a character device" in done.stderr
     assert Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_header_without_rows_warns_and_under_strict_is_exit_2(cli: Cli, project: Path, command: str) -> None:
+    (project / "data.csv").write_text("id,text\n", encoding="utf-8")
+    (project / "s.yaml").write_text(settings("  - plugin: csv\n    options:\n      path: r.csv\n"))
+    extra = ["--no-progress"] if command == "run" else []
+    strict = cli(command, "s.yaml", "--strict", *extra, cwd=project)
+    assert strict.returncode == 2
+    assert "error: datasource.options.path: datasource 'csv' has no data rows (--strict" in strict.stderr
+    assert strict.stderr.rstrip().endswith("(s.yaml:6)")
+    assert not (project / "output" / "r.csv").exists()
+    lenient = cli(command, "s.yaml", *extra, cwd=project)
+    assert lenient.returncode == 0, lenient.stderr
+    assert "warning: data.csv has a header but no data rows: the run has nothing to do" in lenient.stderr
+
+
+def test_a_nul_byte_is_exit_2_naming_line_and_column(cli: Cli, project: Path) -> None:
+    (project / "data.csv").write_bytes(b"id,text\na,one\nb,t\x00wo\n")
+    (project / "s.yaml").write_text(settings("  - plugin: csv\n    options:\n      path: r.csv\n"))
+    done = cli("validate", "s.yaml", cwd=project)
+    assert done.returncode == 2
+    assert "datasource 'csv': data.csv line 3, column 2: a NUL byte in a field" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "\n".join(
+                ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+                + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+            ),
+            "alias bomb?) (s.yaml:5)",
+        ),
+        ("a: " + "[" * 10_000 + "]" * 10_000, "nested more than 64 levels deep (s.yaml:1)"),
+    ],
+)
+def test_yaml_bombs_are_exit_2_with_the_line(cli: Cli, tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "s.yaml").write_text(text + "\n", encoding="utf-8")
+    done = cli("validate", "s.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.rstrip().endswith(expected)
+    assert "Traceback" not in done.stderr

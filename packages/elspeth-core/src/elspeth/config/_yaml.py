@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     import yaml
 
 Loc = tuple[str | int, ...]
+
+MAX_BYTES = 1 << 20
+"""A settings file larger than this (1 MiB) is refused: real ones are a few kilobytes."""
+MAX_DEPTH = 64
+"""Nesting deeper than this (mappings and lists within each other) is refused."""
+MAX_VALUES = 100_000
+"""A document that expands (through anchors and aliases) to more values than this is refused: an alias bomb."""
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -58,10 +66,14 @@ class _Reader:
     file: str
     lines: dict[Loc, int]
     duplicates: list[Problem] = field(default_factory=list)
+    values: int = 0
 
     def construct(self, node: yaml.Node, loc: Loc) -> Any:
         import yaml
 
+        self.values += 1
+        if self.values > MAX_VALUES or len(loc) > MAX_DEPTH:
+            raise self._too_big(node, loc)
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             # keys written in this mapping, as opposed to those a `<<: *anchor` merge brings in, which it may override
@@ -86,9 +98,42 @@ class _Reader:
             return [self.construct(item, (*loc, i)) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
 
+    def _too_big(self, node: yaml.Node, loc: Loc) -> ConfigError:
+        # an aliased node knows only its anchor's line: name the top-level key that holds the expansion
+        line = self.lines.get(loc[:1], node.start_mark.line + 1)
+        if len(loc) > MAX_DEPTH:
+            reason = f"nested more than {MAX_DEPTH} levels deep (an anchor used inside itself?)"
+        else:
+            reason = f"the document expands to more than {MAX_VALUES:,} values through aliases (an alias bomb?)"
+        return ConfigError(Problem(format_loc(loc), f"refused: {reason}", self.file, line))
+
     def _duplicate(self, loc: Loc, first: int, again: int) -> Problem:
         message = f"duplicate key: first given on line {first}, again on line {again}; keep only one of them"
         return Problem(format_loc(loc), message, self.file, again)
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _loader(text: str) -> yaml.SafeLoader:
+    """A safe loader whose composer refuses nesting deeper than :data:`MAX_DEPTH` (instead of a RecursionError)."""
+    import yaml
+
+    class Bounded(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise _TooDeep(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return Bounded(text)
 
 
 def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
@@ -101,12 +146,17 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     """
     import yaml  # here, not at the top: listing plugins never parses YAML
 
+    if len(text) > MAX_BYTES:
+        raise ConfigError(Problem("", f"refused: the settings are larger than {MAX_BYTES:,} bytes", file))
     source_map = SourceMap(file)
-    loader = yaml.SafeLoader(text)
+    loader = _loader(text)
     reader = _Reader(loader, file, source_map.lines)
     try:
         node = loader.get_single_node()
         data = None if node is None else reader.construct(node, ())
+    except _TooDeep as exc:
+        message = f"refused: the settings are nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError(Problem("", message, file, exc.line)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -124,6 +174,11 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
 def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file; a missing or unreadable file is a :class:`ConfigError`."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"settings file {path} is not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise ConfigError(Problem("", f"refused: the settings are larger than {MAX_BYTES:,} bytes", path.name))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"settings file not found: {path}") from None
