@@ -93,3 +93,16 @@ def test_yaml_bombs_are_exit_2_with_the_line(cli: Cli, tmp_path: Path, text: str
     assert done.returncode == 2
     assert done.stderr.rstrip().endswith(expected)
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_template_the_sandbox_refuses_is_exit_2_at_its_line(cli: Cli, project: Path, command: str) -> None:
+    text = settings("  - plugin: csv\n    options:\n      path: r.csv\n").replace(
+        '"{{ text }}"', "\"{{ ''.__class__.__mro__[1].__subclasses__() }}\""
+    )
+    (project / "s.yaml").write_text(text, encoding="utf-8")
+    done = cli(command, "s.yaml", *(["--no-progress"] if command == "run" else []), cwd=project)
+    assert done.returncode == 2
+    assert "error: prompts.user: template line 1: '__subclasses__' is an attribute the sandbox refuses" in done.stderr
+    assert done.stderr.rstrip().endswith("(s.yaml:13)")
+    assert not (project / "output").exists()

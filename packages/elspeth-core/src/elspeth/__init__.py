@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     )
     from elspeth.orchestration.fields import check_needed_fields
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
@@ -84,6 +85,7 @@ _LAZY = {
     "Progress": "elspeth.orchestration",
     "run_rows": "elspeth.orchestration",
     "PluginInfo": "elspeth.registry",
+    "PluginReference": "elspeth.references",
     "Registry": "elspeth.registry",
     "Resolved": "elspeth.registry",
     "Spool": "elspeth.spool",
@@ -128,6 +130,7 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginRef",
+    "PluginReference",
     "Problem",
     "ProcessorFailed",
     "Progress",

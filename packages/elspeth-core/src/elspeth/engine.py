@@ -35,6 +35,7 @@ from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
 from elspeth.outputs import check_files
+from elspeth.references import check_ahead
 from elspeth.registry import Registry, Resolved
 from elspeth.resume import (
     EarlierAttempts,
@@ -136,6 +137,8 @@ async def prepare(
     processors = _resolve_list(registry, "processor", settings.processors, "processors", checker)
     utilities = _resolve_list(registry, "utility", settings.utilities, "utilities", checker)
     sinks = _resolve_list(registry, "sink", settings.sinks, "sinks", checker)
+    if checker.problems:  # stopping here: report what later checks would find too, in this one pass
+        check_ahead(registry, resolved["orchestrator"], settings.prompts, checker)
     checker.raise_if_any()
     level, source = _data_level(loaded, resolved["datasource"])
     _check_clearances(loaded, resolved["llm"], middleware, sinks, level, source, checker)

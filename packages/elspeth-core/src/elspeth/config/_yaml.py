@@ -225,9 +225,13 @@ class Checker:
             self.add((*loc, *err["loc"]), message)
 
     def raise_if_any(self) -> None:
-        """Raise :class:`ConfigError` with every problem recorded so far."""
+        """Raise :class:`ConfigError` with every problem recorded so far, each once (in the order first found).
+
+        A problem in a value every experiment of a suite shares is found once per experiment: it is
+        reported once, at its line.
+        """
         if self.problems:
-            raise ConfigError(list(self.problems))
+            raise ConfigError(list(dict.fromkeys(self.problems)))
 
     def moved(self, moves: Mapping[Loc, Loc]) -> Checker:
         """A checker recording into this one, with a problem under a key of ``moves`` put under its value instead.
