@@ -26,6 +26,7 @@ from elspeth.errors import (
     ValidationFailed,
 )
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.llm_errors import LLMConnectionError, connection_failure
 from elspeth.outputs import DeclaredPath, DiskFull, ReadsFiles, WritesFiles, disk_full, output_target, replace_file
 from elspeth.types import (
     Artifact,
@@ -120,6 +121,7 @@ __all__ = [
     "ElspethError",
     "Failure",
     "HookspecAdder",
+    "LLMConnectionError",
     "LLMPipeline",
     "LLMRequest",
     "LLMResponse",
@@ -156,6 +158,7 @@ __all__ = [
     "check_template",
     "close_plugins",
     "compile_template",
+    "connection_failure",
     "disk_full",
     "flatten",
     "hookimpl",

@@ -14,7 +14,7 @@ from typing import Any
 
 import openai
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, Usage
+from elspeth import ConfigError, LLMRequest, LLMResponse, Usage, connection_failure
 from elspeth.llm_errors import (
     LLMConnectionError,
     LLMContentRefused,
@@ -130,6 +130,8 @@ def translate_error(exc: BaseException, where: str) -> LLMError | None:
         where: names the client and endpoint in the message, e.g. ``openai gpt-4o at https://...``.
 
     """
+    if isinstance(exc, openai.APIConnectionError) and (reason := connection_failure(exc)) is not None:
+        return LLMConnectionError(f"{where}: {reason}")  # the aiohttp transport calls a refused connection a timeout
     if isinstance(exc, openai.APITimeoutError):
         return LLMTimeout(f"{where}: no answer within the client's `timeout`")
     if isinstance(exc, openai.APIConnectionError):
