@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,19 @@ def test_a_template_the_sandbox_refuses_is_exit_2_at_its_line(cli: Cli, project:
     assert "error: prompts.user: template line 1: '__subclasses__' is an attribute the sandbox refuses" in done.stderr
     assert done.stderr.rstrip().endswith("(s.yaml:13)")
     assert not (project / "output").exists()
+
+
+def test_a_read_only_output_dir_is_exit_2_naming_output_dir_and_its_line(cli: Cli, project: Path) -> None:
+    folder = project / "ro"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=False).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        (project / "s.yaml").write_text(settings("  - plugin: csv\n", output_dir="ro"), encoding="utf-8")
+        done = cli("run", "s.yaml", "--no-progress", cwd=project)
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+    assert done.returncode == 2
+    assert f"error: output_dir: cannot write into {folder} (read-only file system)" in done.stderr
+    assert done.stderr.rstrip().endswith("(s.yaml:14)")
+    assert "unexpected" not in done.stderr

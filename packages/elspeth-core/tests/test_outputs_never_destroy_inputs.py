@@ -210,3 +210,16 @@ def test_an_output_dir_that_is_a_file_is_a_settings_error(write_settings: WriteS
     [problem] = problems(path, registry, RunOptions(record=False))
     assert problem.startswith("output_dir: ")
     assert "is not a folder" in problem
+
+
+@pytest.mark.parametrize("target", ["../elsewhere.csv", "/tmp/elspeth-outside-output-dir.csv", "escape/r.csv"])
+def test_an_output_outside_output_dir_is_refused(
+    write_settings: WriteSettings, registry: object, tmp_path: Path, target: str
+) -> None:
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "escape").symlink_to(tmp_path)  # a symlink out of the output folder
+    path = write_settings(settings(sink("csv", target)), {"data.csv": DATA})
+    [problem] = problems(path, registry, RunOptions(record=False))
+    assert problem.startswith("sinks[0].options.path: sink 'csv' would write ")
+    assert f"outside output_dir {tmp_path / 'output'}; a run writes only in its output folder" in problem
+    assert not Path("/tmp/elspeth-outside-output-dir.csv").exists()

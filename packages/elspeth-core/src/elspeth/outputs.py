@@ -5,8 +5,9 @@ file) has ``output_paths(ctx)``; one that reads files (a datasource, a schema, a
 ``input_paths(ctx)``. Each returns :class:`DeclaredPath` items naming the option that gave the path,
 so a refusal names the setting and its line. :func:`check_files` then refuses, before the first row,
 an output that is (through symlinks, ``..``, hard links or a case-insensitive file system) something
-the run reads, or an existing thing that is not a regular file (a device, FIFO, socket or folder),
-or two outputs that are the same file; and an ``output_dir`` that cannot be written.
+the run reads, an existing thing that is not a regular file (a device, FIFO, socket or folder),
+two outputs that are the same file, or a file outside ``output_dir``; and an ``output_dir`` that
+cannot be written.
 
 Example (a sink)::
 
@@ -169,10 +170,10 @@ def _declared(plugins: Iterable[tuple[Resolved | None, Any]], ctx: PluginContext
 
 
 def _which(checker: Checker, use: _Use, verb: str) -> str:
-    """``which datasource 'csv' reads (line 6)``, ``which is the settings file``."""
+    """``datasource 'csv' reads (line 6)``, ``is the settings file``."""
     line = checker.source_map.lines.get(use.loc) if use.loc else None
-    what = use.label if use.label.startswith("the ") else f"{use.label} {verb}"
-    return f"which {'is ' if use.label.startswith('the ') else ''}{what}" + (f" (line {line})" if line else "")
+    what = f"is {use.label}" if use.label.startswith("the ") else f"{use.label} {verb}"
+    return what + (f" (line {line})" if line else "")
 
 
 def _check_output_dir(loaded: LoadedSettings, checker: Checker) -> None:
@@ -203,8 +204,8 @@ def check_files(
     """Record a problem for every declared output that would destroy an input or is not a regular file.
 
     The inputs are the settings file, the run store (when the run records), and every file a plugin
-    declares it reads; the outputs every file a plugin declares it writes. ``output_dir`` must be a
-    folder the run can write (or create).
+    declares it reads; the outputs every file a plugin declares it writes, each of which must lie in
+    ``output_dir`` (symlinks resolved). ``output_dir`` must be a folder the run can write (or create).
     """
     from elspeth.resume import store_path
 
@@ -216,6 +217,7 @@ def check_files(
     if options.record and loaded.settings.store.enabled:
         inputs.append(_Use(("store", "path"), "the run store", store_path(loaded)))
     written: list[_Use] = []
+    folder = loaded.output_dir
     for out in _declared(plugins, ctx, WritesFiles):
         kind = file_kind(out.path)
         clash = next((use for use in [*inputs, *written] if same_file(out.path, use.path)), None)
@@ -223,5 +225,11 @@ def check_files(
             checker.add(out.loc, f"{out.label} would replace {out.path}, a {kind}, not a regular file; name a file")
         elif clash is not None:
             which = _which(checker, clash, "reads" if clash in inputs else "also writes")
-            checker.add(out.loc, f"{out.label} would overwrite {out.path}, {which}; write it somewhere else")
+            checker.add(out.loc, f"{out.label} would overwrite {out.path}, which {which}; write it somewhere else")
+        elif not out.path.is_relative_to(folder):
+            checker.add(
+                out.loc,
+                f"{out.label} would write {out.path}, outside output_dir {folder}; a run writes only in its "
+                "output folder: give a path inside it (or change output_dir)",
+            )
         written.append(out)

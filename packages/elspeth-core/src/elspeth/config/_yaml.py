@@ -112,6 +112,13 @@ class _Reader:
         return Problem(format_loc(loc), message, self.file, again)
 
 
+def _unreadable(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigError:
+    """A character YAML does not allow (a control character), at its line."""
+    line = text.count("\n", 0, exc.position) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return ConfigError(Problem("", f"not valid YAML: {exc.reason}: character U+{code:04X}", file, line))
+
+
 class _TooDeep(Exception):
     def __init__(self, line: int) -> None:
         self.line = line
@@ -149,7 +156,10 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     if len(text) > MAX_BYTES:
         raise ConfigError(Problem("", f"refused: the settings are larger than {MAX_BYTES:,} bytes", file))
     source_map = SourceMap(file)
-    loader = _loader(text)
+    try:
+        loader = _loader(text)  # reads the first characters: a control character is refused here
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, text, file) from None
     reader = _Reader(loader, file, source_map.lines)
     try:
         node = loader.get_single_node()
@@ -157,6 +167,8 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     except _TooDeep as exc:
         message = f"refused: the settings are nested more than {MAX_DEPTH} levels deep"
         raise ConfigError(Problem("", message, file, exc.line)) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, text, file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
