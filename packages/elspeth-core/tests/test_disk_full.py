@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from elspeth import DiskFull, RunFailed
-from elspeth.builtins.sinks import write_atomically
+from elspeth.files import write_atomically
 from elspeth.store import RunStore, StoreError
 from elspeth_testing.plugin import MakeRegistry, RunSettings, WriteSettings
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from elspeth import ConfigError, ElspethError
-from elspeth.builtins.sinks import write_atomically
 from elspeth.config import load_settings
 from elspeth.engine import prepare
-from elspeth.outputs import file_kind, same_file
+from elspeth.files import file_kind, write_atomically
+from elspeth.outputs import same_file
 from elspeth.resume import RunOptions
 from elspeth_testing.plugin import MakeRegistry, WriteSettings
 
@@ -144,22 +144,6 @@ def test_an_output_that_is_not_a_regular_file_is_refused(
     assert f"would replace {target}, {expected}, not a regular file" in problem
     assert problem.startswith("sinks[0].options.path:")
     assert file_kind(Path(target)) is not None  # still what it was
-
-
-def test_the_signed_bundle_is_checked(write_settings: WriteSettings, registry: object, tmp_path: Path) -> None:
-    (tmp_path / "output" / "signed").mkdir(parents=True)
-    os.mkfifo(tmp_path / "output" / "signed" / "records.jsonl")
-    path = write_settings(settings("  - plugin: signed\n"), {"data.csv": DATA})
-    env = {"ELSPETH_SIGNING_KEY": "k" * 32}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        [problem] = problems(path, registry, RunOptions(record=False))
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    assert "sinks[0].options.path: sink 'signed' would replace" in problem
-    assert "FIFO" in problem
 
 
 def test_write_atomically_never_replaces_a_device_or_fifo(tmp_path: Path) -> None:

@@ -17,14 +17,12 @@ Example (a sink)::
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
-from elspeth.errors import ElspethError
+from elspeth.files import file_kind
 
 if TYPE_CHECKING:
     from elspeth.config._yaml import Checker, Loc
@@ -35,14 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeclaredPath",
-    "DiskFull",
     "ReadsFiles",
     "WritesFiles",
     "check_files",
-    "disk_full",
-    "file_kind",
     "output_target",
-    "replace_file",
     "same_file",
 ]
 
@@ -72,58 +66,9 @@ class ReadsFiles(Protocol):
         ...
 
 
-class DiskFull(ElspethError):
-    """A write failed because the disk (or the user's quota) is full; names the file."""
-
-    exit_code = 1
-
-
-def disk_full(path: Path | str, exc: OSError) -> DiskFull | None:
-    """A :class:`DiskFull` naming ``path`` when ``exc`` says the disk or quota is full, else None."""
-    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return None
-    return DiskFull(f"the disk is full: cannot write {path} ({exc.strerror}); free some space or write elsewhere")
-
-
 def output_target(ctx: PluginContext, path: str | Path) -> Path:
     """``path`` resolved against the output folder, as a sink will write it; nothing is created."""
     return (ctx.output_dir / path).resolve()
-
-
-_KINDS = (
-    (stat.S_ISDIR, "folder"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISFIFO, "FIFO (named pipe)"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
-def file_kind(path: Path) -> str | None:
-    """What ``path`` is when it exists and is not a regular file (``"character device"``), else None."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    return next((name for test, name in _KINDS if test(mode)), "special file")
-
-
-def replace_file(tmp: Path | str, target: Path) -> None:
-    """Rename ``tmp`` over ``target``, only when ``target`` is absent or a regular file.
-
-    Raises:
-        ElspethError: ``target`` is a device, FIFO, socket or folder (``tmp`` is left for the caller).
-        DiskFull: the rename failed because the disk is full.
-    """
-    kind = file_kind(target)
-    if kind is not None:
-        raise ElspethError(f"refusing to replace {target}: it is a {kind}, not a regular file")
-    try:
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise disk_full(target, exc) or exc from None
 
 
 def _folds_case(folder: Path) -> bool:

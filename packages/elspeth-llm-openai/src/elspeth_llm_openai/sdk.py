@@ -14,15 +14,19 @@ from typing import Any
 
 import openai
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, Usage, connection_failure
-from elspeth.llm_errors import (
+from elspeth import (
+    ConfigError,
     LLMConnectionError,
     LLMContentRefused,
     LLMError,
     LLMRateLimited,
+    LLMRequest,
     LLMRequestRejected,
+    LLMResponse,
     LLMServerError,
     LLMTimeout,
+    Usage,
+    connection_failure,
     parse_retry_after,
 )
 from elspeth_llm_openai.loop import LoopBoundSDK

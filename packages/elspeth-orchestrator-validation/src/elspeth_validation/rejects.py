@@ -10,8 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from elspeth import Artifact, Failure, replace_file
-from elspeth.spreadsheet import neutralise_formula
+from elspeth import Artifact, Failure, neutralise_formula, replace_file
 
 __all__ = ["RejectsFile"]
 

@@ -17,11 +17,12 @@ from elspeth import (
     PluginContext,
     PluginError,
     RunResult,
+    SanitizeOptions,
     disk_full,
     output_target,
     replace_file,
+    warn_unsanitised,
 )
-from elspeth.spreadsheet import SanitizeOptions, warn_unsanitised
 from elspeth_sink_excel.sheets import (
     Sheet,
     aggregates_sheet,
