@@ -96,6 +96,11 @@ def same_file(a: Path, b: Path) -> bool:
     return str(a).casefold() == str(b).casefold() and _folds_case(a.parent)
 
 
+def _clashes(out: Path, used: Path) -> bool:
+    """``out`` is ``used``, or lies inside ``used`` when that is a folder (a corpus, say)."""
+    return same_file(out, used) or (used.is_dir() and out.is_relative_to(used))
+
+
 class _Use(NamedTuple):
     loc: Loc
     label: str
@@ -165,7 +170,7 @@ def check_files(
     folder = loaded.output_dir
     for out in _declared(plugins, ctx, WritesFiles):
         kind = file_kind(out.path)
-        clash = next((use for use in [*inputs, *written] if same_file(out.path, use.path)), None)
+        clash = next((use for use in [*inputs, *written] if _clashes(out.path, use.path)), None)
         if kind is not None:
             checker.add(out.loc, f"{out.label} would replace {out.path}, a {kind}, not a regular file; name a file")
         elif clash is not None:
