@@ -51,7 +51,7 @@ def test_deep_nesting_is_refused_quickly_with_the_line(tmp_path: Path, text: str
 def test_an_anchor_used_inside_itself_is_refused(tmp_path: Path) -> None:
     message, took = refused(tmp_path, "name: x\nloop: &a [*a]\n")
     assert took < 1.0
-    assert f"nested more than {MAX_DEPTH} levels deep (an anchor used inside itself?)" in message
+    assert f"nested more than {MAX_DEPTH} levels deep through aliases (an anchor used inside itself?)" in message
     assert message.endswith("(settings.yaml:2)")
 
 
@@ -124,3 +124,11 @@ def test_a_header_without_rows_is_a_warning(tmp_path: Path, caplog: pytest.LogCa
 def test_a_control_character_is_a_settings_error_at_its_line(tmp_path: Path, text: str, line: int) -> None:
     message, _ = refused(tmp_path, text)
     assert message == f"not valid YAML: special characters are not allowed: character U+001F (settings.yaml:{line})"
+
+
+def test_a_long_chain_of_anchors_is_refused_without_a_recursion_error(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 2000)]
+    message, took = refused(tmp_path, "\n".join(lines) + "\n")
+    assert took < 1.0
+    assert f"refused: nested more than {MAX_DEPTH} levels deep through aliases" in message
+    assert message.endswith("(settings.yaml:63)")  # a62: the first whose value nests too deep

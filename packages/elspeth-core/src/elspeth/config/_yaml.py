@@ -66,14 +66,10 @@ class _Reader:
     file: str
     lines: dict[Loc, int]
     duplicates: list[Problem] = field(default_factory=list)
-    values: int = 0
 
     def construct(self, node: yaml.Node, loc: Loc) -> Any:
         import yaml
 
-        self.values += 1
-        if self.values > MAX_VALUES or len(loc) > MAX_DEPTH:
-            raise self._too_big(node, loc)
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             # keys written in this mapping, as opposed to those a `<<: *anchor` merge brings in, which it may override
@@ -98,15 +94,6 @@ class _Reader:
             return [self.construct(item, (*loc, i)) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
 
-    def _too_big(self, node: yaml.Node, loc: Loc) -> ConfigError:
-        # an aliased node knows only its anchor's line: name the top-level key that holds the expansion
-        line = self.lines.get(loc[:1], node.start_mark.line + 1)
-        if len(loc) > MAX_DEPTH:
-            reason = f"nested more than {MAX_DEPTH} levels deep (an anchor used inside itself?)"
-        else:
-            reason = f"the document expands to more than {MAX_VALUES:,} values through aliases (an alias bomb?)"
-        return ConfigError(Problem(format_loc(loc), f"refused: {reason}", self.file, line))
-
     def _duplicate(self, loc: Loc, first: int, again: int) -> Problem:
         message = f"duplicate key: first given on line {first}, again on line {again}; keep only one of them"
         return Problem(format_loc(loc), message, self.file, again)
@@ -117,6 +104,59 @@ def _unreadable(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigErr
     line = text.count("\n", 0, exc.position) + 1
     code = exc.character if isinstance(exc.character, int) else ord(exc.character)
     return ConfigError(Problem("", f"not valid YAML: {exc.reason}: character U+{code:04X}", file, line))
+
+
+class _Expands(Exception):
+    """The document, its aliases expanded, holds too many values, or nests too deep through them."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _measure(node: yaml.Node, depth: int, memo: dict[int, tuple[int, int]], active: set[int]) -> tuple[int, int]:
+    """The values ``node`` expands to and its height, each node measured once: an alias bomb costs nothing."""
+    import yaml
+
+    deep = f"nested more than {MAX_DEPTH} levels deep through aliases (an anchor used inside itself?)"
+    if depth > MAX_DEPTH:
+        raise _Expands(deep)
+    if isinstance(node, yaml.ScalarNode):
+        return 1, 1
+    key = id(node)
+    if key in memo:
+        size, height = memo[key]
+        if depth + height - 1 > MAX_DEPTH:
+            raise _Expands(deep)
+        return size, height
+    if key in active:
+        raise _Expands(deep)
+    active.add(key)
+    children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+    size, height = 1, 1
+    for child in children:
+        more, below = _measure(child, depth + 1, memo, active)
+        size, height = size + more, max(height, below + 1)
+        if size > MAX_VALUES:
+            raise _Expands(f"the document expands to more than {MAX_VALUES:,} values through aliases (an alias bomb?)")
+    active.discard(key)
+    memo[key] = (size, height)
+    return size, height
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse an alias bomb or an anchor inside itself before building any data, at the top-level key holding it."""
+    import yaml
+
+    memo: dict[int, tuple[int, int]] = {}
+    pairs = root.value if isinstance(root, yaml.MappingNode) else [(root, root)]
+    total = 0
+    for key, value in pairs:
+        try:
+            total += _measure(value, 2, memo, set())[0]
+            if total > MAX_VALUES:
+                _measure(root, 1, {}, set())  # raises, naming why
+        except _Expands as exc:
+            raise ConfigError(Problem("", f"refused: {exc.reason}", file, key.start_mark.line + 1)) from None
 
 
 class _TooDeep(Exception):
@@ -163,6 +203,8 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     reader = _Reader(loader, file, source_map.lines)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, file)
         data = None if node is None else reader.construct(node, ())
     except _TooDeep as exc:
         message = f"refused: the settings are nested more than {MAX_DEPTH} levels deep"
