@@ -25,7 +25,9 @@ from elspeth.errors import (
     RunFailed,
     ValidationFailed,
 )
+from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.types import (
     Artifact,
     Failure,
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
         LLMRequestRejected,
         LLMServerError,
         LLMTimeout,
+        connection_failure,
         parse_retry_after,
         redirect_refused,
     )
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
     from elspeth.orchestration.pipeline import key_identity
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
@@ -93,6 +97,7 @@ _LAZY = {
     "decode_error": "elspeth.csvread",
     "LLMCallFailed": "elspeth.llm_errors",
     "LLMConnectionError": "elspeth.llm_errors",
+    "connection_failure": "elspeth.llm_errors",
     "LLMContentRefused": "elspeth.llm_errors",
     "LLMError": "elspeth.llm_errors",
     "LLMRateLimited": "elspeth.llm_errors",
@@ -136,6 +141,7 @@ _LAZY = {
     "RowRunner": "elspeth.orchestration",
     "run_rows": "elspeth.orchestration",
     "PluginInfo": "elspeth.registry",
+    "PluginReference": "elspeth.references",
     "Registry": "elspeth.registry",
     "Resolved": "elspeth.registry",
     "install_log_scrubbing": "elspeth.scrub",
@@ -172,6 +178,8 @@ __all__ = [
     "ControlRegistrar",
     "CsvOptions",
     "CsvReader",
+    "DeclaredPath",
+    "DiskFull",
     "ElspethError",
     "Failure",
     "HookspecAdder",
@@ -195,12 +203,14 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginRef",
+    "PluginReference",
     "PluginSource",
     "Problem",
     "ProcessorFailed",
     "Progress",
     "PromptTemplate",
     "Prompts",
+    "ReadsFiles",
     "Record",
     "Registrar",
     "Registry",
@@ -221,13 +231,16 @@ __all__ = [
     "TemplateError",
     "Usage",
     "ValidationFailed",
+    "WritesFiles",
     "builtin_sources",
     "check_needed_fields",
     "check_template",
     "choose_encoding",
     "close_plugins",
     "compile_template",
+    "connection_failure",
     "decode_error",
+    "disk_full",
     "flatten",
     "hookimpl",
     "hookspec",
@@ -243,10 +256,12 @@ __all__ = [
     "load_settings_text",
     "neutralise_formula",
     "open_plugins",
+    "output_target",
     "parse_retry_after",
     "plugin_summaries",
     "redirect_refused",
     "register_secret",
+    "replace_file",
     "reported_artifacts",
     "retry_call",
     "run_rows",

@@ -35,6 +35,8 @@ from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
+from elspeth.outputs import check_files
+from elspeth.references import check_ahead
 from elspeth.registry import Registry, Resolved
 from elspeth.resume import (
     EarlierAttempts,
@@ -139,6 +141,8 @@ async def prepare(
     processors = _resolve_list(registry, "processor", settings.processors, "processors", checker)
     utilities = _resolve_list(registry, "utility", settings.utilities, "utilities", checker)
     sinks = _resolve_list(registry, "sink", settings.sinks, "sinks", checker)
+    if checker.problems:  # stopping here: report what later checks would find too, in this one pass
+        check_ahead(registry, resolved["orchestrator"], settings.prompts, checker)
     checker.raise_if_any()
     level, source = _data_level(loaded, resolved["datasource"])
     _check_clearances(loaded, resolved["llm"], middleware, sinks, level, source, checker)
@@ -200,6 +204,10 @@ async def prepare(
     table = await _open_table(built["datasource"], resolved["datasource"], plugin_ctx, checker)
     if table is not None:  # a processor's `columns` or a retrieval query naming a field no row has
         check_preprocessing(list(table.columns), processor_objs, utility_objs, checker)
+    pairs = [(resolved[key], built[key]) for key in resolved] + list(zip(middleware, middleware_objs, strict=True))
+    pairs += [*zip(utilities, utility_objs, strict=True), *zip(processors, [p for _, p in processor_objs], strict=True)]
+    pairs += sink_objs
+    check_files(loaded, plugin_ctx, options, checker, pairs)  # no output may replace an input, nor a device
     checker.raise_if_any()
     orchestrator = resolved["orchestrator"]
     assert table is not None
