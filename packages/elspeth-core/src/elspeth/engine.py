@@ -22,18 +22,15 @@ from elspeth._gc import fewer_collections
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
+from elspeth.endpoints import check_endpoints
 from elspeth.errors import ConfigError, ElspethError, RunFailed
-from elspeth.orchestration.context import (
-    NullProgress,
-    OrchestrationContext,
-    PluginContext,
-    Progress,
-    endpoint_allowed,
-)
+from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing
+from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
+from elspeth.protocols import ResponseCache
 from elspeth.registry import Registry, Resolved
 from elspeth.resume import (
     EarlierAttempts,
@@ -43,7 +40,7 @@ from elspeth.resume import (
     prior_rows,
     restore_spending,
 )
-from elspeth.security import SecurityLevel, clearance, parse_level, refusal
+from elspeth.security import SecurityLevel, check_clearance, parse_level
 from elspeth.store import RunStore, StoreError
 from elspeth.types import Artifact, RunResult, Table
 
@@ -96,6 +93,70 @@ def _resolve_list(
     return [registry.resolve(domain, ref, (key, i), checker) for i, ref in enumerate(refs)]
 
 
+@dataclass
+class _Plan:
+    """Every plugin the settings name, resolved (``single`` by settings key) and then built."""
+
+    single: dict[str, Resolved | None]
+    lists: dict[str, list[Resolved | None]]
+    built: dict[str, Any] = field(default_factory=dict)
+    built_lists: dict[str, list[Any]] = field(default_factory=dict)
+
+    def resolved(self) -> list[Resolved]:
+        """Every resolved plugin, for the metadata's plugin versions."""
+        every = [*self.single.values(), *(r for refs in self.lists.values() for r in refs)]
+        return [r for r in every if r is not None]
+
+
+_SINGLE = {
+    "orchestrator": "orchestrator",
+    "datasource": "datasource",
+    "llm": "llm_client",
+    "rate_limiter": "rate_limiter",
+    "cost_tracker": "cost_tracker",
+}
+_LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
+
+
+def _resolve_all(loaded: LoadedSettings, registry: Registry, checker: Checker) -> _Plan:
+    settings = loaded.settings
+    single: dict[str, Resolved | None] = {}
+    for key, domain in _SINGLE.items():
+        ref: PluginRef | None = getattr(settings, key)
+        single[key] = registry.resolve(domain, ref, (key,), checker) if ref is not None else None
+    lists = {key: _resolve_list(registry, dom, getattr(settings, key), key, checker) for key, dom in _LISTS.items()}
+    return _Plan(single, lists)
+
+
+def _build_all(plan: _Plan, checker: Checker) -> None:
+    plan.built = {key: _build(r, checker) for key, r in plan.single.items()}
+    plan.built_lists = {key: [_build(r, checker) for r in refs] for key, refs in plan.lists.items()}
+
+
+def _run_cache(utilities: list[Any], options: RunOptions) -> ResponseCache | None:
+    """The run's response cache: the first utility that is one, unless ``--no-cache``."""
+    caches = [u for u in utilities if isinstance(u, ResponseCache)]
+    return caches[0] if caches and options.use_cache else None
+
+
+def _check_services(plan: _Plan, settings: Any, checker: Checker) -> None:
+    """Every middleware and utility that declares endpoints is checked against ``allowed_endpoints``."""
+    for key in ("middleware", "utilities"):
+        for resolved, obj in zip(plan.lists[key], plan.built_lists[key], strict=True):
+            if resolved is not None and obj is not None:
+                label = f"{resolved.info.domain} '{resolved.info.name}'"
+                check_endpoints(obj, label, settings.allowed_endpoints, resolved.loc, checker)
+
+
+def _llm(plan: _Plan, loaded: LoadedSettings, factory: LLMFactory, checker: Checker) -> LLMPipeline | None:
+    """The run's own pipeline, through the factory that builds every variant's too."""
+    client, resolved = plan.built["llm"], plan.single["llm"]
+    factory.run_client = client
+    if client is None or resolved is None:
+        return None
+    return factory.checked(client, resolved.info.name, ("llm",), checker)
+
+
 async def prepare(
     loaded: LoadedSettings,
     registry: Registry,
@@ -120,54 +181,33 @@ async def prepare(
     """
     settings = loaded.settings
     checker = loaded.checker()
-    single: dict[str, tuple[str, PluginRef | None]] = {
-        "orchestrator": ("orchestrator", settings.orchestrator),
-        "datasource": ("datasource", settings.datasource),
-        "llm": ("llm_client", settings.llm),
-        "rate_limiter": ("rate_limiter", settings.rate_limiter),
-        "cost_tracker": ("cost_tracker", settings.cost_tracker),
-    }
-    resolved: dict[str, Resolved | None] = {
-        key: registry.resolve(domain, ref, (key,), checker) if ref is not None else None
-        for key, (domain, ref) in single.items()
-    }
-    middleware = _resolve_list(registry, "llm_middleware", settings.middleware, "middleware", checker)
-    processors = _resolve_list(registry, "processor", settings.processors, "processors", checker)
-    utilities = _resolve_list(registry, "utility", settings.utilities, "utilities", checker)
-    sinks = _resolve_list(registry, "sink", settings.sinks, "sinks", checker)
+    plan = _resolve_all(loaded, registry, checker)
     checker.raise_if_any()
-    level, source = _data_level(loaded, resolved["datasource"])
-    _check_clearances(loaded, resolved["llm"], middleware, sinks, level, source, checker)
+    level, source = _data_level(loaded, plan.single["datasource"])
+    _check_clearances(loaded, plan, level, source, checker)
     checker.raise_if_any()
-
-    built = {key: _build(r, checker) for key, r in resolved.items()}
-    middleware_objs = [_build(r, checker) for r in middleware]
-    processor_objs = [(r.info.name, _build(r, checker)) for r in processors if r is not None]
-    utility_objs = [_build(r, checker) for r in utilities]
-    sink_objs = [(r, _build(r, checker)) for r in sinks if r is not None]
+    _build_all(plan, checker)
     checker.raise_if_any()
-
     options = options or RunOptions()
     run_id = options.resume or run_id or new_run_id()
-    caches = [u for u in utility_objs if hasattr(u, "lookup") and hasattr(u, "store")]
-    cache = caches[0] if caches and options.use_cache else None
-    ctx_cancel = Cancel()
+    cancel = Cancel()
     plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
-    llm = None
-    if built["llm"] is not None and endpoint_allowed(built["llm"], settings.allowed_endpoints, ("llm",), checker):
-        assert resolved["llm"] is not None
-        llm = LLMPipeline(
-            built["llm"],
-            middleware_objs,
-            built["rate_limiter"],
-            built["cost_tracker"],
-            name=resolved["llm"].info.name,
-            retry=settings.retry,
-            cancel=ctx_cancel,
-            cache=cache,
-        )
+    built = plan.built
+    factory = LLMFactory(
+        loaded,
+        (level, source),
+        cancel,
+        middleware=plan.built_lists["middleware"],
+        rate_limiter=built["rate_limiter"],
+        cost_tracker=built["cost_tracker"],
+        cache=_run_cache(plan.built_lists["utilities"], options),
+    )
+    llm = _llm(plan, loaded, factory, checker)
+    _check_services(plan, settings, checker)
     checker.raise_if_any()
-    used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
+    processor_objs = [
+        (r.info.name, obj) for r, obj in zip(plan.lists["processors"], plan.built_lists["processors"], strict=True) if r
+    ]
     ctx = OrchestrationContext(
         run_id=run_id,
         name=settings.name,
@@ -175,26 +215,29 @@ async def prepare(
         loaded=loaded,
         llm=llm,
         processors=processor_objs,
-        utilities=utility_objs,
+        utilities=plan.built_lists["utilities"],
         concurrency=settings.concurrency,
         plugin_context=plugin_ctx,
         progress=progress or NullProgress(),
-        cancel=ctx_cancel,
-        used=used,
+        cancel=cancel,
+        used=[r.info for r in plan.resolved()],
         security_level=level,
         security_source=source,
-        _llm_parts={
-            "middleware": middleware_objs,
-            "rate_limiter": built["rate_limiter"],
-            "cost_tracker": built["cost_tracker"],
-            "cache": cache,
-        },
+        llm_factory=factory,
     )
-    table = await _open_table(built["datasource"], resolved["datasource"], plugin_ctx, checker)
+    return await _check_and_open(plan, loaded, ctx, options, checker)
+
+
+async def _check_and_open(
+    plan: _Plan, loaded: LoadedSettings, ctx: OrchestrationContext, options: RunOptions, checker: Checker
+) -> PreparedRun:
+    """Open the datasource, run the orchestrator's check and, once everything passed, the run store."""
+    built = plan.built
+    table = await _open_table(built["datasource"], plan.single["datasource"], ctx.plugin_context, checker)
     if table is not None:  # a processor's `columns` or a retrieval query naming a field no row has
-        check_preprocessing(list(table.columns), processor_objs, utility_objs, checker)
+        check_preprocessing(list(table.columns), ctx.processors, ctx.utilities, checker)
     checker.raise_if_any()
-    orchestrator = resolved["orchestrator"]
+    orchestrator = plan.single["orchestrator"]
     assert table is not None
     assert orchestrator is not None
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
@@ -209,26 +252,26 @@ async def prepare(
         except BaseException:
             ctx.store.close()
             raise
-    parts = [
-        (r.info.domain, r.info.name, obj)
-        for r, obj in [
-            *zip(middleware, middleware_objs, strict=True),
-            (resolved["rate_limiter"], built["rate_limiter"]),
-            (resolved["cost_tracker"], built["cost_tracker"]),
-            *zip(utilities, utility_objs, strict=True),
-        ]
-        if r is not None
-    ]
-    parts += [("processor", name, obj) for name, obj in processor_objs]
-    # the datasource and the LLM client take part only in summary() and close()/aclose()
-    datasource = resolved["datasource"]
-    assert datasource is not None
-    parts.append(("datasource", datasource.info.name, built["datasource"]))
-    if built["llm"] is not None and resolved["llm"] is not None:
-        parts.append(("llm_client", resolved["llm"].info.name, built["llm"]))
+    sinks = [(r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None]
     return PreparedRun(
-        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier
+        loaded, ctx.registry, ctx, built["orchestrator"], orchestrator.info.name, table, sinks, _parts(plan), earlier
     )
+
+
+def _parts(plan: _Plan) -> list[tuple[str, str, Any]]:
+    """(domain, name, plugin) of every part opened, summarised and closed around the run."""
+    single, built, lists, objs = plan.single, plan.built, plan.lists, plan.built_lists
+    pairs = [
+        *zip(lists["middleware"], objs["middleware"], strict=True),
+        (single["rate_limiter"], built["rate_limiter"]),
+        (single["cost_tracker"], built["cost_tracker"]),
+        *zip(lists["utilities"], objs["utilities"], strict=True),
+        *zip(lists["processors"], objs["processors"], strict=True),
+        # the datasource and the LLM client take part only in summary() and close()/aclose()
+        (single["datasource"], built["datasource"]),
+        (single["llm"], built["llm"]),
+    ]
+    return [(r.info.domain, r.info.name, obj) for r, obj in pairs if r is not None and obj is not None]
 
 
 def _data_level(loaded: LoadedSettings, datasource: Resolved | None) -> tuple[SecurityLevel, str]:
@@ -244,30 +287,23 @@ def _data_level(loaded: LoadedSettings, datasource: Resolved | None) -> tuple[Se
     return level, source
 
 
-def _check_clearances(
-    loaded: LoadedSettings,
-    llm: Resolved | None,
-    middleware: list[Resolved | None],
-    sinks: list[Resolved | None],
-    level: SecurityLevel,
-    source: str,
-    checker: Checker,
-) -> None:
-    """Refuse, before any work, every recipient of the data cleared below its level."""
+def _check_clearances(loaded: LoadedSettings, plan: _Plan, level: SecurityLevel, source: str, checker: Checker) -> None:
+    """Refuse, before any plugin is built, every recipient of the data cleared below its level.
+
+    Variants' clients are checked as they are built, by :class:`~elspeth.orchestration.llm_factory.LLMFactory`.
+    """
     settings = loaded.settings
     recipients: list[tuple[Resolved | None, PluginRef | None]] = [
-        (llm, settings.llm),
-        *zip(middleware, settings.middleware, strict=True),
-        *zip(sinks, settings.sinks, strict=True),
+        (plan.single["llm"], settings.llm),
+        *zip(plan.lists["middleware"], settings.middleware, strict=True),
+        *zip(plan.lists["sinks"], settings.sinks, strict=True),
     ]
     for resolved, ref in recipients:
         if resolved is None or ref is None:
             continue
-        cleared = clearance(ref.security_level, resolved.info.factory)
-        problem = refusal(resolved.info.domain, resolved.info.name, cleared, level, source)
-        if problem is not None:
-            where = (*resolved.loc, "security_level") if ref.security_level is not None else resolved.loc
-            checker.add(where, problem)
+        where = (*resolved.loc, "security_level") if ref.security_level is not None else resolved.loc
+        info = resolved.info
+        check_clearance(info.domain, info.name, ref.security_level, info.factory, (level, source), where, checker)
 
 
 async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
