@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from elspeth import _trace
 from elspeth._gc import fewer_collections
+from elspeth._hooks import call_observers
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
@@ -324,15 +324,8 @@ def _now() -> str:
 
 
 def _call_observers(registry: Registry, hook_name: str, warn_into: dict[str, Any], **kwargs: Any) -> None:
-    caller = getattr(registry.manager.hook, hook_name)
-    for impl in caller.get_hookimpls():
-        _trace.hook_call(hook_name, impl.plugin_name, kwargs)
-        try:
-            impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-        except Exception as exc:  # an observer's bug must not lose the run's results
-            message = f"{hook_name} observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
-            log.warning(message)
-            warn_into.setdefault("warnings", []).append(message)
+    """Call an observer hook through pluggy; a failing observer becomes a warning (see :mod:`elspeth._hooks`)."""
+    call_observers(registry.manager, hook_name, warn_into, **kwargs)
 
 
 async def execute(prepared: PreparedRun) -> RunResult:

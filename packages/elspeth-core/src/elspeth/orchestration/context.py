@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from elspeth import _trace
+from elspeth._hooks import call_observers
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.endpoints import endpoint_allowed
@@ -331,15 +331,10 @@ class OrchestrationContext:
 
     def _report(self, record: Record | None, failure: Failure | None) -> None:
         self.progress.advance(failure is None)
-        kwargs = {"run_id": self.run_id, "record": record, "failure": failure}
-        for impl in self.registry.manager.hook.row_finished.get_hookimpls():
-            _trace.hook_call("row_finished", impl.plugin_name, kwargs)
-            try:
-                impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-            except Exception as exc:  # an observer's bug must fail neither the row nor the run
-                message = f"row_finished observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
-                logging.getLogger("elspeth").warning(message)
-                self.extra.setdefault("warnings", []).append(message)
+        # through pluggy, each observer's failure kept its own: it fails neither the row nor the run
+        call_observers(
+            self.registry.manager, "row_finished", self.extra, run_id=self.run_id, record=record, failure=failure
+        )
 
     def processor_names(self) -> Sequence[str]:
         """The processors' plugin names, in order."""
