@@ -79,7 +79,7 @@ _LAZY = {
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
     "OrchestrationContext": "elspeth.orchestration",
-    "PluginContext": "elspeth.orchestration",
+    "PluginContext": "elspeth.orchestration.plugin_context",
     "Progress": "elspeth.orchestration",
     "run_rows": "elspeth.orchestration",
     "PluginInfo": "elspeth.registry",

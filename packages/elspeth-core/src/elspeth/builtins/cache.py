@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.errors import ElspethError
 from elspeth.hookspecs import Registrar, hookimpl
-from elspeth.orchestration.context import PluginContext
 from elspeth.orchestration.pipeline import cache_key
+from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.store import FORMAT as STORE_FORMAT
 from elspeth.store import create_private
 from elspeth.types import LLMResponse, Usage

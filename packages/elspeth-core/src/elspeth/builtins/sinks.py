@@ -15,7 +15,7 @@ from typing import IO, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.hookspecs import Registrar, hookimpl
-from elspeth.orchestration.context import PluginContext
+from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from elspeth._hooks import call_observers
@@ -17,6 +15,7 @@ from elspeth.endpoints import endpoint_allowed
 from elspeth.errors import ProcessorFailed
 from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
+from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.orchestration.runner import Cancel
 from elspeth.security import SecurityLevel
 from elspeth.store import EncodedRow, RunStore
@@ -56,38 +55,6 @@ class NullProgress:
 
     def finish(self) -> None:
         """Ignore."""
-
-
-@dataclass
-class PluginContext:
-    """What datasources and sinks need from the run.
-
-    Attributes:
-        run_id: the run's id.
-        name: the run's name.
-        base_dir: the settings file's folder; relative input paths resolve against it.
-        output_dir: where sinks write; relative output paths resolve against it.
-        logger: the run's logger.
-        security_level: the data's security level; sinks record it on what they write.
-
-    """
-
-    run_id: str
-    name: str
-    base_dir: Path
-    output_dir: Path
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("elspeth"))
-    security_level: str = "UNOFFICIAL"
-
-    def input_path(self, path: str | Path) -> Path:
-        """``path`` resolved against the settings file's folder."""
-        return (self.base_dir / path).resolve()
-
-    def output_path(self, path: str | Path) -> Path:
-        """``path`` resolved against the output folder, whose parents are created."""
-        target = (self.output_dir / path).resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
 
 
 class _Group:
