@@ -255,6 +255,5 @@ def test_declared_endpoints_prefers_endpoints_then_endpoint() -> None:
 
 
 def test_the_retrieval_utility_declares_no_service() -> None:
-    from elspeth.builtins.retrieval import Retrieval
-
-    assert Retrieval.endpoints == ()
+    retrieval = pytest.importorskip("elspeth_retrieval.retrieval")
+    assert retrieval.Retrieval.endpoints == ()
