@@ -130,3 +130,18 @@ def test_a_variant_respelling_the_same_endpoint_keeps_the_clearance(
 
     assert done.returncode == 0, done.stderr
     assert len(a.requests("chat/completions")) == 4
+
+
+def test_validate_refuses_the_moved_variant_too(
+    llm_server_factory: LLMServerFactory, write_settings: WriteSettings, elspeth_cli: ElspethCli
+) -> None:
+    a, b = llm_server_factory(), llm_server_factory()
+    settings = _settings(write_settings, a.openai_base_url, b.openai_base_url, f"['{a.url}', '{b.url}']")
+
+    done = elspeth_cli("validate", settings)
+
+    assert done.returncode == 2, done.stderr
+    assert "orchestrator.options.experiments[1].llm_options: this variant sends to" in done.stderr
+    assert "settings.yaml:14" in done.stderr
+    assert a.requests() == []
+    assert b.requests() == []
