@@ -102,6 +102,11 @@ class _Plan:
     built: dict[str, Any] = field(default_factory=dict)
     built_lists: dict[str, list[Any]] = field(default_factory=dict)
 
+    def processors(self) -> list[tuple[str, Any]]:
+        """(name, processor) of each built processor, in the settings' order."""
+        pairs = zip(self.lists["processors"], self.built_lists["processors"], strict=True)
+        return [(r.info.name, obj) for r, obj in pairs if r is not None]
+
     def resolved(self) -> list[Resolved]:
         """Every resolved plugin, for the metadata's plugin versions."""
         every = [*self.single.values(), *(r for refs in self.lists.values() for r in refs)]
@@ -148,6 +153,21 @@ def _check_services(plan: _Plan, settings: Any, checker: Checker) -> None:
                 check_endpoints(obj, label, settings.allowed_endpoints, resolved.loc, checker)
 
 
+def _llm_factory(
+    plan: _Plan, loaded: LoadedSettings, data: tuple[SecurityLevel, str], cancel: Cancel, options: RunOptions
+) -> LLMFactory:
+    """The factory of every LLM pipeline of the run: the run's middleware, controls and cache around a client."""
+    return LLMFactory(
+        loaded,
+        data,
+        cancel,
+        middleware=plan.built_lists["middleware"],
+        rate_limiter=plan.built["rate_limiter"],
+        cost_tracker=plan.built["cost_tracker"],
+        cache=_run_cache(plan.built_lists["utilities"], options),
+    )
+
+
 def _llm(plan: _Plan, loaded: LoadedSettings, factory: LLMFactory, checker: Checker) -> LLMPipeline | None:
     """The run's own pipeline, through the factory that builds every variant's too."""
     client, resolved = plan.built["llm"], plan.single["llm"]
@@ -191,33 +211,22 @@ async def prepare(
     options = options or RunOptions()
     run_id = options.resume or run_id or new_run_id()
     cancel = Cancel()
-    plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
-    built = plan.built
-    factory = LLMFactory(
-        loaded,
-        (level, source),
-        cancel,
-        middleware=plan.built_lists["middleware"],
-        rate_limiter=built["rate_limiter"],
-        cost_tracker=built["cost_tracker"],
-        cache=_run_cache(plan.built_lists["utilities"], options),
-    )
+    factory = _llm_factory(plan, loaded, (level, source), cancel, options)
     llm = _llm(plan, loaded, factory, checker)
     _check_services(plan, settings, checker)
     checker.raise_if_any()
-    processor_objs = [
-        (r.info.name, obj) for r, obj in zip(plan.lists["processors"], plan.built_lists["processors"], strict=True) if r
-    ]
     ctx = OrchestrationContext(
         run_id=run_id,
         name=settings.name,
         registry=registry,
         loaded=loaded,
         llm=llm,
-        processors=processor_objs,
+        processors=plan.processors(),
         utilities=plan.built_lists["utilities"],
         concurrency=settings.concurrency,
-        plugin_context=plugin_ctx,
+        plugin_context=PluginContext(
+            run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level)
+        ),
         progress=progress or NullProgress(),
         cancel=cancel,
         used=[r.info for r in plan.resolved()],
