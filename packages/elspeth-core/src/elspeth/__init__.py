@@ -134,7 +134,7 @@ _LAZY = {
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
     "OrchestrationContext": "elspeth.orchestration",
-    "PluginContext": "elspeth.orchestration",
+    "PluginContext": "elspeth.orchestration.plugin_context",
     "Progress": "elspeth.orchestration",
     "RowCounts": "elspeth.orchestration",
     "RowFailed": "elspeth.orchestration",

@@ -40,6 +40,7 @@ class Retrieval:
     """Adds the best-matching passages of a local corpus (SQLite FTS5, BM25) to every row, as `context`."""
 
     name = "retrieval"
+    endpoints: tuple[str, ...] = ()  # a local SQLite index: no service to check against `allowed_endpoints`
 
     class Options(BaseModel):
         """Options of ``retrieval``."""

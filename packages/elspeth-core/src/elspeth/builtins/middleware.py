@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from elspeth.config.settings import SECRET_KEYS
 from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.llm_errors import LLMCallFailed, LLMContentRefused
-from elspeth.orchestration.context import PluginContext
+from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
 from elspeth.types import LLMRequest, LLMResponse
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.files import jsonl_lines, to_json, write_atomically
 from elspeth.hookspecs import Registrar, hookimpl
-from elspeth.orchestration.context import PluginContext
+from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
