@@ -6,6 +6,10 @@ This module is the public API for plugin authors. A plugin module imports what i
 
 Heavier parts (templates, the run engine, discovery) load on first use, so that importing
 ``elspeth`` stays cheap for every plugin.
+
+``__all__`` is the public API: every name in it is documented in docs/api.md and stable during 0.x
+as docs/compatibility.md says. A name that is renamed or withdrawn stays reachable for one minor
+release through ``_DEPRECATED``, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ from elspeth.errors import (
     ValidationFailed,
 )
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.llm_errors import (
+    LLMCallFailed,
+    LLMConnectionError,
+    LLMContentRefused,
+    LLMError,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMServerError,
+    LLMTimeout,
+    parse_retry_after,
+)
 from elspeth.types import (
     Artifact,
     Failure,
@@ -56,6 +71,8 @@ if TYPE_CHECKING:
         run_rows,
     )
     from elspeth.orchestration.fields import check_needed_fields
+    from elspeth.orchestration.pipeline import key_identity
+    from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.spool import Spool, SpoolWriter
@@ -70,6 +87,9 @@ _LAZY = {
     "load_settings": "elspeth.config",
     "Checker": "elspeth.config._yaml",
     "check_needed_fields": "elspeth.orchestration.fields",
+    "key_identity": "elspeth.orchestration.pipeline",
+    "RetryPolicy": "elspeth.orchestration.retry",
+    "retry_call": "elspeth.orchestration.retry",
     "close_plugins": "elspeth.orchestration.subplugins",
     "keyed_plugins": "elspeth.orchestration.subplugins",
     "open_plugins": "elspeth.orchestration.subplugins",
@@ -97,13 +117,36 @@ _LAZY = {
 }
 
 
+# A name that left the API: old name -> (module, attribute, the release that removes it). It stays
+# importable, with a DeprecationWarning naming what to use, for one minor release (docs/compatibility.md).
+_DEPRECATED: dict[str, tuple[str, str, str]] = {}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in _DEPRECATED:
+        return _deprecated(name, *_DEPRECATED[name])
+    raise AttributeError(f"module 'elspeth' has no attribute '{name}'")
+
+
+def _deprecated(name: str, module: str, attribute: str, removed_in: str) -> Any:
+    import warnings
+
+    replacement = f"{module}.{attribute}" if module != "elspeth" else f"elspeth.{attribute}"
+    warnings.warn(
+        f"elspeth.{name} is deprecated and will be removed in elspeth-core {removed_in}; use {replacement}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(module), attribute)  # never cached: every use warns
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [
@@ -115,9 +158,17 @@ __all__ = [
     "ElspethError",
     "Failure",
     "HookspecAdder",
+    "LLMCallFailed",
+    "LLMConnectionError",
+    "LLMContentRefused",
+    "LLMError",
     "LLMPipeline",
+    "LLMRateLimited",
     "LLMRequest",
+    "LLMRequestRejected",
     "LLMResponse",
+    "LLMServerError",
+    "LLMTimeout",
     "LoadedSettings",
     "NullProgress",
     "OrchestrationContext",
@@ -134,6 +185,7 @@ __all__ = [
     "Registrar",
     "Registry",
     "Resolved",
+    "RetryPolicy",
     "Row",
     "RunFailed",
     "RunMetadata",
@@ -155,12 +207,15 @@ __all__ = [
     "invoke",
     "iterate_rows",
     "jsonl_lines",
+    "key_identity",
     "keyed_plugins",
     "load_registry",
     "load_settings",
     "open_plugins",
+    "parse_retry_after",
     "plugin_summaries",
     "reported_artifacts",
+    "retry_call",
     "run_rows",
     "to_json",
     "write_atomically",
