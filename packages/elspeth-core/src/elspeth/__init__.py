@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from elspeth.__about__ import __version__ as __version__
 from elspeth._sync import call as invoke
 from elspeth._sync import inline
 from elspeth._sync import iterate as iterate_rows
@@ -78,7 +79,6 @@ if TYPE_CHECKING:
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
-__version__ = "0.1.0"
 
 _LAZY = {
     "LoadedSettings": "elspeth.config",

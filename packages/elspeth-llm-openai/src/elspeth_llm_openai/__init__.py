@@ -9,8 +9,7 @@ Configure it in the settings' ``llm``::
         api_key_env: OPENAI_API_KEY
 """
 
+from elspeth_llm_openai.__about__ import __version__ as __version__
 from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions
-
-__version__ = "0.1.0"
 
 __all__ = ["OpenAIClient", "OpenAIOptions"]

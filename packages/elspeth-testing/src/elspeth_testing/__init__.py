@@ -13,6 +13,8 @@ tests::
 
 import pytest
 
+from elspeth_testing.__about__ import __version__ as __version__
+
 pytest.register_assert_rewrite("elspeth_testing.contracts")
 
 from elspeth_testing._cli import CliResult, run_cli  # noqa: E402
