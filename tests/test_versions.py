@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -143,6 +144,17 @@ def test_no_source_file_writes_the_version_out() -> None:
 def test_dunder_version_is_the_installed_distributions_version() -> None:
     assert elspeth.__version__ == VERSION
     assert metadata.version(CORE) == elspeth.__version__, "reinstall: the installed metadata predates this version"
+
+
+def test_the_readmes_release_commands_are_the_tools() -> None:
+    releasing = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Releasing\n", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", releasing, re.DOTALL)
+    assert block, "README.md's Releasing section shows no commands"
+    lines = [shlex.split(line, comments=True) for line in block[1].splitlines()]
+    assert {"--check", "--set"} <= {words[2] for words in lines}
+    for words in lines:
+        assert words[:2] == ["python", "tools/versions.py"], words
+        versions.parser().parse_args(words[2:])  # exits 2 on an argument the tool does not take
 
 
 def copy_of_the_workspace(tmp_path: Path) -> Path:

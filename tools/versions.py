@@ -150,15 +150,20 @@ def set_version(new: str, root: Path = ROOT) -> None:
     write_meta(root)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command line; returns the exit code."""
+def parser() -> argparse.ArgumentParser:
+    """The command line's arguments."""
     parser = argparse.ArgumentParser(prog="python tools/versions.py", description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--check", action="store_true", help="exit 1 if any version is out of step")
     action.add_argument("--write", action="store_true", help="derive the meta-package's version and pins")
     action.add_argument("--set", metavar="VERSION", help="set every distribution's version (a release)")
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit code."""
+    args = parser().parse_args(argv)
     if args.set:
         set_version(args.set, args.root)
     elif args.write:
