@@ -18,7 +18,6 @@ A block without a language, or in another one, fails: say what it is.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import textwrap
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -156,7 +156,7 @@ def compiles(block: Block) -> str | None:
         block.text if whole(block) else "async def _fragment():\n" + textwrap.indent(block.text, "    ") + "    pass\n"
     )
     try:
-        ast.parse(source)
+        compile(source, block.where, "exec", dont_inherit=True)  # also `await` or `return` outside a function
     except SyntaxError as exc:
         return f"{block.where}: does not compile{'' if whole(block) else ' (as a fragment)'}: {exc}"
     return None
@@ -244,8 +244,23 @@ def test_a_settings_block_passes_elspeth_validate(block: Block, tmp_path: Path) 
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(content, encoding="utf-8")
     (tmp_path / "settings.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    done = elspeth("validate", "settings.yaml", cwd=tmp_path)
-    assert done.returncode == 0, f"{block.where}: elspeth validate fails:\n{done.stderr}"
+    code, output = validate(tmp_path / "settings.yaml")
+    assert code == 0, f"{block.where}: elspeth validate fails:\n{output}"
+
+
+def validate(path: Path) -> tuple[int, str]:
+    """``elspeth validate PATH`` in-process (the CLI's own command), with only the docs' variables set."""
+    from typer.testing import CliRunner
+
+    from elspeth.cli import app
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("ELSPETH_")]:
+            patch.delenv(name)
+        for name, value in ENV.items():
+            patch.setenv(name, value)
+        done = CliRunner().invoke(app, ["validate", str(path)])
+    return done.exit_code, done.output
 
 
 def elspeth(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -296,13 +311,22 @@ TOOLS = {"nox", "uv"}  # the only outside packages the docs tell a reader to ins
 
 
 def check_elspeth(args: list[str], block: Block) -> None:
+    """Parse ``elspeth ARGS`` with the CLI's own parser, each subcommand's options included."""
     import typer.main
 
     from elspeth.cli import app
 
+    command: Any = typer.main.get_command(app)  # typer's own copy of click: no public types to name
     try:
-        typer.main.get_command(app).make_context("elspeth", list(args), resilient_parsing=False)
-    except Exception as exc:  # click's usage errors, whatever their class
+        ctx = command.make_context("elspeth", list(args))
+        while hasattr(command, "resolve_command"):
+            protected = getattr(ctx, "protected_args", None) or getattr(ctx, "_protected_args", [])
+            rest = [*protected, *ctx.args]
+            if not rest:
+                break
+            name, command, rest = command.resolve_command(ctx, rest)
+            ctx = command.make_context(name, rest, parent=ctx)
+    except Exception as exc:  # click's usage errors, whichever copy of click raises them
         pytest.fail(f"{block.where}: `elspeth {shlex.join(args)}` is not a command the CLI accepts: {exc}")
 
 
@@ -386,3 +410,20 @@ def test_a_json_block_is_json(block: Block) -> None:
         json.loads(block.text)
     except json.JSONDecodeError as exc:
         pytest.fail(f"{block.where}: not JSON: {exc}")
+
+
+def test_the_checks_fail_an_example_that_is_wrong(tmp_path: Path) -> None:
+    page = ROOT / "docs" / "user-guide.md"
+    refused = Block(page, 1, "yaml", "fragment", "security_level: PROTECTED\nsinks: [jsonl]\n")
+    with pytest.raises(AssertionError, match="cleared for UNOFFICIAL but the data is PROTECTED"):
+        test_a_settings_block_passes_elspeth_validate(refused, tmp_path)
+    with pytest.raises(AssertionError, match="not a whole settings file"):
+        test_a_settings_block_passes_elspeth_validate(Block(page, 1, "yaml", "", "sinks: [jsonl]\n"), tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="not a command the CLI accepts"):
+        check_command(["elspeth", "run", "settings.yaml", "--no-such-flag"], refused)
+    with pytest.raises(AssertionError, match="not ours"):
+        check_command(["pip", "install", "requests"], refused)
+    with pytest.raises(pytest.fail.Exception, match="not a command this test knows how to check"):
+        check_command(["rm", "-rf", "output"], refused)
+    assert compiles(Block(page, 1, "python", "", "await ctx.commit_row()\n")) is not None
+    assert compiles(Block(page, 1, "python", "fragment", "await ctx.commit_row()\n")) is None
