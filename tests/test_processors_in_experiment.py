@@ -1,4 +1,4 @@
-"""Core's processing plugins under the ``experiment`` orchestrator: redaction before the prompt and any failure."""
+"""elspeth-processors' plugins under the ``experiment`` orchestrator: redaction before the prompt and any failure."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from elspeth.discovery import PluginSource
 from elspeth_testing.plugin import MakeRegistry, RunSettings, WriteSettings
 
 pytest.importorskip("elspeth_experiment")
+PLUGIN = PluginSource("processors", "elspeth-processors", "0.1.0", "elspeth_processors.plugin")
 pytest.importorskip("jsonschema")
 
 SETTINGS = """\
@@ -39,7 +41,7 @@ def test_pii_redaction_runs_before_the_prompt_and_a_later_failure_keeps_the_reda
     write_settings: WriteSettings, run_settings: RunSettings, make_registry: MakeRegistry
 ) -> None:
     path = write_settings(SETTINGS, {"people.csv": PEOPLE})
-    result = run_settings(path, make_registry("elspeth_experiment.plugin"))
+    result = run_settings(path, make_registry("elspeth_experiment.plugin", PLUGIN))
     assert [r.inputs["note"] for r in result.records] == ["write to [EMAIL]", "call [PHONE]"]
     assert [r.inputs["age"] for r in result.records] == [34, 51], "schema_validation's coerced values go on"
     (failure,) = result.failures

@@ -1,4 +1,4 @@
-"""Core's ``retrieval`` utility feeding the experiment and batch orchestrators' prompts, end to end."""
+"""The ``retrieval`` utility (elspeth-retrieval) feeding the experiment and batch orchestrators' prompts, end to end."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 import pytest
 
 from elspeth import ConfigError
+from elspeth.discovery import PluginSource
 from elspeth_testing.plugin import MakeRegistry, RunSettings, WriteSettings
 
 pytest.importorskip("elspeth_experiment")
+PLUGIN = PluginSource("retrieval", "elspeth-retrieval", "0.1.0", "elspeth_retrieval.plugin")
 
 SETTINGS = """\
 datasource: {plugin: csv, options: {path: questions.csv, id_column: id}}
@@ -34,7 +36,7 @@ def test_the_prompt_sent_to_the_llm_holds_the_retrieved_passage(
     write_settings: WriteSettings, run_settings: RunSettings, make_registry: MakeRegistry
 ) -> None:
     path = write_settings(SETTINGS, FILES)
-    result = run_settings(path, make_registry("elspeth_experiment.plugin"))
+    result = run_settings(path, make_registry("elspeth_experiment.plugin", PLUGIN))
     assert not result.failures
     trail = [json.loads(line) for line in (path.parent / "output" / "audit.jsonl").read_text("utf-8").splitlines()]
     prompts = {e["row_id"]: e["user"] for e in trail if e["event"] == "request"}
@@ -50,7 +52,7 @@ def test_without_retrieval_the_context_field_is_reported_before_any_call(
 ) -> None:
     path = write_settings(SETTINGS.split("utilities:")[0], FILES)
     with pytest.raises(ConfigError, match=r"prompts\.user: template uses 'context'"):
-        run_settings(path, make_registry("elspeth_experiment.plugin"))
+        run_settings(path, make_registry("elspeth_experiment.plugin", PLUGIN))
 
 
 def test_the_batch_orchestrator_sends_the_retrieved_passage_too(
@@ -58,7 +60,7 @@ def test_the_batch_orchestrator_sends_the_retrieved_passage_too(
 ) -> None:
     pytest.importorskip("elspeth_batch")
     path = write_settings(SETTINGS.replace("orchestrator: experiment", "orchestrator: batch"), FILES)
-    result = run_settings(path, make_registry("elspeth_batch.plugin"))
+    result = run_settings(path, make_registry("elspeth_batch.plugin", PLUGIN))
     assert not list(result.failures)
     trail = [json.loads(line) for line in (path.parent / "output" / "audit.jsonl").read_text("utf-8").splitlines()]
     prompts = {e["row_id"]: e["user"] for e in trail if e["event"] == "request"}

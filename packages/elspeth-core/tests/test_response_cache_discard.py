@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from elspeth import LLMPipeline, LLMRequest, LLMResponse, Usage
-from elspeth.builtins.cache import CacheFile, ResponseCache
+from elspeth.cache import CacheFile, ResponseCache
 
 
 class Counter:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from elspeth import ElspethError, LLMRequest, LLMResponse, Record, Usage
-from elspeth.builtins.cache import CacheFile
 from elspeth.builtins.controls import PriceTable
+from elspeth.cache import CacheFile
 from elspeth.store import RunStore, StoreError
 from elspeth.totals import RunTotals
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
@@ -19,6 +20,17 @@ from elspeth.registry import Registry
 from elspeth_testing import build_registry, plugin_module
 
 BATCH = PluginSource("batch", "elspeth-orchestrator-batch", "0.1.0", "elspeth_batch.plugin")
+
+# processors and retrieval are their own distributions: the registry has them when they are installed
+# (the workspace), and the tests that use them are skipped where they are not (built wheels, isolated)
+PLUGIN_DISTS = [
+    PluginSource(label, dist, "0.1.0", f"{module}.plugin")
+    for label, dist, module in (
+        ("processors", "elspeth-processors", "elspeth_processors"),
+        ("retrieval", "elspeth-retrieval", "elspeth_retrieval"),
+    )
+    if importlib.util.find_spec(module) is not None
+]
 
 
 def _jitter(row_id: str, spread_ms: float) -> float:
@@ -170,7 +182,7 @@ TEST_PLUGINS = plugin_module("batch_test_plugins", register_llm_clients, registe
 @pytest.fixture
 def registry() -> Registry:
     """Core's builtins, the batch orchestrator and the test plugins above."""
-    return build_registry(BATCH, TEST_PLUGINS)
+    return build_registry(BATCH, *PLUGIN_DISTS, TEST_PLUGINS)
 
 
 @pytest.fixture
@@ -178,7 +190,7 @@ def registry_with() -> Callable[..., Registry]:
     """``registry_with(module, ...)``: the ``registry`` above plus more plugin modules (observers, ...)."""
 
     def build(*modules: ModuleType) -> Registry:
-        return build_registry(BATCH, TEST_PLUGINS, *modules)
+        return build_registry(BATCH, *PLUGIN_DISTS, TEST_PLUGINS, *modules)
 
     return build
 

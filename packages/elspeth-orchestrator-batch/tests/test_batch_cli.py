@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import elspeth_batch
 from elspeth_testing.plugin import ElspethCli, WriteSettings
+
+needs_processors = pytest.mark.skipif(
+    importlib.util.find_spec("elspeth_processors") is None, reason="elspeth-processors is not installed"
+)
+needs_retrieval = pytest.mark.skipif(
+    importlib.util.find_spec("elspeth_retrieval") is None, reason="elspeth-retrieval is not installed"
+)
+
 
 SETTINGS = """\
 name: reviews
@@ -110,6 +121,8 @@ def test_resume_takes_finished_rows_over_without_calling_the_llm_again(
     assert (tmp_path / "output/results.csv").read_bytes() == before
 
 
+@needs_processors
+@needs_retrieval
 def test_a_misspelt_processor_column_or_retrieval_field_stops_validate_before_any_row(
     elspeth_cli: ElspethCli, write_settings: WriteSettings, reviews_csv: Any, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 from elspeth import ConfigError
 from elspeth.registry import Registry
 from elspeth_testing.plugin import RunSettings, WriteSettings
+
+needs_processors = pytest.mark.skipif(
+    importlib.util.find_spec("elspeth_processors") is None, reason="elspeth-processors is not installed"
+)
+
 
 BASE = """\
 name: bad-batch
@@ -110,6 +116,7 @@ def test_include_raw_into_a_json_column_is_a_clash(problems: Any) -> None:
     assert problem.startswith("orchestrator.options.json_fields.a: 'a' is also output_field")
 
 
+@needs_processors
 def test_a_post_processor_column_that_is_neither_an_input_nor_an_output_is_reported(problems: Any) -> None:
     text = BASE.replace(
         "    output_field: answer\n",

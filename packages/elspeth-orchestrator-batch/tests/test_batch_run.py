@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from elspeth import Failure, Record, RunFailed, RunResult, Spool
 from elspeth.registry import Registry
 from elspeth_batch.orchestrator import BatchOrchestrator
 from elspeth_testing.plugin import RunSettings, WriteSettings
+
+needs_processors = pytest.mark.skipif(
+    importlib.util.find_spec("elspeth_processors") is None, reason="elspeth-processors is not installed"
+)
 
 
 def settings(orchestrator: dict[str, Any] | None = None, **top: Any) -> str:
@@ -305,6 +310,7 @@ ALL_SINKS = [
 ]
 
 
+@needs_processors
 def test_personal_data_redacted_before_a_failing_step_stays_out_of_every_output_and_the_store(
     run: Any, tmp_path: Path
 ) -> None:
@@ -349,6 +355,7 @@ def test_a_reply_that_does_not_parse_is_in_the_failures_file_and_the_summary(run
     assert shown == {"r0001": '=HYPERLINK("http://evil.example")', "r0002": "x" * 300}
 
 
+@needs_processors
 def test_every_processor_and_post_processor_summary_reaches_the_metadata_even_when_listed_twice(run: Any) -> None:
     data = "id,product,review\nr0000,kettle,ann@example.org or 4111 1111 1111 1111\nr0001,lamp,fine\n"
     reply = "call +44 20 7946 0958 or mail help@example.org"
@@ -370,6 +377,7 @@ def test_every_processor_and_post_processor_summary_reaches_the_metadata_even_wh
     assert found == {"pii_redaction[0]": {"phone": 2}, "pii_redaction[1]": {"email": 2}}
 
 
+@needs_processors
 def test_a_post_processor_that_cannot_open_stops_the_run_naming_it(run: Any, tmp_path: Path) -> None:
     pytest.importorskip("jsonschema")
     post = [{"plugin": "upper", "options": {"column": "response"}}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,17 @@ from elspeth_testing import build_registry, plugin_module
 from elspeth_validation import Rejected
 
 VALIDATION = PluginSource("validation", "elspeth-orchestrator-validation", "0.1.0", "elspeth_validation.plugin")
+
+# processors and retrieval are their own distributions: the registry has them when they are installed
+# (the workspace), and the tests that use them are skipped where they are not (built wheels, isolated)
+PLUGIN_DISTS = [
+    PluginSource(label, dist, "0.1.0", f"{module}.plugin")
+    for label, dist, module in (
+        ("processors", "elspeth-processors", "elspeth_processors"),
+        ("retrieval", "elspeth-retrieval", "elspeth_retrieval"),
+    )
+    if importlib.util.find_spec(module) is not None
+]
 
 
 class _Column(BaseModel):
@@ -157,7 +169,7 @@ TEST_PLUGINS = plugin_module("validation_test_plugins", register_processors)
 @pytest.fixture
 def registry() -> Registry:
     """Core's builtins, the validation orchestrator and the test plugins above."""
-    return build_registry(VALIDATION, TEST_PLUGINS)
+    return build_registry(VALIDATION, *PLUGIN_DISTS, TEST_PLUGINS)
 
 
 PEOPLE = """\

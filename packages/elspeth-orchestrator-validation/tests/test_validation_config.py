@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 from elspeth import ConfigError
 from elspeth.registry import Registry
 from elspeth_testing.plugin import RunSettings, WriteSettings
+
+needs_processors = pytest.mark.skipif(
+    importlib.util.find_spec("elspeth_processors") is None, reason="elspeth-processors is not installed"
+)
+
 
 BASE = """\
 name: bad-validation
@@ -111,6 +117,7 @@ def test_an_empty_allowed_list_is_an_error(problems: Any) -> None:
     assert problem.startswith("orchestrator.options.allowed.country: list at least one allowed value")
 
 
+@needs_processors
 def test_a_rule_plugin_reading_a_column_the_rows_do_not_have_is_reported_at_its_line(problems: Any) -> None:
     text = BASE.replace(
         "    required: [id, name]\n",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ import pytest
 from elspeth import RunFailed, RunResult, Spool
 from elspeth.registry import Registry
 from elspeth_testing.plugin import RunSettings, WriteSettings
+
+needs_processors = pytest.mark.skipif(
+    importlib.util.find_spec("elspeth_processors") is None, reason="elspeth-processors is not installed"
+)
+
 
 RULES: dict[str, Any] = {
     "required": ["id", "name", "email"],
@@ -220,6 +226,7 @@ def test_results_stream_through_spools_removed_with_the_result(run: Any, tmp_pat
     assert sorted(p.name for p in (tmp_path / "output").iterdir()) == ["all.jsonl", "invalid.csv", "valid.csv"]
 
 
+@needs_processors
 def test_a_returned_row_passes_even_with_a_column_named_valid(run: Any) -> None:
     pytest.importorskip("jsonschema")
     # schema_validation hands back the row with `valid` coerced to the boolean false: that is data, not a verdict
@@ -237,6 +244,7 @@ SCHEMA = {
 }
 
 
+@needs_processors
 def test_rule_plugins_are_opened_before_the_first_row_and_closed_after_the_last(run: Any, tmp_path: Path) -> None:
     pytest.importorskip("jsonschema")
     rules = [
@@ -255,6 +263,7 @@ def test_rule_plugins_are_opened_before_the_first_row_and_closed_after_the_last(
     assert (tmp_path / "output/closed-name.txt").is_file(), "the rule was closed when the run ended"
 
 
+@needs_processors
 def test_a_rule_that_cannot_open_stops_the_run_naming_it(run: Any, tmp_path: Path) -> None:
     pytest.importorskip("jsonschema")
     rules = ["no_spaces", {"plugin": "schema_validation", "options": {"schema_path": "missing.json"}}]
@@ -262,6 +271,7 @@ def test_a_rule_that_cannot_open_stops_the_run_naming_it(run: Any, tmp_path: Pat
         run(settings({"rules": rules}))
 
 
+@needs_processors
 def test_every_rule_plugin_summary_reaches_the_metadata_even_when_listed_twice(run: Any) -> None:
     pytest.importorskip("jsonschema")
     rules = [
@@ -288,6 +298,7 @@ PII_PEOPLE = (
 )
 
 
+@needs_processors
 def test_personal_data_redacted_before_a_failing_step_stays_out_of_every_output_and_the_store(
     run: Any, tmp_path: Path
 ) -> None:

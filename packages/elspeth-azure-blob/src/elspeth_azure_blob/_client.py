@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
-from elspeth.errors import ConfigError
+from elspeth import ConfigError
 from elspeth_azure_blob._errors import BlobError
 from elspeth_azure_blob._options import AuthOptions, Credentials, account_name_of
 

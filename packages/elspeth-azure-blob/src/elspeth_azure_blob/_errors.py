@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elspeth.errors import ElspethError
+from elspeth import ElspethError
 
 __all__ = ["BlobError"]
 

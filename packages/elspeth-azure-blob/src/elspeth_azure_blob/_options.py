@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth.errors import ConfigError
+from elspeth import ConfigError
 
 __all__ = ["AuthOptions", "BlobAddress", "Credentials", "account_name_of", "split_blob_url"]
 

@@ -16,9 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
-from elspeth.orchestration.context import PluginContext
-from elspeth.types import Row, Table
+from elspeth import CsvOptions, CsvReader, PluginContext, Row, Table, choose_encoding, decode_error
 from elspeth_azure_blob._errors import BlobError
 from elspeth_azure_blob._options import AuthOptions, split_blob_url
 

@@ -31,17 +31,6 @@ from elspeth.errors import (
     ValidationFailed,
 )
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
-from elspeth.llm_errors import (
-    LLMCallFailed,
-    LLMConnectionError,
-    LLMContentRefused,
-    LLMError,
-    LLMRateLimited,
-    LLMRequestRejected,
-    LLMServerError,
-    LLMTimeout,
-    parse_retry_after,
-)
 from elspeth.types import (
     Artifact,
     Failure,
@@ -58,10 +47,23 @@ from elspeth.types import (
 )
 
 if TYPE_CHECKING:
-    from elspeth.builtins.sinks import jsonl_lines, to_json, write_atomically
-    from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings
+    from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
-    from elspeth.discovery import load_registry
+    from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
+    from elspeth.discovery import PluginSource, builtin_sources, load_registry
+    from elspeth.engine import run_settings
+    from elspeth.files import jsonl_lines, to_json, write_atomically
+    from elspeth.llm_errors import (
+        LLMCallFailed,
+        LLMConnectionError,
+        LLMContentRefused,
+        LLMError,
+        LLMRateLimited,
+        LLMRequestRejected,
+        LLMServerError,
+        LLMTimeout,
+        parse_retry_after,
+    )
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -77,19 +79,40 @@ if TYPE_CHECKING:
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.spool import Spool, SpoolWriter
+    from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 
 _LAZY = {
+    "CsvOptions": "elspeth.csvread",
+    "CsvReader": "elspeth.csvread",
+    "choose_encoding": "elspeth.csvread",
+    "decode_error": "elspeth.csvread",
+    "LLMCallFailed": "elspeth.llm_errors",
+    "LLMConnectionError": "elspeth.llm_errors",
+    "LLMContentRefused": "elspeth.llm_errors",
+    "LLMError": "elspeth.llm_errors",
+    "LLMRateLimited": "elspeth.llm_errors",
+    "LLMRequestRejected": "elspeth.llm_errors",
+    "LLMServerError": "elspeth.llm_errors",
+    "LLMTimeout": "elspeth.llm_errors",
+    "parse_retry_after": "elspeth.llm_errors",
+    "RetryPolicy": "elspeth.orchestration.retry",
+    "retry_call": "elspeth.orchestration.retry",
+    "key_identity": "elspeth.orchestration.pipeline",
+    "SanitizeOptions": "elspeth.spreadsheet",
+    "neutralise_formula": "elspeth.spreadsheet",
+    "warn_unsanitised": "elspeth.spreadsheet",
+    "PluginSource": "elspeth.discovery",
+    "builtin_sources": "elspeth.discovery",
+    "load_settings_text": "elspeth.config",
+    "run_settings": "elspeth.engine",
     "LoadedSettings": "elspeth.config",
     "PluginRef": "elspeth.config",
     "Prompts": "elspeth.config",
     "load_settings": "elspeth.config",
     "Checker": "elspeth.config._yaml",
     "check_needed_fields": "elspeth.orchestration.fields",
-    "key_identity": "elspeth.orchestration.pipeline",
-    "RetryPolicy": "elspeth.orchestration.retry",
-    "retry_call": "elspeth.orchestration.retry",
     "close_plugins": "elspeth.orchestration.subplugins",
     "keyed_plugins": "elspeth.orchestration.subplugins",
     "open_plugins": "elspeth.orchestration.subplugins",
@@ -107,9 +130,9 @@ _LAZY = {
     "Resolved": "elspeth.registry",
     "Spool": "elspeth.spool",
     "SpoolWriter": "elspeth.spool",
-    "jsonl_lines": "elspeth.builtins.sinks",
-    "to_json": "elspeth.builtins.sinks",
-    "write_atomically": "elspeth.builtins.sinks",
+    "jsonl_lines": "elspeth.files",
+    "to_json": "elspeth.files",
+    "write_atomically": "elspeth.files",
     "PromptTemplate": "elspeth.templates",
     "TemplateError": "elspeth.templates",
     "check_template": "elspeth.templates",
@@ -155,6 +178,8 @@ __all__ = [
     "Checker",
     "ConfigError",
     "ControlRegistrar",
+    "CsvOptions",
+    "CsvReader",
     "ElspethError",
     "Failure",
     "HookspecAdder",
@@ -176,6 +201,7 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginRef",
+    "PluginSource",
     "Problem",
     "ProcessorFailed",
     "Progress",
@@ -190,16 +216,20 @@ __all__ = [
     "RunFailed",
     "RunMetadata",
     "RunResult",
+    "SanitizeOptions",
     "Spool",
     "SpoolWriter",
     "Table",
     "TemplateError",
     "Usage",
     "ValidationFailed",
+    "builtin_sources",
     "check_needed_fields",
     "check_template",
+    "choose_encoding",
     "close_plugins",
     "compile_template",
+    "decode_error",
     "flatten",
     "hookimpl",
     "hookspec",
@@ -211,12 +241,16 @@ __all__ = [
     "keyed_plugins",
     "load_registry",
     "load_settings",
+    "load_settings_text",
+    "neutralise_formula",
     "open_plugins",
     "parse_retry_after",
     "plugin_summaries",
     "reported_artifacts",
     "retry_call",
     "run_rows",
+    "run_settings",
     "to_json",
+    "warn_unsanitised",
     "write_atomically",
 ]

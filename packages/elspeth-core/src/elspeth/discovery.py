@@ -36,9 +36,6 @@ BUILTIN_MODULES = (
     "elspeth.builtins.middleware",
     "elspeth.builtins.controls",
     "elspeth.builtins.cache",
-    "elspeth.builtins.signed",
-    "elspeth.builtins.processing",
-    "elspeth.builtins.retrieval",
 )
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _CONTROL_KINDS = ("rate_limiter", "cost_tracker")

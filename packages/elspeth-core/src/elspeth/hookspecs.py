@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from elspeth.types import Failure, Record, RunResult
 
 __all__ = [
@@ -294,6 +296,32 @@ def run_finished(run_id: str, result: RunResult) -> None:
         @hookimpl
         def run_finished(result):
             print(result.metadata.succeeded, "rows done")
+
+    """
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add commands to the ``elspeth`` command line, as ``llm``'s hook of the same name does.
+
+    Called only for modules named in the ``elspeth.commands`` entry-point group (not the ``elspeth``
+    group), and only when a command line needs plugin commands: ``elspeth --help``, or a command
+    core does not have. So keep that module light (typer and ``elspeth`` at the top, the command's
+    work imported inside it). An :class:`~elspeth.ElspethError` a command raises is printed as
+    ``error: ...`` with its exit code, like core's commands; ``raise typer.Exit(code)`` sets the code.
+
+    Args:
+        cli: a ``typer.Typer`` app; add commands with ``@cli.command()`` (or ``cli.add_typer``).
+
+    Example::
+
+        # pyproject.toml: [project.entry-points."elspeth.commands"] hello = "elspeth_hello.commands"
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def hello(name: str) -> None:
+                '''Say hello.'''
+                print(f"hello {name}")
 
     """
 

@@ -97,7 +97,7 @@ def _now() -> str:
 
 
 def _dump(value: Any) -> str:
-    from elspeth.builtins.sinks import to_json
+    from elspeth.files import to_json
 
     return to_json(value)
 

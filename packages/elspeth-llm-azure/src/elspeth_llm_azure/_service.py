@@ -15,16 +15,17 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import ConfigError
-from elspeth.llm_errors import (
+from elspeth import (
+    ConfigError,
     LLMConnectionError,
     LLMRateLimited,
     LLMRequestRejected,
     LLMServerError,
     LLMTimeout,
+    RetryPolicy,
     parse_retry_after,
+    retry_call,
 )
-from elspeth.orchestration.retry import RetryPolicy, retry_call
 
 __all__ = ["MAX_TEXT", "Service", "ServiceOptions", "chunks"]
 
@@ -123,7 +124,7 @@ class Service:
     async def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
         import httpx
 
-        from elspeth_llm_openai.loop import LoopBoundSDK
+        from elspeth_llm_openai import LoopBoundSDK
 
         if self._http is None:
             self._http = LoopBoundSDK(self._make, _aclose)

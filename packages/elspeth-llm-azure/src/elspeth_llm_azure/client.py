@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import ConfigError, LLMRequest, LLMResponse
-from elspeth.orchestration.pipeline import key_identity
-from elspeth_llm_openai.client import check_response_format
+from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity
+from elspeth_llm_openai import check_response_format
 
 __all__ = ["ENTRA_SCOPE", "AzureOpenAIClient", "AzureOpenAIOptions"]
 
@@ -90,7 +89,7 @@ class AzureOpenAIClient:
     def _make_sdk(self) -> Any:
         import openai
 
-        from elspeth_llm_openai.sdk import build_http_client
+        from elspeth_llm_openai import build_http_client
 
         opts = self.options
         auth: dict[str, Any] = {"api_key": self._api_key}
@@ -120,7 +119,7 @@ class AzureOpenAIClient:
         """
         if self._sdk is None:
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
-        from elspeth_llm_openai.sdk import LoopBoundSDK, send
+        from elspeth_llm_openai import LoopBoundSDK, send
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)

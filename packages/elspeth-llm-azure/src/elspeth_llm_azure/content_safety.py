@@ -9,9 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from elspeth import LLMRequest, LLMResponse
-from elspeth.llm_errors import LLMContentRefused, LLMError, LLMServerError
-from elspeth.orchestration.retry import RetryPolicy
+from elspeth import LLMContentRefused, LLMError, LLMRequest, LLMResponse, LLMServerError, RetryPolicy
 from elspeth_llm_azure._service import MAX_TEXT, Service, ServiceOptions, chunks
 from elspeth_llm_azure.prompt_shield import PromptShield, PromptShieldOptions
 

@@ -7,9 +7,35 @@ Configure it in the settings' ``llm``::
       options:
         model: gpt-4o-mini
         api_key_env: OPENAI_API_KEY
+
+The SDK plumbing other OpenAI-SDK clients share (``elspeth-llm-azure`` uses it: Azure OpenAI is the
+same SDK, so one translation of its errors and one event-loop binding serve both) is public here too:
+:func:`build_http_client`, :func:`send`, :class:`LoopBoundSDK` and :func:`check_response_format`. The
+names that need the ``openai`` SDK load on first use, so importing this package stays cheap.
 """
 
-from elspeth_llm_openai.__about__ import __version__ as __version__
-from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions
+from __future__ import annotations
 
-__all__ = ["OpenAIClient", "OpenAIOptions"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from elspeth_llm_openai.__about__ import __version__ as __version__
+from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions, check_response_format
+from elspeth_llm_openai.loop import LoopBoundSDK
+
+if TYPE_CHECKING:
+    from elspeth_llm_openai.sdk import build_http_client, send
+
+_LAZY = {"build_http_client": "elspeth_llm_openai.sdk", "send": "elspeth_llm_openai.sdk"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'elspeth_llm_openai' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["LoopBoundSDK", "OpenAIClient", "OpenAIOptions", "build_http_client", "check_response_format", "send"]

@@ -9,8 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import ConfigError, LLMRequest, LLMResponse
-from elspeth.orchestration.pipeline import key_identity
+from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIClient", "OpenAIOptions"]
 

@@ -14,15 +14,18 @@ from typing import Any
 
 import openai
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, Usage
-from elspeth.llm_errors import (
+from elspeth import (
+    ConfigError,
     LLMConnectionError,
     LLMContentRefused,
     LLMError,
     LLMRateLimited,
+    LLMRequest,
     LLMRequestRejected,
+    LLMResponse,
     LLMServerError,
     LLMTimeout,
+    Usage,
     parse_retry_after,
 )
 from elspeth_llm_openai.loop import LoopBoundSDK

@@ -10,8 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from elspeth import Artifact, Failure
-from elspeth.spreadsheet import neutralise_formula
+from elspeth import Artifact, Failure, neutralise_formula
 
 __all__ = ["RejectsFile"]
 

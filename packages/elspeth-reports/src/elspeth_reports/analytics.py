@@ -55,7 +55,7 @@ class AnalyticsReportSink:
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write one file per format, each atomically."""
-        from elspeth.builtins.sinks import to_json, write_atomically
+        from elspeth import to_json, write_atomically
         from elspeth_reports.markdown import render_markdown
         from elspeth_reports.summary import build_summary
 

@@ -52,7 +52,7 @@ class VisualReportSink:
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the page atomically."""
-        from elspeth.builtins.sinks import write_atomically
+        from elspeth import write_atomically
 
         path = ctx.output_path(self.options.path)
         text = self.render(result)

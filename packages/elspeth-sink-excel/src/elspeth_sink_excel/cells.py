@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from elspeth.spreadsheet import neutralise_formula
+from elspeth import neutralise_formula
 from elspeth_sink_excel.sheets import to_text
 
 __all__ = ["MAX_CELL_CHARS", "MAX_WIDTH", "MIN_WIDTH", "cell_converter", "column_widths"]

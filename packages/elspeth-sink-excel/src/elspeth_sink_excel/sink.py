@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from elspeth import Artifact, PluginContext, PluginError, RunResult
-from elspeth.spreadsheet import SanitizeOptions, warn_unsanitised
+from elspeth import Artifact, PluginContext, PluginError, RunResult, SanitizeOptions, warn_unsanitised
 from elspeth_sink_excel.__about__ import __version__
 from elspeth_sink_excel.sheets import (
     Sheet,

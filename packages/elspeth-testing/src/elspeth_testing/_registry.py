@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
-from elspeth.discovery import PluginSource, load_registry
-from elspeth.registry import Registry
+from elspeth import PluginSource, Registry, load_registry
 
 __all__ = ["build_registry", "plugin_module"]
 

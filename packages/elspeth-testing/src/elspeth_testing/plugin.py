@@ -17,9 +17,7 @@ from typing import Protocol
 
 import pytest
 
-from elspeth import PluginContext, RunResult
-from elspeth.discovery import PluginSource
-from elspeth.registry import Registry
+from elspeth import PluginContext, PluginSource, Registry, RunResult
 from elspeth_testing._cli import CliResult, run_cli
 from elspeth_testing._registry import build_registry
 from elspeth_testing._settings import write_settings_files
@@ -95,8 +93,8 @@ def write_settings(tmp_path: Path) -> WriteSettings:
 @pytest.fixture
 def run_settings() -> RunSettings:
     """Load a settings file and run it in-process; raises what a run raises (``ConfigError``, ``RunFailed``)."""
-    from elspeth.config import load_settings
-    from elspeth.engine import run_settings as run
+    from elspeth import load_settings
+    from elspeth import run_settings as run
 
     def run_file(path: str | Path, registry: Registry | None = None) -> RunResult:
         return run(load_settings(path), registry if registry is not None else build_registry())

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -14,79 +10,13 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth.files import jsonl_lines, to_json, write_atomically
 from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.orchestration.context import PluginContext
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
 
 T = TypeVar("T")
-
-
-def write_atomically(path: Path, writer: Callable[[IO[str]], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def to_json(value: Any, **kwargs: Any) -> str:
-    """JSON with NaN and infinities written as null (JSON has no such numbers)."""
-    return json.dumps(_clean(value), default=_json_default, ensure_ascii=False, **kwargs)
-
-
-def jsonl_lines(result: RunResult, include_failures: bool = True) -> Iterator[str]:
-    """The result as JSON Lines: one object per record (``status: ok``), then per failure (``status: failed``).
-
-    The ``jsonl`` sink writes these; other sinks that ship results elsewhere (a blob, a bundle) use the
-    same lines so every copy of a run's rows has one shape.
-    """
-    for r in result.records:
-        item: dict[str, Any] = {
-            "status": "ok",
-            "row_id": r.row_id,
-            "experiment": r.group,
-            "inputs": r.inputs,
-            "outputs": r.outputs,
-            "metrics": r.metrics,
-        }
-        yield to_json(item) + "\n"
-    if include_failures:
-        for f in result.failures:
-            item = {
-                "status": "failed",
-                "row_id": f.row_id,
-                "experiment": f.group,
-                "inputs": f.inputs,
-                "stage": f.stage,
-                "error": f.error,
-                "attempts": f.attempts,
-                "outputs": f.output,
-                "metrics": f.metrics,
-            }
-            yield to_json(item) + "\n"
 
 
 def record_row(record: Record) -> dict[str, Any]:

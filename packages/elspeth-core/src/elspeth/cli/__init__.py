@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from elspeth.cli._commands import PluginCommands
+from elspeth.cli._guard import STATE, _fail, guarded
 from elspeth.errors import ElspethError
 
 __all__ = ["app", "main"]
 
+# PluginCommands adds the commands plugins register (register_commands) only when a command line needs them
 app = typer.Typer(
     name="elspeth",
+    cls=PluginCommands,
     help="Elspeth: orchestrate work over tabular data, usually with LLM calls.",
     add_completion=False,
     no_args_is_help=True,
@@ -35,40 +37,6 @@ runs_app = typer.Typer(help="The history of runs kept in the run store.", no_arg
 app.add_typer(runs_app, name="runs")
 cache_app = typer.Typer(help="The response cache.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(cache_app, name="cache")
-
-T = TypeVar("T")
-
-
-@dataclass
-class _State:
-    debug: bool = False
-    disabled: list[str] = field(default_factory=list)
-
-
-STATE = _State()
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def guarded(func: Callable[[], T]) -> T:
-    """Run ``func``; turn Elspeth errors into a message on stderr and their exit code."""
-    try:
-        return func()
-    except ElspethError as exc:
-        if STATE.debug:
-            raise
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except BrokenPipeError:
-        raise
-    except Exception as exc:
-        if STATE.debug:
-            raise
-        _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
 
 
 def _registry() -> Any:
@@ -232,19 +200,6 @@ def plugins_show(
     from elspeth.cli._show import show_plugin
 
     guarded(lambda: show_plugin(_registry(), name, as_json))
-
-
-@app.command()
-def verify(
-    directory: Annotated[Path, typer.Argument(help="The signed bundle's folder, or the output folder holding it.")],
-    key_env: Annotated[
-        str | None, typer.Option("--key-env", help="Environment variable with the key (default ELSPETH_SIGNING_KEY).")
-    ] = None,
-) -> None:
-    """Check a signed bundle: exit 0 if every file and the signature match, 1 if not, 2 for bad input."""
-    from elspeth.cli._verify import verify_command
-
-    raise typer.Exit(guarded(lambda: verify_command(directory, key_env)))
 
 
 _SETTINGS_FOR_STORE = typer.Option(

@@ -110,7 +110,7 @@ def show_run(run_id: str, settings: Path | None, store: Path | None, as_json: bo
 
 def cache_command(action: str, settings: Path | None, path: Path | None) -> None:
     """``stats`` or ``clear`` the response cache named by ``path`` or by the settings' ``response_cache``."""
-    from elspeth.builtins.cache import CacheFile, ResponseCache
+    from elspeth.cache import CacheFile, ResponseCache
 
     if path is None:
         if settings is None:

@@ -11,9 +11,7 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from elspeth import hookimpl
-from elspeth.discovery import builtin_sources
-from elspeth.registry import Registry
+from elspeth import Registry, builtin_sources, hookimpl
 from elspeth_testing._registry import build_registry, plugin_module
 
 __all__ = ["PluginContract", "run_async"]

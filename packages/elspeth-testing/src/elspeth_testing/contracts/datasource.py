@@ -77,8 +77,7 @@ class DataSourceContract(PluginContract):
         self, plugin: Any, plugin_options: dict[str, Any], plugin_context: PluginContext
     ) -> None:
         """In a real run, every row comes out as a record, in order."""
-        from elspeth.config import load_settings_text
-        from elspeth.engine import run_settings
+        from elspeth import load_settings_text, run_settings
 
         cls = self._class()
         _, rows = run_async(read_table(plugin, plugin_context))

@@ -91,8 +91,7 @@ class LLMClientContract(PluginContract):
         self, plugin_options: dict[str, Any], plugin_context: PluginContext
     ) -> None:
         """In a real run with prompts, every row gets a text reply."""
-        from elspeth.config import load_settings_text
-        from elspeth.engine import run_settings
+        from elspeth import load_settings_text, run_settings
 
         cls = self._class()
         base = Path(plugin_context.base_dir)

@@ -9,8 +9,17 @@ from typing import Any, ClassVar
 
 import pytest
 
-from elspeth import LLMPipeline, LLMRequest, LLMResponse, PluginContext, Usage, invoke
-from elspeth.llm_errors import LLMCallFailed, LLMContentRefused, LLMServerError
+from elspeth import (
+    LLMCallFailed,
+    LLMContentRefused,
+    LLMPipeline,
+    LLMRequest,
+    LLMResponse,
+    LLMServerError,
+    PluginContext,
+    Usage,
+    invoke,
+)
 from elspeth_testing._samples import EchoClient, sample_request
 from elspeth_testing.contracts._base import PluginContract, run_async
 

@@ -134,8 +134,7 @@ class SinkContract(PluginContract):
         self, plugin_options: dict[str, Any], plugin_context: PluginContext
     ) -> None:
         """In a real run, the sink writes files that exist and the run lists them (one may be empty: no failures)."""
-        from elspeth.config import load_settings_text
-        from elspeth.engine import run_settings
+        from elspeth import load_settings_text, run_settings
 
         cls = self._class()
         base = Path(plugin_context.base_dir)

@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from elspeth.builtins.processing import PiiRedaction
-from elspeth.builtins.processing.pii import KINDS, find, iban_valid, luhn_valid
 from elspeth.errors import ConfigError, PluginError
+from elspeth_processors import PiiRedaction
+from elspeth_processors.pii import KINDS, find, iban_valid, luhn_valid
 from elspeth_testing import PluginContract, run_async
 from elspeth_testing.plugin import MakeRegistry, RunSettings, WriteSettings
 

@@ -1,4 +1,4 @@
-"""The ``signed`` sink and :mod:`elspeth.signing`: what the bundle holds, what is signed, and what verify finds."""
+"""The ``signed`` sink and :mod:`elspeth_signed.signing`: what the bundle holds, what is signed, what verify finds."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from elspeth import Artifact, ConfigError, ElspethError, PluginContext, RunResult, invoke
-from elspeth.builtins.signed import SignedSink
-from elspeth.signing import (
+from elspeth_signed import SignedSink
+from elspeth_signed.signing import (
     ManifestError,
     SigningKeyError,
     canonical_bytes,

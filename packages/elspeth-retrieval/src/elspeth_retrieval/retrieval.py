@@ -14,7 +14,6 @@ import csv
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,141 +21,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth.errors import PluginError
-from elspeth.hookspecs import Registrar, hookimpl
+from elspeth import PluginError
+from elspeth_retrieval._search import chunks as _chunks
+from elspeth_retrieval._search import fts5_sqlite as _sqlite
+from elspeth_retrieval._search import fts_query, normalise_score
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from elspeth.orchestration.context import PluginContext
-    from elspeth.templates import PromptTemplate
+    from elspeth import PluginContext, PromptTemplate
 
 __all__ = ["Retrieval", "fts_query", "normalise_score"]
 
 _FORMAT = "elspeth-retrieval-1"  # bump when the index layout changes, so old index files are rebuilt
-_MAX_TERMS = 64
-_TERM = re.compile(r"\w+")
-_PARAGRAPH = re.compile(r"\n\s*\n")
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
-
-
-def fts_query(text: str, match: Literal["any", "all"] = "any", stopwords: bool = True) -> str | None:
-    """An FTS5 query for free text: every word quoted, so no user text can be FTS5 syntax.
-
-    Words are Unicode letters and digits; English stopwords are dropped unless nothing else is left.
-    Returns None when ``text`` holds no word.
-    """
-    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))
-    if stopwords:
-        terms = [t for t in terms if t not in _STOPWORDS] or terms
-    if not terms:
-        return None
-    quoted = ['"' + t.replace('"', '""') + '"' for t in terms[:_MAX_TERMS]]
-    return (" AND " if match == "all" else " OR ").join(quoted)
-
-
-def normalise_score(bm25: float) -> float:
-    """Map FTS5's ``bm25()`` (negative, lower is better) onto [0, 1): ``s / (1 + s)`` with ``s = -bm25``."""
-    s = max(-bm25, 0.0)
-    return s / (1.0 + s)
-
-
-def _sqlite() -> Any:
-    import sqlite3
-
-    try:
-        probe = sqlite3.connect(":memory:")
-        try:
-            probe.execute("CREATE VIRTUAL TABLE probe USING fts5(body)")
-        finally:
-            probe.close()
-    except sqlite3.OperationalError as exc:
-        raise PluginError(
-            f"retrieval needs SQLite's FTS5 full-text extension, which this Python's sqlite3 (SQLite "
-            f"{sqlite3.sqlite_version}) lacks ({exc}): use a Python whose SQLite is built with FTS5, as the "
-            "python.org, conda and most Linux distributions' builds are"
-        ) from None
-    return sqlite3
-
-
-def _chunks(text: str, limit: int) -> list[str]:
-    text = text.strip()
-    if not text:
-        return []
-    if limit <= 0:
-        return [text]
-    chunks: list[str] = []
-    current = ""
-    for paragraph in (p.strip() for p in _PARAGRAPH.split(text)):
-        if current and len(current) + 2 + len(paragraph) > limit:
-            chunks.append(current)
-            current = paragraph
-        else:
-            current = f"{current}\n\n{paragraph}" if current else paragraph
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 class Retrieval:
@@ -197,7 +74,7 @@ class Retrieval:
         @field_validator("query_template")
         @classmethod
         def _compiles(cls, value: str) -> str:
-            from elspeth.templates import TemplateError, compile_template
+            from elspeth import TemplateError, compile_template
 
             try:
                 compile_template(value)
@@ -213,7 +90,7 @@ class Retrieval:
             return value
 
     def __init__(self, options: Options) -> None:
-        from elspeth.templates import compile_template
+        from elspeth import compile_template
 
         self.options = options
         self.query: PromptTemplate = compile_template(options.query_template)
@@ -415,9 +292,3 @@ class Retrieval:
         """Passages indexed, whether the index was built or reused, queries run and queries with no match."""
         with self._lock:
             return dict(self._stats)
-
-
-@hookimpl
-def register_utilities(register: Registrar) -> None:
-    """Register the builtin utilities."""
-    register(Retrieval)

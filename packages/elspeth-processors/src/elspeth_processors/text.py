@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth._sync import inline
-from elspeth.builtins.processing._common import chosen_columns
+from elspeth import inline
+from elspeth_processors._common import chosen_columns
 
 __all__ = ["TextCleaning", "strip_html"]
 

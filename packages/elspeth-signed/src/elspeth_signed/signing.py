@@ -37,7 +37,7 @@ laid out on disk (indentation) does not matter; its parsed content does.
 
 Example::
 
-    from elspeth.signing import build_manifest, verify_bundle, signing_key
+    from elspeth_signed import build_manifest, verify_bundle, signing_key
 
     key = signing_key("ELSPETH_SIGNING_KEY")
     manifest = build_manifest(root, root / "signed", [root / "signed" / "records.jsonl"], key=key)
@@ -57,7 +57,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from elspeth.errors import ElspethError
+from elspeth import ElspethError
 
 __all__ = [
     "ALGORITHMS",

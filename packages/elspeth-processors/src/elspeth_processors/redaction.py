@@ -12,10 +12,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from elspeth._sync import inline
-from elspeth.builtins.processing._common import chosen_columns
-from elspeth.builtins.processing.pii import KINDS, find
-from elspeth.errors import PluginError
+from elspeth import PluginError, inline
+from elspeth_processors._common import chosen_columns
+from elspeth_processors.pii import KINDS, find
 
 __all__ = ["PiiRedaction"]
 

@@ -1,9 +1,9 @@
-"""Builtin sink ``signed``: the results in a bundle folder with an HMAC-signed manifest.
+"""The ``signed`` sink: the results in a bundle folder with an HMAC-signed manifest.
 
 The bundle holds ``records.jsonl``, ``failures.jsonl``, ``metadata.json``, ``aggregates.json`` and
 ``manifest.json``. The manifest lists each of those files, and (with ``include_run_artifacts``)
 every file the run's other sinks wrote, with its SHA-256 and size, and the run's security level;
-see :mod:`elspeth.signing` for its layout and exactly which bytes are signed. ``elspeth verify``
+see :mod:`elspeth_signed.signing` for its layout and exactly which bytes are signed. ``elspeth verify``
 checks a bundle.
 
 Wherever it stands in the settings' ``sinks`` list, the signed sink writes after every sink that
@@ -20,10 +20,8 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth.builtins.sinks import to_json, write_atomically
-from elspeth.errors import ElspethError
-from elspeth.hookspecs import Registrar, hookimpl
-from elspeth.signing import (
+from elspeth import Artifact, ElspethError, RunResult, reported_artifacts, to_json, write_atomically
+from elspeth_signed.signing import (
     DEFAULT_KEY_ENV,
     MANIFEST_NAME,
     build_manifest,
@@ -31,10 +29,9 @@ from elspeth.signing import (
     signing_key,
     unlisted_beside,
 )
-from elspeth.types import Artifact, RunResult, reported_artifacts
 
 if TYPE_CHECKING:
-    from elspeth.orchestration.context import PluginContext
+    from elspeth import PluginContext
 
 __all__ = ["SignedSink"]
 
@@ -177,9 +174,3 @@ class SignedSink:
                 f"the bundle folder {bundle} holds files this run did not write ({names}); "
                 "empty it or set another `path` for the signed sink"
             )
-
-
-@hookimpl
-def register_sinks(register: Registrar) -> None:
-    """Register the ``signed`` sink."""
-    register(SignedSink)

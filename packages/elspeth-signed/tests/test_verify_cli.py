@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from elspeth import PluginContext, invoke
-from elspeth.builtins.signed import SignedSink
 from elspeth.cli import app
+from elspeth_signed import SignedSink
 from elspeth_testing import run_async, sample_run_result
 from elspeth_testing.plugin import ElspethCli, RunSettings, WriteSettings
 
@@ -107,7 +107,7 @@ def test_a_folder_that_does_not_exist_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_an_escaping_path_is_rejected(bundle: Path) -> None:
-    from elspeth.signing import sign_manifest
+    from elspeth_signed.signing import sign_manifest
 
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     manifest["files"].append({"path": "../../../etc/passwd", "sha256": "0" * 64, "size": 1})

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import pytest
 
 from elspeth import ConfigError, PluginContext, RunFailed
-from elspeth.builtins.processing import SchemaValidation, SchemaViolation, TextCleaning, strip_html
 from elspeth.errors import PluginError
+from elspeth_processors import SchemaValidation, SchemaViolation, TextCleaning, strip_html
 from elspeth_testing import PluginContract, run_async
 from elspeth_testing.plugin import RunSettings, WriteSettings
 

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth._sync import inline
-from elspeth.errors import PluginError
+from elspeth import PluginError, inline
 
 if TYPE_CHECKING:
-    from elspeth.orchestration.context import PluginContext
+    from elspeth import PluginContext
 
 __all__ = ["SchemaValidation", "SchemaViolation"]
 

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 from elspeth import PluginContext, RunFailed, invoke
-from elspeth.builtins.retrieval import Retrieval, fts_query, normalise_score
 from elspeth.errors import ConfigError, PluginError
+from elspeth_retrieval import Retrieval, fts_query, normalise_score
 from elspeth_testing import PluginContract, run_async
 from elspeth_testing.plugin import RunSettings, WriteSettings
 

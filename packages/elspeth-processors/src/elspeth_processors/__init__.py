@@ -1,0 +1,17 @@
+"""Elspeth's processing plugins: ``text_cleaning``, ``schema_validation`` and ``pii_redaction``.
+
+Processors run on every row before the orchestrator's own work (settings ``processors: [...]``), in
+the order listed; a processor that raises fails that row alone, with the processor's message::
+
+    processors:
+      - {plugin: text_cleaning, options: {strip_html: true, columns: [review]}}
+      - {plugin: pii_redaction, options: {columns: [review]}}
+      - {plugin: schema_validation, options: {schema_path: schemas/row.json}}
+"""
+
+from elspeth_processors.__about__ import __version__ as __version__
+from elspeth_processors.redaction import PiiRedaction
+from elspeth_processors.schema import SchemaValidation, SchemaViolation
+from elspeth_processors.text import TextCleaning, strip_html
+
+__all__ = ["PiiRedaction", "SchemaValidation", "SchemaViolation", "TextCleaning", "strip_html"]

@@ -1,0 +1,12 @@
+"""Elspeth's ``retrieval`` utility: passages from a local corpus added to every row, for the prompt to use.
+
+Configure it in the settings' ``utilities``::
+
+    utilities:
+      - {plugin: retrieval, options: {corpus_path: kb/, query_template: "{{ question }}", top_k: 3}}
+"""
+
+from elspeth_retrieval.__about__ import __version__ as __version__
+from elspeth_retrieval.retrieval import Retrieval, fts_query, normalise_score
+
+__all__ = ["Retrieval", "fts_query", "normalise_score"]

@@ -1,0 +1,70 @@
+"""Elspeth's signed bundles: the ``signed`` sink and ``elspeth verify``.
+
+The sink writes a run's results into a bundle folder with a ``manifest.json`` listing every file of
+the run with its SHA-256, signed with an HMAC (key from the environment); ``elspeth verify DIR``
+names every tampered, missing or added file. To check a bundle from Python::
+
+    from elspeth_signed import signing_key, verify_bundle
+
+    report = verify_bundle(Path("output/signed"), signing_key("ELSPETH_SIGNING_KEY"))
+    assert report.ok, [str(f) for f in report.findings]
+
+Names load on first use, so that the CLI's import of :mod:`elspeth_signed.commands` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from elspeth_signed.signing import (
+        Finding,
+        ManifestError,
+        SigningKeyError,
+        VerifyReport,
+        build_manifest,
+        find_bundles,
+        sign_manifest,
+        signing_key,
+        verify_bundle,
+    )
+    from elspeth_signed.sink import SignedSink
+
+from elspeth_signed.__about__ import __version__ as __version__
+
+_LAZY = {
+    "Finding": "elspeth_signed.signing",
+    "ManifestError": "elspeth_signed.signing",
+    "SignedSink": "elspeth_signed.sink",
+    "SigningKeyError": "elspeth_signed.signing",
+    "VerifyReport": "elspeth_signed.signing",
+    "build_manifest": "elspeth_signed.signing",
+    "find_bundles": "elspeth_signed.signing",
+    "sign_manifest": "elspeth_signed.signing",
+    "signing_key": "elspeth_signed.signing",
+    "verify_bundle": "elspeth_signed.signing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'elspeth_signed' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "Finding",
+    "ManifestError",
+    "SignedSink",
+    "SigningKeyError",
+    "VerifyReport",
+    "build_manifest",
+    "find_bundles",
+    "sign_manifest",
+    "signing_key",
+    "verify_bundle",
+]
