@@ -12,16 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from elspeth import Artifact, ConfigError, ElspethError, PluginContext, RunResult, invoke
-from elspeth_signed import SignedSink
-from elspeth_signed.signing import (
-    ManifestError,
-    SigningKeyError,
-    canonical_bytes,
-    file_digest,
-    find_bundles,
-    sign_manifest,
-    verify_bundle,
-)
+from elspeth_signed import SignedSink, find_bundles, verify_bundle
+from elspeth_signed.signing import ManifestError, SigningKeyError, canonical_bytes, file_digest, sign_manifest
 from elspeth_testing import SinkContract, run_async, sample_run_result
 from elspeth_testing.plugin import RunSettings, WriteSettings
 

@@ -18,32 +18,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from elspeth_signed.signing import (
-        Finding,
-        ManifestError,
-        SigningKeyError,
-        VerifyReport,
-        build_manifest,
-        find_bundles,
-        sign_manifest,
-        signing_key,
-        verify_bundle,
-    )
+    from elspeth_signed.signing import ManifestError, SigningKeyError, build_manifest, sign_manifest, signing_key
     from elspeth_signed.sink import SignedSink
+    from elspeth_signed.verifying import Finding, VerifyReport, find_bundles, verify_bundle
 
 from elspeth_signed.__about__ import __version__ as __version__
 
 _LAZY = {
-    "Finding": "elspeth_signed.signing",
+    "Finding": "elspeth_signed.verifying",
     "ManifestError": "elspeth_signed.signing",
     "SignedSink": "elspeth_signed.sink",
     "SigningKeyError": "elspeth_signed.signing",
-    "VerifyReport": "elspeth_signed.signing",
+    "VerifyReport": "elspeth_signed.verifying",
     "build_manifest": "elspeth_signed.signing",
-    "find_bundles": "elspeth_signed.signing",
+    "find_bundles": "elspeth_signed.verifying",
     "sign_manifest": "elspeth_signed.signing",
     "signing_key": "elspeth_signed.signing",
-    "verify_bundle": "elspeth_signed.signing",
+    "verify_bundle": "elspeth_signed.verifying",
 }
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from elspeth_signed.signing import DEFAULT_KEY_ENV, SigningKeyError, find_bundles, signing_key, verify_bundle
+from elspeth_signed.signing import DEFAULT_KEY_ENV, SigningKeyError, signing_key
+from elspeth_signed.verifying import find_bundles, verify_bundle
 
 
 def _key(key_env: str | None) -> bytes:

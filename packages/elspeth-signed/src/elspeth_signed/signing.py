@@ -37,7 +37,7 @@ laid out on disk (indentation) does not matter; its parsed content does.
 
 Example::
 
-    from elspeth_signed import build_manifest, verify_bundle, signing_key
+    from elspeth_signed import build_manifest, signing_key, verify_bundle
 
     key = signing_key("ELSPETH_SIGNING_KEY")
     manifest = build_manifest(root, root / "signed", [root / "signed" / "records.jsonl"], key=key)
@@ -52,9 +52,8 @@ import hmac
 import json
 import os
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from elspeth import ElspethError
@@ -64,20 +63,16 @@ __all__ = [
     "DEFAULT_KEY_ENV",
     "FORMAT",
     "MANIFEST_NAME",
-    "Finding",
     "ManifestError",
     "SigningKeyError",
-    "VerifyReport",
     "build_manifest",
     "canonical_bytes",
     "file_digest",
-    "find_bundles",
     "ignored_by",
     "is_database",
     "sign_manifest",
     "signing_key",
     "unlisted_beside",
-    "verify_bundle",
 ]
 
 FORMAT = "elspeth-signed-manifest/1"
@@ -243,207 +238,3 @@ def build_manifest(
     }
     manifest["signature"] = sign_manifest(manifest, key)
     return manifest
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing verification found wrong.
-
-    Attributes:
-        kind: ``tampered``, ``missing``, ``added``, ``unsafe-path`` or ``bad-signature``.
-        path: the file concerned, relative to the root (``manifest.json`` path for a bad signature).
-        detail: what differs, in words.
-
-    """
-
-    kind: str
-    path: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind.upper()} {self.path}: {self.detail}"
-
-
-@dataclass
-class VerifyReport:
-    """The outcome of :func:`verify_bundle`.
-
-    Attributes:
-        manifest: the manifest file checked.
-        root: the folder the manifest's paths are relative to.
-        security_level: the level the manifest records (None for a manifest without one); trust it
-            only when the signature verified.
-        checked: paths whose hash and size matched.
-        findings: every problem, in a stable order (signature first, then by path).
-
-    """
-
-    manifest: Path
-    root: Path
-    security_level: str | None = None
-    checked: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when the signature and every file match and nothing was added."""
-        return not self.findings
-
-
-def _unsafe(rel: object) -> str | None:
-    """Why ``rel`` may not be used as a path inside the root, or None if it is safe."""
-    if not isinstance(rel, str) or not rel:
-        return "not a non-empty string"
-    if "\\" in rel or "\x00" in rel:
-        return "holds a backslash or NUL character"
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or (len(rel) > 1 and rel[1] == ":"):
-        return "is absolute"
-    if ".." in pure.parts:
-        return "climbs out of the folder with '..'"
-    return None
-
-
-def _load(manifest_path: Path) -> dict[str, Any]:
-    if not manifest_path.is_file():
-        raise ManifestError(f"no {MANIFEST_NAME} in {manifest_path.parent}")
-    try:
-        doc = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{manifest_path} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ManifestError(f'{manifest_path} is not an Elspeth signed manifest (no "format": "{FORMAT}")')
-    if not isinstance(doc.get("files"), list) or not isinstance(doc.get("signature"), str):
-        raise ManifestError(f"{manifest_path} lacks its 'files' list or its 'signature'")
-    return doc
-
-
-def _root_of(bundle_dir: Path, bundle: object) -> tuple[Path | None, str | None]:
-    """The root folder, climbing out of ``bundle_dir`` once per part of the manifest's ``bundle``."""
-    if bundle == ".":
-        return bundle_dir, None
-    why = _unsafe(bundle)
-    if why is not None:
-        return None, why
-    root = bundle_dir
-    for _ in PurePosixPath(str(bundle)).parts:
-        root = root.parent
-    return root, None
-
-
-def _check_signature(doc: dict[str, Any], key: bytes, where: str) -> Finding | None:
-    if doc.get("algorithm") not in ALGORITHMS:
-        return Finding("bad-signature", where, f"unsupported algorithm {doc.get('algorithm')!r}")
-    if not hmac.compare_digest(sign_manifest(doc, key), str(doc["signature"])):
-        return Finding(
-            "bad-signature",
-            where,
-            f"the {doc['algorithm']} signature does not match: the manifest was changed, or signed with another key",
-        )
-    return None
-
-
-def _bundle_files(bundle_dir: Path, root: Path) -> set[str]:
-    found = set()
-    for path in bundle_dir.rglob("*"):
-        if path.is_file() and not (path.parent == bundle_dir and path.name == MANIFEST_NAME):
-            found.add(path.relative_to(root).as_posix())
-    return found
-
-
-def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
-    """Check the manifest in ``bundle_dir``: its signature, every listed file, and files added beside them.
-
-    A listed path that is absolute or climbs out with ``..`` is reported as ``unsafe-path`` and never
-    opened. A file the manifest does not list is ``added`` if it is in the bundle folder (or below
-    it), or directly in a folder that holds a listed file, unless the manifest names it under
-    ``ignored`` (see *Covered folders* above). Files in other folders are not the bundle's business.
-
-    Raises:
-        ManifestError: there is no manifest, or it is not an Elspeth signed manifest.
-
-    """
-    bundle_dir = Path(bundle_dir).absolute()
-    manifest_path = bundle_dir / MANIFEST_NAME
-    doc = _load(manifest_path)
-    root, why = _root_of(bundle_dir, doc.get("bundle"))
-    level = doc.get("security_level")
-    report = VerifyReport(manifest_path, root or bundle_dir, str(level) if level is not None else None)
-    where = MANIFEST_NAME if root is None else (manifest_path.relative_to(root).as_posix())
-    signature = _check_signature(doc, key, where)
-    if signature is not None:
-        report.findings.append(signature)
-    if root is None:
-        report.findings.append(Finding("unsafe-path", str(doc.get("bundle")), f"the bundle location {why}"))
-        return report
-    resolved_root = root.resolve()
-    listed: set[str] = set()
-    safe: set[str] = set()
-    problems: list[Finding] = []
-    for entry in doc["files"]:
-        rel = entry.get("path") if isinstance(entry, dict) else None
-        listed.add(str(rel))  # an unsafe entry is reported once, as unsafe, not also as added
-        why = _unsafe(rel)
-        target = root / str(rel)
-        if why is None and not target.resolve().is_relative_to(resolved_root):
-            why = "resolves outside the folder (through a link)"
-        if why is not None:
-            problems.append(Finding("unsafe-path", str(rel), f"rejected: the path {why}"))
-            continue
-        assert isinstance(entry, dict)
-        assert isinstance(rel, str)
-        safe.add(rel)
-        if not target.is_file():
-            problems.append(Finding("missing", rel, "listed in the manifest but not found"))
-            continue
-        sha256, size = file_digest(target)
-        if sha256 != entry.get("sha256") or size != entry.get("size"):
-            problems.append(
-                Finding(
-                    "tampered",
-                    rel,
-                    f"sha256 {sha256[:16]}… and size {size} on disk, "
-                    f"manifest says {str(entry.get('sha256'))[:16]}… and size {entry.get('size')}",
-                )
-            )
-            continue
-        report.checked.append(rel)
-    for rel in sorted(_bundle_files(bundle_dir, root) - listed):
-        problems.append(Finding("added", rel, "in the bundle folder but not listed in the manifest"))
-    raw_ignored = doc.get("ignored")
-    ignored = {str(i) for i in raw_ignored} if isinstance(raw_ignored, list) else set()
-    for rel in unlisted_beside(root, bundle_dir, safe):
-        if not ignored_by(rel, ignored):
-            problems.append(Finding("added", rel, "beside signed files but not listed in the manifest"))
-    report.findings.extend(sorted(problems, key=lambda f: (f.path, f.kind)))
-    return report
-
-
-def find_bundles(folder: Path) -> list[Path]:
-    """Bundle folders at or below ``folder``.
-
-    That is ``folder`` itself if it holds a manifest, else every folder below it holding an Elspeth
-    manifest whose ``bundle`` matches where it lies.
-
-    Raises:
-        ManifestError: there is no such folder, or none holds a manifest.
-
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ManifestError(f"{folder} is not a folder")
-    if (folder / MANIFEST_NAME).is_file():
-        return [folder]
-    found = []
-    for manifest in sorted(folder.rglob(MANIFEST_NAME)):
-        try:
-            doc = _load(manifest)
-        except ManifestError:
-            continue
-        if doc.get("bundle") == manifest.parent.relative_to(folder).as_posix():
-            found.append(manifest.parent)
-    if not found:
-        raise ManifestError(
-            f"no {MANIFEST_NAME} in {folder} nor in a bundle folder below it; pass the signed bundle's folder"
-        )
-    return found

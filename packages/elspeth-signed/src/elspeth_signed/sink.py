@@ -26,6 +26,7 @@ from elspeth_signed.signing import (
     MANIFEST_NAME,
     build_manifest,
     ignored_by,
+    is_database,
     signing_key,
     unlisted_beside,
 )
@@ -125,7 +126,7 @@ class SignedSink:
         return [Artifact(p, media[p.suffix], self.name) for p in [*own, bundle / MANIFEST_NAME]]
 
     def _run_artifacts(self, result: RunResult, ctx: PluginContext, root: Path) -> list[Path]:
-        """Files earlier sinks reported, plus the ``files`` globs.
+        """Files earlier sinks reported, every file the run wrote through ``ctx.output_path``, and the ``files`` globs.
 
         The engine fills ``metadata.extra["artifacts"]`` as each sink finishes, so a later sink sees them.
         """
@@ -142,6 +143,10 @@ class SignedSink:
             if not path.is_file():
                 raise ElspethError(f"an earlier sink reported {path} as written, but it is not there to sign")
             found[path] = None
+        # what the run wrote without a sink reporting it (the audit trail): databases are ``ignored`` instead
+        for path in sorted(ctx.written):
+            if path.is_file() and _is_within(path, root) and not is_database(path):
+                found[path] = None
         for pattern in self.options.files:
             matches = sorted(p.resolve() for p in root.glob(pattern) if p.is_file())
             if not matches:

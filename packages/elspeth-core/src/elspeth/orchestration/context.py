@@ -122,6 +122,9 @@ class PluginContext:
         output_dir: where sinks write; relative output paths resolve against it.
         logger: the run's logger.
         security_level: the data's security level; sinks record it on what they write.
+        written: every path :meth:`output_path` handed out during the run (resolved), whoever asked:
+            a middleware's trail, a utility's index, a sink's file. A sink that packages the run (the
+            signed bundle) lists those that exist, so no file the run wrote is left out.
 
     """
 
@@ -131,15 +134,17 @@ class PluginContext:
     output_dir: Path
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("elspeth"))
     security_level: str = "UNOFFICIAL"
+    written: set[Path] = field(default_factory=set)
 
     def input_path(self, path: str | Path) -> Path:
         """``path`` resolved against the settings file's folder."""
         return (self.base_dir / path).resolve()
 
     def output_path(self, path: str | Path) -> Path:
-        """``path`` resolved against the output folder, whose parents are created."""
+        """``path`` resolved against the output folder, whose parents are created; recorded in ``written``."""
         target = (self.output_dir / path).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
+        self.written.add(target)
         return target
 
 
