@@ -18,7 +18,7 @@ import pytest
 Cli = Callable[..., Any]
 ROOT = Path(__file__).resolve().parent.parent
 # the version as written in its one place (tools/versions.py), read without importing elspeth
-ABOUT = (ROOT / "packages/elspeth-core/src/elspeth/__about__.py").read_text(encoding="utf-8")
+ABOUT = (ROOT / "packages/elspeth-core/src/elspeth/__init__.py").read_text(encoding="utf-8")
 CORE_VERSION = ABOUT.split('__version__ = "', 1)[1].split('"', 1)[0]
 
 

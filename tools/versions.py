@@ -1,8 +1,9 @@
 """One version per distribution, written once: read it, check that every distribution is in step, derive the rest.
 
-Each code distribution under ``packages/`` writes its version once, as ``__version__ = "X.Y.Z"`` in
-``src/<package>/__about__.py``; its pyproject says ``dynamic = ["version"]`` and
-``[tool.hatch.version] path = "src/<package>/__about__.py"``, so hatchling reads it from there and
+Each code distribution under ``packages/`` writes its version once, as ``__version__ = "X.Y.Z"`` in its
+package's ``__init__.py`` (or ``__about__.py``, where a module of the package needs the version and
+importing ``__init__`` would be a cycle); its pyproject says ``dynamic = ["version"]`` and
+``[tool.hatch.version] path = "src/<package>/__init__.py"``, so hatchling reads it from there and
 ``<package>.__version__`` costs no ``importlib.metadata`` look-up. The ``elspeth`` meta-package has
 no code: its version and exact pins are derived from the others by ``--write``.
 

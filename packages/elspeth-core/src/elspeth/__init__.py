@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth.__about__ import __version__ as __version__
 from elspeth._sync import call as invoke
 from elspeth._sync import inline
 from elspeth._sync import iterate as iterate_rows
@@ -82,6 +81,8 @@ if TYPE_CHECKING:
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
+# the one place elspeth-core's version is written: hatchling and tools/versions.py read it
+__version__ = "0.1.0"
 
 _LAZY = {
     "CsvOptions": "elspeth.csvread",

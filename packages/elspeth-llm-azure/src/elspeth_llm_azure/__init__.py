@@ -10,10 +10,11 @@ Configure them in the settings::
         options: {endpoint: https://my-cs.cognitiveservices.azure.com, severity_threshold: 4}
 """
 
-from elspeth_llm_azure.__about__ import __version__ as __version__
 from elspeth_llm_azure.client import AzureOpenAIClient, AzureOpenAIOptions
 from elspeth_llm_azure.content_safety import ContentSafety, ContentSafetyOptions
 from elspeth_llm_azure.prompt_shield import PromptShield, PromptShieldOptions
+
+__version__ = "0.1.0"
 
 __all__ = [
     "AzureOpenAIClient",

@@ -4,6 +4,6 @@ The orchestrator is registered through the entry point ``batch = "elspeth_batch.
 name it as ``orchestrator: {plugin: batch, options: {...}}``.
 """
 
-from elspeth_batch.__about__ import __version__ as __version__
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -4,7 +4,6 @@ Plugin authors implement the hooks in :mod:`elspeth_experiment.hookspecs` and th
 :mod:`elspeth_experiment.protocols`.
 """
 
-from elspeth_experiment.__about__ import __version__ as __version__
 from elspeth_experiment.protocols import (
     Aggregator,
     BaselineComparison,
@@ -13,5 +12,7 @@ from elspeth_experiment.protocols import (
     RowPlugin,
     Validator,
 )
+
+__version__ = "0.1.0"
 
 __all__ = ["Aggregator", "BaselineComparison", "EarlyStop", "ExperimentResult", "RowPlugin", "Validator"]

@@ -4,7 +4,8 @@ The orchestrator is registered through the entry point ``validation = "elspeth_v
 settings name it as ``orchestrator: {plugin: validation, options: {...}}``.
 """
 
-from elspeth_validation.__about__ import __version__ as __version__
 from elspeth_validation.verdicts import Rejected
+
+__version__ = "0.1.0"
 
 __all__ = ["Rejected", "__version__"]

@@ -9,9 +9,10 @@ the order listed; a processor that raises fails that row alone, with the process
       - {plugin: schema_validation, options: {schema_path: schemas/row.json}}
 """
 
-from elspeth_processors.__about__ import __version__ as __version__
 from elspeth_processors.redaction import PiiRedaction
 from elspeth_processors.schema import SchemaValidation, SchemaViolation
 from elspeth_processors.text import TextCleaning, strip_html
+
+__version__ = "0.1.0"
 
 __all__ = ["PiiRedaction", "SchemaValidation", "SchemaViolation", "TextCleaning", "strip_html"]

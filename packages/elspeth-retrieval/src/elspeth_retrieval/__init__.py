@@ -6,7 +6,8 @@ Configure it in the settings' ``utilities``::
       - {plugin: retrieval, options: {corpus_path: kb/, query_template: "{{ question }}", top_k: 3}}
 """
 
-from elspeth_retrieval.__about__ import __version__ as __version__
 from elspeth_retrieval.retrieval import Retrieval, fts_query, normalise_score
+
+__version__ = "0.1.0"
 
 __all__ = ["Retrieval", "fts_query", "normalise_score"]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from elspeth_signed.sink import SignedSink
     from elspeth_signed.verifying import Finding, VerifyReport, find_bundles, verify_bundle
 
-from elspeth_signed.__about__ import __version__ as __version__
+__version__ = "0.1.0"
 
 _LAZY = {
     "Finding": "elspeth_signed.verifying",

@@ -13,7 +13,7 @@ tests::
 
 import pytest
 
-from elspeth_testing.__about__ import __version__ as __version__
+__version__ = "0.1.0"
 
 pytest.register_assert_rewrite("elspeth_testing.contracts")
 

@@ -1,3 +1,0 @@
-"""The version of elspeth-processors, written only here; hatchling and ``tools/versions.py`` read it."""
-
-__version__ = "0.1.0"
