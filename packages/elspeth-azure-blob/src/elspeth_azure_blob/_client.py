@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
-from elspeth import ConfigError
+from elspeth import ConfigError, scrub_secrets
 from elspeth_azure_blob._errors import BlobError
 from elspeth_azure_blob._options import AuthOptions, Credentials, account_name_of
 
@@ -96,7 +96,7 @@ class Connection:
         """``text`` with every secret removed: the configured one, and anything shaped like a key or signature."""
         if self.credentials.secret:
             text = text.replace(self.credentials.secret, "***")
-        return _scrub_patterns(text)
+        return _scrub_patterns(scrub_secrets(text))
 
 
 def connect(options: AuthOptions, account_url: str | None, *, block_size: int | None = None) -> Connection:
@@ -117,6 +117,8 @@ def connect(options: AuthOptions, account_url: str | None, *, block_size: int | 
         "retry_total": options.retries,
         "connection_timeout": options.timeout_s,
         "read_timeout": options.timeout_s,
+        # never follow a redirect: it would send the data and the signed request to an address nobody configured
+        "permit_redirects": False,
     }
     if block_size is not None:
         kwargs |= {

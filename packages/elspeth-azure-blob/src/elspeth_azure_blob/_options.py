@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth import ConfigError
+from elspeth import ConfigError, register_secret
 
 __all__ = ["AuthOptions", "BlobAddress", "Credentials", "account_name_of", "split_blob_url"]
 
@@ -166,5 +166,6 @@ class AuthOptions(BaseModel):
                 value = os.environ.get(env, "")
                 if not value.strip():
                     raise ConfigError(f"environment variable {env} (named by {field_name}) is not set or is empty")
+                register_secret(value, env)  # with its AccountKey= / sig= parts: scrubbed from every message
                 return Credentials(field_name.removesuffix("_env"), env, value.strip())
         return Credentials("default", None)

@@ -58,10 +58,12 @@ if TYPE_CHECKING:
         LLMContentRefused,
         LLMError,
         LLMRateLimited,
+        LLMRedirectRefused,
         LLMRequestRejected,
         LLMServerError,
         LLMTimeout,
         parse_retry_after,
+        redirect_refused,
     )
     from elspeth.orchestration import (
         Cancel,
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.registry import PluginInfo, Registry, Resolved
+    from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
@@ -94,10 +97,12 @@ _LAZY = {
     "LLMContentRefused": "elspeth.llm_errors",
     "LLMError": "elspeth.llm_errors",
     "LLMRateLimited": "elspeth.llm_errors",
+    "LLMRedirectRefused": "elspeth.llm_errors",
     "LLMRequestRejected": "elspeth.llm_errors",
     "LLMServerError": "elspeth.llm_errors",
     "LLMTimeout": "elspeth.llm_errors",
     "parse_retry_after": "elspeth.llm_errors",
+    "redirect_refused": "elspeth.llm_errors",
     "RetryPolicy": "elspeth.orchestration.retry",
     "retry_call": "elspeth.orchestration.retry",
     "key_identity": "elspeth.orchestration.pipeline",
@@ -129,6 +134,11 @@ _LAZY = {
     "PluginInfo": "elspeth.registry",
     "Registry": "elspeth.registry",
     "Resolved": "elspeth.registry",
+    "install_log_scrubbing": "elspeth.scrub",
+    "register_secret": "elspeth.scrub",
+    "scrub_exception": "elspeth.scrub",
+    "scrub_secrets": "elspeth.scrub",
+    "secret_from_env": "elspeth.scrub",
     "Spool": "elspeth.spool",
     "SpoolWriter": "elspeth.spool",
     "jsonl_lines": "elspeth.files",
@@ -190,6 +200,7 @@ __all__ = [
     "LLMError",
     "LLMPipeline",
     "LLMRateLimited",
+    "LLMRedirectRefused",
     "LLMRequest",
     "LLMRequestRejected",
     "LLMResponse",
@@ -235,6 +246,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "inline",
+    "install_log_scrubbing",
     "invoke",
     "iterate_rows",
     "jsonl_lines",
@@ -247,10 +259,15 @@ __all__ = [
     "open_plugins",
     "parse_retry_after",
     "plugin_summaries",
+    "redirect_refused",
+    "register_secret",
     "reported_artifacts",
     "retry_call",
     "run_rows",
     "run_settings",
+    "scrub_exception",
+    "scrub_secrets",
+    "secret_from_env",
     "to_json",
     "warn_unsanitised",
     "write_atomically",

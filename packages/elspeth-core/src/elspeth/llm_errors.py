@@ -22,10 +22,12 @@ __all__ = [
     "LLMContentRefused",
     "LLMError",
     "LLMRateLimited",
+    "LLMRedirectRefused",
     "LLMRequestRejected",
     "LLMServerError",
     "LLMTimeout",
     "parse_retry_after",
+    "redirect_refused",
 ]
 
 
@@ -72,6 +74,41 @@ class LLMConnectionError(LLMError):
 
 class LLMRequestRejected(LLMError):
     """400, 401, 403, 404: the request itself is wrong; never retried."""
+
+
+class LLMRedirectRefused(LLMRequestRejected):
+    """3xx: the endpoint answered with a redirect, which is never followed and never retried.
+
+    Following it would send the whole request (prompt, key) to an address nobody put on
+    ``allowed_endpoints``. Build one with :func:`redirect_refused`.
+
+    Attributes:
+        location: the ``Location`` the endpoint named, or None if it named none.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None, location: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
+        self.location = location
+
+
+def redirect_refused(where: str, status: int, location: str | None) -> LLMRedirectRefused:
+    """The error for a redirect answer: names the status, the ``Location`` and what to do.
+
+    Example::
+
+        if 300 <= reply.status_code < 400:
+            raise redirect_refused(where, reply.status_code, reply.headers.get("location"))
+    """
+    target = location or "(no Location header)"
+    return LLMRedirectRefused(
+        f"{where}: HTTP {status} redirect to {target} refused: Elspeth never follows a redirect, which would "
+        "send the request to an address that is not the configured endpoint (nor on `allowed_endpoints`); "
+        "set `base_url`/`endpoint` to the address that answers",
+        status=status,
+        location=location,
+    )
 
 
 class LLMContentRefused(LLMError):

@@ -4,12 +4,13 @@ Failures become :mod:`elspeth.llm_errors` exceptions classed as the LLM clients'
 :class:`~elspeth.llm_errors.LLMRateLimited` (with ``Retry-After``), 5xx and a reply that is not the
 expected JSON are :class:`~elspeth.llm_errors.LLMServerError`, timeouts and dropped connections are
 retryable too, and 400/401/403/404 are :class:`~elspeth.llm_errors.LLMRequestRejected`, never
-retried. Retryable failures are retried with the run's ``retry`` policy, handed over by the pipeline.
+retried. A redirect (3xx) is never followed: it is :class:`~elspeth.llm_errors.LLMRedirectRefused`,
+naming the ``Location``, and is not retried. Retryable failures are retried with the run's ``retry``
+policy, handed over by the pipeline.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -24,7 +25,10 @@ from elspeth import (
     LLMTimeout,
     RetryPolicy,
     parse_retry_after,
+    redirect_refused,
     retry_call,
+    scrub_secrets,
+    secret_from_env,
 )
 
 __all__ = ["MAX_TEXT", "Service", "ServiceOptions", "chunks"]
@@ -85,7 +89,7 @@ class Service:
     def __init__(self, plugin: str, options: ServiceOptions, operation: str) -> None:
         self.plugin = plugin
         self.options = options
-        key = os.environ.get(options.api_key_env)
+        key = secret_from_env(options.api_key_env)
         if not key:
             raise ConfigError(
                 f"environment variable {options.api_key_env} (option `api_key_env`) is not set: export the "
@@ -104,7 +108,7 @@ class Service:
         limits = httpx.Limits(
             max_connections=self.options.max_connections, max_keepalive_connections=self.options.max_connections
         )
-        return httpx.AsyncClient(timeout=self.options.timeout, limits=limits)
+        return httpx.AsyncClient(timeout=self.options.timeout, limits=limits, follow_redirects=False)
 
     async def post(self, body: dict[str, Any], read: Callable[[dict[str, Any]], T]) -> T:
         """POST ``body`` and return ``read(reply)``, retrying what may succeed again under the run's policy.
@@ -140,10 +144,12 @@ class Service:
         except httpx.TimeoutException as exc:
             raise LLMTimeout(f"{where}: no answer within {self.options.timeout} s (option `timeout`)") from exc
         except httpx.HTTPError as exc:
-            raise LLMConnectionError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            raise LLMConnectionError(f"{where}: {type(exc).__name__}: {scrub_secrets(str(exc))}") from exc
         status = reply.status_code
+        if 300 <= status < 400:
+            raise redirect_refused(where, status, scrub_secrets(reply.headers.get("location") or "") or None)
         if status != 200:
-            text = f"{where}: HTTP {status}: {reply.text[:200]}"
+            text = f"{where}: HTTP {status}: {scrub_secrets(reply.text)[:200]}"  # a service may echo the key
             retry_after = parse_retry_after(reply.headers)
             if status == 429:
                 raise LLMRateLimited(text, status=status, retry_after=retry_after)
@@ -155,9 +161,12 @@ class Service:
         try:
             data = reply.json()
         except ValueError as exc:
-            raise LLMServerError(f"{where}: the reply is not JSON: {reply.text[:80]!r}", status=status) from exc
+            shown = scrub_secrets(reply.text)[:80]
+            raise LLMServerError(f"{where}: the reply is not JSON: {shown!r}", status=status) from exc
         if not isinstance(data, dict):
-            raise LLMServerError(f"{where}: the reply is not a JSON object: {reply.text[:80]!r}", status=status)
+            raise LLMServerError(
+                f"{where}: the reply is not a JSON object: {scrub_secrets(reply.text)[:80]!r}", status=status
+            )
         return data
 
     async def aclose(self) -> None:

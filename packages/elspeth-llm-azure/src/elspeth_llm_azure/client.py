@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity
+from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, register_secret, secret_from_env
 from elspeth_llm_openai import check_response_format
 
 __all__ = ["ENTRA_SCOPE", "AzureOpenAIClient", "AzureOpenAIOptions"]
@@ -64,7 +64,7 @@ class AzureOpenAIClient:
         self._credential = credential
         self._api_key: str | None = None
         if options.auth == "key":
-            self._api_key = os.environ.get(options.api_key_env)
+            self._api_key = secret_from_env(options.api_key_env)
             if not self._api_key:
                 raise ConfigError(
                     f"environment variable {options.api_key_env} (option `api_key_env`) is not set: export the "
@@ -100,7 +100,7 @@ class AzureOpenAIClient:
             credential = self._credential
             if credential is None:
                 credential = owned = DefaultAzureCredential()
-            auth = {"azure_ad_token_provider": get_bearer_token_provider(credential, ENTRA_SCOPE)}
+            auth = {"azure_ad_token_provider": _registering(get_bearer_token_provider(credential, ENTRA_SCOPE))}
         sdk = openai.AsyncAzureOpenAI(
             azure_endpoint=self.endpoint,
             azure_deployment=opts.deployment,
@@ -130,6 +130,17 @@ class AzureOpenAIClient:
         """Close the HTTP connections (and a credential the client made) now; they also close with the loop."""
         if self._sdk is not None:
             await self._sdk.aclose()
+
+
+def _registering(provider: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
+    """A token provider whose every token is registered as a secret before it is sent."""
+
+    async def token() -> str:
+        value = await provider()
+        register_secret(value, "entra_token")
+        return value
+
+    return token
 
 
 class _WithCredential:

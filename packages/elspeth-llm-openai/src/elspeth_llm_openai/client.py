@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity
+from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, secret_from_env
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIClient", "OpenAIOptions"]
 
@@ -84,7 +83,7 @@ class OpenAIClient:
 
     def __init__(self, options: OpenAIOptions) -> None:
         self.options = options
-        key = os.environ.get(options.api_key_env)
+        key = secret_from_env(options.api_key_env)  # registered: scrubbed from whatever a server echoes
         if not key and not options.allow_missing_key:
             raise ConfigError(
                 f"environment variable {options.api_key_env} (option `api_key_env`) is not set: export the API "

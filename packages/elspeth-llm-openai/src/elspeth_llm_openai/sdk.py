@@ -27,6 +27,7 @@ from elspeth import (
     LLMTimeout,
     Usage,
     parse_retry_after,
+    redirect_refused,
 )
 from elspeth_llm_openai.loop import LoopBoundSDK
 
@@ -57,7 +58,10 @@ def build_http_client(transport: str, max_connections: int, timeout: float) -> A
     """The SDK's HTTP client: its aiohttp transport or its default httpx one, with a pool of ``max_connections``.
 
     The keep-alive pool is as large as the connection limit, so that at full concurrency no
-    connection is closed after its request only to be opened again for the next one.
+    connection is closed after its request only to be opened again for the next one. Redirects are
+    never followed (the SDK's clients follow them by default): a 3xx becomes
+    :class:`~elspeth.llm_errors.LLMRedirectRefused` instead of a second request, carrying the prompt, to
+    wherever the ``Location`` points.
     """
     limits = _limits(max_connections)
     if transport == "aiohttp":
@@ -67,8 +71,8 @@ def build_http_client(transport: str, max_connections: int, timeout: float) -> A
                 f"transport: aiohttp needs an openai release with DefaultAioHttpClient (installed: "
                 f"{openai.__version__}); upgrade with `pip install -U 'openai[aiohttp]'` or set `transport: httpx`"
             )
-        return aiohttp_client(limits=limits, timeout=timeout)
-    return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+        return aiohttp_client(limits=limits, timeout=timeout, follow_redirects=False)
+    return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout, follow_redirects=False)
 
 
 def chat_body(base: Mapping[str, Any], request: LLMRequest, extra_body: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,6 +193,8 @@ async def call_chat(sdk: Any, body: dict[str, Any], where: str) -> LLMResponse:
     try:
         completion = await sdk.post("/chat/completions", body=body, cast_to=ChatCompletion, options=options)
     except Exception as exc:  # only the SDK's own failures are translated; anything else propagates
+        if isinstance(exc, openai.APIStatusError) and 300 <= exc.status_code < 400:
+            raise redirect_refused(where, exc.status_code, exc.response.headers.get("location")) from exc
         translated = translate_error(exc, where)
         if translated is None:
             raise

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from elspeth import PluginError, inline
+from elspeth import PluginError, inline, register_secret
 from elspeth_processors._common import chosen_columns
 from elspeth_processors.pii import KINDS, find
 
@@ -64,6 +64,7 @@ class PiiRedaction:
                     f"pii_redaction: options.salt_env names the environment variable {options.salt_env}, "
                     "which is not set (or empty); set it to a long random secret to pseudonymise"
                 )
+            register_secret(salt, options.salt_env)
             self._salt = salt.encode()
         self._kinds = tuple(k for k in KINDS if k in options.kinds)
         self._lock = threading.Lock()

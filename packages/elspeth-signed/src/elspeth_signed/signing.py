@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from elspeth import ElspethError
+from elspeth import ElspethError, register_secret
 
 __all__ = [
     "ALGORITHMS",
@@ -108,6 +108,7 @@ def signing_key(env: str, environ: Mapping[str, str] | None = None) -> bytes:
             f"the signing key variable {env} {state}: set it to the signing secret (a long random string) "
             "(keys come only from the environment, never from a settings file)"
         )
+    register_secret(value, env)  # scrubbed from every message from now on
     return value.encode("utf-8")
 
 

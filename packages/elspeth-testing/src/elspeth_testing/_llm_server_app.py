@@ -1,12 +1,15 @@
 """The LLM test server's HTTP side: an aiohttp application over a :class:`ServerState`.
 
 Routes:
-    ``POST /v1/chat/completions`` (and ``/chat/completions``): OpenAI chat completions, ``Authorization: Bearer``.
+    ``POST /v1/chat/completions`` (and ``/chat/completions``): OpenAI chat completions, ``Authorization: Bearer``;
+    ``n`` choices, and ``stream: true`` as server-sent events (with ``stream_options.include_usage``).
+    ``GET /v1/models`` (and ``/v1/models/{model}``): the configured ``models``.
     ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``: Azure OpenAI, ``api-key`` or
     ``Authorization: Bearer`` (an Entra ID token).
     ``POST /contentsafety/text:analyze`` and ``/contentsafety/text:shieldPrompt`` (``?api-version=...``):
     Azure AI Content Safety, ``Ocp-Apim-Subscription-Key``.
-    ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process.
+    ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process; the
+    config route never sends back a credential.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from elspeth_testing._llm_server_replies import DONE, check_stream_request, chunks, sse
 from elspeth_testing._llm_server_state import (
     CHAT,
     SAFETY,
@@ -52,6 +56,27 @@ def _credential(request: web.Request, state: ServerState, azure: bool) -> tuple[
     if azure:
         return "bearer", cfg.bearer_token is None or bearer == cfg.bearer_token
     return "bearer", cfg.api_key is None or bearer == cfg.api_key
+
+
+def _presented(request: web.Request) -> str:
+    """The credential a request presented, as it sent it (for ``echo_credentials``)."""
+    for name in ("Authorization", "api-key", "Ocp-Apim-Subscription-Key"):
+        if name in request.headers:
+            return request.headers[name]
+    return "(none)"
+
+
+def _echoed(response: web.StreamResponse, request: web.Request) -> web.StreamResponse:
+    """An error reply whose message quotes the request's credential, as a careless service's does."""
+    if not isinstance(response, web.Response) or response.status < 400 or not isinstance(response.body, bytes):
+        return response
+    try:
+        payload = json.loads(response.body)
+        payload["error"]["message"] += f" Credential presented: {_presented(request)}"
+    except (ValueError, KeyError, TypeError):
+        return response
+    keep = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "location"}}
+    return web.json_response(payload, status=response.status, headers=keep)
 
 
 def _gone(request: web.Request) -> bool:
@@ -104,11 +129,13 @@ def _truncated(reply: Any) -> web.Response:
     return web.Response(text=text[: len(text) // 2], content_type="application/json")
 
 
-async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, state: ServerState) -> web.Response | None:
-    """Answer with ``fault``, or return None to answer normally."""
+async def _faulted(
+    request: web.Request, rec: RecordedRequest, fault: Fault, state: ServerState, stream: bool = False
+) -> web.Response | None:
+    """Answer with ``fault``, or return None to answer normally (a stream shows ``empty`` and ``malformed`` itself)."""
     cfg = state.config
     rec.outcome = fault.kind
-    if fault.kind in {"ok", "malformed"}:
+    if fault.kind in {"ok", "malformed"} or (stream and fault.kind == "empty"):
         return None
     if fault.kind == "hang":
         await _hang(request, cfg.hang_s)
@@ -126,6 +153,10 @@ async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, sta
     status = fault.status
     assert status is not None
     rec.status = status
+    if 300 <= status < 400:
+        # a real redirect: what a client that follows it does next is the target server's to record
+        headers = {"Location": cfg.redirect_location}
+        return _error(status, f"Moved to {cfg.redirect_location} (test server).", str(status), headers)
     if status == 429:
         after = fault.retry_after if fault.retry_after is not None else cfg.retry_after_s
         headers = {} if after is None else {"Retry-After": f"{after:g}"}
@@ -133,7 +164,33 @@ async def _faulted(request: web.Request, rec: RecordedRequest, fault: Fault, sta
     return _error(status, f"Injected {status} (test server).", str(status))
 
 
-async def _chat(request: web.Request, rec: RecordedRequest) -> web.Response:
+async def _stream(
+    request: web.Request, rec: RecordedRequest, reply: Any, body: Any, fault: Fault
+) -> web.StreamResponse:
+    """``reply`` as server-sent events; ``empty`` sends only ``[DONE]``, ``malformed`` stops mid-chunk and hangs up."""
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    items = [] if fault.kind == "empty" else chunks(reply, include_usage)
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    rec.status = 200
+    if fault.kind == "malformed":
+        half = len(items) // 2
+        for item in items[:half]:
+            await response.write(sse(item))
+        await response.write(sse(items[half])[:24])
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    for item in items:
+        await response.write(sse(item))
+    await response.write(DONE)
+    await response.write_eof()
+    return response
+
+
+async def _chat(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
     state = request.app[STATE]
     deployment = request.match_info.get("deployment")
     azure = deployment is not None
@@ -148,20 +205,27 @@ async def _chat(request: web.Request, rec: RecordedRequest) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not (azure or body.get("model")):
         rec.status, rec.outcome = 400, "400"
         return _error(400, "The body must be JSON with `messages` (and `model`).", "invalid_request")
+    refused = check_stream_request(body)
+    if refused is not None:
+        rec.status, rec.outcome = 400, "400"
+        return _error(400, refused, "invalid_request")
+    stream = bool(body.get("stream"))
     rec.prompt = last_user_message(body)
     model = state.config.azure_model if azure else str(body["model"])
     key = json.dumps(body.get("messages"), sort_keys=True)
     fault, latency = state.choose(CHAT, request.path, rec.prompt, key)
     if fault.kind not in {"429", "drop", "hang"} and latency:
         await asyncio.sleep(latency)
-    answer = await _faulted(request, rec, fault, state)
+    answer = await _faulted(request, rec, fault, state, stream)
     if answer is not None:
         return answer
     cfg = state.config
     if cfg.refuse_marker and cfg.refuse_marker in rec.prompt:
         rec.status, rec.outcome = 400, "content_filter"
         return _error(400, "The prompt was filtered by the content management policy (test server).", "content_filter")
-    reply = state.completion(body, model)
+    reply = state.completion(body, model, f" (sent with {_presented(request)})" if cfg.echo_credentials else "")
+    if stream:
+        return await _stream(request, rec, reply, body, fault)
     if fault.kind == "malformed":
         rec.status = 200
         return _truncated(reply)
@@ -210,6 +274,8 @@ def _recorded(handler: Any) -> Any:
         started = time.monotonic()
         try:
             response: web.StreamResponse = await handler(request, rec)
+            if state.config.echo_credentials:
+                response = _echoed(response, request)
         finally:
             rec.duration_s = round(time.monotonic() - started, 6)
             if rec.outcome in {"hang", "drop", "client_gone"}:
@@ -220,7 +286,7 @@ def _recorded(handler: Any) -> Any:
     return wrapped
 
 
-async def _chat_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+async def _chat_route(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
     return await _chat(request, rec)
 
 
@@ -230,6 +296,25 @@ async def _analyze_route(request: web.Request, rec: RecordedRequest) -> web.Resp
 
 async def _shield_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     return await _safety(request, rec, SHIELD)
+
+
+async def _models_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+    state = request.app[STATE]
+    rec.credential, rec.credential_ok = _credential(request, state, azure=False)
+    if not rec.credential_ok:
+        rec.status, rec.outcome = 401, "401"
+        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
+    created = 1_700_000_000
+    listed = [{"id": m, "object": "model", "created": created, "owned_by": "elspeth-test"} for m in state.config.models]
+    rec.status, rec.outcome = 200, "ok"
+    wanted = request.match_info.get("model")
+    if wanted is None:
+        return web.json_response({"object": "list", "data": listed})
+    for model in listed:
+        if model["id"] == wanted:
+            return web.json_response(model)
+    rec.status, rec.outcome = 404, "404"
+    return _error(404, f"The model `{wanted}` does not exist (test server).", "model_not_found")
 
 
 async def _control_requests(request: web.Request) -> web.Response:
@@ -243,7 +328,7 @@ async def _control_config(request: web.Request) -> web.Response:
             state.configure(**(await request.json()))
         except ValueError as exc:
             return _error(400, str(exc))
-    return web.json_response(state.config.model_dump())
+    return web.json_response(state.public_config())
 
 
 async def _control_script(request: web.Request) -> web.Response:
@@ -270,6 +355,10 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/chat/completions", chat)
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", chat)
+    models = _recorded(_models_route)
+    for prefix in ("/v1", ""):
+        app.router.add_get(f"{prefix}/models", models)
+        app.router.add_get(f"{prefix}/models/{{model}}", models)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
     app.router.add_post("/contentsafety/text:shieldPrompt", _recorded(_shield_route))
     app.router.add_get("/_elspeth/requests", _control_requests)

@@ -6,8 +6,6 @@ Nothing here touches the network; :mod:`elspeth_testing._llm_server_app` turns i
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import threading
 import time
 from collections import Counter
@@ -16,7 +14,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CHAT", "SAFETY", "SHIELD", "Fault", "RecordedRequest", "Script", "ServerConfig", "ServerState", "tokens"]
+from elspeth_testing._llm_server_replies import content_for, tokens
+
+__all__ = [
+    "CHAT",
+    "SAFETY",
+    "SECRET_FIELDS",
+    "SHIELD",
+    "Fault",
+    "RecordedRequest",
+    "Script",
+    "ServerConfig",
+    "ServerState",
+    "tokens",
+]
 
 CHAT = "chat"
 SAFETY = "safety"
@@ -24,11 +35,7 @@ SHIELD = "shield"
 
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "ocp-apim-subscription-key", "cookie"})
 _DEFAULT_CATEGORIES = ("Hate", "SelfHarm", "Sexual", "Violence")
-
-
-def tokens(text: str) -> int:
-    """About four characters a token, as OpenAI's own rule of thumb has it."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0
+SECRET_FIELDS = frozenset({"api_key", "bearer_token", "safety_key"})  # never sent back by `/_elspeth/config`
 
 
 def _fraction(*parts: object) -> float:
@@ -56,6 +63,9 @@ class ServerConfig(BaseModel):
     rate_hang: float = Field(0.0, ge=0, le=1, description="share never answered until the client gives up")
     rate_drop: float = Field(0.0, ge=0, le=1, description="share whose connection is closed without a reply")
     rate_malformed: float = Field(0.0, ge=0, le=1, description="share answered 200 with a truncated JSON body")
+    redirect_location: str = Field(
+        "http://127.0.0.1:9/v1/chat/completions", description="the `Location` a scripted 3xx fault (307, 308) names"
+    )
     hang_s: float = Field(300.0, gt=0, description="longest a hang lasts before the connection is closed")
     api_key: str | None = Field(None, description="key required as `Bearer` (OpenAI) or `api-key` (Azure)")
     bearer_token: str | None = Field(None, description="Entra ID token accepted as `Bearer` on Azure paths")
@@ -72,6 +82,14 @@ class ServerConfig(BaseModel):
     )
     attack_marker: str = Field("IGNORE PREVIOUS INSTRUCTIONS", description="text that Prompt Shields flags")
     refuse_marker: str = Field("FORBIDDEN", description="a prompt holding this gets Azure's content_filter 400")
+    models: list[str] = Field(
+        default_factory=lambda: ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"], description="what `GET /v1/models` lists"
+    )
+    echo_credentials: bool = Field(
+        False,
+        description="quote the credential a request presented in every error and reply, as a careless service does "
+        "(to test that a client's secrets are scrubbed from what it records)",
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +99,8 @@ class Fault:
     Attributes:
         kind: ``ok``, ``hang``, ``drop``, ``malformed`` (a 200 whose JSON stops halfway), ``empty``
             (a 200 whose JSON is ``{}``, without what the API promises), ``content_filter``, or an
-            HTTP status such as ``429``, ``500``, ``503``, ``400``, ``401``.
+            HTTP status such as ``429``, ``500``, ``503``, ``400``, ``401``, or a redirect such as ``307``
+            or ``308`` (with ``Location`` set to the config's ``redirect_location``).
         retry_after: seconds for the ``Retry-After`` header of a 429 (None: the config's default).
 
     """
@@ -198,24 +217,6 @@ def last_user_message(body: Any) -> str:
     return ""
 
 
-def _from_schema(schema: Any, score: float, rationale: str) -> Any:
-    kind = schema.get("type") if isinstance(schema, dict) else None
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {name: _from_schema(sub, score, rationale) for name, sub in props.items()}
-    if kind == "number":
-        return score
-    if kind == "integer":
-        return round(score * 10)
-    if kind == "boolean":
-        return score >= 0.5
-    if kind == "array":
-        return [_from_schema(schema.get("items") or {"type": "string"}, score, rationale)]
-    if isinstance(schema, dict) and "enum" in schema:
-        return schema["enum"][0]
-    return rationale
-
-
 class ServerState:
     """Configuration, scripts, per-prompt arrival counts and the request log, shared by all handlers."""
 
@@ -288,8 +289,12 @@ class ServerState:
         jitter = (2 * _fraction("jitter", cfg.seed, key, arrival) - 1) * cfg.jitter_ms
         return max(0.0, cfg.latency_ms + jitter) / 1000
 
-    def completion(self, body: dict[str, Any], model: str) -> dict[str, Any]:
-        """A chat-completion reply computed from the request alone (plus whether its system prompt was seen)."""
+    def completion(self, body: dict[str, Any], model: str, note: str = "") -> dict[str, Any]:
+        """A chat-completion reply computed from the request alone (plus whether its system prompt was seen).
+
+        ``n`` choices, each scored from the request and its index (choice 0 as with one choice);
+        ``note`` is added to every rationale (the ``echo_credentials`` mode uses it).
+        """
         messages = body.get("messages") or []
         texts = [_text_of(m.get("content")) for m in messages if isinstance(m, dict)]
         system = "".join(
@@ -297,43 +302,36 @@ class ServerState:
             for m in messages
             if isinstance(m, dict) and m.get("role") in {"system", "developer"}
         )
-        score = round(_fraction("score", self.config.seed, model, *texts), 2)
         user = last_user_message(body)
-        rationale = f"Judged {len(user)} characters: {user[:40]}"
-        fmt = body.get("response_format") or {}
-        if fmt.get("type") == "json_object":
-            content = json.dumps({"score": score, "rationale": rationale})
-        elif fmt.get("type") == "json_schema":
-            schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
-            content = json.dumps(_from_schema(schema, score, rationale))
-        else:
-            content = f"Score: {score:.2f}\n{rationale}"
-        finish = "stop"
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if isinstance(limit, int) and limit > 0 and tokens(content) > limit:
-            content, finish = content[: limit * 4], "length"
+        rationale = f"Judged {len(user)} characters: {user[:40]}{note}"
+        choices: list[dict[str, Any]] = []
+        for index in range(body.get("n") or 1):
+            extra = (index,) if index else ()
+            score = round(_fraction("score", self.config.seed, model, *texts, *extra), 2)
+            content, finish = content_for(body, score, rationale)
+            choices.append(
+                {
+                    "index": index,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+            )
         prompt_tokens = sum(tokens(t) + 4 for t in texts) + 3
         cached = 0
         with self.lock:
             if system and system in self.seen_systems and prompt_tokens >= 1024:
                 cached = min(prompt_tokens, tokens(system) // 128 * 128)
             self.seen_systems.add(system)
-        completion_tokens = tokens(content)
-        digest = hashlib.sha256(content.encode()).hexdigest()[:24]
+        completion_tokens = sum(tokens(c["message"]["content"]) for c in choices)
+        digest = hashlib.sha256(choices[0]["message"]["content"].encode()).hexdigest()[:24]
         return {
             "id": f"chatcmpl-{digest}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
             "system_fingerprint": "fp_elspeth_test",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": finish,
-                }
-            ],
+            "choices": choices,
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -341,6 +339,14 @@ class ServerState:
                 "prompt_tokens_details": {"cached_tokens": cached},
             },
         }
+
+    def public_config(self) -> dict[str, Any]:
+        """The configuration as ``/_elspeth/config`` shows it: credentials left out, only whether each is set."""
+        data = self.config.model_dump()
+        for name in SECRET_FIELDS:
+            data[name] = None
+        data["credentials_set"] = sorted(n for n in SECRET_FIELDS if getattr(self.config, n) is not None)
+        return data
 
     def analyze(self, body: dict[str, Any]) -> dict[str, Any]:
         """A Content Safety ``text:analyze`` reply: severities from the marker words found in the text."""

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from elspeth_testing._llm_server_state import Fault, RecordedRequest, Script, ServerConfig, ServerState
+from elspeth_testing._llm_server_state import SECRET_FIELDS, Fault, RecordedRequest, Script, ServerConfig, ServerState
 
 __all__ = ["Fault", "LLMTestServer", "RecordedRequest", "ServerConfig", "main"]
 
@@ -84,6 +84,8 @@ class LLMTestServer:
 
     def __init__(self, config: ServerConfig | None = None, *, port: int = 0, process: bool = False) -> None:
         self._state = ServerState(config)
+        # the child's config route never sends credentials back, so this side remembers the ones it set
+        self._secrets = {name: getattr(self._state.config, name) for name in SECRET_FIELDS}
         self._port = port
         self._process_mode = process
         self._thread: threading.Thread | None = None
@@ -188,13 +190,16 @@ class LLMTestServer:
     def config(self) -> ServerConfig:
         """The current configuration."""
         if self._child is not None:
-            return ServerConfig.model_validate(self._control("config"))
+            data = self._control("config")
+            data.pop("credentials_set", None)
+            return ServerConfig.model_validate({**data, **self._secrets})
         return self._state.config
 
     def configure(self, **changes: Any) -> None:
         """Change configuration fields while the server runs (see :class:`ServerConfig`)."""
         if self._child is not None:
             self._control("config", changes)
+            self._secrets.update({k: v for k, v in changes.items() if k in SECRET_FIELDS})
         else:
             self._state.configure(**changes)
 

@@ -70,6 +70,9 @@ def _main(
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    from elspeth.scrub import install_log_scrubbing
+
+    install_log_scrubbing()  # no secret's value in any log line, whatever a server echoed
 
 
 @app.command()

@@ -29,7 +29,9 @@ STATE = _State()
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    from elspeth.scrub import scrub_secrets
+
+    typer.echo(f"error: {scrub_secrets(message)}", err=True)
     raise typer.Exit(code)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +11,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from elspeth.config._yaml import Checker, Loc, SourceMap, load_yaml_file, load_yaml_text
+from elspeth.config._secret_shapes import SECRET_KEYS as SECRET_KEYS  # re-exported: the audit logger uses it
+from elspeth.config._secret_shapes import find_secrets
+from elspeth.config._yaml import Checker, SourceMap, load_yaml_file, load_yaml_text
 from elspeth.errors import ConfigError
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth.security import SecurityLevel, parse_level
 
 __all__ = ["LoadedSettings", "PluginRef", "Prompts", "Settings", "load_settings", "load_settings_text"]
-
-SECRET_KEYS = re.compile(
-    r"^(api[_-]?key|apikey|password|passwd|secret|client[_-]?secret|token|access[_-]?token|"
-    r"connection[_-]?string|sas[_-]?token|account[_-]?key|signing[_-]?key|subscription[_-]?key)$",
-    re.IGNORECASE,
-)
 
 
 def check_endpoint_entry(value: str) -> str:
@@ -159,27 +154,12 @@ class LoadedSettings:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _find_secrets(value: Any, loc: Loc, checker: Checker) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str) and SECRET_KEYS.match(key) and isinstance(item, str) and item:
-                checker.add(
-                    (*loc, key),
-                    f"secrets are read only from environment variables; put it in one and write `{key}_env: VAR_NAME`",
-                )
-            else:
-                _find_secrets(item, (*loc, key), checker)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _find_secrets(item, (*loc, i), checker)
-
-
 def _validate(data: Any, source_map: SourceMap, path: Path | None, base_dir: Path) -> LoadedSettings:
     checker = Checker(source_map)
     if not isinstance(data, dict):
         checker.add((), "the settings file must be a YAML mapping (key: value pairs)")
         checker.raise_if_any()
-    _find_secrets(data, (), checker)
+    find_secrets(data, (), checker)  # by key name and by value shape, before anything else reads the file
     checker.raise_if_any()
     try:
         settings = Settings.model_validate(data)

@@ -36,6 +36,7 @@ from elspeth._sync import call
 from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import Cancel
+from elspeth.scrub import scrub_exception, scrub_response, scrub_secrets
 from elspeth.types import LLMRequest, LLMResponse
 
 __all__ = ["LLMPipeline", "cache_key", "key_identity"]
@@ -146,6 +147,7 @@ class LLMPipeline:
             for before in self._before:
                 request = await call(before, request)
         except Exception as exc:
+            scrub_exception(exc)  # a middleware service's error is text from outside
             await self._refused(request, exc, None)
             raise
         key = cache_key(self.name, self._options, self.endpoint, request) if self.cache is not None else None
@@ -169,6 +171,7 @@ class LLMPipeline:
             for after in self._after:
                 response = await call(after, request, response)
         except Exception as exc:
+            scrub_exception(exc)
             await self._refused(request, exc, response)
             raise
         for on_success in self._on_mw_success:
@@ -215,8 +218,9 @@ class LLMPipeline:
             except TimeoutError:
                 error: BaseException = LLMTimeout(f"no answer within {policy.timeout_s} s")
             except Exception as exc:  # classified below; anything not an LLMError is never retried
-                error = exc
+                error = scrub_exception(exc)  # a server may echo the key in its error: scrub before recording
             else:
+                scrub_response(response)
                 response.latency_s = time.perf_counter() - started
                 response.attempts = attempt
                 if self._on_success is not None:
@@ -229,10 +233,11 @@ class LLMPipeline:
                 await call(self._on_rate_limited, request, retry_after)
             last = attempt == policy.max_attempts
             delay = 0.0 if (last or not retryable) else policy.delay(attempt, retry_after)
+            text = scrub_secrets(str(error))
             attempts.append(
                 {
                     "attempt": attempt,
-                    "error": str(error) or type(error).__name__,
+                    "error": text or type(error).__name__,
                     "error_type": type(error).__name__,
                     "status": getattr(error, "status", None),
                     "retryable": retryable,
@@ -243,7 +248,7 @@ class LLMPipeline:
             if last or not retryable:
                 why = "attempts exhausted" if retryable else "not retryable"
                 raise LLMCallFailed(
-                    f"{type(error).__name__}: {error} ({why} after {attempt} attempt{'s' if attempt > 1 else ''})",
+                    f"{type(error).__name__}: {text} ({why} after {attempt} attempt{'s' if attempt > 1 else ''})",
                     attempts,
                     error,
                 ) from error
