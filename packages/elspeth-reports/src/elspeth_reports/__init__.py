@@ -9,10 +9,9 @@ Configure them in the settings' ``sinks``::
         options: {path: report.html}
 """
 
+from elspeth_reports.__about__ import __version__ as __version__
 from elspeth_reports.analytics import AnalyticsReportSink
 from elspeth_reports.summary import build_summary
 from elspeth_reports.visual import VisualReportSink
-
-__version__ = "0.1.0"
 
 __all__ = ["AnalyticsReportSink", "VisualReportSink", "build_summary"]

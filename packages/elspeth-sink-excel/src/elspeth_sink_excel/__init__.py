@@ -8,8 +8,7 @@ Configure it in the settings' ``sinks``::
           path: results.xlsx
 """
 
+from elspeth_sink_excel.__about__ import __version__ as __version__
 from elspeth_sink_excel.sink import ExcelSink
-
-__version__ = "0.1.0"
 
 __all__ = ["ExcelSink"]
