@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, register_secret, secret_from_env
-from elspeth_llm_openai import check_response_format
+from elspeth_llm_openai import chat_params, check_response_format
 
 __all__ = ["ENTRA_SCOPE", "AzureOpenAIClient", "AzureOpenAIOptions"]
 
@@ -74,13 +74,7 @@ class AzureOpenAIClient:
         # who the service meters: the key (by a non-reversible name) or the Entra ID identity
         self.key_id = "entra" if options.auth == "entra" else key_identity(self._api_key)
         self._where = f"azure_openai deployment {options.deployment} at {self.endpoint}"
-        self._base: dict[str, Any] = {
-            "model": options.deployment,
-            "temperature": options.temperature,
-            "max_tokens": options.max_tokens,
-            "response_format": options.response_format,
-            **options.params,
-        }
+        self._base = chat_params(options.deployment, options)
         self._sdk: Any = None
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ Configure it in the settings' ``llm``::
 
 The SDK plumbing other OpenAI-SDK clients share (``elspeth-llm-azure`` uses it: Azure OpenAI is the
 same SDK, so one translation of its errors and one event-loop binding serve both) is public here too:
-:func:`build_http_client`, :func:`send`, :class:`LoopBoundSDK` and :func:`check_response_format`. The
+:func:`build_http_client`, :func:`send`, :func:`chat_params`, :class:`LoopBoundSDK` and :func:`check_response_format`. The
 names that need the ``openai`` SDK load on first use, so importing this package stays cheap.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions, check_response_format
+from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions, chat_params, check_response_format
 from elspeth_llm_openai.loop import LoopBoundSDK
 
 if TYPE_CHECKING:
@@ -39,4 +39,12 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["LoopBoundSDK", "OpenAIClient", "OpenAIOptions", "build_http_client", "check_response_format", "send"]
+__all__ = [
+    "LoopBoundSDK",
+    "OpenAIClient",
+    "OpenAIOptions",
+    "build_http_client",
+    "chat_params",
+    "check_response_format",
+    "send",
+]

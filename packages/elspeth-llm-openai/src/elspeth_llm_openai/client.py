@@ -16,6 +16,21 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _PLACEHOLDER_KEY = "no-key"  # the SDK insists on some key; a local server that wants none ignores it
 
 
+def chat_params(model: str, options: Any) -> dict[str, Any]:
+    """The request parameters every chat call of a client sends: ``model`` and the options' sampling settings.
+
+    ``options`` has ``temperature``, ``max_tokens``, ``response_format`` and ``params`` (merged last),
+    as :class:`OpenAIOptions` and ``elspeth-llm-azure``'s options do.
+    """
+    return {
+        "model": model,
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
+        "response_format": options.response_format,
+        **options.params,
+    }
+
+
 def check_response_format(value: Any) -> Any:
     """Accept ``"json_object"``/``"text"`` as shorthands, or an OpenAI ``response_format`` object."""
     if value is None:
@@ -93,13 +108,7 @@ class OpenAIClient:
         self.key_id = key_identity(key)  # the adaptive limiter's lane: endpoint and key, never the key itself
         self.endpoint = (options.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._where = f"openai {options.model} at {self.endpoint}"
-        self._base: dict[str, Any] = {
-            "model": options.model,
-            "temperature": options.temperature,
-            "max_tokens": options.max_tokens,
-            "response_format": options.response_format,
-            **options.params,
-        }
+        self._base = chat_params(options.model, options)
         self._sdk: Any = None
 
     def __repr__(self) -> str:
