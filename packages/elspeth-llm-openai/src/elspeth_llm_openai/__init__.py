@@ -10,8 +10,9 @@ Configure it in the settings' ``llm``::
 
 The SDK plumbing other OpenAI-SDK clients share (``elspeth-llm-azure`` uses it: Azure OpenAI is the
 same SDK, so one translation of its errors and one event-loop binding serve both) is public here too:
-:func:`build_http_client`, :func:`send`, :func:`chat_params`, :class:`LoopBoundSDK` and :func:`check_response_format`. The
-names that need the ``openai`` SDK load on first use, so importing this package stays cheap.
+:func:`build_http_client`, :func:`send`, :func:`chat_params`, :class:`LoopBoundSDK` and
+:func:`check_response_format`. The names that need the ``openai`` SDK load on first use, so importing
+this package stays cheap.
 """
 
 from __future__ import annotations
