@@ -7,10 +7,13 @@ call, so ``elspeth plugins list`` stays fast.
 from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
-from elspeth_llm_openai.client import OpenAIClient
 
 
 @hookimpl
 def register_llm_clients(register: Registrar) -> None:
     """Register the ``openai`` client."""
-    register(OpenAIClient)
+    register(
+        "elspeth_llm_openai.client:OpenAIClient",
+        name="openai",
+        description="Chat completions from OpenAI or any OpenAI-compatible endpoint, through the ``openai`` SDK.",
+    )

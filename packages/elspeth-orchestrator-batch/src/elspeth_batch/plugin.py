@@ -12,6 +12,9 @@ from elspeth import Registrar, hookimpl
 @hookimpl
 def register_orchestrators(register: Registrar) -> None:
     """Register the ``batch`` orchestrator."""
-    from elspeth_batch.orchestrator import BatchOrchestrator
-
-    register(BatchOrchestrator)
+    register(
+        "elspeth_batch.orchestrator:BatchOrchestrator",
+        name="batch",
+        description="One LLM call per row, its reply mapped to new columns (raw text or JSON fields), streamed "
+        "to the sinks.",
+    )

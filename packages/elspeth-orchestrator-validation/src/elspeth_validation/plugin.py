@@ -12,6 +12,8 @@ from elspeth import Registrar, hookimpl
 @hookimpl
 def register_orchestrators(register: Registrar) -> None:
     """Register the ``validation`` orchestrator."""
-    from elspeth_validation.orchestrator import ValidationOrchestrator
-
-    register(ValidationOrchestrator)
+    register(
+        "elspeth_validation.orchestrator:ValidationOrchestrator",
+        name="validation",
+        description="Checks every row against built-in rules and rule plugins without any LLM; valid rows and rejects.",
+    )

@@ -7,10 +7,13 @@ Imports only ``elspeth`` and light local modules; openpyxl is imported when a wo
 from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
-from elspeth_sink_excel.sink import ExcelSink
 
 
 @hookimpl
 def register_sinks(register: Registrar) -> None:
     """Register the ``excel`` sink."""
-    register(ExcelSink)
+    register(
+        "elspeth_sink_excel.sink:ExcelSink",
+        name="excel",
+        description="An Excel workbook: results, failures, aggregates, comparisons and a manifest, formula-safe.",
+    )
