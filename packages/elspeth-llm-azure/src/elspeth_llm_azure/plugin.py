@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-llm-azure``: registers ``azure_openai`` and the Content Safety middleware.
 
-Imports only ``elspeth`` and light local modules; ``openai``, ``httpx`` and ``azure.identity`` are
-imported on first use, so ``elspeth plugins list`` stays fast.
+Imports only ``elspeth``: the plugins are registered by reference, so their modules load when first
+used, and ``openai``, ``httpx`` and ``azure.identity`` on first call; ``elspeth plugins list`` stays fast.
 """
 
 from __future__ import annotations

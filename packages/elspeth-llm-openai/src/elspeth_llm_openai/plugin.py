@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-llm-openai``: registers the ``openai`` LLM client.
 
-Imports only ``elspeth`` and light local modules; the ``openai`` SDK is imported on the client's first
-call, so ``elspeth plugins list`` stays fast.
+Imports only ``elspeth``: the client is registered by reference and its module loads when first used,
+the ``openai`` SDK on its first call, so ``elspeth plugins list`` stays fast.
 """
 
 from __future__ import annotations

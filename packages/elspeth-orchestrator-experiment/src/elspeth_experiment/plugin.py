@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-orchestrator-experiment``: adds the experiment hookspecs and registers its plugins.
 
-Imports only ``elspeth`` and light local modules, so ``elspeth plugins list`` stays fast; each hook
-imports its plugin classes when it runs, and scipy, numpy and jsonschema load only when a plugin uses them.
+Imports only ``elspeth`` and the hookspecs, so ``elspeth plugins list`` stays fast; every plugin is
+registered by reference and its module loads when first used, scipy, numpy and jsonschema with it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-orchestrator-validation``: registers the ``validation`` orchestrator.
 
-Imports only ``elspeth``, so ``elspeth plugins list`` stays fast; the orchestrator's module loads
-when the hook runs.
+Imports only ``elspeth``, so ``elspeth plugins list`` stays fast; the orchestrator is registered by
+reference and its module loads when a run (or ``validate``, ``plugins show``) first uses it.
 """
 
 from __future__ import annotations

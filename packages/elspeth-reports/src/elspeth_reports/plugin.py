@@ -1,6 +1,7 @@
 """Entry point of ``elspeth-reports``: registers the ``analytics_report`` and ``visual_report`` sinks.
 
-Imports only ``elspeth``, pydantic and the two small sink modules; the renderers load when a report is written.
+Imports only ``elspeth``: the sinks are registered by reference and load when first used, the renderers
+when a report is written.
 """
 
 from __future__ import annotations

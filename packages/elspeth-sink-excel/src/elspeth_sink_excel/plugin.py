@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-sink-excel``: registers the ``excel`` sink.
 
-Imports only ``elspeth`` and light local modules; openpyxl is imported when a workbook is written, so
-``elspeth plugins list`` stays fast.
+Imports only ``elspeth``: the sink is registered by reference and loads when first used, openpyxl when a
+workbook is written, so ``elspeth plugins list`` stays fast.
 """
 
 from __future__ import annotations
