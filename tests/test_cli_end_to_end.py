@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import threading
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ import pytest
 
 Cli = Callable[..., Any]
 ROOT = Path(__file__).resolve().parent.parent
-CORE_VERSION = tomllib.loads((ROOT / "packages/elspeth-core/pyproject.toml").read_text())["project"]["version"]
+# the version as written in its one place (tools/versions.py), read without importing elspeth
+ABOUT = (ROOT / "packages/elspeth-core/src/elspeth/__init__.py").read_text(encoding="utf-8")
+CORE_VERSION = ABOUT.split('__version__ = "', 1)[1].split('"', 1)[0]
 
 
 def with_mock_options(settings: Path, options: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import elspeth_batch
 from elspeth_testing.plugin import ElspethCli, WriteSettings
 
 needs_processors = pytest.mark.skipif(
@@ -51,7 +52,7 @@ def test_the_plugin_is_installed_and_listed(elspeth_cli: ElspethCli) -> None:
     (entry,) = [e for e in json.loads(done.stdout) if e["domain"] == "orchestrator" and e["name"] == "batch"]
     assert entry["status"] == "ok", entry["error"]
     assert entry["distribution"] == "elspeth-orchestrator-batch"
-    assert entry["version"] == "0.1.0"
+    assert entry["version"] == elspeth_batch.__version__
     shown = elspeth_cli("plugins", "show", "batch")
     assert "json_fields" in shown.stdout
     assert "on_parse_error" in shown.stdout

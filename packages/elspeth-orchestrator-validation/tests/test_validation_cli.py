@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import elspeth_validation
 from elspeth_testing.plugin import ElspethCli, WriteSettings
 
 SETTINGS = """\
@@ -40,7 +41,7 @@ def test_the_plugin_is_installed_and_listed(elspeth_cli: ElspethCli) -> None:
     (entry,) = [e for e in json.loads(done.stdout) if e["domain"] == "orchestrator" and e["name"] == "validation"]
     assert entry["status"] == "ok", entry["error"]
     assert entry["distribution"] == "elspeth-orchestrator-validation"
-    assert entry["version"] == "0.1.0"
+    assert entry["version"] == elspeth_validation.__version__
 
 
 def test_elspeth_run_without_an_llm_writes_valid_rows_and_rejects(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+import elspeth_reports
 from elspeth import PluginContext, RunResult
 from elspeth_reports import AnalyticsReportSink
 from elspeth_testing import UNICODE_TEXT, sample_run_result
@@ -159,7 +160,7 @@ def test_metadata_is_kept(experiment_result: RunResult, ctx: PluginContext) -> N
     doc, _ = report(experiment_result, ctx)
     assert doc["metadata"]["security_level"] == "OFFICIAL"
     assert doc["run"]["security_level"] == "OFFICIAL"
-    assert doc["report"]["generator"] == "elspeth-reports 0.1.0"
+    assert doc["report"]["generator"] == f"elspeth-reports {elspeth_reports.__version__}"
 
 
 def test_markdown_cannot_carry_html_or_break_a_table(make_result: Any, ctx: PluginContext) -> None:

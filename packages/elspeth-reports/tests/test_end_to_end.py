@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import elspeth_reports
 from elspeth import load_registry
 from elspeth_testing import run_cli
 
@@ -26,7 +27,7 @@ def test_installed_plugins_are_discovered_with_their_distribution() -> None:
         info = registry.get("sink", name)
         assert info.status == "ok", info.error
         assert info.distribution == "elspeth-reports"
-        assert info.version == "0.1.0"
+        assert info.version == elspeth_reports.__version__
 
 
 def test_listing_plugins_imports_no_renderer_and_nothing_heavy() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+import elspeth_sink_excel
 from elspeth import load_registry
 
 
@@ -25,7 +26,7 @@ def test_installed_plugin_is_discovered_with_its_distribution() -> None:
     info = registry.get("sink", "excel")
     assert info.status == "ok", info.error
     assert info.distribution == "elspeth-sink-excel"
-    assert info.version == "0.1.0"
+    assert info.version == elspeth_sink_excel.__version__
 
 
 def test_listing_plugins_does_not_import_openpyxl() -> None:

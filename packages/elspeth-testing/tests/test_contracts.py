@@ -100,6 +100,107 @@ class TestLyingSink(SinkContract):
     assert "ghost.csv was returned as written but does not exist" in text
 
 
+@pytest.mark.parametrize("returns", ["None", "[]"])
+def test_a_sink_whose_write_does_nothing_fails(pytester: pytest.Pytester, returns: str) -> None:
+    _, failed, text = run(
+        pytester,
+        f"""
+class SilentSink:
+    \"\"\"Writes nothing at all.\"\"\"
+    name = "silent"
+    Options = Opts
+    def __init__(self, options): pass
+    def write(self, result, ctx):
+        return {returns}
+
+class TestSilentSink(SinkContract):
+    plugin_class = SilentSink
+""",
+    )
+    assert failed == {"test_writes_a_result_to_artifacts_that_exist", "test_writes_the_result_of_a_real_run"}
+    assert "write() returned no artifacts for a result with records" in text
+    assert "the run lists nothing that sink 'silent' wrote" in text
+
+
+def test_a_sink_returning_an_empty_file_fails(pytester: pytest.Pytester) -> None:
+    _, failed, text = run(
+        pytester,
+        """
+class EmptySink:
+    \"\"\"Writes an empty file.\"\"\"
+    name = "empty"
+    Options = Opts
+    def __init__(self, options): pass
+    def write(self, result, ctx):
+        path = ctx.output_path("out.txt")
+        path.write_text("", encoding="utf-8")
+        return [Artifact(path, "text/plain", self.name)]
+
+class TestEmptySink(SinkContract):
+    plugin_class = EmptySink
+    writes_records = False
+""",
+    )
+    assert failed == {"test_writes_a_result_to_artifacts_that_exist"}
+    assert "out.txt is empty" in text
+
+
+UPLOADING_SINK = """
+from pathlib import Path
+
+STORE: dict[str, str] = {}
+
+class UploadSink:
+    \"\"\"Uploads the results to an in-memory store, listed by URL.\"\"\"
+    name = "upload"
+    Options = Opts
+    def __init__(self, options): pass
+    def write(self, result, ctx):
+        url = f"memory://bucket/{ctx.run_id}/results.txt"
+        STORE[url] = "".join(f"{r.row_id}\\n" for r in result.records)
+        return [Artifact(Path("bucket", ctx.run_id, "results.txt"), "text/plain", self.name, url=url)]
+"""
+
+
+def test_an_uploading_sink_lists_its_artifact_by_url_and_passes(pytester: pytest.Pytester) -> None:
+    passed, failed, _ = run(
+        pytester,
+        UPLOADING_SINK
+        + """
+class TestUploadSink(SinkContract):
+    plugin_class = UploadSink
+    def remote_artifact_exists(self, url):
+        return url in STORE
+
+def test_the_run_lists_the_upload_by_url(write_settings, run_settings, make_registry):
+    import elspeth_testing
+    from elspeth import hookimpl
+    @hookimpl
+    def register_sinks(register):
+        register(UploadSink)
+    path = write_settings(
+        "datasource: {plugin: csv, options: {path: in.csv}}\\norchestrator: rows\\nsinks: [upload]\\n",
+        {"in.csv": "id,text\\n1,hello\\n"},
+    )
+    result = run_settings(path, make_registry(elspeth_testing.plugin_module("uploads", register_sinks)))
+    (listed,) = result.metadata.extra["artifacts"]
+    assert listed["path"] == f"memory://bucket/{result.metadata.run_id}/results.txt"
+""",
+    )
+    assert failed == set()
+    assert passed == inherited(SinkContract) | {"test_the_run_lists_the_upload_by_url"}
+
+
+def test_an_uploading_sink_that_says_nothing_of_where_it_wrote_fails_naming_the_override(
+    pytester: pytest.Pytester,
+) -> None:
+    _, failed, text = run(
+        pytester, UPLOADING_SINK + "\nclass TestUploadSink(SinkContract):\n    plugin_class = UploadSink\n"
+    )
+    assert "test_writes_a_result_to_artifacts_that_exist" in failed
+    assert "override remote_artifact_exists to check it" in text
+
+
 def test_a_good_datasource_passes_and_a_wrong_one_fails(pytester: pytest.Pytester) -> None:
     passed, failed, text = run(
         pytester,

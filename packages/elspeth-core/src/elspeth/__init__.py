@@ -6,6 +6,10 @@ This module is the public API for plugin authors. A plugin module imports what i
 
 Heavier parts (templates, the run engine, discovery) load on first use, so that importing
 ``elspeth`` stays cheap for every plugin.
+
+``__all__`` is the public API: every name in it is documented in docs/api.md and stable during 0.x
+as docs/compatibility.md says. A name that is renamed or withdrawn stays reachable for one minor
+release through ``_DEPRECATED``, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -70,7 +74,6 @@ if TYPE_CHECKING:
         LLMPipeline,
         NullProgress,
         OrchestrationContext,
-        PluginContext,
         Progress,
         RowCounts,
         RowFailed,
@@ -79,6 +82,7 @@ if TYPE_CHECKING:
     )
     from elspeth.orchestration.fields import check_needed_fields
     from elspeth.orchestration.pipeline import key_identity
+    from elspeth.orchestration.plugin_context import PluginContext
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.references import PluginReference
@@ -88,6 +92,7 @@ if TYPE_CHECKING:
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
+# the one place elspeth-core's version is written: hatchling and tools/versions.py read it
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -161,13 +166,36 @@ _LAZY = {
 }
 
 
+# A name that left the API: old name -> (module, attribute, the release that removes it). It stays
+# importable, with a DeprecationWarning naming what to use, for one minor release (docs/compatibility.md).
+_DEPRECATED: dict[str, tuple[str, str, str]] = {}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in _DEPRECATED:
+        return _deprecated(name, *_DEPRECATED[name])
+    raise AttributeError(f"module 'elspeth' has no attribute '{name}'")
+
+
+def _deprecated(name: str, module: str, attribute: str, removed_in: str) -> Any:
+    import warnings
+
+    replacement = f"{module}.{attribute}" if module != "elspeth" else f"elspeth.{attribute}"
+    warnings.warn(
+        f"elspeth.{name} is deprecated and will be removed in elspeth-core {removed_in}; use {replacement}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(module), attribute)  # never cached: every use warns
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

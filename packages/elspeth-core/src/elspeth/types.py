@@ -165,11 +165,20 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """A file a sink wrote."""
+    """A file a sink wrote, returned from ``Sink.write`` so the run lists it.
+
+    Attributes:
+        path: the local file; for an upload, the object's name inside its store (not a local file).
+        media_type: e.g. ``text/csv``.
+        sink: the name of the sink that wrote it.
+        url: where an uploaded artifact is (without credentials); the run lists it by this URL.
+
+    """
 
     path: Path
     media_type: str
     sink: str
+    url: str | None = None
 
 
 @dataclass

@@ -113,16 +113,7 @@ class BatchOrchestrator:
                     (*base, "json_fields", column),
                     f"'{column}' is also output_field, which holds the raw reply with include_raw: rename one of them",
                 )
-        self._post = []
-        for i, ref in enumerate(self.options.post_processors):
-            loc = (*base, "post_processors", i)
-            resolved = ctx.resolve("processor", ref, loc, checker)
-            if resolved is None:
-                continue
-            try:
-                self._post.append((resolved.info.name, resolved.build()))
-            except Exception as exc:  # a plugin's constructor may raise anything: report it at its place
-                checker.add(loc, f"processor '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+        self._post = ctx.build_plugins("processor", self.options.post_processors, (*base, "post_processors"), checker)
         checker.raise_if_any()
         # post-processors see the row's fields with the output columns over them
         outputs = [self.options.output_field, *self.options.json_fields]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, check_template
+from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, Resolved, check_template
 from elspeth_experiment.options import SUB_PLUGIN_LISTS, Criterion, ExperimentOptions, ExperimentSpec
 from elspeth_experiment.protocols import SetupContext
 
@@ -55,35 +55,57 @@ def _build_list(
     checker: Checker,
     columns: Sequence[str],
 ) -> list[tuple[str, Any]]:
-    built = []
-    for i, ref in enumerate(refs):
-        resolved = ctx.resolve(domain, ref, (*loc, i), checker)
-        if resolved is None:
-            continue
-        try:
-            plugin = resolved.build()
-            setup = getattr(plugin, "setup", None)
-            if inspect.iscoroutinefunction(setup):
-                # setup runs inside the orchestrator's check, which compiles the suite synchronously:
-                # a coroutine would never be awaited, and the plugin would run half set up
-                checker.add(
-                    (*loc, i),
-                    f"{domain} '{ref.plugin}' ({resolved.info.distribution}) defines `async def setup`, but setup "
-                    "runs while the settings are checked and must be a plain `def`; move network work to its run "
-                    "methods, which may be async",
-                )
-                continue
-            if callable(setup):
-                setup(SetupContext(ctx, columns, (*loc, i), checker))
-        except Exception as exc:  # a sub-plugin's constructor may raise anything: report its place
-            checker.add((*loc, i), f"{domain} '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
-            continue
-        built.append((resolved.info.name, plugin))
-    return built
+    def set_up(plugin: Any, resolved: Resolved, where: Loc) -> bool:
+        setup = getattr(plugin, "setup", None)
+        if inspect.iscoroutinefunction(setup):
+            # setup runs inside the orchestrator's check, which compiles the suite synchronously:
+            # a coroutine would never be awaited, and the plugin would run half set up
+            checker.add(
+                where,
+                f"{domain} '{resolved.info.name}' ({resolved.info.distribution}) defines `async def setup`, but setup "
+                "runs while the settings are checked and must be a plain `def`; move network work to its run "
+                "methods, which may be async",
+            )
+            return False
+        if callable(setup):
+            setup(SetupContext(ctx, columns, where, checker))
+        return True
+
+    return ctx.build_plugins(domain, refs, loc, checker, prepare=set_up)
 
 
 def _pick(spec_value: Any, default: Any, spec_loc: Loc, default_loc: Loc) -> tuple[Any, Loc]:
     return (spec_value, spec_loc) if spec_value is not None else (default, default_loc)
+
+
+def _user_templates(
+    spec: ExperimentSpec,
+    loc: Loc,
+    criteria: Sequence[Criterion],
+    criteria_loc: Loc,
+    user: tuple[str | None, Loc],
+    columns: Sequence[str],
+    checker: Checker,
+) -> dict[str, PromptTemplate]:
+    """Each criterion's user prompt: its own, else the experiment's or the settings' ``prompts.user``."""
+    user_src, user_loc = user
+    extra = ("criterion",)
+    users: dict[str, PromptTemplate] = {}
+    for i, criterion in enumerate(criteria):
+        if criterion.user is not None:
+            src, src_loc = criterion.user, (*criteria_loc, i, "user")
+        elif user_src is not None:
+            src, src_loc = user_src, user_loc
+        else:
+            checker.add(
+                loc if spec.name != DEFAULT_CRITERION else ("prompts",),
+                "no user prompt: set `prompts.user` in the settings or in this experiment",
+            )
+            continue
+        template = check_template(src, src_loc, checker, columns, extra)
+        if template is not None:
+            users[criterion.name] = template
+    return users
 
 
 def _compile_one(
@@ -112,21 +134,9 @@ def _compile_one(
     user_src, user_loc = template_source("user")
     criteria: list[Criterion]
     criteria, criteria_loc = _pick(spec.criteria, options.criteria, (*loc, "criteria"), (*base, "criteria"))
-    users: dict[str, PromptTemplate] = {}
-    for i, criterion in enumerate(criteria or [Criterion(name=DEFAULT_CRITERION)]):
-        if criterion.user is not None:
-            src, src_loc = criterion.user, (*criteria_loc, i, "user")
-        elif user_src is not None:
-            src, src_loc = user_src, user_loc
-        else:
-            checker.add(
-                loc if spec.name != DEFAULT_CRITERION else ("prompts",),
-                "no user prompt: set `prompts.user` in the settings or in this experiment",
-            )
-            continue
-        template = check_template(src, src_loc, checker, columns, extra)
-        if template is not None:
-            users[criterion.name] = template
+    users = _user_templates(
+        spec, loc, criteria or [Criterion(name=DEFAULT_CRITERION)], criteria_loc, (user_src, user_loc), columns, checker
+    )
 
     if spec.llm is not None or spec.llm_options:
         llm_loc = (*loc, "llm") if spec.llm is not None else (*loc, "llm_options")

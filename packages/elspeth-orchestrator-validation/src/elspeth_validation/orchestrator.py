@@ -86,16 +86,7 @@ class ValidationOrchestrator:
         base = ctx.options_loc
         self._fields = ctx.available_fields(columns)
         self._builtin = compile_rules(self.options, self._fields, base, checker)
-        self._rules = []
-        for i, ref in enumerate(self.options.rules):
-            loc = (*base, "rules", i)
-            resolved = ctx.resolve("processor", ref, loc, checker)
-            if resolved is None:
-                continue
-            try:
-                self._rules.append((resolved.info.name, resolved.build()))
-            except Exception as exc:  # a plugin's constructor may raise anything: report it at its place
-                checker.add(loc, f"rule '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+        self._rules = ctx.build_plugins("processor", self.options.rules, (*base, "rules"), checker, label="rule")
         if len(self._rules) == len(self.options.rules):  # rules run on the row after the processors
             steps = [((*base, "rules", i), f"rule '{name}'", rule) for i, (name, rule) in enumerate(self._rules)]
             check_needed_fields(self._fields, steps, checker)

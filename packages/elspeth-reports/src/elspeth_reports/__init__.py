@@ -12,6 +12,8 @@ Configure them in the settings' ``sinks``::
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from elspeth_reports.__about__ import __version__ as __version__
+
 if TYPE_CHECKING:
     from elspeth_reports.analytics import AnalyticsReportSink
     from elspeth_reports.summary import build_summary
@@ -33,7 +35,5 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
-__version__ = "0.1.0"
 
 __all__ = ["AnalyticsReportSink", "VisualReportSink", "build_summary"]

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from elspeth import RunResult
+from elspeth_reports.__about__ import __version__
 
 __all__ = ["SUMMARY_VERSION", "build_summary", "is_number"]
 
 SUMMARY_VERSION = 1
-_VERSION = "0.1.0"
 _RETRY_METRICS = ("retries", "attempts", "validation_retries")
 
 
@@ -286,7 +286,7 @@ def build_summary(
     summary: dict[str, Any] = {
         "report": {
             "version": SUMMARY_VERSION,
-            "generator": f"elspeth-reports {_VERSION}",
+            "generator": f"elspeth-reports {__version__}",
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         "run": {

@@ -11,6 +11,8 @@ Configure it in the settings' ``sinks``::
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from elspeth_sink_excel.__about__ import __version__ as __version__
+
 if TYPE_CHECKING:
     from elspeth_sink_excel.sink import ExcelSink
 
@@ -28,7 +30,5 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
-__version__ = "0.1.0"
 
 __all__ = ["ExcelSink"]

@@ -23,6 +23,7 @@ from elspeth import (
     replace_file,
     warn_unsanitised,
 )
+from elspeth_sink_excel.__about__ import __version__
 from elspeth_sink_excel.sheets import (
     Sheet,
     aggregates_sheet,
@@ -40,8 +41,6 @@ __all__ = ["MAX_ROWS", "XLSX_MEDIA_TYPE", "ExcelSink"]
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROWS = 1_048_576
 """Excel's limit on rows per sheet, the header row included."""
-
-_VERSION = "0.1.0"
 
 
 def _discard(workbook: Workbook) -> None:
@@ -85,7 +84,7 @@ class ExcelSink:
             "Formula sanitisation": "on" if self.options.sanitize_formulas else "off",
             "Sanitisation guard": self.options.sanitize_guard if self.options.sanitize_formulas else None,
             "Workbook written at": written_at,
-            "Written by": f"elspeth-sink-excel {_VERSION}",
+            "Written by": f"elspeth-sink-excel {__version__}",
         }
         return [
             results_sheet(result.records),

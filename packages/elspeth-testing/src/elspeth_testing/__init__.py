@@ -13,6 +13,8 @@ tests::
 
 import pytest
 
+__version__ = "0.1.0"
+
 pytest.register_assert_rewrite("elspeth_testing.contracts")
 
 from elspeth_testing._cli import CliResult, run_cli  # noqa: E402

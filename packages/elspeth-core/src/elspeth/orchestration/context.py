@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -122,6 +122,44 @@ class OrchestrationContext(RowCommits):
         if resolved is not None:
             self.used.append(resolved.info)
         return resolved
+
+    def build_plugins(
+        self,
+        domain: str,
+        refs: Sequence[PluginRef],
+        loc: Loc,
+        checker: Checker,
+        *,
+        label: str | None = None,
+        prepare: Callable[[Any, Resolved, Loc], bool] | None = None,
+    ) -> list[tuple[str, Any]]:
+        """Resolve and build the plugins an orchestrator's own option lists, as ``(name, plugin)`` in order.
+
+        A plugin that is unknown, has bad options or whose constructor raises is reported at its place
+        (``(*loc, i)``) and left out. ``prepare(plugin, resolved, where)``, if given, runs on each built plugin
+        and returns False to leave it out (having reported why).
+
+        Example::
+
+            loc = (*ctx.options_loc, "post_processors")
+            self._post = ctx.build_plugins("processor", self.options.post_processors, loc, checker)
+
+        """
+        built = []
+        for i, ref in enumerate(refs):
+            where = (*loc, i)
+            resolved = self.resolve(domain, ref, where, checker)
+            if resolved is None:
+                continue
+            try:
+                plugin = resolved.build()
+                if prepare is not None and not prepare(plugin, resolved, where):
+                    continue
+            except Exception as exc:  # a plugin's constructor may raise anything: report it at its place
+                checker.add(where, f"{label or domain} '{ref.plugin}' could not start: {type(exc).__name__}: {exc}")
+                continue
+            built.append((resolved.info.name, plugin))
+        return built
 
     def build_llm(
         self,

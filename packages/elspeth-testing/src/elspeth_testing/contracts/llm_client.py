@@ -43,8 +43,8 @@ class LLMClientContract(PluginContract):
             plugin_class = MyClient
 
             @pytest.fixture
-            def plugin_options(self, local_server):
-                return {"base_url": local_server.url, "model": "test"}
+            def plugin_options(self, llm_server):  # the LLM test server, on 127.0.0.1
+                return {"base_url": llm_server.openai_base_url, "model": "test"}
 
     """
 

@@ -26,8 +26,12 @@ class SinkContract(PluginContract):
     Set ``plugin_class``; override ``plugin_options`` if the defaults do not write files under the
     context's output folder. Set ``writes_records = False`` for a sink that writes only a summary,
     and override :meth:`artifact_text` for a sink whose files are not plain text (a workbook, say)
-    so the content checks can read them. A sink that uploads (its artifacts are listed by URL)
-    overrides :meth:`remote_artifact_exists` so the real-run check can look where it wrote.
+    so the content checks can read them. A sink that uploads returns ``Artifact(..., url=URL)`` for
+    each object and overrides :meth:`remote_artifact_exists` so the checks can look where it wrote.
+
+    A sink must return an artifact for everything it writes, and write everything it returns: a
+    sink whose ``write`` returns nothing for a result with records fails, as does one that returns
+    a file it did not write, an empty file, or a file the run does not list.
 
     Example::
 
@@ -45,7 +49,9 @@ class SinkContract(PluginContract):
     """Whether every record's id and values appear in what the sink writes."""
 
     def artifact_text(self, artifact: Artifact) -> str | None:
-        """The text of ``artifact`` for content checks, or None if it cannot be read as text."""
+        """The text of ``artifact`` for content checks, or None if it cannot be read as text (or is remote)."""
+        if artifact.url is not None:
+            return None
         if artifact.media_type.startswith("text/") or artifact.media_type in _TEXT_TYPES:
             return artifact.path.read_text(encoding="utf-8")
         return None
@@ -62,12 +68,25 @@ class SinkContract(PluginContract):
     def _texts(self, artifacts: list[Artifact]) -> list[str]:
         return [t for t in (self.artifact_text(a) for a in artifacts) if t is not None]
 
+    def check_written(self, artifact: Artifact, *, empty_ok: bool = False) -> None:
+        """Fail unless ``artifact`` exists where it says: a local file (not empty), or a remote object by its URL."""
+        if artifact.url is not None:
+            assert self.remote_artifact_exists(artifact.url), (
+                f"{artifact.url} was returned as written but does not exist"
+            )
+            return
+        assert artifact.path.is_file(), f"{artifact.path} was returned as written but does not exist"
+        assert empty_ok or artifact.path.stat().st_size > 0, f"{artifact.path} is empty"
+
     def test_writes_a_result_to_artifacts_that_exist(self, plugin: Any, plugin_context: PluginContext) -> None:
-        """Writing a result returns artifacts that exist, are not empty and name the sink."""
+        """Writing a result returns at least one artifact; each exists, is not empty and names the sink."""
         artifacts = self.write(plugin, sample_run_result(), plugin_context)
+        assert artifacts, (
+            "write() returned no artifacts for a result with records: return an elspeth.Artifact for every file "
+            "the sink writes (Artifact(path, media_type, sink, url=URL) for an upload)"
+        )
         for artifact in artifacts:
-            assert artifact.path.is_file(), f"{artifact.path} was returned as written but does not exist"
-            assert artifact.path.stat().st_size > 0, f"{artifact.path} is empty"
+            self.check_written(artifact)
             assert artifact.media_type, f"{artifact.path} has no media type"
             assert artifact.sink == self._class().name, f"Artifact.sink should be {self._class().name!r}"
 
@@ -93,7 +112,7 @@ class SinkContract(PluginContract):
         """A run with no records and no failures writes without error."""
         artifacts = self.write(plugin, sample_run_result("empty", records=0, failures=0), plugin_context)
         for artifact in artifacts:
-            assert artifact.path.is_file(), f"{artifact.path} was returned as written but does not exist"
+            self.check_written(artifact, empty_ok=True)  # no rows may well be an empty file
 
     def test_second_write_replaces_the_first(self, plugin: Any, plugin_context: PluginContext) -> None:
         """Writing again replaces the files rather than appending to them."""
@@ -114,7 +133,7 @@ class SinkContract(PluginContract):
     def test_writes_the_result_of_a_real_run(
         self, plugin_options: dict[str, Any], plugin_context: PluginContext
     ) -> None:
-        """In a real run, the sink writes files that exist."""
+        """In a real run, the sink writes files that exist and the run lists them (one may be empty: no failures)."""
         from elspeth import load_settings_text, run_settings
 
         cls = self._class()
@@ -128,7 +147,9 @@ class SinkContract(PluginContract):
         )
         result = run_settings(load_settings_text(text, base_dir=base), self.registry("datasources"))
         assert result.metadata.succeeded == 2
-        for artifact in result.metadata.extra["artifacts"]:
+        listed = result.metadata.extra["artifacts"]
+        assert listed, f"the run lists nothing that sink {cls.name!r} wrote: write() must return its artifacts"
+        for artifact in listed:
             path = artifact["path"]
             if "://" in path:
                 assert self.remote_artifact_exists(path), f"the run reported {path} as written but it does not exist"
