@@ -6,18 +6,28 @@ Imports nothing from the Azure SDK; the plugins import it when they first talk t
 from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
-from elspeth_azure_blob.datasources import AzureBlobDataSource, CsvBlobDataSource
-from elspeth_azure_blob.sinks import AzureBlobSink
 
 
 @hookimpl
 def register_datasources(register: Registrar) -> None:
     """Register ``azure_blob`` and ``csv_blob``."""
-    register(AzureBlobDataSource)
-    register(CsvBlobDataSource)
+    register(
+        "elspeth_azure_blob.datasources:AzureBlobDataSource",
+        name="azure_blob",
+        description="Rows from a CSV or JSON Lines blob in Azure Blob Storage, streamed as the run reads them.",
+    )
+    register(
+        "elspeth_azure_blob.datasources:CsvBlobDataSource",
+        name="csv_blob",
+        description="Rows from a CSV blob (with a header line) in Azure Blob Storage, streamed as the run reads them.",
+    )
 
 
 @hookimpl
 def register_sinks(register: Registrar) -> None:
     """Register the ``azure_blob`` sink."""
-    register(AzureBlobSink)
+    register(
+        "elspeth_azure_blob.sinks:AzureBlobSink",
+        name="azure_blob",
+        description="Uploads a run's results (JSON Lines), summary, every file its other sinks wrote, and a manifest.",
+    )

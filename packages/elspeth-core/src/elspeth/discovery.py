@@ -21,23 +21,16 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
-from pydantic import BaseModel
 
 from elspeth import hookspecs
 from elspeth._hooks import Isolation, enable_tracing, guarded, isolated
+from elspeth._targets import check_target, options_of
 from elspeth.registry import PluginInfo, Registry
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginSource", "builtin_sources", "load_registry"]
 
 ENTRY_POINT_GROUP = "elspeth"
-BUILTIN_MODULES = (
-    "elspeth.builtins.datasources",
-    "elspeth.builtins.sinks",
-    "elspeth.builtins.llm_clients",
-    "elspeth.builtins.middleware",
-    "elspeth.builtins.controls",
-    "elspeth.builtins.cache",
-)
+BUILTINS = ("datasources", "sinks", "llm_clients", "middleware", "controls", "cache")  # in elspeth.builtins.plugin
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _CONTROL_KINDS = ("rate_limiter", "cost_tracker")
 
@@ -50,7 +43,7 @@ class PluginSource:
         label: the entry point's name (or the builtin module's name).
         distribution: the distribution that provides it.
         version: that distribution's version.
-        load: the module itself, or ``"pkg.module"`` to import.
+        load: the module itself, or ``"pkg.module"`` (or ``"pkg.module:attribute"``) to import.
 
     """
 
@@ -74,7 +67,7 @@ def _core_version() -> str:
 def builtin_sources() -> list[PluginSource]:
     """Core's own plugin modules, registered through the same path as external plugins."""
     version = _core_version()
-    return [PluginSource(name.rsplit(".", 1)[-1], "elspeth-core", version, name) for name in BUILTIN_MODULES]
+    return [PluginSource(name, "elspeth-core", version, f"elspeth.builtins.plugin:{name}") for name in BUILTINS]
 
 
 def _selected(names: Iterable[str], source: PluginSource) -> bool:
@@ -166,7 +159,9 @@ class _Loader:
             if isinstance(source.load, metadata.EntryPoint):
                 module = source.load.load()
             elif isinstance(source.load, str):
-                module = importlib.import_module(source.load)
+                module_name, _, attribute = source.load.partition(":")
+                module = importlib.import_module(module_name)
+                module = getattr(module, attribute) if attribute else module
             else:
                 module = source.load
         except (Exception, SystemExit) as exc:  # any failure of third-party import code is that plugin's alone
@@ -230,7 +225,7 @@ class _Loader:
 
     def _registrar(self, domain: str, state: Isolation, found: dict[str, list[PluginInfo]]) -> Any:
         def register(
-            plugin: type[Any],
+            plugin: type[Any] | str,
             /,
             *,
             name: str | None = None,
@@ -244,13 +239,15 @@ class _Loader:
                 target = kind
             elif kind is not None:
                 raise TypeError(f"kind= is only for register_controls, not the {domain} registrar")
-            plugin_name = name or getattr(plugin, "name", None)
+            lazy = isinstance(plugin, str)
+            if isinstance(plugin, str):
+                plugin_name: object = check_target(plugin, domain, name)
+            else:
+                plugin_name = name or getattr(plugin, "name", None)
             if not isinstance(plugin_name, str) or not _NAME_RE.match(plugin_name):
                 raise ValueError(f"{plugin!r} needs a lowercase name (got {plugin_name!r})")
-            options = getattr(plugin, "Options", None)
-            if not (isinstance(options, type) and issubclass(options, BaseModel)):
-                raise TypeError(f"{domain} '{plugin_name}' needs an Options class that is a pydantic BaseModel")
-            doc = description or (plugin.__doc__ or "").strip().splitlines()[0:1]
+            options = None if lazy else options_of(plugin, domain, plugin_name)
+            doc = description or ("" if lazy else ((plugin.__doc__ or "").strip().splitlines() or [""])[0])
             key = state.current or ""
             if key not in found:  # called outside a registration hook (kept for later): nobody to credit
                 raise RuntimeError(f"register() for {domain} '{plugin_name}' was called outside its registration hook")
@@ -259,12 +256,13 @@ class _Loader:
                 PluginInfo(
                     name=plugin_name,
                     domain=target,
-                    factory=plugin,
+                    factory=None if isinstance(plugin, str) else plugin,
                     options=options,
-                    description=doc if isinstance(doc, str) else (doc[0] if doc else ""),
+                    description=doc,
                     distribution=source.distribution,
                     version=source.version,
                     entry_point=source.label,
+                    target=plugin if isinstance(plugin, str) else None,
                 )
             )
 

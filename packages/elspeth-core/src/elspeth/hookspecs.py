@@ -52,23 +52,29 @@ class Registrar(Protocol):
 
     Args:
         plugin: a plugin class with ``name``, ``Options`` and a one-line docstring; it is
-            constructed as ``plugin(options)`` when a run uses it.
+            constructed as ``plugin(options)`` when a run uses it. Or a reference to one,
+            ``"package.module:Class"``, imported only when the plugin is first used (``plugins
+            show``, ``validate``, a run), so ``elspeth plugins list`` stays fast; a reference
+            needs ``name=`` and should give ``description=``.
         name: overrides ``plugin.name``.
         description: overrides the first line of the docstring.
 
     """
 
-    def __call__(self, plugin: type[Any], /, *, name: str | None = None, description: str | None = None) -> None:
+    def __call__(self, plugin: type[Any] | str, /, *, name: str | None = None, description: str | None = None) -> None:
         """Register ``plugin`` in this hook's domain."""
         ...
 
 
 class ControlRegistrar(Protocol):
-    """The ``register`` callback of :func:`register_controls`; ``kind`` picks the control's domain."""
+    """The ``register`` callback of :func:`register_controls`; ``kind`` picks the control's domain.
+
+    ``plugin`` is a class or a ``"package.module:Class"`` reference, as for :class:`Registrar`.
+    """
 
     def __call__(
         self,
-        plugin: type[Any],
+        plugin: type[Any] | str,
         /,
         *,
         kind: Literal["rate_limiter", "cost_tracker"],

@@ -5,17 +5,29 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pluggy
-from pydantic import BaseModel, ValidationError
-
-from elspeth.config._yaml import Checker, Loc
+from elspeth._targets import load_info
 from elspeth.errors import ConfigError, PluginError, Problem
+
+if TYPE_CHECKING:
+    import pluggy
+    from pydantic import BaseModel
+
+    from elspeth.config._yaml import Checker, Loc
 
 __all__ = ["Checker", "PluginInfo", "Registry", "Resolved"]
 
 Status = Literal["ok", "broken", "disabled"]
+
+
+def __getattr__(name: str) -> Any:
+    # Checker stays importable from here without loading the settings models (and pydantic) up front
+    if name == "Checker":
+        from elspeth.config._yaml import Checker
+
+        return Checker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,8 @@ class PluginInfo:
         entry_point: the entry point (or builtin module) that registered it.
         status: ``ok``, ``broken`` or ``disabled``.
         error: why it is broken or disabled.
+        target: ``"package.module:Class"`` of a plugin registered by reference whose class is not
+            imported yet (``factory`` and ``options`` are None until the registry loads it on use).
 
     """
 
@@ -46,6 +60,7 @@ class PluginInfo:
     entry_point: str
     status: Status = "ok"
     error: str | None = None
+    target: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary, as ``elspeth plugins list --json`` prints it."""
@@ -103,7 +118,20 @@ class Registry:
     def find(self, name: str) -> list[PluginInfo]:
         """Every entry called ``name``, in any domain (``domain:name`` narrows it to one domain)."""
         domain, _, bare = name.rpartition(":")
-        return [i for i in self._all if i.name == bare and (not domain or i.domain == domain)]
+        return [self.loaded(i) for i in self._all if i.name == bare and (not domain or i.domain == domain)]
+
+    def loaded(self, info: PluginInfo) -> PluginInfo:
+        """``info`` with the class of a registration by reference imported (broken, with why, if that failed).
+
+        The registry keeps the loaded entry in place of ``info``, so the import happens once.
+        """
+        if info.target is None or info.factory is not None or info.status != "ok":
+            return info
+        done = load_info(info)
+        self._all = [done if i is info else i for i in self._all]
+        for infos in self._by_key.values():
+            infos[:] = [done if i is info else i for i in infos]
+        return done
 
     def get(self, domain: str, name: str) -> PluginInfo:
         """The working plugin ``name`` in ``domain``.
@@ -116,7 +144,7 @@ class Registry:
         infos = self._by_key.get((domain, name))
         if not infos:
             raise PluginError(self.unknown_message(domain, name))
-        info = infos[0]
+        info = self.loaded(infos[0])
         if info.status != "ok":
             raise PluginError(
                 f"{domain} '{name}' from {info.distribution} {info.version} is {info.status}: {info.error}"
@@ -151,6 +179,8 @@ class Registry:
         except PluginError as exc:
             checker.add((*loc, "plugin"), str(exc))
             return None
+        from pydantic import ValidationError
+
         assert info.options is not None
         try:
             model = info.options.model_validate(dict(options))

@@ -10,9 +10,33 @@ Configure them in the settings::
         options: {endpoint: https://my-cs.cognitiveservices.azure.com, severity_threshold: 4}
 """
 
-from elspeth_llm_azure.client import AzureOpenAIClient, AzureOpenAIOptions
-from elspeth_llm_azure.content_safety import ContentSafety, ContentSafetyOptions
-from elspeth_llm_azure.prompt_shield import PromptShield, PromptShieldOptions
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from elspeth_llm_azure.client import AzureOpenAIClient, AzureOpenAIOptions
+    from elspeth_llm_azure.content_safety import ContentSafety, ContentSafetyOptions
+    from elspeth_llm_azure.prompt_shield import PromptShield, PromptShieldOptions
+
+# names load on first use, so that importing the package (its entry point is ``elspeth_llm_azure.plugin``) stays cheap
+_LAZY = {
+    "AzureOpenAIClient": "elspeth_llm_azure.client",
+    "AzureOpenAIOptions": "elspeth_llm_azure.client",
+    "ContentSafety": "elspeth_llm_azure.content_safety",
+    "ContentSafetyOptions": "elspeth_llm_azure.content_safety",
+    "PromptShield": "elspeth_llm_azure.prompt_shield",
+    "PromptShieldOptions": "elspeth_llm_azure.prompt_shield",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'elspeth_llm_azure' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -20,15 +20,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions, chat_params, check_response_format
-from elspeth_llm_openai.loop import LoopBoundSDK
-
 if TYPE_CHECKING:
+    from elspeth_llm_openai.client import OpenAIClient, OpenAIOptions, chat_params, check_response_format
+    from elspeth_llm_openai.loop import LoopBoundSDK
     from elspeth_llm_openai.sdk import build_http_client, send
 
 __version__ = "0.1.0"
 
-_LAZY = {"build_http_client": "elspeth_llm_openai.sdk", "send": "elspeth_llm_openai.sdk"}
+_LAZY = {
+    "LoopBoundSDK": "elspeth_llm_openai.loop",
+    "OpenAIClient": "elspeth_llm_openai.client",
+    "OpenAIOptions": "elspeth_llm_openai.client",
+    "chat_params": "elspeth_llm_openai.client",
+    "check_response_format": "elspeth_llm_openai.client",
+    "build_http_client": "elspeth_llm_openai.sdk",
+    "send": "elspeth_llm_openai.sdk",
+}
 
 
 def __getattr__(name: str) -> Any:

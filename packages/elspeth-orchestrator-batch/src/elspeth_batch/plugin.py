@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-orchestrator-batch``: registers the ``batch`` orchestrator.
 
-Imports only ``elspeth``, so ``elspeth plugins list`` stays fast; the orchestrator's module loads
-when the hook runs.
+Imports only ``elspeth``, so ``elspeth plugins list`` stays fast; the orchestrator is registered by
+reference and its module loads when a run (or ``validate``, ``plugins show``) first uses it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from elspeth import Registrar, hookimpl
 @hookimpl
 def register_orchestrators(register: Registrar) -> None:
     """Register the ``batch`` orchestrator."""
-    from elspeth_batch.orchestrator import BatchOrchestrator
-
-    register(BatchOrchestrator)
+    register(
+        "elspeth_batch.orchestrator:BatchOrchestrator",
+        name="batch",
+        description="One LLM call per row, its reply mapped to new columns (raw text or JSON fields), streamed "
+        "to the sinks.",
+    )

@@ -1,7 +1,7 @@
 """Entry point of ``elspeth-orchestrator-experiment``: adds the experiment hookspecs and registers its plugins.
 
-Imports only ``elspeth`` and light local modules, so ``elspeth plugins list`` stays fast; each hook
-imports its plugin classes when it runs, and scipy, numpy and jsonschema load only when a plugin uses them.
+Imports only ``elspeth`` and the hookspecs, so ``elspeth plugins list`` stays fast; every plugin is
+registered by reference and its module loads when first used, scipy, numpy and jsonschema with it.
 """
 
 from __future__ import annotations
@@ -19,56 +19,100 @@ def add_hookspecs(add: HookspecAdder) -> None:
 @hookimpl
 def register_orchestrators(register: Registrar) -> None:
     """Register the ``experiment`` orchestrator."""
-    from elspeth_experiment.orchestrator import ExperimentOrchestrator
-
-    register(ExperimentOrchestrator)
+    register(
+        "elspeth_experiment.orchestrator:ExperimentOrchestrator",
+        name="experiment",
+        description="Runs a baseline and variants over the same rows and compares each variant with the baseline.",
+    )
 
 
 @hookimpl
 def register_row_plugins(register: Registrar) -> None:
     """Register ``score_extractor``."""
-    from elspeth_experiment.plugins.scoring import ScoreExtractor
-
-    register(ScoreExtractor)
+    register(
+        "elspeth_experiment.plugins.scoring:ScoreExtractor",
+        name="score_extractor",
+        description="Reads a score from each criterion's response and flags whether it passes a threshold.",
+    )
 
 
 @hookimpl
 def register_aggregators(register: Registrar) -> None:
     """Register ``score_stats``, ``cost_summary``, ``latency_summary`` and ``score_recommendation``."""
-    from elspeth_experiment.plugins.recommendation import ScoreRecommendation
-    from elspeth_experiment.plugins.scoring import ScoreStats
-    from elspeth_experiment.plugins.summaries import CostSummary, LatencySummary
-
-    register(ScoreStats)
-    register(CostSummary)
-    register(LatencySummary)
-    register(ScoreRecommendation)
+    register(
+        "elspeth_experiment.plugins.scoring:ScoreStats",
+        name="score_stats",
+        description="Per criterion and overall: count, missing, mean with its t-based CI, median, std, min, max, "
+        "pass rate.",
+    )
+    register(
+        "elspeth_experiment.plugins.summaries:CostSummary",
+        name="cost_summary",
+        description="Totals and per-row mean, median, min and max of prompt, completion and total tokens, and of cost.",
+    )
+    register(
+        "elspeth_experiment.plugins.summaries:LatencySummary",
+        name="latency_summary",
+        description="Per-row latency: count, mean, median, p50, p95, p99, min and max, in seconds.",
+    )
+    register(
+        "elspeth_experiment.plugins.recommendation:ScoreRecommendation",
+        name="score_recommendation",
+        description="A verdict in words (meets target, falls short, inconclusive, collect more data) with reason "
+        "and caveats.",
+    )
 
 
 @hookimpl
 def register_validators(register: Registrar) -> None:
     """Register ``regex_match``, ``json`` and ``llm_guard``."""
-    from elspeth_experiment.plugins.validation import JsonValidator, LlmGuard, RegexMatch
-
-    register(RegexMatch)
-    register(JsonValidator)
-    register(LlmGuard)
+    register(
+        "elspeth_experiment.plugins.validation:RegexMatch",
+        name="regex_match",
+        description="Accepts a response only when its content matches a regular expression.",
+    )
+    register(
+        "elspeth_experiment.plugins.validation:JsonValidator",
+        name="json",
+        description="Accepts a response only when its content is JSON (optionally an object, or valid against a "
+        "JSON Schema).",
+    )
+    register(
+        "elspeth_experiment.plugins.validation:LlmGuard",
+        name="llm_guard",
+        description="Asks a second LLM whether a response is acceptable; it must answer with the valid or "
+        "invalid token.",
+    )
 
 
 @hookimpl
 def register_baseline_comparisons(register: Registrar) -> None:
     """Register ``score_significance`` and ``score_bayes``."""
-    from elspeth_experiment.plugins.bayes import ScoreBayes
-    from elspeth_experiment.plugins.significance import ScoreSignificance
-
-    register(ScoreSignificance)
-    register(ScoreBayes)
+    register(
+        "elspeth_experiment.plugins.significance:ScoreSignificance",
+        name="score_significance",
+        description="Paired or unpaired tests, effect sizes, bootstrap interval and power per variant and "
+        "criterion, Holm-adjusted.",
+    )
+    register(
+        "elspeth_experiment.plugins.bayes:ScoreBayes",
+        name="score_bayes",
+        description="Posterior probability that the variant beats the baseline (mean score and pass rate), with "
+        "credible intervals.",
+    )
 
 
 @hookimpl
 def register_early_stops(register: Registrar) -> None:
     """Register ``threshold`` and ``failure_rate``."""
-    from elspeth_experiment.plugins.early_stop import FailureRate, Threshold
-
-    register(Threshold)
-    register(FailureRate)
+    register(
+        "elspeth_experiment.plugins.early_stop:Threshold",
+        name="threshold",
+        description="Stops an experiment once a record metric (its latest value or its running mean) crosses a "
+        "threshold.",
+    )
+    register(
+        "elspeth_experiment.plugins.early_stop:FailureRate",
+        name="failure_rate",
+        description="Stops an experiment once the share of failed rows exceeds ``max_rate`` (after ``min_rows`` rows).",
+    )

@@ -9,9 +9,32 @@ the order listed; a processor that raises fails that row alone, with the process
       - {plugin: schema_validation, options: {schema_path: schemas/row.json}}
 """
 
-from elspeth_processors.redaction import PiiRedaction
-from elspeth_processors.schema import SchemaValidation, SchemaViolation
-from elspeth_processors.text import TextCleaning, strip_html
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from elspeth_processors.redaction import PiiRedaction
+    from elspeth_processors.schema import SchemaValidation, SchemaViolation
+    from elspeth_processors.text import TextCleaning, strip_html
+
+# names load on first use, so that importing the package (its entry point is ``elspeth_processors.plugin``) stays cheap
+_LAZY = {
+    "PiiRedaction": "elspeth_processors.redaction",
+    "SchemaValidation": "elspeth_processors.schema",
+    "SchemaViolation": "elspeth_processors.schema",
+    "TextCleaning": "elspeth_processors.text",
+    "strip_html": "elspeth_processors.text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'elspeth_processors' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -7,9 +7,6 @@ the order listed; a processor that raises fails that row alone, with the process
 from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
-from elspeth_processors.redaction import PiiRedaction
-from elspeth_processors.schema import SchemaValidation
-from elspeth_processors.text import TextCleaning
 
 __all__ = ["register_processors"]
 
@@ -17,6 +14,19 @@ __all__ = ["register_processors"]
 @hookimpl
 def register_processors(register: Registrar) -> None:
     """Register the processors of ``elspeth-processors``."""
-    register(TextCleaning)
-    register(SchemaValidation)
-    register(PiiRedaction)
+    register(
+        "elspeth_processors.text:TextCleaning",
+        name="text_cleaning",
+        description="Normalises Unicode, strips HTML and tidies whitespace in text columns.",
+    )
+    register(
+        "elspeth_processors.schema:SchemaValidation",
+        name="schema_validation",
+        description="Checks every row against a JSON Schema; a row that fails is recorded as failed, naming "
+        "field and rule.",
+    )
+    register(
+        "elspeth_processors.redaction:PiiRedaction",
+        name="pii_redaction",
+        description="Masks or pseudonymises emails, phones, cards, IBANs, IPs and national ids (checksums checked).",
+    )

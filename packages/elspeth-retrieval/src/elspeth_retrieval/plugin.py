@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
-from elspeth_retrieval.retrieval import Retrieval
 
 __all__ = ["register_utilities"]
 
@@ -11,4 +10,8 @@ __all__ = ["register_utilities"]
 @hookimpl
 def register_utilities(register: Registrar) -> None:
     """Register the ``retrieval`` utility."""
-    register(Retrieval)
+    register(
+        "elspeth_retrieval.retrieval:Retrieval",
+        name="retrieval",
+        description="Adds the best-matching passages of a local corpus (SQLite FTS5, BM25) to every row, as `context`.",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from elspeth import Registrar, hookimpl
-from elspeth_signed.sink import SignedSink
 
 __all__ = ["register_sinks"]
 
@@ -11,4 +10,8 @@ __all__ = ["register_sinks"]
 @hookimpl
 def register_sinks(register: Registrar) -> None:
     """Register the ``signed`` sink."""
-    register(SignedSink)
+    register(
+        "elspeth_signed.sink:SignedSink",
+        name="signed",
+        description="Results and a manifest signed with an HMAC, so that any change to the files can be detected.",
+    )

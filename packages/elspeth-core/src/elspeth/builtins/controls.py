@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth.hookspecs import ControlRegistrar, hookimpl
 from elspeth.ledger import Ledger
 from elspeth.types import LLMRequest, LLMResponse
 
@@ -324,12 +323,3 @@ class PriceTable:
             "budget_reached": self.stop_reason is not None,
             **({"earlier_attempts_cost": round(earlier.cost, 8)} if earlier.cost else {}),
         }
-
-
-@hookimpl
-def register_controls(register: ControlRegistrar) -> None:
-    """Register the builtin controls."""
-    register(FixedWindow, kind="rate_limiter")
-    register(TokenBucket, kind="rate_limiter")
-    register(Adaptive, kind="rate_limiter")
-    register(PriceTable, kind="cost_tracker")

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from elspeth.csvread import CsvOptions, CsvReader, DataError
-from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.outputs import DeclaredPath
 from elspeth.types import Table
 
@@ -83,9 +82,3 @@ class _CheckedRows:
 
     def __len__(self) -> int:
         return self._reader.checked_rows or 0
-
-
-@hookimpl
-def register_datasources(register: Registrar) -> None:
-    """Register the builtin datasources."""
-    register(CsvDataSource)

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.types import LLMRequest, LLMResponse, Usage
 
 
@@ -93,10 +92,3 @@ class StaticClient:
             metrics["score"] = self.options.score
         usage = Usage(_tokens(request.system) + _tokens(request.user), _tokens(self.options.content))
         return LLMResponse(content=self.options.content, usage=usage, model=self.options.model, metrics=metrics)
-
-
-@hookimpl
-def register_llm_clients(register: Registrar) -> None:
-    """Register the builtin LLM clients."""
-    register(MockClient)
-    register(StaticClient)

@@ -15,7 +15,6 @@ from typing import IO, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth.config.settings import SECRET_KEYS
-from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.llm_errors import LLMCallFailed, LLMContentRefused
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
@@ -327,11 +326,3 @@ class HealthMonitor:
                 "window": len(ordered),
             },
         }
-
-
-@hookimpl
-def register_llm_middleware(register: Registrar) -> None:
-    """Register the builtin middleware."""
-    register(AuditLogger)
-    register(PromptShield)
-    register(HealthMonitor)

@@ -11,7 +11,6 @@ from typing import IO, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.files import jsonl_lines, to_json, write_atomically
-from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
@@ -224,11 +223,3 @@ class JsonSummarySink:
 
         write_atomically(path, dump)
         return [Artifact(path, "application/json", self.name)]
-
-
-@hookimpl
-def register_sinks(register: Registrar) -> None:
-    """Register the builtin sinks."""
-    register(CsvSink)
-    register(JsonlSink)
-    register(JsonSummarySink)

@@ -30,6 +30,11 @@ from typer.core import TyperGroup
 from elspeth import hookspecs
 from elspeth.cli._guard import guarded
 
+try:
+    from elspeth.cli._coerce import plain_coercion
+except ImportError:  # a typer release without RuntimeParam: its own (pydantic) coercion serves
+    plain_coercion = None  # type: ignore[assignment]
+
 __all__ = ["COMMANDS_GROUP", "CommandSource", "PluginCommands", "command_sources", "plugin_commands"]
 
 COMMANDS_GROUP = "elspeth.commands"
@@ -150,6 +155,12 @@ class PluginCommands(TyperGroup):
     """The root ``elspeth`` group: core's commands, and the plugins' once a command line needs them."""
 
     _plugins_loaded = False
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse the root's options; ``--disable-plugin`` and ``--help`` are read without importing pydantic."""
+        if plain_coercion is not None:
+            plain_coercion(self, ctx)
+        return super().parse_args(ctx, args)
 
     def _load_plugins(self, ctx: Any) -> None:
         if self._plugins_loaded:
