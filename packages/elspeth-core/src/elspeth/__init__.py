@@ -26,6 +26,7 @@ from elspeth.errors import (
     ValidationFailed,
 )
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.outcome import RunOutcome
 from elspeth.types import (
     Artifact,
     Failure,
@@ -212,6 +213,7 @@ __all__ = [
     "RowRunner",
     "RunFailed",
     "RunMetadata",
+    "RunOutcome",
     "RunResult",
     "SanitizeOptions",
     "Spend",
