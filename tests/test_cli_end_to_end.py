@@ -234,8 +234,13 @@ def test_a_run_whose_every_row_failed_exits_1_and_says_failed(cli: Cli, quicksta
 
 
 def test_a_run_whose_sink_failed_exits_1_and_says_failed(cli: Cli, quickstart: Path) -> None:
-    # a folder where the jsonl sink's file should go: that sink cannot write, the others still do
-    (quickstart.parent / "output/results.jsonl").mkdir(parents=True)
+    # a file where the jsonl sink's folder should go: that sink cannot write, the others still do (a folder
+    # where its file should go is refused before any row: outputs replace only regular files)
+    text = quickstart.read_text(encoding="utf-8")
+    assert "      path: results.jsonl\n" in text
+    quickstart.write_text(text.replace("      path: results.jsonl\n", "      path: blocked/results.jsonl\n"))
+    (quickstart.parent / "output").mkdir()
+    (quickstart.parent / "output/blocked").write_text("not a folder", encoding="utf-8")
     done = cli("run", "settings.yaml", "--no-progress", cwd=quickstart.parent)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "(review-quality) failed in " in done.stdout

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from elspeth import ConfigError, LLMRequest, LLMResponse, RunResult, hookimpl
 from elspeth.config import load_settings, load_settings_text
 from elspeth.config._yaml import Checker, SourceMap
+from elspeth.endpoints import declared_endpoints, endpoint_allowed
 from elspeth.engine import prepare
-from elspeth.orchestration.context import endpoint_allowed
 from elspeth_testing import plugin_module
 from elspeth_testing.plugin import MakeRegistry, WriteSettings
 
@@ -180,3 +180,80 @@ def test_a_suite_variants_client_outside_the_list_is_refused_at_its_place(
     assert "orchestrator.options.variants[1]" in report
     assert "settings.yaml:9" in report
     assert "variants[0]" not in report, "the first variant's endpoint is allowed"
+
+
+class SearchBackend:
+    """A retrieval-like utility that would call a search service: it declares it in ``endpoints``."""
+
+    name = "search_backend"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        url: str
+
+    def __init__(self, options: Any) -> None:
+        self.endpoints = (options.url,)
+        self.adds_fields = ("context",)
+
+    def enrich(self, data: Any) -> Any:
+        raise AssertionError("no row may be enriched: the checks come first")
+
+
+@hookimpl
+def register_utilities(register: Any) -> None:
+    register(SearchBackend)
+
+
+UTILITY_SETTINGS = """\
+datasource: {plugin: csv, options: {path: data.csv, id_column: id}}
+orchestrator: rows
+allowed_endpoints: [http://127.0.0.1:8000/v1]
+utilities:
+  - plugin: search_backend
+    options: {url: 'URL'}
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:8000/v1/search", None),
+        (
+            "http://127.0.0.1:8001/search",
+            "utility 'search_backend' endpoint http://127.0.0.1:8001/search is not in allowed_endpoints "
+            "(http://127.0.0.1:8000/v1)",
+        ),
+        ("ftp://x", "utility 'search_backend' endpoint 'ftp://x' is not a URL that can be checked"),
+    ],
+)
+def test_a_utility_declaring_a_service_is_checked_at_its_line(
+    url: str, message: str | None, write_settings: WriteSettings, make_registry: MakeRegistry
+) -> None:
+    registry = make_registry(plugin_module("utility_plugins", register_utilities))
+    path = write_settings(UTILITY_SETTINGS.replace("URL", url), {"data.csv": "id,q\n1,hi\n"})
+    if message is None:
+        asyncio.run(prepare(load_settings(path), registry))
+        return
+    with pytest.raises(ConfigError) as caught:
+        asyncio.run(prepare(load_settings(path), registry))
+    (problem,) = caught.value.problems
+    assert problem.path == "utilities[0]"
+    assert problem.line == 5
+    assert message in problem.message
+
+
+def test_declared_endpoints_prefers_endpoints_then_endpoint() -> None:
+    class Many:
+        endpoints = ("http://a", "", "http://b")
+        endpoint = "http://ignored"
+
+    assert declared_endpoints(Many()) == ["http://a", "http://b"]
+    assert declared_endpoints(Client("http://one")) == ["http://one"]
+    assert declared_endpoints(Client(None)) == []
+    assert declared_endpoints(object()) == []
+
+
+def test_the_retrieval_utility_declares_no_service() -> None:
+    retrieval = pytest.importorskip("elspeth_retrieval.retrieval")
+    assert retrieval.Retrieval.endpoints == ()

@@ -291,3 +291,12 @@ def test_a_processor_listed_twice_keeps_both_summaries(
         "schema_validation": {"checked": 3, "failed": 0},
         "text_cleaning[2]": {"rows_changed": 2},
     }
+
+
+def test_the_schema_file_is_declared_as_an_input(plugin_context: PluginContext) -> None:
+    from elspeth import DeclaredPath, ReadsFiles
+
+    plugin = validator(schema_path="schemas/../row.json")
+    assert isinstance(plugin, ReadsFiles)
+    assert plugin.input_paths(plugin_context) == [DeclaredPath("schema_path", plugin_context.base_dir / "row.json")]
+    assert validator(schema={"type": "object"}).input_paths(plugin_context) == []

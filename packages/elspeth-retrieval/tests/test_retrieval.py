@@ -351,3 +351,18 @@ def test_a_query_cannot_read_the_field_retrieval_itself_adds(
     path = write_settings(text, {"data.csv": "id,question\na,x\n"})
     with pytest.raises(ConfigError, match=r"utility 'retrieval' reads 'context'"):
         run_settings(path)  # its own field is not there before it runs
+
+
+def test_no_sink_may_replace_the_corpus_or_the_index(write_settings: WriteSettings, run_settings: RunSettings) -> None:
+    sinks = "output_dir: .\nsinks:\n  - {plugin: csv, options: {path: corpus/cats.md}}\n"
+    sinks += "  - {plugin: jsonl, options: {path: retrieval-index.sqlite}}\n"
+    files = {f"corpus/{name}": text for name, text in CORPUS.items()}
+    path = write_settings(RUN + sinks, {"data.csv": "id,question\na,x\n", **files})
+    with pytest.raises(ConfigError) as caught:
+        run_settings(path)
+    first, second = (str(p) for p in caught.value.problems)
+    assert first.startswith("sinks[0].options.path: sink 'csv' would overwrite ")
+    assert "corpus/cats.md" in first
+    assert "sinks[1].options.path: sink 'jsonl' would overwrite " in second
+    assert "which utility 'retrieval' also writes" in second
+    assert (path.parent / "corpus" / "cats.md").read_text(encoding="utf-8") == CORPUS["cats.md"]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["AzureBlobDataSource", "CsvBlobDataSource"]
 
 _EXTENSIONS: dict[str, Literal["csv", "jsonl"]] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_CSV_ONLY = ("delimiter", "id_from", "on_malformed", "types", "empty_as_null")
+_CSV_ONLY = ("delimiter", "id_from", "on_malformed", "types", "empty_as_null", "allow_nul")
 _MiB = 1024 * 1024
 
 

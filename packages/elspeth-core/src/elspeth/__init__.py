@@ -25,8 +25,10 @@ from elspeth.errors import (
     RunFailed,
     ValidationFailed,
 )
+from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
 from elspeth.outcome import RunOutcome
+from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.types import (
     Artifact,
     Failure,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         LLMRequestRejected,
         LLMServerError,
         LLMTimeout,
+        connection_failure,
         parse_retry_after,
         redirect_refused,
     )
@@ -79,6 +82,7 @@ if TYPE_CHECKING:
     from elspeth.orchestration.pipeline import key_identity
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
@@ -94,6 +98,7 @@ _LAZY = {
     "decode_error": "elspeth.csvread",
     "LLMCallFailed": "elspeth.llm_errors",
     "LLMConnectionError": "elspeth.llm_errors",
+    "connection_failure": "elspeth.llm_errors",
     "LLMContentRefused": "elspeth.llm_errors",
     "LLMError": "elspeth.llm_errors",
     "LLMRateLimited": "elspeth.llm_errors",
@@ -130,13 +135,14 @@ _LAZY = {
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
     "OrchestrationContext": "elspeth.orchestration",
-    "PluginContext": "elspeth.orchestration",
+    "PluginContext": "elspeth.orchestration.plugin_context",
     "Progress": "elspeth.orchestration",
     "RowCounts": "elspeth.orchestration",
     "RowFailed": "elspeth.orchestration",
     "RowRunner": "elspeth.orchestration",
     "run_rows": "elspeth.orchestration",
     "PluginInfo": "elspeth.registry",
+    "PluginReference": "elspeth.references",
     "Registry": "elspeth.registry",
     "Resolved": "elspeth.registry",
     "install_log_scrubbing": "elspeth.scrub",
@@ -173,6 +179,8 @@ __all__ = [
     "ControlRegistrar",
     "CsvOptions",
     "CsvReader",
+    "DeclaredPath",
+    "DiskFull",
     "ElspethError",
     "Failure",
     "HookspecAdder",
@@ -196,12 +204,14 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginRef",
+    "PluginReference",
     "PluginSource",
     "Problem",
     "ProcessorFailed",
     "Progress",
     "PromptTemplate",
     "Prompts",
+    "ReadsFiles",
     "Record",
     "Registrar",
     "Registry",
@@ -223,13 +233,16 @@ __all__ = [
     "TemplateError",
     "Usage",
     "ValidationFailed",
+    "WritesFiles",
     "builtin_sources",
     "check_needed_fields",
     "check_template",
     "choose_encoding",
     "close_plugins",
     "compile_template",
+    "connection_failure",
     "decode_error",
+    "disk_full",
     "flatten",
     "hookimpl",
     "hookspec",
@@ -245,10 +258,12 @@ __all__ = [
     "load_settings_text",
     "neutralise_formula",
     "open_plugins",
+    "output_target",
     "parse_retry_after",
     "plugin_summaries",
     "redirect_refused",
     "register_secret",
+    "replace_file",
     "reported_artifacts",
     "retry_call",
     "run_rows",

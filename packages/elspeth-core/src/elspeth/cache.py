@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.errors import ElspethError
-from elspeth.orchestration.context import PluginContext
 from elspeth.orchestration.pipeline import cache_key
+from elspeth.orchestration.plugin_context import PluginContext
+from elspeth.outputs import DeclaredPath, output_target
 from elspeth.store import FORMAT as STORE_FORMAT
 from elspeth.store import create_private
 from elspeth.types import LLMResponse, Usage
@@ -169,6 +170,10 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self.discarded = 0
+
+    def input_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The cache file, read (and kept) by the run: no sink may replace it."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
 
     def open(self, ctx: PluginContext) -> None:
         """Open the cache file."""

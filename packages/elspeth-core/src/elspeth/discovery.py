@@ -9,10 +9,10 @@ one name in one domain are both marked broken, and the message names both distri
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
-import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel
 
-from elspeth import _trace, hookspecs
+from elspeth import hookspecs
+from elspeth._hooks import Isolation, enable_tracing, guarded, isolated
 from elspeth.registry import PluginInfo, Registry
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginSource", "builtin_sources", "load_registry"]
@@ -104,9 +105,7 @@ class _Loader:
         self.entries: list[PluginInfo] = []
         self.sources: dict[str, PluginSource] = {}
         self.pm.hook.add_hookspecs.call_historic(kwargs={"add": self._add_hookspecs})
-        if _trace.enabled():
-            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(f"[elspeth trace] {text}"))
-            self.pm.enable_tracing()
+        enable_tracing(self.pm)
 
     def _add_hookspecs(self, module: ModuleType | type, /, *, domains: Mapping[str, str] | None = None) -> None:
         self._eject_misfits(module)
@@ -174,48 +173,62 @@ class _Loader:
             self.broken(source, f"import failed: {type(exc).__name__}: {exc}")
             return
         key = f"{source.distribution}:{source.label}"
+        plugin = guarded(module, hookspecs.PROJECT, key)
         try:
-            self.pm.register(module, name=key)
+            self.pm.register(plugin, name=key)
         except (Exception, SystemExit) as exc:  # its historic add_hookspecs runs here too
-            if self.pm.is_registered(module):
-                self.pm.unregister(module)
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
             reason = _misfit(exc) if isinstance(exc, pluggy.PluginValidationError) else f"{type(exc).__name__}: {exc}"
             self.broken(source, reason)
             return
         self.sources[key] = source
 
     def check_specs(self) -> None:
+        """Take out, as broken, every plugin implementing a hook that no loaded hookspec defines.
+
+        pluggy's ``check_pending`` finds them, one plugin at a time. A name close to a hookspec's
+        (``register_sink``) is a typo and says which spec was meant; otherwise the hook may belong to
+        a distribution that is installed but not loaded, and the reason names it.
+        """
         # entry points that did not load: one of them may be what would have specified a missing hook
         unloaded = [e for e in self.entries if e.status in ("disabled", "broken")]
-        for key, source in list(self.sources.items()):
-            plugin = self.pm.get_plugin(key)
-            missing = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
-            if missing:
-                self.pm.unregister(plugin)
-                del self.sources[key]
-                self.broken(source, _unspecified(sorted(missing), source, unloaded))
+        while True:
+            try:
+                self.pm.check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                plugin = exc.plugin
+            key = self.pm.get_name(plugin) or ""
+            missing = sorted(hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec())
+            self.pm.unregister(plugin)
+            source = self.sources.pop(key, None)
+            if source is not None:
+                self.broken(source, _unspecified(missing, source, unloaded, self._spec_names()))
+
+    def _spec_names(self) -> list[str]:
+        return [name for name, caller in vars(self.pm.hook).items() if not name.startswith("_") and caller.has_spec()]
 
     def call_registrations(self) -> None:
-        for key, source in self.sources.items():
-            plugin = self.pm.get_plugin(key)
-            found: list[PluginInfo] = []
-            try:
-                for hook_name, domain in self.domains.items():
-                    caller = getattr(self.pm.hook, hook_name, None)
-                    if caller is None:
-                        continue
-                    for impl in caller.get_hookimpls():
-                        if impl.plugin is plugin:
-                            registrar = self._registrar(source, domain, found)
-                            kwargs = {"register": registrar}
-                            _trace.hook_call(hook_name, key, kwargs)
-                            impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-            except (Exception, SystemExit) as exc:  # a raising hook breaks only this plugin, whatever it raises
-                self.broken(source, f"{type(exc).__name__} while registering: {exc}")
+        """Call every registration hook once, through pluggy; a plugin whose implementation raised is broken."""
+        found: dict[str, list[PluginInfo]] = {key: [] for key in self.sources}
+        failed: dict[str, BaseException] = {}
+        for hook_name, domain in self.domains.items():
+            caller = getattr(self.pm.hook, hook_name, None)
+            if caller is None:
                 continue
-            self.entries.extend(found)
+            with isolated((Exception, SystemExit)) as state:  # a raising hook breaks only its plugin
+                caller(register=self._registrar(domain, state, found))
+            for key, exc in state.failures:
+                failed.setdefault(key, exc)
+        for key, source in self.sources.items():
+            if key in failed:
+                exc = failed[key]
+                self.broken(source, f"{type(exc).__name__} while registering: {exc}")
+            else:
+                self.entries.extend(found[key])
 
-    def _registrar(self, source: PluginSource, domain: str, found: list[PluginInfo]) -> Any:
+    def _registrar(self, domain: str, state: Isolation, found: dict[str, list[PluginInfo]]) -> Any:
         def register(
             plugin: type[Any],
             /,
@@ -238,7 +251,11 @@ class _Loader:
             if not (isinstance(options, type) and issubclass(options, BaseModel)):
                 raise TypeError(f"{domain} '{plugin_name}' needs an Options class that is a pydantic BaseModel")
             doc = description or (plugin.__doc__ or "").strip().splitlines()[0:1]
-            found.append(
+            key = state.current or ""
+            if key not in found:  # called outside a registration hook (kept for later): nobody to credit
+                raise RuntimeError(f"register() for {domain} '{plugin_name}' was called outside its registration hook")
+            source = self.sources[key]
+            found[key].append(
                 PluginInfo(
                     name=plugin_name,
                     domain=target,
@@ -285,13 +302,20 @@ def _requirements(distribution: str) -> set[str]:
     return {_canon(m.group(0)) for m in names if m}
 
 
-def _unspecified(missing: Sequence[str], source: PluginSource, unloaded: Sequence[PluginInfo]) -> str:
+def _unspecified(
+    missing: Sequence[str], source: PluginSource, unloaded: Sequence[PluginInfo], specs: Sequence[str]
+) -> str:
     """Why a plugin implementing hooks nobody specified is broken, and what to do about it.
 
-    A hook is usually specified by a distribution that is installed but was not loaded (disabled, or
+    A name within a typo of a loaded hookspec's is reported as that typo, blaming nobody else. Else the
+    hook is usually specified by a distribution that is installed but was not loaded (disabled, or
     broken itself); that is said apart from one that is not installed at all.
     """
     hooks = ", ".join(missing)
+    typos = {name: difflib.get_close_matches(name, specs, n=1, cutoff=0.85) for name in missing}
+    if all(typos.values()):
+        meant = ", ".join(f"{name} (did you mean {close[0]}?)" for name, close in typos.items())
+        return f"implements {meant}, which no hookspec defines; a hook implementation is named exactly as its hookspec"
     others: dict[str, PluginInfo] = {}
     for info in unloaded:
         if _canon(info.distribution) != _canon(source.distribution):

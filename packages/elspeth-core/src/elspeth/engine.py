@@ -17,25 +17,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from elspeth import _trace
 from elspeth._gc import fewer_collections
+from elspeth._hooks import call_observers
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings, PluginRef
+from elspeth.endpoints import check_endpoints
 from elspeth.errors import ConfigError, ElspethError, RunFailed
 from elspeth.ledger import Ledger
-from elspeth.orchestration.context import (
-    NullProgress,
-    OrchestrationContext,
-    PluginContext,
-    Progress,
-    endpoint_allowed,
-)
+from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing, ignored_settings
+from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
 from elspeth.outcome import decide_outcome
+from elspeth.outputs import check_files
+from elspeth.protocols import ResponseCache
+from elspeth.references import check_ahead
 from elspeth.registry import Registry, Resolved
 from elspeth.resume import (
     EarlierAttempts,
@@ -45,7 +44,7 @@ from elspeth.resume import (
     prior_rows,
     restore_spending,
 )
-from elspeth.security import SecurityLevel, clearance, parse_level, refusal
+from elspeth.security import SecurityLevel, check_clearance, parse_level
 from elspeth.store import RunStore, StoreError
 from elspeth.types import RunResult, Table
 from elspeth.writing import write_sinks
@@ -101,6 +100,96 @@ def _resolve_list(
     return [registry.resolve(domain, ref, (key, i), checker) for i, ref in enumerate(refs)]
 
 
+@dataclass
+class _Plan:
+    """Every plugin the settings name, resolved (``single`` by settings key) and then built."""
+
+    single: dict[str, Resolved | None]
+    lists: dict[str, list[Resolved | None]]
+    built: dict[str, Any] = field(default_factory=dict)
+    built_lists: dict[str, list[Any]] = field(default_factory=dict)
+
+    def processors(self) -> list[tuple[str, Any]]:
+        """(name, processor) of each built processor, in the settings' order."""
+        pairs = zip(self.lists["processors"], self.built_lists["processors"], strict=True)
+        return [(r.info.name, obj) for r, obj in pairs if r is not None]
+
+    def resolved(self) -> list[Resolved]:
+        """Every resolved plugin, for the metadata's plugin versions."""
+        every = [*self.single.values(), *(r for refs in self.lists.values() for r in refs)]
+        return [r for r in every if r is not None]
+
+
+_SINGLE = {
+    "orchestrator": "orchestrator",
+    "datasource": "datasource",
+    "llm": "llm_client",
+    "rate_limiter": "rate_limiter",
+    "cost_tracker": "cost_tracker",
+}
+_LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
+
+
+def _resolve_all(loaded: LoadedSettings, registry: Registry, checker: Checker) -> _Plan:
+    settings = loaded.settings
+    single: dict[str, Resolved | None] = {}
+    for key, domain in _SINGLE.items():
+        ref: PluginRef | None = getattr(settings, key)
+        single[key] = registry.resolve(domain, ref, (key,), checker) if ref is not None else None
+    lists = {key: _resolve_list(registry, dom, getattr(settings, key), key, checker) for key, dom in _LISTS.items()}
+    return _Plan(single, lists)
+
+
+def _build_all(plan: _Plan, checker: Checker) -> None:
+    plan.built = {key: _build(r, checker) for key, r in plan.single.items()}
+    plan.built_lists = {key: [_build(r, checker) for r in refs] for key, refs in plan.lists.items()}
+
+
+def _run_cache(utilities: list[Any], options: RunOptions) -> ResponseCache | None:
+    """The run's response cache: the first utility that is one, unless ``--no-cache``."""
+    caches = [u for u in utilities if isinstance(u, ResponseCache)]
+    return caches[0] if caches and options.use_cache else None
+
+
+def _check_services(plan: _Plan, settings: Any, checker: Checker) -> None:
+    """Every middleware and utility that declares endpoints is checked against ``allowed_endpoints``."""
+    for key in ("middleware", "utilities"):
+        for resolved, obj in zip(plan.lists[key], plan.built_lists[key], strict=True):
+            if resolved is not None and obj is not None:
+                label = f"{resolved.info.domain} '{resolved.info.name}'"
+                check_endpoints(obj, label, settings.allowed_endpoints, resolved.loc, checker)
+
+
+def _llm_factory(
+    plan: _Plan,
+    loaded: LoadedSettings,
+    data: tuple[SecurityLevel, str],
+    cancel: Cancel,
+    options: RunOptions,
+    ledger: Ledger,
+) -> LLMFactory:
+    """The factory of every LLM pipeline of the run: the run's middleware, controls and cache around a client."""
+    return LLMFactory(
+        loaded,
+        data,
+        cancel,
+        middleware=plan.built_lists["middleware"],
+        rate_limiter=plan.built["rate_limiter"],
+        cost_tracker=plan.built["cost_tracker"],
+        cache=_run_cache(plan.built_lists["utilities"], options),
+        ledger=ledger,
+    )
+
+
+def _llm(plan: _Plan, loaded: LoadedSettings, factory: LLMFactory, checker: Checker) -> LLMPipeline | None:
+    """The run's own pipeline, through the factory that builds every variant's too."""
+    client, resolved = plan.built["llm"], plan.single["llm"]
+    factory.run_client = client
+    if client is None or resolved is None:
+        return None
+    return factory.checked(client, resolved.info.name, ("llm",), checker)
+
+
 async def prepare(
     loaded: LoadedSettings,
     registry: Registry,
@@ -125,84 +214,59 @@ async def prepare(
     """
     settings = loaded.settings
     checker = loaded.checker()
-    single: dict[str, tuple[str, PluginRef | None]] = {
-        "orchestrator": ("orchestrator", settings.orchestrator),
-        "datasource": ("datasource", settings.datasource),
-        "llm": ("llm_client", settings.llm),
-        "rate_limiter": ("rate_limiter", settings.rate_limiter),
-        "cost_tracker": ("cost_tracker", settings.cost_tracker),
-    }
-    resolved: dict[str, Resolved | None] = {
-        key: registry.resolve(domain, ref, (key,), checker) if ref is not None else None
-        for key, (domain, ref) in single.items()
-    }
-    middleware = _resolve_list(registry, "llm_middleware", settings.middleware, "middleware", checker)
-    processors = _resolve_list(registry, "processor", settings.processors, "processors", checker)
-    utilities = _resolve_list(registry, "utility", settings.utilities, "utilities", checker)
-    sinks = _resolve_list(registry, "sink", settings.sinks, "sinks", checker)
+    plan = _resolve_all(loaded, registry, checker)
+    if checker.problems:  # stopping here: report what later checks would find too, in this one pass
+        check_ahead(registry, plan.single["orchestrator"], settings.prompts, checker)
     checker.raise_if_any()
-    level, source = _data_level(loaded, resolved["datasource"])
-    _check_clearances(loaded, resolved["llm"], middleware, sinks, level, source, checker)
+    level, source = _data_level(loaded, plan.single["datasource"])
+    _check_clearances(loaded, plan, level, source, checker)
     checker.raise_if_any()
-
-    built = {key: _build(r, checker) for key, r in resolved.items()}
-    middleware_objs = [_build(r, checker) for r in middleware]
-    processor_objs = [(r.info.name, _build(r, checker)) for r in processors if r is not None]
-    utility_objs = [_build(r, checker) for r in utilities]
-    sink_objs = [(r, _build(r, checker)) for r in sinks if r is not None]
+    _build_all(plan, checker)
     checker.raise_if_any()
-
     options = options or RunOptions()
     run_id = options.resume or run_id or new_run_id()
-    caches = [u for u in utility_objs if hasattr(u, "lookup") and hasattr(u, "store")]
-    cache = caches[0] if caches and options.use_cache else None
-    ctx_cancel = Cancel()
+    cancel = Cancel()
     ledger = Ledger()
-    plugin_ctx = PluginContext(run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level))
-    llm = None
-    if built["llm"] is not None and endpoint_allowed(built["llm"], settings.allowed_endpoints, ("llm",), checker):
-        assert resolved["llm"] is not None
-        llm = LLMPipeline(
-            built["llm"],
-            middleware_objs,
-            built["rate_limiter"],
-            built["cost_tracker"],
-            name=resolved["llm"].info.name,
-            retry=settings.retry,
-            cancel=ctx_cancel,
-            cache=cache,
-            ledger=ledger,
-        )
+    factory = _llm_factory(plan, loaded, (level, source), cancel, options, ledger)
+    llm = _llm(plan, loaded, factory, checker)
+    _check_services(plan, settings, checker)
     checker.raise_if_any()
-    used = [r.info for r in [*resolved.values(), *middleware, *processors, *utilities, *sinks] if r is not None]
     ctx = OrchestrationContext(
         run_id=run_id,
         name=settings.name,
         registry=registry,
         loaded=loaded,
         llm=llm,
-        processors=processor_objs,
-        utilities=utility_objs,
+        processors=plan.processors(),
+        utilities=plan.built_lists["utilities"],
         concurrency=settings.concurrency,
-        plugin_context=plugin_ctx,
+        plugin_context=PluginContext(
+            run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level)
+        ),
         progress=progress or NullProgress(),
-        cancel=ctx_cancel,
-        used=used,
+        cancel=cancel,
+        used=[r.info for r in plan.resolved()],
         security_level=level,
         security_source=source,
         ledger=ledger,
-        _llm_parts={
-            "middleware": middleware_objs,
-            "rate_limiter": built["rate_limiter"],
-            "cost_tracker": built["cost_tracker"],
-            "cache": cache,
-        },
+        llm_factory=factory,
     )
-    table = await _open_table(built["datasource"], resolved["datasource"], plugin_ctx, checker)
+    return await _check_and_open(plan, loaded, ctx, options, checker)
+
+
+async def _check_and_open(
+    plan: _Plan, loaded: LoadedSettings, ctx: OrchestrationContext, options: RunOptions, checker: Checker
+) -> PreparedRun:
+    """Open the datasource, run the orchestrator's check and, once everything passed, the run store."""
+    built = plan.built
+    table = await _open_table(built["datasource"], plan.single["datasource"], ctx.plugin_context, checker)
     if table is not None:  # a processor's `columns` or a retrieval query naming a field no row has
-        check_preprocessing(list(table.columns), processor_objs, utility_objs, checker)
+        check_preprocessing(list(table.columns), ctx.processors, ctx.utilities, checker)
+    pairs = [(plan.single[key], plan.built[key]) for key in plan.single]
+    pairs += [pair for key in plan.lists for pair in zip(plan.lists[key], plan.built_lists[key], strict=True)]
+    check_files(loaded, ctx.plugin_context, options, checker, pairs)  # no output may replace an input, nor a device
     checker.raise_if_any()
-    orchestrator = resolved["orchestrator"]
+    orchestrator = plan.single["orchestrator"]
     assert table is not None
     assert orchestrator is not None
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
@@ -213,33 +277,42 @@ async def prepare(
     if ctx.store is not None:
         try:
             ctx.prior = prior_rows(ctx.store, loaded, options)
-            earlier = restore_spending(ctx.store, options, built["cost_tracker"], ledger)  # seeds the ledger
+            earlier = restore_spending(ctx.store, options, built["cost_tracker"], ctx.ledger)  # seeds the ledger
         except BaseException:
             ctx.store.close()
             raise
-    parts = [
-        (r.info.domain, r.info.name, obj)
-        for r, obj in [
-            *zip(middleware, middleware_objs, strict=True),
-            (resolved["rate_limiter"], built["rate_limiter"]),
-            (resolved["cost_tracker"], built["cost_tracker"]),
-            *zip(utilities, utility_objs, strict=True),
-        ]
-        if r is not None
-    ]
-    parts += [("processor", name, obj) for name, obj in processor_objs]
-    # the datasource and the LLM client take part only in summary() and close()/aclose()
-    datasource = resolved["datasource"]
-    assert datasource is not None
-    parts.append(("datasource", datasource.info.name, built["datasource"]))
-    if built["llm"] is not None and resolved["llm"] is not None:
-        parts.append(("llm_client", resolved["llm"].info.name, built["llm"]))
+    sinks = [(r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None]
     warnings = ignored_settings(loaded, orchestrator)
     for warning in warnings:
         log.warning("%s", warning)
     return PreparedRun(
-        loaded, registry, ctx, built["orchestrator"], orchestrator.info.name, table, sink_objs, parts, earlier, warnings
+        loaded,
+        ctx.registry,
+        ctx,
+        built["orchestrator"],
+        orchestrator.info.name,
+        table,
+        sinks,
+        _parts(plan),
+        earlier,
+        warnings,
     )
+
+
+def _parts(plan: _Plan) -> list[tuple[str, str, Any]]:
+    """(domain, name, plugin) of every part opened, summarised and closed around the run."""
+    single, built, lists, objs = plan.single, plan.built, plan.lists, plan.built_lists
+    pairs = [
+        *zip(lists["middleware"], objs["middleware"], strict=True),
+        (single["rate_limiter"], built["rate_limiter"]),
+        (single["cost_tracker"], built["cost_tracker"]),
+        *zip(lists["utilities"], objs["utilities"], strict=True),
+        *zip(lists["processors"], objs["processors"], strict=True),
+        # the datasource and the LLM client take part only in summary() and close()/aclose()
+        (single["datasource"], built["datasource"]),
+        (single["llm"], built["llm"]),
+    ]
+    return [(r.info.domain, r.info.name, obj) for r, obj in pairs if r is not None and obj is not None]
 
 
 def _data_level(loaded: LoadedSettings, datasource: Resolved | None) -> tuple[SecurityLevel, str]:
@@ -255,30 +328,23 @@ def _data_level(loaded: LoadedSettings, datasource: Resolved | None) -> tuple[Se
     return level, source
 
 
-def _check_clearances(
-    loaded: LoadedSettings,
-    llm: Resolved | None,
-    middleware: list[Resolved | None],
-    sinks: list[Resolved | None],
-    level: SecurityLevel,
-    source: str,
-    checker: Checker,
-) -> None:
-    """Refuse, before any work, every recipient of the data cleared below its level."""
+def _check_clearances(loaded: LoadedSettings, plan: _Plan, level: SecurityLevel, source: str, checker: Checker) -> None:
+    """Refuse, before any plugin is built, every recipient of the data cleared below its level.
+
+    Variants' clients are checked as they are built, by :class:`~elspeth.orchestration.llm_factory.LLMFactory`.
+    """
     settings = loaded.settings
     recipients: list[tuple[Resolved | None, PluginRef | None]] = [
-        (llm, settings.llm),
-        *zip(middleware, settings.middleware, strict=True),
-        *zip(sinks, settings.sinks, strict=True),
+        (plan.single["llm"], settings.llm),
+        *zip(plan.lists["middleware"], settings.middleware, strict=True),
+        *zip(plan.lists["sinks"], settings.sinks, strict=True),
     ]
     for resolved, ref in recipients:
         if resolved is None or ref is None:
             continue
-        cleared = clearance(ref.security_level, resolved.info.factory)
-        problem = refusal(resolved.info.domain, resolved.info.name, cleared, level, source)
-        if problem is not None:
-            where = (*resolved.loc, "security_level") if ref.security_level is not None else resolved.loc
-            checker.add(where, problem)
+        where = (*resolved.loc, "security_level") if ref.security_level is not None else resolved.loc
+        info = resolved.info
+        check_clearance(info.domain, info.name, ref.security_level, info.factory, (level, source), where, checker)
 
 
 async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
@@ -299,15 +365,8 @@ def _now() -> str:
 
 
 def _call_observers(registry: Registry, hook_name: str, warn_into: dict[str, Any], **kwargs: Any) -> None:
-    caller = getattr(registry.manager.hook, hook_name)
-    for impl in caller.get_hookimpls():
-        _trace.hook_call(hook_name, impl.plugin_name, kwargs)
-        try:
-            impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-        except Exception as exc:  # an observer's bug must not lose the run's results
-            message = f"{hook_name} observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
-            log.warning(message)
-            warn_into.setdefault("warnings", []).append(message)
+    """Call an observer hook through pluggy; a failing observer becomes a warning (see :mod:`elspeth._hooks`)."""
+    call_observers(registry.manager, hook_name, warn_into, **kwargs)
 
 
 async def execute(prepared: PreparedRun) -> RunResult:

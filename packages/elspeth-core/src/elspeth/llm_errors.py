@@ -26,6 +26,7 @@ __all__ = [
     "LLMRequestRejected",
     "LLMServerError",
     "LLMTimeout",
+    "connection_failure",
     "parse_retry_after",
     "redirect_refused",
 ]
@@ -67,9 +68,44 @@ class LLMTimeout(LLMError):
 
 
 class LLMConnectionError(LLMError):
-    """The connection failed or dropped; retried."""
+    """No connection: refused, reset or dropped, or the host name did not resolve; retried.
+
+    Clients raise it whatever their transport reports (an SDK may wrap a refused connection in its
+    timeout error): :func:`connection_failure` finds the cause.
+    """
 
     retryable = True
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """What went wrong, when ``exc`` (or anything in its chain of causes) is a failure to connect, else None.
+
+    ``"connection refused"``, ``"connection reset by the server"``, ``"DNS lookup failed: ..."`` or
+    ``"connection failed: ..."``; a transport that reports a refused connection as a timeout is seen
+    through.
+
+    Example::
+
+        reason = connection_failure(exc)
+        if reason is not None:
+            raise LLMConnectionError(f"{where}: {reason}") from exc
+    """
+    import socket
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return f"DNS lookup failed: {cause.strerror or cause}"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(cause, ConnectionError):
+            return f"connection failed: {type(cause).__name__}: {cause}"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 class LLMRequestRejected(LLMError):

@@ -26,14 +26,17 @@ if TYPE_CHECKING:
     from elspeth.orchestration.context import OrchestrationContext, PluginContext
 
 __all__ = [
+    "CallsServices",
     "CostTracker",
     "DataSource",
+    "Enricher",
     "LLMClient",
     "LLMMiddleware",
     "Orchestrator",
     "PluginClass",
     "Processor",
     "RateLimiter",
+    "ResponseCache",
     "Sink",
     "Utility",
 ]
@@ -125,8 +128,55 @@ class Processor(Protocol):
         ...
 
 
-class Utility(Protocol):
-    """A cross-cutting helper (cache, retrieval, ...). Orchestrators use the capabilities they know."""
+@runtime_checkable
+class ResponseCache(Protocol):
+    """A utility that answers repeated LLM calls (``response_cache``); the LLM pipeline consults it.
+
+    ``discard(key)`` is optional: with it, an answer the caller rejected is evicted, never replayed.
+    """
+
+    def lookup(self, key: str) -> MaybeAwaitable[LLMResponse | None]:
+        """The stored answer under ``key`` (see :func:`elspeth.orchestration.pipeline.cache_key`), or None."""
+        ...
+
+    def store(self, key: str, response: LLMResponse) -> MaybeAwaitable[None]:
+        """Keep a live answer under ``key`` for a later call."""
+        ...
+
+
+@runtime_checkable
+class Enricher(Protocol):
+    """A utility that adds fields to every row (``retrieval``), applied after the processors by ``ctx.preprocess``.
+
+    Declare the fields it adds in ``adds_fields`` so templates using them pass the checks.
+    """
+
+    def enrich(self, data: Mapping[str, Any]) -> MaybeAwaitable[Mapping[str, Any] | None]:
+        """Return the row's values with the added fields, or None to leave them."""
+        ...
+
+
+@runtime_checkable
+class CallsServices(Protocol):
+    """Any plugin that sends data over the network says where, so ``allowed_endpoints`` can check it.
+
+    An LLM client may instead keep its one URL in ``endpoint``. Every URL is checked before any row,
+    and one off the list is reported at the plugin's settings line.
+
+    Attributes:
+        endpoints: the http(s) URLs the plugin calls (a service's base URL is enough: the check allows
+            paths under an allowed entry).
+
+    """
+
+    endpoints: Sequence[str]
+
+
+Utility: TypeAlias = ResponseCache | Enricher
+"""What the ``utility`` domain holds: a plugin offering the run a capability core knows, a
+:class:`ResponseCache` (the first in ``utilities`` is the run's cache) or an :class:`Enricher`. A
+utility may have both, or neither and serve an orchestrator that knows its own methods (found in
+``ctx.utilities``); it may also declare ``needs_fields``/``adds_fields`` and :class:`CallsServices`."""
 
 
 class Orchestrator(Protocol):

@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SecurityLevel", "clearance", "parse_level", "refusal"]
+if TYPE_CHECKING:
+    from elspeth.config._yaml import Checker, Loc
+
+__all__ = ["SecurityLevel", "check_clearance", "clearance", "parse_level", "refusal"]
 
 
 class SecurityLevel(IntEnum):
@@ -66,11 +69,48 @@ def clearance(declared: SecurityLevel | None, plugin_class: Any) -> SecurityLeve
     return parse_level(default) if default is not None else SecurityLevel.UNOFFICIAL
 
 
-def refusal(domain: str, name: str, cleared: SecurityLevel, data: SecurityLevel, source: str) -> str | None:
+def refusal(
+    domain: str, name: str, cleared: SecurityLevel, data: SecurityLevel, source: str, advice: str | None = None
+) -> str | None:
     """The message refusing to send ``data``-level data to a plugin ``cleared`` below it, or None if allowed."""
     if cleared >= data:
         return None
-    return (
-        f"{domain} '{name}' is cleared for {cleared} but the data is {data} (from {source}); "
-        f"set its security_level to {data} or higher if it may receive such data"
-    )
+    advice = advice or f"set its security_level to {data} or higher if it may receive such data"
+    return f"{domain} '{name}' is cleared for {cleared} but the data is {data} (from {source}); {advice}"
+
+
+def check_clearance(
+    domain: str,
+    name: str,
+    declared: SecurityLevel | None,
+    plugin_class: Any,
+    data: tuple[SecurityLevel, str],
+    loc: Loc,
+    checker: Checker,
+    *,
+    why: str = "",
+    advice: str | None = None,
+) -> bool:
+    """Report at ``loc`` a recipient cleared below the data; the one clearance check of a run.
+
+    Args:
+        domain: the plugin's domain, for the message.
+        name: the plugin's name.
+        declared: the ``security_level`` its reference declares, if any.
+        plugin_class: the plugin's class (its ``default_clearance`` applies when nothing is declared).
+        data: the data's level and what set it.
+        loc: where the problem is reported.
+        checker: collects problems.
+        why: said before the refusal, e.g. that a declared clearance does not carry over.
+        advice: what to do, instead of "set its security_level ...".
+
+    Returns:
+        True when the recipient is cleared.
+
+    """
+    level, source = data
+    problem = refusal(domain, name, clearance(declared, plugin_class), level, source, advice)
+    if problem is None:
+        return True
+    checker.add(loc, f"{why}{problem}")
+    return False

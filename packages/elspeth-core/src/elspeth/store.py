@@ -25,6 +25,7 @@ database's permissions), is created readable by its owner only, like every file 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -88,7 +89,18 @@ _DAMAGED = "if the file is damaged, move it aside (its runs can no longer be res
 
 
 class StoreError(ElspethError):
-    """The run store cannot be used: not an Elspeth store, corrupted, or the run is unknown."""
+    """The run store cannot be used: not an Elspeth store, corrupted, the disk is full, or the run is unknown."""
+
+
+def _disk_full(exc: Exception, path: Path) -> StoreError | None:
+    """A :class:`StoreError` saying the disk is full when SQLite (or the OS) said so, else None."""
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if not full and not (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return None
+    return StoreError(
+        f"the disk is full: cannot write the run store {path} ({exc}); free some space, or set store.path "
+        "to a file on another disk"
+    )
 
 
 def _now() -> str:
@@ -173,12 +185,12 @@ class RunStore:
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         fresh = not path.exists() or path.stat().st_size == 0
-        if fresh:
-            create_private(path)
         try:
+            if fresh:
+                create_private(path)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the run store {path}: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            raise _disk_full(exc, path) or StoreError(f"cannot open the run store {path}: {exc}") from None
         try:
             if not fresh:  # identify the file before changing anything in it
                 tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -209,7 +221,7 @@ class RunStore:
             raise
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
+            raise _disk_full(exc, path) or StoreError(
                 f"{path} is not an Elspeth run store or is corrupted ({exc}); move it aside or set store.path"
             ) from None
         return conn
@@ -220,7 +232,8 @@ class RunStore:
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the run store {self.path} failed while {doing} ({exc}); {_DAMAGED}") from None
+            full = _disk_full(exc, self.path)
+            raise full or StoreError(f"the run store {self.path} failed while {doing} ({exc}); {_DAMAGED}") from None
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -443,7 +456,7 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             first = rows[0][0]
             more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
-            raise StoreError(
+            raise _disk_full(exc, self.path) or StoreError(
                 f"the run store {self.path} failed while recording row {first[2]}{more} of run {first[0]} "
                 f"({exc}); {_DAMAGED}"
             ) from None

@@ -90,6 +90,8 @@ class PromptShield:
         self.options = options
         self._service = Service(self.name, options, "shieldPrompt")
         self.endpoint = self._service.endpoint
+        # the URL every prompt is sent to: checked against `allowed_endpoints` before any row
+        self.endpoints: tuple[str, ...] = (self._service.url,)
 
     def use_retry_policy(self, policy: RetryPolicy) -> None:
         """Retry the service's 429, 5xx, timeouts and dropped connections with the run's policy."""

@@ -26,6 +26,7 @@ from elspeth import (
     LLMServerError,
     LLMTimeout,
     Usage,
+    connection_failure,
     parse_retry_after,
     redirect_refused,
 )
@@ -137,6 +138,8 @@ def translate_error(exc: BaseException, where: str) -> LLMError | None:
         where: names the client and endpoint in the message, e.g. ``openai gpt-4o at https://...``.
 
     """
+    if isinstance(exc, openai.APIConnectionError) and (reason := connection_failure(exc)) is not None:
+        return LLMConnectionError(f"{where}: {reason}")  # the aiohttp transport calls a refused connection a timeout
     if isinstance(exc, openai.APITimeoutError):
         return LLMTimeout(f"{where}: no answer within the client's `timeout`")
     if isinstance(exc, openai.APIConnectionError):

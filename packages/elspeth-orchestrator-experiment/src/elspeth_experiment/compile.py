@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, check_template
-from elspeth_experiment.options import Criterion, ExperimentOptions, ExperimentSpec
+from elspeth_experiment.options import SUB_PLUGIN_LISTS, Criterion, ExperimentOptions, ExperimentSpec
 from elspeth_experiment.protocols import SetupContext
 
 __all__ = ["CompiledExperiment", "CompiledSuite", "compile_suite"]
@@ -137,12 +137,7 @@ def _compile_one(
             checker.add((), "the experiment orchestrator calls an LLM: set `llm` in the settings")
 
     lists = {}
-    for key, domain in (
-        ("row_plugins", "row_plugin"),
-        ("aggregators", "aggregator"),
-        ("validators", "validator"),
-        ("early_stop", "early_stop"),
-    ):
+    for key, domain in SUB_PLUGIN_LISTS:
         refs, refs_loc = _pick(getattr(spec, key), getattr(options, key), (*loc, key), (*base, key))
         lists[key] = _build_list(ctx, domain, refs, refs_loc, checker, columns)
 

@@ -6,9 +6,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import PluginRef
+from elspeth import PluginRef, PluginReference
 
-__all__ = ["Criterion", "ExperimentOptions", "ExperimentSpec", "PromptOverride"]
+__all__ = [
+    "SUB_PLUGIN_LISTS",
+    "Criterion",
+    "ExperimentOptions",
+    "ExperimentSpec",
+    "PromptOverride",
+    "plugin_references",
+]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -68,3 +75,28 @@ class ExperimentOptions(BaseModel):
         "with the last response and every attempt recorded",
     )
     experiments: list[ExperimentSpec] = Field(default_factory=list, description="baseline and variants")
+
+
+SUB_PLUGIN_LISTS = (
+    ("row_plugins", "row_plugin"),
+    ("aggregators", "aggregator"),
+    ("validators", "validator"),
+    ("early_stop", "early_stop"),
+)
+"""Each list of sub-plugins an experiment (or the suite) takes, with its plugin domain."""
+
+
+def plugin_references(options: ExperimentOptions) -> list[PluginReference]:
+    """Every plugin the options name (sub-plugins, comparisons, experiments' own clients), each where it is written."""
+    refs = [
+        PluginReference("baseline_comparison", ref, ("comparisons", i)) for i, ref in enumerate(options.comparisons)
+    ]
+    for key, domain in SUB_PLUGIN_LISTS:
+        refs += [PluginReference(domain, ref, (key, i)) for i, ref in enumerate(getattr(options, key))]
+    for n, spec in enumerate(options.experiments):
+        if spec.llm is not None:
+            refs.append(PluginReference("llm_client", spec.llm, ("experiments", n, "llm")))
+        for key, domain in SUB_PLUGIN_LISTS:
+            own = getattr(spec, key) or []
+            refs += [PluginReference(domain, ref, ("experiments", n, key, i)) for i, ref in enumerate(own)]
+    return refs

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from elspeth import OrchestrationContext, Row, RunMetadata, RunResult, Table, invoke, iterate_rows
-from elspeth_experiment.options import ExperimentOptions
+from elspeth import OrchestrationContext, PluginReference, Row, RunMetadata, RunResult, Table, invoke, iterate_rows
+from elspeth_experiment.options import ExperimentOptions, plugin_references
 from elspeth_experiment.protocols import ExperimentResult
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ class ExperimentOrchestrator:
     def __init__(self, options: ExperimentOptions) -> None:
         self.options = options
         self._suite: CompiledSuite | None = None
+
+    @staticmethod
+    def plugin_references(options: ExperimentOptions) -> list[PluginReference]:
+        """Every plugin the options name, so that a settings file's unknown names are all reported in one pass."""
+        return plugin_references(options)
 
     def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> None:
         """Compile every experiment: templates against ``columns``, clients and sub-plugins by name and options."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from elspeth import (
+    DeclaredPath,
     Failure,
     Record,
     Row,
@@ -31,6 +32,7 @@ from elspeth import (
     close_plugins,
     invoke,
     open_plugins,
+    output_target,
     plugin_summaries,
 )
 from elspeth_validation.options import ValidationOptions
@@ -38,7 +40,7 @@ from elspeth_validation.rejects import RejectsFile
 from elspeth_validation.rules import BuiltinRules, Violation, compile_rules, verdict
 
 if TYPE_CHECKING:
-    from elspeth import OrchestrationContext
+    from elspeth import OrchestrationContext, PluginContext
 
 __all__ = ["ValidationOrchestrator"]
 
@@ -146,6 +148,11 @@ class ValidationOrchestrator:
         return record
 
     # the run --------------------------------------------------------------------------------
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The rejects file, when there is one: it must not replace a file the run reads."""
+        path = self.options.rejects_path
+        return [DeclaredPath("rejects_path", output_target(ctx, path))] if path else []
+
     async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
         """Judge every row; valid rows and rejects stream to spools (and ``rejects_path``) in input order."""
         if self._builtin is None:

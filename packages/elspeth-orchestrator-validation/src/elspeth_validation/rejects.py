@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from elspeth import Artifact, Failure, neutralise_formula
+from elspeth import Artifact, Failure, neutralise_formula, replace_file
 
 __all__ = ["RejectsFile"]
 
@@ -52,7 +52,7 @@ class RejectsFile:
     def commit(self) -> Artifact:
         """Close the file and move it into place."""
         self._handle.close()
-        os.replace(self._tmp, self.path)
+        replace_file(self._tmp, self.path)  # only over a regular file
         return Artifact(self.path, "text/csv", "validation")
 
     def discard(self) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth import PluginError, inline
+from elspeth import DeclaredPath, PluginError, inline
 
 if TYPE_CHECKING:
     from elspeth import PluginContext
@@ -126,6 +126,11 @@ class SchemaValidation:
             at = "/".join(str(p) for p in exc.absolute_path) or "top level"
             raise PluginError(f"schema_validation: {where} is not a valid JSON Schema ({at}): {exc.message}") from None
         return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+    def input_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The schema file, when there is one: no output of the run may replace it."""
+        path = self.options.schema_path
+        return [DeclaredPath("schema_path", ctx.input_path(path))] if path is not None else []
 
     def open(self, ctx: PluginContext) -> None:
         """Read ``schema_path`` (relative to the settings file's folder)."""

@@ -6,7 +6,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import Artifact, PluginContext, RunResult
+from elspeth import Artifact, DeclaredPath, PluginContext, RunResult, output_target
 
 __all__ = ["AnalyticsReportSink"]
 
@@ -52,6 +52,11 @@ class AnalyticsReportSink:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """One file per format."""
+        stem = self.options.file_stem
+        return [DeclaredPath("file_stem", output_target(ctx, f"{stem}.{fmt}")) for fmt in self.options.formats]
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write one file per format, each atomically."""

@@ -6,7 +6,7 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import Artifact, PluginContext, RunResult
+from elspeth import Artifact, DeclaredPath, PluginContext, RunResult, output_target
 
 __all__ = ["VisualReportSink"]
 
@@ -49,6 +49,10 @@ class VisualReportSink:
         summary = build_summary(result, failure_examples=opts.failure_examples, include_metadata=False)
         fields = ChartFields(scores=opts.score_field, latency=opts.latency_field, cost=opts.cost_field)
         return render_html(summary, result, opts.title, fields)
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The HTML page."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the page atomically."""

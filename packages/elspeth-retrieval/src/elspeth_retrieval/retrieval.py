@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import PluginError
+from elspeth import DeclaredPath, PluginError, output_target, replace_file
 from elspeth_retrieval._search import chunks as _chunks
 from elspeth_retrieval._search import fts5_sqlite as _sqlite
 from elspeth_retrieval._search import fts_query, normalise_score
@@ -40,6 +40,7 @@ class Retrieval:
     """Adds the best-matching passages of a local corpus (SQLite FTS5, BM25) to every row, as `context`."""
 
     name = "retrieval"
+    endpoints: tuple[str, ...] = ()  # a local SQLite index: no service to check against `allowed_endpoints`
 
     class Options(BaseModel):
         """Options of ``retrieval``."""
@@ -215,6 +216,15 @@ class Retrieval:
             return None
         return db
 
+    def input_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The corpus (a file or a folder): no output of the run may replace it."""
+        return [DeclaredPath("corpus_path", ctx.input_path(self.options.corpus_path))]
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The index file, when there is one."""
+        path = self.options.index_path
+        return [DeclaredPath("index_path", output_target(ctx, path))] if path is not None else []
+
     def open(self, ctx: PluginContext) -> None:
         """Index the corpus, or reuse the index file if the corpus and indexing options have not changed."""
         sqlite3 = _sqlite()
@@ -237,7 +247,7 @@ class Retrieval:
                 temp.unlink(missing_ok=True)
                 try:
                     self._build(sqlite3, str(temp), root, files, fingerprint).close()
-                    os.replace(temp, path)  # readers never see a half-built index
+                    replace_file(temp, path)  # readers never see a half-built index; only a regular file is replaced
                 finally:
                     temp.unlink(missing_ok=True)
                 self._db = sqlite3.connect(path, check_same_thread=False)

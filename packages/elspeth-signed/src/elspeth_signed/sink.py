@@ -20,7 +20,16 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from elspeth import Artifact, ElspethError, RunResult, reported_artifacts, to_json, write_atomically
+from elspeth import (
+    Artifact,
+    DeclaredPath,
+    ElspethError,
+    RunResult,
+    output_target,
+    reported_artifacts,
+    to_json,
+    write_atomically,
+)
 from elspeth_signed.signing import (
     DEFAULT_KEY_ENV,
     MANIFEST_NAME,
@@ -77,6 +86,11 @@ class SignedSink:
         self.options = options
         # read now, so that a missing key stops the run before any row is processed
         self._key = signing_key(options.key_env)
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The bundle's files and its manifest."""
+        bundle = output_target(ctx, self.options.path)
+        return [DeclaredPath("path", bundle / name) for name in [*_BUNDLE_FILES, MANIFEST_NAME]]
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the bundle's files, then the signed manifest over them and the run's other artifacts."""

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from elspeth import Artifact, PluginContext, PluginError, RunResult, SanitizeOptions, warn_unsanitised
+from elspeth import (
+    Artifact,
+    DeclaredPath,
+    PluginContext,
+    PluginError,
+    RunResult,
+    SanitizeOptions,
+    disk_full,
+    output_target,
+    replace_file,
+    warn_unsanitised,
+)
 from elspeth_sink_excel.sheets import (
     Sheet,
     aggregates_sheet,
@@ -84,6 +95,10 @@ class ExcelSink:
             manifest_sheet(result.metadata, settings),
         ]
 
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The workbook."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
+
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the workbook atomically (a temporary file in the same folder, then a rename)."""
         path = ctx.output_path(self.options.path)
@@ -101,7 +116,11 @@ class ExcelSink:
         os.close(fd)
         try:
             workbook.save(tmp)
-            os.replace(tmp, path)
+            replace_file(tmp, path)  # only over a regular file: never a device, FIFO or folder
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            _discard(workbook)
+            raise disk_full(path, exc) or exc from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             _discard(workbook)

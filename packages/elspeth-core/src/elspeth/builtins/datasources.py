@@ -14,6 +14,7 @@ from pydantic import Field
 
 from elspeth.csvread import CsvOptions, CsvReader, DataError
 from elspeth.hookspecs import Registrar, hookimpl
+from elspeth.outputs import DeclaredPath
 from elspeth.types import Table
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class CsvDataSource:
         if self._reader is None:
             return {"encoding": self.options.encoding, "skipped": [], "skipped_count": 0}
         return self._reader.summary()
+
+    def input_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The CSV file, which no output of the run may replace."""
+        return [DeclaredPath("path", ctx.input_path(self.options.path))]
 
     def load(self, ctx: PluginContext) -> Table:
         """Check the whole file, then return its columns and a lazy reader of its rows."""

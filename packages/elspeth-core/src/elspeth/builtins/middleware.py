@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from elspeth.config.settings import SECRET_KEYS
 from elspeth.hookspecs import Registrar, hookimpl
 from elspeth.llm_errors import LLMCallFailed, LLMContentRefused
-from elspeth.orchestration.context import PluginContext
+from elspeth.orchestration.plugin_context import PluginContext
+from elspeth.outputs import DeclaredPath, output_target
 from elspeth.types import LLMRequest, LLMResponse
 
 _REDACTED = "[redacted]"
@@ -52,6 +53,10 @@ class AuditLogger:
         self._handle: IO[str] | None = None
         self._started: dict[int, float] = {}
         self._answered: set[int] = set()  # calls whose response line is written and whose outcome is pending
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The audit trail, which must not be a file the run reads."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
 
     def open(self, ctx: PluginContext) -> None:
         """Open the trail (appending: a resumed run continues the same file)."""

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.files import jsonl_lines, to_json, write_atomically
 from elspeth.hookspecs import Registrar, hookimpl
-from elspeth.orchestration.context import PluginContext
+from elspeth.orchestration.plugin_context import PluginContext
+from elspeth.outputs import DeclaredPath, output_target
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
 from elspeth.types import Artifact, Failure, Record, RunResult, flatten
 
@@ -118,6 +119,13 @@ class CsvSink:
     def __init__(self, options: Options) -> None:
         self.options = options
 
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The CSV file and, if asked, the failures file."""
+        paths = [DeclaredPath("path", output_target(ctx, self.options.path))]
+        if self.options.failures_path:
+            paths.append(DeclaredPath("failures_path", output_target(ctx, self.options.failures_path)))
+        return paths
+
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the records (and failures, if asked)."""
         path = ctx.output_path(self.options.path)
@@ -165,6 +173,10 @@ class JsonlSink:
     def __init__(self, options: Options) -> None:
         self.options = options
 
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The file this sink writes."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
+
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write one line per record, then one per failure."""
         path = ctx.output_path(self.options.path)
@@ -191,6 +203,10 @@ class JsonSummarySink:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+
+    def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
+        """The file this sink writes."""
+        return [DeclaredPath("path", output_target(ctx, self.options.path))]
 
     def write(self, result: RunResult, ctx: PluginContext) -> list[Artifact]:
         """Write the summary document."""

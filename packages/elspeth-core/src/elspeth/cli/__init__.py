@@ -78,7 +78,9 @@ def _main(
 @app.command()
 def run(
     settings: Annotated[Path, typer.Argument(help="The settings YAML file.")],
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any row failed.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any row failed; exit 2 if the input has no data rows.")
+    ] = False,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar (default: on a terminal).")
     ] = None,
@@ -106,11 +108,14 @@ def run(
 
 
 @app.command()
-def validate(settings: Annotated[Path, typer.Argument(help="The settings YAML file.")]) -> None:
+def validate(
+    settings: Annotated[Path, typer.Argument(help="The settings YAML file.")],
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 if the input has no data rows.")] = False,
+) -> None:
     """Check everything a run would check, without processing any row or calling an LLM."""
     from elspeth.cli._run import validate_command
 
-    guarded(lambda: validate_command(settings, _registry()))
+    guarded(lambda: validate_command(settings, _registry(), strict=strict))
 
 
 @app.command()

@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from elspeth.config import load_settings
-from elspeth.engine import execute, prepare
-from elspeth.errors import RunFailed
+from elspeth.engine import PreparedRun, execute, prepare
+from elspeth.errors import ElspethError, RunFailed
 from elspeth.registry import Registry
 from elspeth.resume import RunOptions
 from elspeth.types import RunResult
 
 
-def validate_command(settings_path: Path, registry: Registry) -> None:
-    """Check the settings as a run would, with no row processed."""
+def refuse_empty(prepared: PreparedRun) -> None:
+    """Under ``--strict``, a datasource known to hold no rows (a CSV header without data) is a settings error.
+
+    Without ``--strict`` the datasource warns and the run goes on with nothing to do.
+    """
+    rows = prepared.table.rows
+    if isinstance(rows, Sized) and len(rows) == 0:
+        checker = prepared.loaded.checker()
+        source = prepared.loaded.settings.datasource
+        where = ("datasource", "options", "path") if "path" in source.options else ("datasource",)
+        checker.add(where, f"datasource '{source.plugin}' has no data rows (--strict refuses an empty input)")
+        checker.raise_if_any()
+
+
+def validate_command(settings_path: Path, registry: Registry, *, strict: bool = False) -> None:
+    """Check the settings as a run would, with no row processed; with ``strict``, an empty input is an error."""
     loaded = load_settings(settings_path)
     prepared = asyncio.run(prepare(loaded, registry, options=RunOptions(record=False)))
     for warning in prepared.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    if strict:
+        refuse_empty(prepared)
     s = loaded.settings
     parts = [
         f"orchestrator {prepared.orchestrator_name}",
@@ -60,6 +77,13 @@ def run_command(
         prepared = await prepare(loaded, registry, progress=bar, options=options)
         for warning in prepared.warnings:
             typer.echo(f"warning: {warning}", err=True)
+        if strict:
+            try:
+                refuse_empty(prepared)
+            except ElspethError:
+                if prepared.context.store is not None:
+                    prepared.context.store.close()
+                raise
         summary = getattr(prepared.orchestrator, "summary", None)
         _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
         if prepared.context.store is not None:
@@ -92,6 +116,9 @@ def run_command(
         return 130
     failed = _failed(result)
     if _every_row_failed(result):
+        first = result.failures[0] if result.failures else None
+        if first is not None:  # on stderr too: the error below points at it, and stdout may be a file
+            typer.echo(f"  first failure: row {first.row_id} at {first.stage}: {first.error}", err=True)
         typer.echo(f"error: the run failed: all {failed} row(s) failed; the first failure is shown above", err=True)
         return 1
     if strict and failed:

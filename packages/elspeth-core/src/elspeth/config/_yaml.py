@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     import yaml
 
 Loc = tuple[str | int, ...]
+
+MAX_BYTES = 1 << 20
+"""A settings file larger than this (1 MiB) is refused: real ones are a few kilobytes."""
+MAX_DEPTH = 64
+"""Nesting deeper than this (mappings and lists within each other) is refused."""
+MAX_VALUES = 100_000
+"""A document that expands (through anchors and aliases) to more values than this is refused: an alias bomb."""
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -91,6 +99,90 @@ class _Reader:
         return Problem(format_loc(loc), message, self.file, again)
 
 
+def _unreadable(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigError:
+    """A character YAML does not allow (a control character), at its line."""
+    line = text.count("\n", 0, exc.position) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return ConfigError(Problem("", f"not valid YAML: {exc.reason}: character U+{code:04X}", file, line))
+
+
+class _Expands(Exception):
+    """The document, its aliases expanded, holds too many values, or nests too deep through them."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _measure(node: yaml.Node, depth: int, memo: dict[int, tuple[int, int]], active: set[int]) -> tuple[int, int]:
+    """The values ``node`` expands to and its height, each node measured once: an alias bomb costs nothing."""
+    import yaml
+
+    deep = f"nested more than {MAX_DEPTH} levels deep through aliases (an anchor used inside itself?)"
+    if depth > MAX_DEPTH:
+        raise _Expands(deep)
+    if isinstance(node, yaml.ScalarNode):
+        return 1, 1
+    key = id(node)
+    if key in memo:
+        size, height = memo[key]
+        if depth + height - 1 > MAX_DEPTH:
+            raise _Expands(deep)
+        return size, height
+    if key in active:
+        raise _Expands(deep)
+    active.add(key)
+    children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+    size, height = 1, 1
+    for child in children:
+        more, below = _measure(child, depth + 1, memo, active)
+        size, height = size + more, max(height, below + 1)
+        if size > MAX_VALUES:
+            raise _Expands(f"the document expands to more than {MAX_VALUES:,} values through aliases (an alias bomb?)")
+    active.discard(key)
+    memo[key] = (size, height)
+    return size, height
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse an alias bomb or an anchor inside itself before building any data, at the top-level key holding it."""
+    import yaml
+
+    memo: dict[int, tuple[int, int]] = {}
+    pairs = root.value if isinstance(root, yaml.MappingNode) else [(root, root)]
+    total = 0
+    for key, value in pairs:
+        try:
+            total += _measure(value, 2, memo, set())[0]
+            if total > MAX_VALUES:
+                _measure(root, 1, {}, set())  # raises, naming why
+        except _Expands as exc:
+            raise ConfigError(Problem("", f"refused: {exc.reason}", file, key.start_mark.line + 1)) from None
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _loader(text: str) -> yaml.SafeLoader:
+    """A safe loader whose composer refuses nesting deeper than :data:`MAX_DEPTH` (instead of a RecursionError)."""
+    import yaml
+
+    class Bounded(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise _TooDeep(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return Bounded(text)
+
+
 def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse YAML text and return the data with its :class:`SourceMap`.
 
@@ -101,12 +193,24 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
     """
     import yaml  # here, not at the top: listing plugins never parses YAML
 
+    if len(text) > MAX_BYTES:
+        raise ConfigError(Problem("", f"refused: the settings are larger than {MAX_BYTES:,} bytes", file))
     source_map = SourceMap(file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _loader(text)  # reads the first characters: a control character is refused here
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, text, file) from None
     reader = _Reader(loader, file, source_map.lines)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, file)
         data = None if node is None else reader.construct(node, ())
+    except _TooDeep as exc:
+        message = f"refused: the settings are nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError(Problem("", message, file, exc.line)) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, text, file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -124,6 +228,11 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
 def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file; a missing or unreadable file is a :class:`ConfigError`."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"settings file {path} is not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise ConfigError(Problem("", f"refused: the settings are larger than {MAX_BYTES:,} bytes", path.name))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"settings file not found: {path}") from None
@@ -170,9 +279,13 @@ class Checker:
             self.add((*loc, *err["loc"]), message)
 
     def raise_if_any(self) -> None:
-        """Raise :class:`ConfigError` with every problem recorded so far."""
+        """Raise :class:`ConfigError` with every problem recorded so far, each once (in the order first found).
+
+        A problem in a value every experiment of a suite shares is found once per experiment: it is
+        reported once, at its line.
+        """
         if self.problems:
-            raise ConfigError(list(self.problems))
+            raise ConfigError(list(dict.fromkeys(self.problems)))
 
     def moved(self, moves: Mapping[Loc, Loc]) -> Checker:
         """A checker recording into this one, with a problem under a key of ``moves`` put under its value instead.

@@ -14,39 +14,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from elspeth.config._secret_shapes import SECRET_KEYS as SECRET_KEYS  # re-exported: the audit logger uses it
 from elspeth.config._secret_shapes import find_secrets
 from elspeth.config._yaml import Checker, SourceMap, load_yaml_file, load_yaml_text
+from elspeth.endpoints import check_endpoint_entry
 from elspeth.errors import ConfigError
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth.security import SecurityLevel, parse_level
 
 __all__ = ["LoadedSettings", "PluginRef", "Prompts", "Settings", "load_settings", "load_settings_text"]
-
-
-def check_endpoint_entry(value: str) -> str:
-    """Validate one ``allowed_endpoints`` entry: an http(s) URL with a host and a valid port, no user-info.
-
-    Raises:
-        ValueError: naming what is wrong and what a valid entry looks like; pydantic reports it at
-            ``allowed_endpoints[N]`` with the settings file's line.
-    """
-    from urllib.parse import urlsplit
-
-    example = "write it like https://my-resource.openai.azure.com or http://127.0.0.1:8000/v1"
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid URL ({exc}); {example}") from None
-    if parts.scheme.lower() not in {"http", "https"}:
-        raise ValueError(f"{value!r} needs an http:// or https:// scheme; {example}")
-    if not parts.hostname:
-        raise ValueError(f"{value!r} has no host; {example}")
-    if port == 0:
-        raise ValueError(f"{value!r} has port 0, which no service listens on; {example}")
-    if "@" in parts.netloc:
-        raise ValueError(f"{value!r} holds user-info ('...@'); an allowed endpoint is a scheme, host, port and path")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} has a query or fragment; an allowed endpoint is a scheme, host, port and path")
-    return value
 
 
 class PluginRef(BaseModel):
@@ -119,7 +92,9 @@ class Settings(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how LLM calls are retried")
     store: StoreSettings = Field(default_factory=StoreSettings, description="the run store: resume and history")
     allowed_endpoints: list[Annotated[str, AfterValidator(check_endpoint_entry)]] | None = Field(
-        None, description="LLM endpoints (http(s) URL prefixes) a run may call; null allows any"
+        None,
+        description="endpoints (http(s) URL prefixes) a run may call: LLM clients, middleware and utility services; "
+        "null allows any",
     )
     output_dir: str = Field("output", description="where sinks write, relative to the settings file")
 

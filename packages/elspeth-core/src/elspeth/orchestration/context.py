@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from elspeth import _trace
+from elspeth._hooks import call_observers
 from elspeth._sync import call
 from elspeth.config._yaml import Checker, Loc
+from elspeth.endpoints import endpoint_allowed
 from elspeth.errors import ProcessorFailed
 from elspeth.ledger import Ledger
 from elspeth.orchestration.commits import RowCommits, _Group
+from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
+from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.orchestration.runner import Cancel
-from elspeth.security import SecurityLevel, clearance, refusal
+from elspeth.security import SecurityLevel
 from elspeth.store import RunStore
 from elspeth.types import Failure, Record, Row
 
@@ -25,61 +26,6 @@ if TYPE_CHECKING:
     from elspeth.registry import PluginInfo, Registry, Resolved
 
 __all__ = ["NullProgress", "OrchestrationContext", "PluginContext", "Progress", "endpoint_allowed"]
-
-
-def _normalise(url: str) -> str:
-    """``url`` as ``scheme://host:port/path``, so two spellings of one endpoint compare equal.
-
-    The scheme and host are lower-cased, the default port made explicit, user-info, query and
-    fragment dropped, percent-escapes decoded and dot segments resolved (``/v1/../admin`` is
-    ``/admin``), and the trailing slash removed.
-
-    Raises:
-        ValueError: the URL has no http(s) scheme, no host, or a port out of range.
-    """
-    import posixpath
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in {"http", "https"}:
-        raise ValueError("it needs an http:// or https:// scheme")
-    host = (parts.hostname or "").rstrip(".")  # "api.example.com." is the same host as "api.example.com"
-    if not host:
-        raise ValueError("it has no host")
-    port = parts.port or {"https": 443, "http": 80}[scheme]  # .port raises ValueError when out of range
-    path = posixpath.normpath(unquote(parts.path)) if parts.path else ""
-    path = "" if path in {".", "/", "//"} else path.rstrip("/")
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}:{port}{path}"
-
-
-def endpoint_allowed(client: Any, allowed: Sequence[str] | None, loc: Loc, checker: Checker) -> bool:
-    """Check an LLM client's ``endpoint`` (if it has one) against the settings' ``allowed_endpoints``.
-
-    An endpoint is allowed when, after normalising (see :func:`_normalise`: scheme, host case, default
-    port, user-info, dot segments, trailing slash), it equals an allowed entry or lies under its path
-    at a ``/`` boundary: ``https://h/v1`` allows ``https://h/v1/chat`` but not ``https://h/v1beta``,
-    and ``http://127.0.0.1`` does not allow ``http://127.0.0.1.evil.example``. Clients that call no
-    network (mock, static) have no ``endpoint`` and always pass.
-    """
-    endpoint = getattr(client, "endpoint", None)
-    if allowed is None or not endpoint:
-        return True
-    try:
-        target = _normalise(str(endpoint))
-    except ValueError as exc:
-        checker.add(loc, f"LLM endpoint {endpoint!r} is not a URL that can be checked against allowed_endpoints: {exc}")
-        return False
-    for entry in allowed:
-        try:
-            prefix = _normalise(entry)
-        except ValueError:  # the settings' own validation reports a bad entry at its line
-            continue
-        if target == prefix or target.startswith(prefix + "/"):
-            return True
-    checker.add(loc, f"LLM endpoint {endpoint} is not in allowed_endpoints ({', '.join(allowed)})")
-    return False
 
 
 class Progress(Protocol):
@@ -112,43 +58,6 @@ class NullProgress:
 
 
 @dataclass
-class PluginContext:
-    """What datasources and sinks need from the run.
-
-    Attributes:
-        run_id: the run's id.
-        name: the run's name.
-        base_dir: the settings file's folder; relative input paths resolve against it.
-        output_dir: where sinks write; relative output paths resolve against it.
-        logger: the run's logger.
-        security_level: the data's security level; sinks record it on what they write.
-        written: every path :meth:`output_path` handed out during the run (resolved), whoever asked:
-            a middleware's trail, a utility's index, a sink's file. A sink that packages the run (the
-            signed bundle) lists those that exist, so no file the run wrote is left out.
-
-    """
-
-    run_id: str
-    name: str
-    base_dir: Path
-    output_dir: Path
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("elspeth"))
-    security_level: str = "UNOFFICIAL"
-    written: set[Path] = field(default_factory=set)
-
-    def input_path(self, path: str | Path) -> Path:
-        """``path`` resolved against the settings file's folder."""
-        return (self.base_dir / path).resolve()
-
-    def output_path(self, path: str | Path) -> Path:
-        """``path`` resolved against the output folder, whose parents are created; recorded in ``written``."""
-        target = (self.output_dir / path).resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.written.add(target)
-        return target
-
-
-@dataclass
 class OrchestrationContext(RowCommits):
     """Everything an orchestrator needs, handed to ``check`` and ``run``.
 
@@ -168,6 +77,7 @@ class OrchestrationContext(RowCommits):
         extra: facts the orchestrator wants in the run metadata.
         security_level: the data's level; every LLM client built through :meth:`build_llm` must be cleared for it.
         security_source: what set that level, for messages.
+        llm_factory: builds the pipelines of :meth:`build_llm` with the run's middleware, controls and checks.
         store: the run store every finished row is committed to, if recording.
         prior: the finished rows of the run being resumed, by ``(group, row_id)`` (read from the store
             as they are asked for: see :class:`elspeth.resume.PriorRows`).
@@ -194,7 +104,7 @@ class OrchestrationContext(RowCommits):
     store: RunStore | None = None
     prior: Mapping[tuple[str, str], Record | Failure] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
-    _llm_parts: dict[str, Any] = field(default_factory=dict)
+    llm_factory: LLMFactory | None = None
     _group: _Group | None = field(default=None, init=False, repr=False)
 
     @property
@@ -224,8 +134,11 @@ class OrchestrationContext(RowCommits):
     ) -> LLMPipeline | None:
         """Build an LLM pipeline for another client or other client options, as a suite variant needs.
 
-        The pipeline shares the run's middleware and controls. A problem with an option is reported where
-        that option was written: under ``options_loc`` for a key of ``options_override``, under the
+        The pipeline shares the run's middleware and controls, and is built by the run's
+        :class:`~elspeth.orchestration.llm_factory.LLMFactory` after the same checks as the run's own client:
+        its clearance for the data (a variant that sends elsewhere than `llm`, by ``llm_options`` or its
+        own ``ref``, inherits no declared clearance) and ``allowed_endpoints``. A problem with an option is
+        reported where that option was written: under ``options_loc`` for a key of ``options_override``, under the
         client's own ``options`` for the rest.
 
         Args:
@@ -242,42 +155,11 @@ class OrchestrationContext(RowCommits):
             llm = ctx.build_llm(None, {"seed": 11}, (*variant, "llm_options"), checker)
 
         """
-        base = ref or self.loaded.settings.llm
-        if base is None:
-            checker.add(loc, "no LLM client: set `llm` in the settings")
-            return None
-        ref_loc: Loc = loc if ref is not None else ("llm",)
-        target = checker
-        if options_override:
-            base = base.model_copy(update={"options": {**base.options, **options_override}})
-            where = options_loc if options_loc is not None else loc if ref is None else (*loc, "options")
-            target = checker.moved({(*ref_loc, "options", key): (*where, key) for key in options_override})
-        resolved = self.resolve("llm_client", base, ref_loc, target)
-        if resolved is None:
-            return None
-        cleared = clearance(base.security_level, resolved.info.factory)
-        problem = refusal("llm_client", resolved.info.name, cleared, self.security_level, self.security_source)
-        if problem is not None:
-            checker.add(loc, problem)
-            return None
-        try:
-            client = resolved.build()
-        except Exception as exc:  # a plugin's constructor may fail on anything; report it at its place
-            checker.add(loc, f"llm_client '{resolved.info.name}' could not start: {exc}")
-            return None
-        if not endpoint_allowed(client, self.loaded.settings.allowed_endpoints, loc, checker):
-            return None
-        return LLMPipeline(
-            client,
-            self._llm_parts.get("middleware", ()),
-            self._llm_parts.get("rate_limiter"),
-            self._llm_parts.get("cost_tracker"),
-            name=resolved.info.name,
-            retry=self.loaded.settings.retry,
-            cancel=self.cancel,
-            cache=self._llm_parts.get("cache"),
-            ledger=self.ledger,
+        data = (self.security_level, self.security_source)
+        factory = self.llm_factory or LLMFactory(
+            self.loaded, data, self.cancel, run_client=getattr(self.llm, "client", None), ledger=self.ledger
         )
+        return factory.variant(self.resolve, ref, options_override, loc, checker, options_loc)
 
     async def preprocess(self, row: Row) -> Row:
         """Apply the settings' processors, then every utility with ``enrich``, to ``row``.
@@ -334,15 +216,10 @@ class OrchestrationContext(RowCommits):
 
     def _report(self, record: Record | None, failure: Failure | None) -> None:
         self.progress.advance(failure is None)
-        kwargs = {"run_id": self.run_id, "record": record, "failure": failure}
-        for impl in self.registry.manager.hook.row_finished.get_hookimpls():
-            _trace.hook_call("row_finished", impl.plugin_name, kwargs)
-            try:
-                impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-            except Exception as exc:  # an observer's bug must fail neither the row nor the run
-                message = f"row_finished observer {impl.plugin_name} raised {type(exc).__name__}: {exc}"
-                logging.getLogger("elspeth").warning(message)
-                self.extra.setdefault("warnings", []).append(message)
+        # through pluggy, each observer's failure kept its own: it fails neither the row nor the run
+        call_observers(
+            self.registry.manager, "row_finished", self.extra, run_id=self.run_id, record=record, failure=failure
+        )
 
     def processor_names(self) -> Sequence[str]:
         """The processors' plugin names, in order."""
