@@ -47,7 +47,7 @@ from elspeth.resume import (
 from elspeth.security import SecurityLevel, check_clearance, parse_level
 from elspeth.store import RunStore, StoreError
 from elspeth.types import RunResult, Table
-from elspeth.writing import write_sinks
+from elspeth.writing import order_sinks, write_sinks
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
 
@@ -76,6 +76,10 @@ class PreparedRun:
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
     warnings: list[str] = field(default_factory=list)
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
+
+    def __post_init__(self) -> None:
+        """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
+        self.sinks = order_sinks(self.sinks)
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
