@@ -203,7 +203,8 @@ def test_a_budget_stops_taking_rows_and_keeps_what_finished(run: Any) -> None:
     llm = {"plugin": "scripted", "options": {"jitter_ms": 5}}
     result = run(settings(llm=llm, cost_tracker=cost, concurrency=2), rows=200)
     assert result.metadata.status == "stopped"
-    assert "budget" in result.metadata.extra["stop_reason"]
+    assert "budget" in result.metadata.to_dict()["stop_reason"]
+    assert result.metadata.outcome.stop_reason == result.metadata.to_dict()["stop_reason"]
     ids = [r.row_id for r in result.records]
     assert 0 < len(ids) < 200
     assert ids == sorted(ids), "what finished is still in input order"

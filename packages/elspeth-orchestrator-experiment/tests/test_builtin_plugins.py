@@ -168,7 +168,9 @@ def test_threshold_early_stop_on_a_running_mean(run_suite: Any) -> None:
     assert exp["early_stop"]["plugin"] == "threshold"
     assert exp["early_stop"]["value"] == 1
     assert exp["early_stop"]["rows_observed"] == 3
-    assert result.metadata.extra["early_stop"]["default"]["reason"] == "mean of scores.default is 1, lt 2"
+    assert result.metadata.to_dict()["early_stop"]["default"]["reason"] == "mean of scores.default is 1, lt 2"
+    assert result.metadata.status == "stopped"
+    assert result.metadata.outcome.reason == "early stop by threshold (default)"
 
 
 def test_failure_rate_early_stop_sees_failures(run_suite: Any) -> None:

@@ -296,7 +296,7 @@ def test_register_early_stops_keeps_rows_in_flight_and_records_the_reason(run_su
         assert 4 <= exp["succeeded"] < 40
         assert exp["succeeded"] + exp["failed"] + exp["not_run"] == 40
     assert result.metadata.status == "stopped"
-    assert set(result.metadata.extra["early_stop"]) == {"b", "v"}
+    assert set(result.metadata.to_dict()["early_stop"]) == {"b", "v"}
 
 
 # --- failures -------------------------------------------------------------------------------------

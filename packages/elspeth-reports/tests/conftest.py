@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from elspeth import Failure, PluginContext, Record, RunMetadata, RunResult
+from elspeth import Failure, PluginContext, Record, RunMetadata, RunOutcome, RunResult
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_TIMEOUT_S = 900
@@ -166,7 +166,7 @@ def make_experiment_result(names: tuple[str, ...] = ("baseline", "strict", "loos
         rows=rows + 1,
         succeeded=len(records),
         failed=len(failures),
-        status="stopped",
+        outcome=RunOutcome("stopped", "early stop by threshold (variant)"),
         extra={
             "security_level": "OFFICIAL",
             "experiments": list(names),

@@ -1,9 +1,8 @@
 """Sink ``azure_blob``: a run's results, summary and every file its other sinks wrote, uploaded under one prefix.
 
 The manifest, listing every blob with its size and SHA-256, goes last, so its presence means the
-upload is complete. Like ``signed``, the sink writes after every ordinary sink (it sets
-``collects_run_artifacts``, see :func:`elspeth.engine.write_sinks`), and after ``signed`` too, so a
-signed bundle is uploaded with the files it signs.
+upload is complete. Like ``signed``, the sink writes after every ordinary sink, and after ``signed``
+too (it declares ``after = ("*", "signed")``), so a signed bundle is uploaded with the files it signs.
 """
 
 from __future__ import annotations
@@ -116,8 +115,8 @@ class AzureBlobSink:
     """Uploads a run's results (JSON Lines), summary, every file its other sinks wrote, and a manifest."""
 
     name = "azure_blob"
-    collects_run_artifacts: ClassVar[int] = 2
-    """Written after every other sink, ``signed`` (1) included, so that it uploads everything they wrote."""
+    after: ClassVar[tuple[str, ...]] = ("*", "signed")
+    """Written after every other sink, ``signed`` included, so that it uploads everything they wrote."""
 
     class Options(AuthOptions):
         """Options of the ``azure_blob`` sink."""

@@ -31,6 +31,7 @@ from elspeth.errors import (
 )
 from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.outcome import RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.types import (
     Artifact,
@@ -250,6 +251,7 @@ __all__ = [
     "RowRunner",
     "RunFailed",
     "RunMetadata",
+    "RunOutcome",
     "RunResult",
     "SanitizeOptions",
     "Spend",

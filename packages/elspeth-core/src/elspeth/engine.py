@@ -31,6 +31,7 @@ from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
+from elspeth.outcome import decide_outcome
 from elspeth.outputs import check_files
 from elspeth.protocols import ResponseCache
 from elspeth.references import check_ahead
@@ -46,7 +47,7 @@ from elspeth.resume import (
 from elspeth.security import SecurityLevel, check_clearance, parse_level
 from elspeth.store import RunStore, StoreError
 from elspeth.types import RunResult, Table
-from elspeth.writing import write_sinks
+from elspeth.writing import order_sinks, write_sinks
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
 
@@ -75,6 +76,10 @@ class PreparedRun:
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
     warnings: list[str] = field(default_factory=list)
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
+
+    def __post_init__(self) -> None:
+        """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
+        self.sinks = order_sinks(self.sinks)
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -416,24 +421,6 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
         log.warning("%s", exc)
 
 
-def run_status(ctx: OrchestrationContext, result: RunResult, *, failures_are_verdicts: bool = False) -> str:
-    """``completed``, ``stopped`` (early stop, budget), ``interrupted`` (Ctrl-C: resume it), or ``failed``.
-
-    A run that produced nothing but failures has failed, whatever the orchestrator called it: the
-    summary, the run store and the exit code all say so. An orchestrator whose failures are verdicts
-    (the validation orchestrator's rejected rows) says so in a class attribute, ``failures_are_verdicts = True``:
-    all rows rejected is then a finished run.
-    """
-    reason = ctx.cancel.reason or ""
-    if reason.startswith("interrupted"):
-        return "interrupted"
-    meta = result.metadata
-    every_row_failed = meta.succeeded == 0 and max(meta.failed, len(result.failures)) > 0
-    if meta.status == "completed" and every_row_failed and not failures_are_verdicts:
-        return "failed"
-    return "stopped" if meta.status == "stopped" else meta.status
-
-
 async def _execute(prepared: PreparedRun) -> RunResult:
     ctx = prepared.context
     settings = prepared.loaded.settings
@@ -460,9 +447,6 @@ async def _execute(prepared: PreparedRun) -> RunResult:
         await _close_parts(prepared)
     meta = result.metadata
     meta.extra["security_level"] = str(ctx.security_level)
-    if ctx.cancel.is_set():
-        meta.status = "stopped"
-        meta.extra.setdefault("stop_reason", ctx.cancel.reason)
     # a plugin listed twice (two pii_redaction steps) is keyed by its place, name[i], so neither hides the other
     listed = Counter((domain, name) for domain, name, _ in prepared.parts)
     position: Counter[str] = Counter()
@@ -479,14 +463,20 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     meta.extra.update(ctx.extra)
     if ctx.llm is not None and (costs := ctx.llm.cost_summary()) is not None:
         meta.extra.setdefault("cost", costs)
-    verdicts = bool(getattr(prepared.orchestrator, "failures_are_verdicts", False))
-    meta.status = run_status(ctx, result, failures_are_verdicts=verdicts)
+    meta.outcome = decide_outcome(
+        cancel_reason=ctx.cancel.reason,
+        early_stop=meta.early_stop,
+        succeeded=meta.succeeded,
+        failed=max(meta.failed, len(result.failures)),
+        failures_are_verdicts=bool(getattr(prepared.orchestrator, "failures_are_verdicts", False)),
+    )
     if ctx.prior:
         meta.extra["resumed_rows"] = len(ctx.prior)
     # a resumed run's metadata counts what its earlier attempts spent, too
     totals = add_earlier_attempts(meta, prepared.earlier, ctx.ledger.attempt.totals(), result.aggregates)
     meta.extra["totals"] = totals.to_dict()
     _, errors = await write_sinks(result, prepared)
+    meta.outcome = meta.outcome.sinks_failed(errors)
     _call_observers(prepared.registry, "run_finished", meta.extra, run_id=ctx.run_id, result=result)
     if errors:
         raise RunFailed("; ".join(errors), result)

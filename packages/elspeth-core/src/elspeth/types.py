@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elspeth.outcome import RunOutcome, Status
+
 __all__ = [
     "Artifact",
     "Failure",
@@ -195,9 +197,13 @@ class RunMetadata:
         rows: input rows seen.
         succeeded: records produced.
         failed: failures recorded.
-        status: ``completed``, ``stopped`` (early stop or cancel) or ``failed``.
+        outcome: how the run ended (status and reason), decided by the engine once the orchestrator
+            returns; orchestrators leave it alone. :attr:`status` reads it.
         plugins: every plugin the run used, with its domain, distribution and version.
-        extra: orchestrator- and plugin-specific facts (early stop reason, cost totals, ...).
+        early_stop: what an orchestrator declares stopped early, by part (an experiment's name: the
+            early-stop plugin and its detail); None for an orchestrator with no early stops. The
+            engine reads it to decide the outcome.
+        extra: orchestrator- and plugin-specific facts, each plugin under its own keys.
 
     """
 
@@ -210,12 +216,25 @@ class RunMetadata:
     rows: int = 0
     succeeded: int = 0
     failed: int = 0
-    status: str = "completed"
+    outcome: RunOutcome = field(default_factory=RunOutcome)
     plugins: list[dict[str, str]] = field(default_factory=list)
+    early_stop: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def status(self) -> Status:
+        """``completed``, ``stopped`` (early stop or budget), ``interrupted`` (Ctrl-C) or ``failed``: the outcome's."""
+        return self.outcome.status
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
+        """A JSON-ready copy (``summary.json``, the run store, reports): typed fields first, then ``extra``."""
+        typed: dict[str, Any] = {}
+        if self.early_stop is not None:
+            typed["early_stop"] = self.early_stop
+        if self.outcome.stop_reason is not None:
+            typed["stop_reason"] = self.outcome.stop_reason
+        if self.outcome.reason:
+            typed["status_reason"] = self.outcome.reason
         return {
             "run_id": self.run_id,
             "name": self.name,
@@ -228,6 +247,7 @@ class RunMetadata:
             "failed": self.failed,
             "status": self.status,
             "plugins": list(self.plugins),
+            **typed,
             **self.extra,
         }
 

@@ -2,34 +2,77 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from elspeth._sync import call
+from elspeth.errors import ConfigError
 from elspeth.types import Artifact, RunResult
 
 if TYPE_CHECKING:
     from elspeth.engine import PreparedRun
     from elspeth.registry import Resolved
 
-__all__ = ["write_sinks"]
+__all__ = ["order_sinks", "write_sinks"]
 
 
-def _collect_stage(item: tuple[Resolved, Any]) -> int:
-    return int(getattr(item[1], "collects_run_artifacts", 0))
+def _follows(after: tuple[str, ...] | None, other: Resolved, other_after: tuple[str, ...] | None) -> bool:
+    """Whether a sink declaring ``after`` writes after ``other``."""
+    if after is None:
+        return False
+    return other.info.name in after or ("*" in after and other_after is None)
+
+
+def _declared(sink: Any) -> tuple[str, ...] | None:
+    after = getattr(sink, "after", None)
+    if after is None:
+        return None
+    return (after,) if isinstance(after, str) else tuple(after)
+
+
+def order_sinks(sinks: Sequence[tuple[Resolved, Any]]) -> list[tuple[Resolved, Any]]:
+    """The sinks in the order they write: settings order, except each writes after the sinks it declares.
+
+    A sink class declares ``after: ClassVar[tuple[str, ...]]``, the sink plugins it follows by name
+    (``"*"``: every sink that declares no ``after``). ``signed`` follows ``"*"``; ``azure_blob`` follows
+    ``"*"`` and ``"signed"``. A name no sink of the run has is ignored. The sort is stable: of the sinks
+    free to write, the first in the settings writes first.
+
+    Raises:
+        ConfigError: the declarations form a cycle; the message names the sinks in it.
+
+    """
+    afters = [_declared(sink) for _, sink in sinks]
+    before: list[set[int]] = [
+        {j for j, (other, _) in enumerate(sinks) if j != i and _follows(afters[i], other, afters[j])}
+        for i in range(len(sinks))
+    ]
+    order: list[int] = []
+    left = list(range(len(sinks)))
+    while left:
+        ready = [i for i in left if before[i] <= set(order)]
+        if not ready:
+            stuck = ", ".join(
+                f"sinks[{sinks[i][0].loc[-1]}] ({sinks[i][0].info.name}, after={afters[i]})" for i in left
+            )
+            raise ConfigError(f"sinks: these sinks each wait for another to write first, in a cycle: {stuck}")
+        order.append(ready[0])
+        left.remove(ready[0])
+    return [sinks[i] for i in order]
 
 
 async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Artifact], list[str]]:
     """Hand ``result`` to every sink; one sink's failure does not stop the others.
 
-    Sinks write in the settings' order, except that a sink whose class sets ``collects_run_artifacts``
-    (an int: 1 for ``signed``, 2 for ``azure_blob``) writes after every sink with a lower value, so it
-    sees, in ``metadata.extra["artifacts"]``, everything they wrote. The sort is stable.
+    Sinks write in the order of :func:`order_sinks` (``prepared.sinks`` is already in it): a sink that
+    declares ``after`` sees, through :func:`elspeth.reported_artifacts`, everything the sinks it
+    follows wrote.
     """
     artifacts: list[Artifact] = []
     errors: list[str] = []
     listed = result.metadata.extra.setdefault("artifacts", [])
     level = prepared.context.plugin_context.security_level
-    for resolved, sink in sorted(prepared.sinks, key=_collect_stage):
+    for resolved, sink in order_sinks(prepared.sinks):
         where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
         try:
             written = await call(sink.write, result, prepared.context.plugin_context)

@@ -110,7 +110,6 @@ class ExperimentOrchestrator:
             },
             "comparisons": comparisons,
         }
-        stopped = ctx.cancel.is_set() or any(r.early_stop for r in results)
         metadata = RunMetadata(
             run_id=ctx.run_id,
             name=ctx.name,
@@ -118,11 +117,8 @@ class ExperimentOrchestrator:
             rows=len(rows),
             succeeded=len(records),
             failed=len(failures),
-            status="stopped" if stopped else "completed",
-            extra={
-                "experiments": [r.name for r in results],
-                "early_stop": {r.name: r.early_stop for r in results if r.early_stop},
-            },
+            early_stop={r.name: r.early_stop for r in results if r.early_stop},
+            extra={"experiments": [r.name for r in results]},
         )
         return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
 

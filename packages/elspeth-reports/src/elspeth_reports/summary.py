@@ -281,8 +281,8 @@ def build_summary(
     is_experiment = isinstance(aggs.get("experiments"), Mapping)
     experiments = _experiments(aggs) if is_experiment else []
     early = {e["name"]: e["early_stop"] for e in experiments if e["early_stop"]}
-    if not early and isinstance(meta.extra.get("early_stop"), Mapping):
-        early = dict(meta.extra["early_stop"])
+    if not early and meta.early_stop:
+        early = dict(meta.early_stop)
     summary: dict[str, Any] = {
         "report": {
             "version": SUMMARY_VERSION,

@@ -7,8 +7,8 @@ see :mod:`elspeth_signed.signing` for its layout and exactly which bytes are sig
 checks a bundle.
 
 Wherever it stands in the settings' ``sinks`` list, the signed sink writes after every sink that
-does not collect run artifacts (``collects_run_artifacts``, see :func:`elspeth.engine.write_sinks`),
-so no file of the run is left out of the manifest.
+declares no ``after`` (it declares ``after = ("*",)``; see docs/plugin-authors.md), so no file of
+the run is left out of the manifest.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class SignedSink:
     """Results and a manifest signed with an HMAC, so that any change to the files can be detected."""
 
     name = "signed"
-    collects_run_artifacts: ClassVar[int] = 1
-    """Written after every ordinary sink, so that it signs what they all wrote (and before ``azure_blob``, 2)."""
+    after: ClassVar[tuple[str, ...]] = ("*",)
+    """Written after every sink that declares no ``after``, so that it signs what they all wrote."""
 
     class Options(BaseModel):
         """Options of the ``signed`` sink."""

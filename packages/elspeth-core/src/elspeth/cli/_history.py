@@ -99,6 +99,8 @@ def show_run(run_id: str, settings: Path | None, store: Path | None, as_json: bo
     ]
     if meta.get("stop_reason"):
         lines.append(f"  stopped: {meta['stop_reason']}")
+    if meta.get("status_reason") and meta.get("status_reason") != meta.get("stop_reason"):
+        lines.append(f"  {run['status']}: {meta['status_reason']}")
     if meta.get("error"):
         lines.append(f"  error: {meta['error']}")
     lines.append("  plugins:")

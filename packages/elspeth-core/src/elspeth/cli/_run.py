@@ -14,7 +14,7 @@ from elspeth.config import load_settings
 from elspeth.engine import PreparedRun, execute, prepare
 from elspeth.errors import ElspethError, RunFailed
 from elspeth.registry import Registry
-from elspeth.resume import RunOptions, resumable
+from elspeth.resume import RunOptions
 from elspeth.types import RunResult
 
 
@@ -96,7 +96,7 @@ def run_command(
                 f"retry the failed rows with: elspeth run {settings_path} --resume {prepared.context.run_id}"
                 " --retry-errors"
             )
-        elif recorded and resumable(result.metadata.status, result.metadata.extra):
+        elif recorded and result.metadata.outcome.resumable:
             typer.echo(f"resume with: elspeth run {settings_path} --resume {prepared.context.run_id}")
         return result
 
@@ -105,14 +105,14 @@ def run_command(
     except RunFailed as exc:
         if isinstance(exc.result, RunResult):
             # the rows may all be done, but a run whose sink could not write has failed: say so
-            _print_summary(exc.result, None, status="failed")
+            _print_summary(exc.result, None)
         if recorded:  # the rows it finished are in the store
             typer.echo(f"resume with: elspeth run {settings_path} --resume {recorded[0]}")
         raise
     finally:
         if bar is not None:
             bar.close()
-    if result.metadata.status == "interrupted":
+    if result.metadata.outcome.status == "interrupted":
         return 130
     failed = _failed(result)
     if _every_row_failed(result):
@@ -132,8 +132,8 @@ def _failed(result: RunResult) -> int:
 
 
 def _every_row_failed(result: RunResult) -> bool:
-    """A run that produced nothing but failures has failed (the engine's ``run_status`` decides)."""
-    return result.metadata.status == "failed" and _failed(result) > 0
+    """A run that produced nothing but failures has failed (the engine's outcome says so)."""
+    return result.metadata.outcome.status == "failed" and result.metadata.succeeded == 0 and _failed(result) > 0
 
 
 def _handle_interrupts(cancel: Any, run_id: str, settings_path: Path) -> None:
@@ -164,12 +164,14 @@ def _handle_interrupts(cancel: Any, run_id: str, settings_path: Path) -> None:
             return
 
 
-def _print_summary(result: RunResult, summary: Any, *, status: str | None = None) -> None:
+def _print_summary(result: RunResult, summary: Any) -> None:
     meta = result.metadata
     typer.echo(
-        f"run {meta.run_id} ({meta.name}) {status or meta.status} in {meta.duration_s:.2f} s: "
+        f"run {meta.run_id} ({meta.name}) {meta.outcome.status} in {meta.duration_s:.2f} s: "
         f"{meta.succeeded} records, {meta.failed} failures"
     )
+    if meta.outcome.status != "completed" and meta.outcome.reason:
+        typer.echo(f"  {meta.outcome.status}: {meta.outcome.reason}")
     if summary is not None:
         for line in summary(result):
             typer.echo(f"  {line}")

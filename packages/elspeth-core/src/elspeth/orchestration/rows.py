@@ -30,6 +30,7 @@ from elspeth._sync import iterate
 from elspeth.errors import ProcessorFailed
 from elspeth.orchestration.counted import CountedRows
 from elspeth.orchestration.runner import Cancel, run_rows
+from elspeth.outcome import RunOutcome
 from elspeth.types import Failure, Record, Row, RunMetadata
 
 if TYPE_CHECKING:
@@ -111,7 +112,11 @@ class RowCounts:
     def metadata(
         self, ctx: OrchestrationContext, orchestrator: str, extra: dict[str, Any] | None = None
     ) -> RunMetadata:
-        """The run's metadata with these counts (``rows`` is ``started``)."""
+        """The run's metadata with these counts (``rows`` is ``started``).
+
+        Its outcome is what the run's cancel says so far (``stopped`` after a budget); the engine decides
+        the run's outcome once the orchestrator returns.
+        """
         return RunMetadata(
             run_id=ctx.run_id,
             name=ctx.name,
@@ -119,7 +124,7 @@ class RowCounts:
             rows=self.started,
             succeeded=self.succeeded,
             failed=self.failed,
-            status="stopped" if ctx.cancel.is_set() else "completed",
+            outcome=RunOutcome.of_cancel(ctx.cancel.reason),
             extra=dict(extra or {}),
         )
 
