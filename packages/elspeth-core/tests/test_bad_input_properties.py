@@ -128,6 +128,9 @@ KNOWN_BAD_SETTINGS = [
     _good(sinks=[{"plugin": "jsonl", "options": {"path": "../data.csv"}}]),
     _good(sinks=[{"plugin": "json", "options": {"path": "../settings.yaml"}}]),
     _good(sinks=[{"plugin": "csv", "options": {"path": "/dev/null"}}]),
+    # found by this test: a NUL byte in a path was "unexpected ValueError" (exit 1)
+    _good(sinks=[{"plugin": "csv", "options": {"path": "\0"}}]),
+    _good(datasource={"plugin": "csv", "options": {"path": "data\0.csv"}}),
     _good(prompts={"user": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}),
     "\n".join(
         ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]

@@ -359,7 +359,7 @@ async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext
         return table
     except ElspethError as exc:
         checker.add(loc, f"datasource '{resolved.info.name}': {exc}")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a path the operating system refuses (a NUL byte)
         checker.add(loc, f"datasource '{resolved.info.name}' cannot read its input: {exc}")
     return None
 

@@ -107,14 +107,24 @@ class _Use(NamedTuple):
     path: Path
 
 
-def _declared(plugins: Iterable[tuple[Resolved | None, Any]], ctx: PluginContext, kind: type) -> list[_Use]:
+def _declared(
+    plugins: Iterable[tuple[Resolved | None, Any]], ctx: PluginContext, kind: type, checker: Checker
+) -> list[_Use]:
     method = "output_paths" if kind is WritesFiles else "input_paths"
     uses: list[_Use] = []
     for resolved, obj in plugins:
         if resolved is None or not isinstance(obj, kind):
             continue
         label = f"{resolved.info.domain} '{resolved.info.name}'"
-        for option, path in getattr(obj, method)(ctx):
+        try:
+            declared = list(getattr(obj, method)(ctx))
+        except ValueError as exc:  # a path the operating system refuses: an embedded NUL byte
+            checker.add((*resolved.loc, "options"), f"{label} names a path no file can have: {exc}")
+            continue
+        for option, path in declared:
+            if "\0" in str(path):
+                checker.add((*resolved.loc, "options", option), f"{label} names a path with a NUL byte")
+                continue
             uses.append(_Use((*resolved.loc, "options", option), label, Path(path)))
     return uses
 
@@ -161,14 +171,14 @@ def check_files(
 
     plugins = list(plugins)
     _check_output_dir(loaded, checker)
-    inputs = _declared(plugins, ctx, ReadsFiles)
+    inputs = _declared(plugins, ctx, ReadsFiles, checker)
     if loaded.path is not None:
         inputs.append(_Use((), "the settings file", loaded.path.resolve()))
     if options.record and loaded.settings.store.enabled:
         inputs.append(_Use(("store", "path"), "the run store", store_path(loaded)))
     written: list[_Use] = []
     folder = loaded.output_dir
-    for out in _declared(plugins, ctx, WritesFiles):
+    for out in _declared(plugins, ctx, WritesFiles, checker):
         kind = file_kind(out.path)
         clash = next((use for use in [*inputs, *written] if _clashes(out.path, use.path)), None)
         if kind is not None:
