@@ -131,6 +131,8 @@ KNOWN_BAD_SETTINGS = [
     # found by this test: a NUL byte in a path was "unexpected ValueError" (exit 1)
     _good(sinks=[{"plugin": "csv", "options": {"path": "\0"}}]),
     _good(datasource={"plugin": "csv", "options": {"path": "data\0.csv"}}),
+    _good(output_dir="o\0"),
+    _good(store={"path": "s\0.sqlite"}),
     _good(prompts={"user": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}),
     "\n".join(
         ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]

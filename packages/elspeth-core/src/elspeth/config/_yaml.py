@@ -92,7 +92,13 @@ class _Reader:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.construct(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and "\0" in value:  # no path, name or prompt has one; the OS refuses it in paths
+            line = node.start_mark.line + 1
+            self.duplicates.append(
+                Problem(format_loc(loc), "a NUL byte (\\0) is not allowed in a settings value", self.file, line)
+            )
+        return value
 
     def _duplicate(self, loc: Loc, first: int, again: int) -> Problem:
         message = f"duplicate key: first given on line {first}, again on line {again}; keep only one of them"
