@@ -112,3 +112,36 @@ def test_a_value_json_cannot_sign_is_a_bad_signature(bundle: Path) -> None:
 def test_an_unsigned_manifest_below_an_output_folder_is_still_found(bundle: Path) -> None:
     rewrite(bundle, drop("signature"))
     assert find_bundles(bundle.parent) == [bundle]
+
+
+UNREADABLE_CASES = {
+    "not JSON": (b"{not json", "the manifest is not valid JSON (Expecting property name enclosed in double quotes"),
+    "not UTF-8": (b'{"format": "\xff"}', "the manifest is not UTF-8 (invalid start byte at byte 12)"),
+    "a list": (b"[]", "the manifest is a JSON list, not an object"),
+    "format removed": (b'{"files": []}', "field 'format' is missing, not 'elspeth-signed-manifest/1'"),
+    "another format": (b'{"format": "x/2"}', "field 'format' is 'x/2', not 'elspeth-signed-manifest/1'"),
+    "empty": (b"", "the manifest is not valid JSON (Expecting value at line 1 column 1)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE_CASES))
+def test_a_manifest_that_no_longer_reads_as_one_is_tampered(bundle: Path, case: str) -> None:
+    raw, detail = UNREADABLE_CASES[case]
+    (bundle / "manifest.json").write_bytes(raw)
+    (finding,) = verify_bundle(bundle, KEY.encode()).findings
+    assert (finding.kind, finding.path) == ("tampered", "manifest.json")
+    assert finding.detail.startswith(detail), finding.detail
+    done = verify(bundle)
+    assert done.exit_code == 1, done.output
+    assert done.stdout.startswith(f"TAMPERED manifest.json: {detail}")
+    assert "FAILED " in done.stderr
+    assert "no manifest" not in done.output
+    assert "Traceback" not in done.output
+
+
+def test_a_damaged_manifest_below_the_output_folder_is_found_not_missing(bundle: Path) -> None:
+    (bundle / "manifest.json").write_bytes(b"{truncat")
+    assert find_bundles(bundle.parent) == [bundle]
+    done = verify(bundle.parent)
+    assert done.exit_code == 1, done.output
+    assert "TAMPERED manifest.json: the manifest is not valid JSON" in done.stdout

@@ -340,14 +340,10 @@ def test_a_bundle_copied_elsewhere_reports_the_run_artifacts_it_left_behind(
     assert kinds(copy) == [("missing", "results.csv")]
 
 
-def test_not_a_manifest_and_no_manifest_are_bad_input(plugin_context: PluginContext, tmp_path: Path) -> None:
+def test_no_manifest_is_bad_input(plugin_context: PluginContext, tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=r"no manifest\.json in .* nor in a bundle folder below it"):
         find_bundles(tmp_path)
-    (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(ManifestError, match=r"manifest\.json is not valid JSON"):
-        verify_bundle(tmp_path, b"k")
-    (tmp_path / "manifest.json").write_text('{"files": []}', encoding="utf-8")
-    with pytest.raises(ManifestError, match="is not an Elspeth signed manifest"):
+    with pytest.raises(ManifestError, match=r"no manifest\.json in "):
         verify_bundle(tmp_path, b"k")
 
 

@@ -3,8 +3,9 @@
 Whatever a manifest holds, verification reports it as findings and never raises on it: a manifest
 that claims the Elspeth format but has a field of the wrong shape (no signature, a signature that is
 not hex, ``files`` that is not a list, an entry that is not an object, a value JSON cannot sign) is
-``BAD-SIGNATURE`` or ``TAMPERED`` naming the field. Only "there is no manifest" and "this file is not
-an Elspeth manifest at all" (not JSON, another ``format``) are bad input (:class:`ManifestError`).
+``BAD-SIGNATURE`` or ``TAMPERED`` naming the field. A ``manifest.json`` that is not JSON, not an
+object, or has another ``format`` is ``TAMPERED`` too (a bundle's manifest that no longer reads as
+one was changed). Only "there is no manifest" is bad input (:class:`ManifestError`).
 """
 
 from __future__ import annotations
@@ -92,17 +93,23 @@ def _unsafe(rel: object) -> str | None:
     return None
 
 
-def _load(manifest_path: Path) -> dict[str, Any]:
-    """The manifest as an object whose ``format`` is Elspeth's; any other field may still be malformed."""
+def _read(manifest_path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest as an object whose ``format`` is Elspeth's, or None and what is wrong with it."""
     if not manifest_path.is_file():
         raise ManifestError(f"no {MANIFEST_NAME} in {manifest_path.parent}")
     try:
         doc = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{manifest_path} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ManifestError(f'{manifest_path} is not an Elspeth signed manifest (no "format": "{FORMAT}")')
-    return doc
+    except UnicodeDecodeError as exc:
+        return None, f"the manifest is not UTF-8 ({exc.reason} at byte {exc.start}): it was changed"
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        return None, f"the manifest is not valid JSON ({exc.msg} at {where}): it was changed"
+    if not isinstance(doc, dict):
+        return None, f"the manifest is a JSON {type(doc).__name__}, not an object: it was changed"
+    if doc.get("format") != FORMAT:
+        shown = repr(doc.get("format"))[:40] if "format" in doc else "missing"
+        return None, f"field 'format' is {shown}, not {FORMAT!r}: it was changed, or this is not an Elspeth manifest"
+    return doc, None
 
 
 def _root_of(bundle_dir: Path, bundle: object) -> tuple[Path | None, str | None]:
@@ -198,12 +205,16 @@ def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
     not the bundle's business. A malformed field is a finding naming it (see the module's docstring).
 
     Raises:
-        ManifestError: there is no manifest, or it is not an Elspeth signed manifest.
+        ManifestError: there is no manifest.
 
     """
     bundle_dir = Path(bundle_dir).absolute()
     manifest_path = bundle_dir / MANIFEST_NAME
-    doc = _load(manifest_path)
+    doc, unreadable = _read(manifest_path)
+    if doc is None:
+        report = VerifyReport(manifest_path, bundle_dir, None)
+        report.findings = [Finding("tampered", MANIFEST_NAME, str(unreadable))]
+        return report
     root, why = _root_of(bundle_dir, doc.get("bundle"))
     level = doc.get("security_level")
     report = VerifyReport(manifest_path, root or bundle_dir, str(level) if level is not None else None)
@@ -222,9 +233,13 @@ def verify_bundle(bundle_dir: Path, key: bytes) -> VerifyReport:
 
 
 def _claims_elspeth(manifest: Path) -> bool:
+    return _read(manifest)[0] is not None
+
+
+def _is_json(manifest: Path) -> bool:
     try:
-        _load(manifest)
-    except ManifestError:
+        json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     return True
 
@@ -234,6 +249,8 @@ def find_bundles(folder: Path) -> list[Path]:
 
     That is ``folder`` itself if it holds an Elspeth manifest, else every folder below it holding an
     Elspeth manifest whose ``bundle`` matches where it lies (signed or not: verify says what is wrong).
+    When there is none, every folder below holding a ``manifest.json`` that is not JSON at all: a
+    bundle whose manifest was damaged, which verify reports as tampered.
 
     Raises:
         ManifestError: there is no such folder, or none holds a manifest.
@@ -247,12 +264,14 @@ def find_bundles(folder: Path) -> list[Path]:
         return [folder]
     found = []
     for manifest in sorted(folder.rglob(MANIFEST_NAME)):
-        if manifest != top and _claims_elspeth(manifest):
-            doc = _load(manifest)
-            if doc.get("bundle") == manifest.parent.relative_to(folder).as_posix():
+        if manifest != top:
+            doc, _ = _read(manifest)
+            if doc is not None and doc.get("bundle") == manifest.parent.relative_to(folder).as_posix():
                 found.append(manifest.parent)
     if not found and top.is_file():
         return [folder]  # its own manifest is not an Elspeth one: verify_bundle says so
+    if not found:  # a manifest that no longer reads as JSON is a damaged bundle, not "no manifest"
+        found = [m.parent for m in sorted(folder.rglob(MANIFEST_NAME)) if not _is_json(m)]
     if not found:
         raise ManifestError(
             f"no {MANIFEST_NAME} in {folder} nor in a bundle folder below it; pass the signed bundle's folder"
