@@ -225,7 +225,7 @@ class AzureBlobSink:
             container = conn.client.get_container_client(opts.container)
             self._ensure_container(conn, container)
             prefix = self.blob_prefix(result)
-            level = str(result.metadata.extra.get("security_level") or ctx.security_level)
+            level = str(result.metadata.security_level or ctx.security_level)
             metadata = {**opts.metadata, "run_id": result.metadata.run_id, "security_level": level}
             with tempfile.TemporaryDirectory(prefix="elspeth-azure-blob-") as tmp:
                 items = self._collect(result, ctx, Path(tmp), prefix)
@@ -330,7 +330,7 @@ class AzureBlobSink:
 
     @staticmethod
     def _run_artifacts(result: RunResult, root: Path) -> list[Path]:
-        """The local files the run's other sinks reported, as the engine lists them in ``metadata.extra``."""
+        """The local files the run's other sinks reported, as the engine lists them in ``metadata.artifacts``."""
         paths, _already_remote = reported_artifacts(result)  # a blob an earlier upload listed by its URL stays
         for path in paths:
             if not path.is_relative_to(root):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from elspeth._sync import call
@@ -66,11 +67,12 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
 
     Sinks write in the order of :func:`order_sinks` (``prepared.sinks`` is already in it): a sink that
     declares ``after`` sees, through :func:`elspeth.reported_artifacts`, everything the sinks it
-    follows wrote.
+    follows wrote (``result.metadata.artifacts``).
     """
     artifacts: list[Artifact] = []
     errors: list[str] = []
-    listed = result.metadata.extra.setdefault("artifacts", [])
+    meta = result.metadata
+    listed = meta.artifacts = list(meta.artifacts or [])  # an orchestrator's own files (rejects) come first
     level = prepared.context.plugin_context.security_level
     for resolved, sink in order_sinks(prepared.sinks):
         where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
@@ -82,12 +84,5 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
         for artifact in written or []:
             artifacts.append(artifact)
             # listed as each sink finishes, so a later sink (a signed bundle) sees what earlier ones wrote
-            listed.append(
-                {
-                    "path": str(getattr(artifact, "url", None) or artifact.path),  # a blob is listed by its URL
-                    "media_type": artifact.media_type,
-                    "sink": artifact.sink,
-                    "security_level": level,
-                }
-            )
+            listed.append(artifact if artifact.security_level else replace(artifact, security_level=level))
     return artifacts, errors

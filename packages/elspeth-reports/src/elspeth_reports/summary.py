@@ -85,8 +85,8 @@ def _retries(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _run_cost(extra: Mapping[str, Any]) -> dict[str, Any] | None:
-    cost = extra.get("cost")
+def _run_cost(cost: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The cost tracker's summary (``metadata.cost``), as the report shows it."""
     if not isinstance(cost, Mapping):
         return None
     total = cost.get("total_cost", cost.get("total"))
@@ -297,7 +297,7 @@ def build_summary(
             "started_at": meta.started_at,
             "finished_at": meta.finished_at,
             "duration_s": meta.duration_s,
-            "security_level": meta.extra.get("security_level"),
+            "security_level": meta.security_level,
         },
         "rows": {
             "input_rows": meta.rows,
@@ -309,7 +309,7 @@ def build_summary(
         "retries": _retries(result),
         "early_stop": early,
         "cost": {
-            "run": _run_cost(meta.extra),
+            "run": _run_cost(meta.cost),
             "experiments": {e["name"]: e["cost"] for e in experiments if e["cost"]},
         },
         "baseline": aggs.get("baseline") if is_experiment else None,

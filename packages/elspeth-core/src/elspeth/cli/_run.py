@@ -178,12 +178,12 @@ def _print_summary(result: RunResult, summary: Any) -> None:
     if result.failures:
         first = result.failures[0]
         typer.echo(f"  first failure: row {first.row_id} at {first.stage}: {first.error}")
-    artifacts = meta.extra.get("artifacts") or []
+    artifacts = meta.artifacts or []
     if artifacts:
         typer.echo("wrote:")
         cwd = Path.cwd()
         for artifact in artifacts:
-            where = str(artifact["path"] if isinstance(artifact, dict) else artifact)
+            where = str(artifact.url or artifact.path)
             if "://" in where:  # an uploaded artifact is listed by its URL
                 typer.echo(f"  {where}")
                 continue

@@ -99,6 +99,7 @@ class OrchestrationContext(RowCommits):
     cancel: Cancel = field(default_factory=Cancel)
     used: list[PluginInfo] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     security_level: SecurityLevel = SecurityLevel.UNOFFICIAL
     security_source: str = "the settings"
     store: RunStore | None = None
@@ -256,7 +257,7 @@ class OrchestrationContext(RowCommits):
         self.progress.advance(failure is None)
         # through pluggy, each observer's failure kept its own: it fails neither the row nor the run
         call_observers(
-            self.registry.manager, "row_finished", self.extra, run_id=self.run_id, record=record, failure=failure
+            self.registry.manager, "row_finished", self.warnings, run_id=self.run_id, record=record, failure=failure
         )
 
     def processor_names(self) -> Sequence[str]:
