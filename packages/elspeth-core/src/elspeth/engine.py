@@ -170,6 +170,10 @@ async def _check_and_open(
     assert orchestrator is not None
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
     await call(built["orchestrator"].check, list(table.columns), ctx)
+    declared = [
+        (r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None
+    ]
+    sinks = order_sinks(declared)  # sinks whose `after` form a cycle: a ConfigError naming them
     # the store opens only once every check has passed: a bad settings file leaves nothing behind
     ctx.store = open_store(loaded, options)
     earlier = None
@@ -180,7 +184,6 @@ async def _check_and_open(
         except BaseException:
             ctx.store.close()
             raise
-    sinks = [(r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None]
     warnings = ignored_settings(loaded, orchestrator)
     for warning in warnings:
         log.warning("%s", warning)
