@@ -11,6 +11,7 @@ tests do not depend on what else is installed). Its ``conftest.py`` adds its own
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,19 @@ from elspeth_testing._registry import build_registry
 __all__ = ["distribution_fixtures"]
 
 
-def distribution_fixtures(label: str, distribution: str, module: str, version: str = "0.1.0") -> tuple[Any, Any]:
+def distribution_fixtures(label: str, distribution: str, module: str) -> tuple[Any, Any]:
     """``make_registry`` and ``run_settings`` fixtures whose registries add the entry point ``label = module``.
 
     Args:
         label: the entry point's name, as in the distribution's ``[project.entry-points.elspeth]``.
         distribution: the distribution's name, as listings show it.
         module: the entry point's module.
-        version: the version listings show.
 
     """
+    try:
+        version = metadata.version(distribution)
+    except metadata.PackageNotFoundError:  # its tests run from a checkout that did not install it
+        version = "0+unknown"
     source = PluginSource(label, distribution, version, module)
 
     def with_plugin(*plugins: Any, **options: Any) -> Registry:
