@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         parse_retry_after,
         redirect_refused,
     )
+    from elspeth.loop_bound import LoopBoundSDK
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -117,6 +118,7 @@ _LAZY = {
     "RetryPolicy": "elspeth.orchestration.retry",
     "retry_call": "elspeth.orchestration.retry",
     "key_identity": "elspeth.orchestration.pipeline",
+    "LoopBoundSDK": "elspeth.loop_bound",
     "SanitizeOptions": "elspeth.spreadsheet",
     "neutralise_formula": "elspeth.spreadsheet",
     "warn_unsanitised": "elspeth.spreadsheet",
@@ -227,6 +229,7 @@ __all__ = [
     "LLMTimeout",
     "Ledger",
     "LoadedSettings",
+    "LoopBoundSDK",
     "NullProgress",
     "OrchestrationContext",
     "PluginContext",
