@@ -28,6 +28,7 @@ from elspeth.ledger import Ledger
 from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.llm_factory import LLMFactory
+from elspeth.orchestration.local import LocalExecutor
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
@@ -76,6 +77,8 @@ class PreparedRun:
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
     warnings: list[str] = field(default_factory=list)
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
+    executor: Any = None
+    """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
 
     def __post_init__(self) -> None:
         """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
@@ -130,6 +133,7 @@ _SINGLE = {
     "llm": "llm_client",
     "rate_limiter": "rate_limiter",
     "cost_tracker": "cost_tracker",
+    "executor": "executor",
 }
 _LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
 
@@ -300,6 +304,7 @@ async def _check_and_open(
         _parts(plan),
         earlier,
         warnings,
+        built["executor"],
     )
 
 
@@ -438,7 +443,8 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     await _open_parts(prepared)
     try:
         with fewer_collections():
-            result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
+            executor = prepared.executor or LocalExecutor(LocalExecutor.Options())  # no `executor:` is local
+            result: RunResult = await call(executor.run, prepared.orchestrator, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:

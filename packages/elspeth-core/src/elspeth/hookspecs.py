@@ -307,6 +307,27 @@ def run_finished(run_id: str, result: RunResult) -> None:
 
 
 @hookspec
+def register_executors(register: Registrar) -> None:
+    """Register executors (domain ``executor``): where and how an orchestrator's rows are run.
+
+    ``local`` (core's, the default) runs the orchestrator in this process on one asyncio event
+    loop; another executor (``dask`` in ``elspeth-executor-dask``) runs the same row runner over
+    partitions elsewhere. Settings choose one with ``executor: {plugin: NAME, options: {...}}``.
+
+    Args:
+        register: call ``register(MyExecutor)`` once per executor class; the class implements
+            :class:`~elspeth.protocols.Executor`.
+
+    Example::
+
+        @hookimpl
+        def register_executors(register):
+            register(LocalExecutor)
+
+    """
+
+
+@hookspec
 def register_commands(cli: typer.Typer) -> None:
     """Add commands to the ``elspeth`` command line, as ``llm``'s hook of the same name does.
 
@@ -341,6 +362,7 @@ CORE_DOMAINS: dict[str, str] = {
     "register_controls": "controls",
     "register_processors": "processor",
     "register_utilities": "utility",
+    "register_executors": "executor",
 }
 """Registration hook name to domain. ``register_controls`` registers into ``rate_limiter`` or ``cost_tracker``."""
 
