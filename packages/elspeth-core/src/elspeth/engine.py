@@ -81,8 +81,10 @@ class PreparedRun:
     """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
 
     def __post_init__(self) -> None:
-        """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
+        """Order the sinks by their ``after`` (a cycle is a ConfigError before any row); no executor means ``local``."""
         self.sinks = order_sinks(self.sinks)
+        if self.executor is None:  # no `executor:` in the settings runs the orchestrator here, as `local` does
+            self.executor = LocalExecutor(LocalExecutor.Options())
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -443,8 +445,7 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     await _open_parts(prepared)
     try:
         with fewer_collections():
-            executor = prepared.executor or LocalExecutor(LocalExecutor.Options())  # no `executor:` is local
-            result: RunResult = await call(executor.run, prepared.orchestrator, prepared.table, ctx)
+            result: RunResult = await call(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:
