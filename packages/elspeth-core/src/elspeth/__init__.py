@@ -31,6 +31,7 @@ from elspeth.errors import (
 )
 from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.lazy import lazy_exports
 from elspeth.outcome import RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.types import (
@@ -281,6 +282,7 @@ __all__ = [
     "jsonl_lines",
     "key_identity",
     "keyed_plugins",
+    "lazy_exports",
     "load_registry",
     "load_settings",
     "load_settings_text",
