@@ -25,6 +25,7 @@ from elspeth.config.settings import LoadedSettings, PluginRef
 from elspeth.endpoints import check_endpoints
 from elspeth.errors import ConfigError, ElspethError, RunFailed
 from elspeth.ledger import Ledger
+from elspeth.observing import observe_run
 from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.llm_factory import LLMFactory
@@ -76,6 +77,8 @@ class PreparedRun:
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
     warnings: list[str] = field(default_factory=list)
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
+    observers: list[tuple[str, Any]] = field(default_factory=list)
+    """(name, observer) of the settings' ``observers``, registered for the run (:mod:`elspeth.observing`)."""
 
     def __post_init__(self) -> None:
         """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
@@ -131,7 +134,13 @@ _SINGLE = {
     "rate_limiter": "rate_limiter",
     "cost_tracker": "cost_tracker",
 }
-_LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
+_LISTS = {
+    "middleware": "llm_middleware",
+    "processors": "processor",
+    "utilities": "utility",
+    "sinks": "sink",
+    "observers": "observer",
+}
 
 
 def _resolve_all(loaded: LoadedSettings, registry: Registry, checker: Checker) -> _Plan:
@@ -300,6 +309,11 @@ async def _check_and_open(
         _parts(plan),
         earlier,
         warnings,
+        observers=[
+            (r.info.name, o)
+            for r, o in zip(plan.lists["observers"], plan.built_lists["observers"], strict=True)
+            if r is not None and o is not None
+        ],
     )
 
 
@@ -422,6 +436,14 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
 
 
 async def _execute(prepared: PreparedRun) -> RunResult:
+    observed = await observe_run(prepared)
+    try:
+        return await _execute_observed(prepared)
+    finally:
+        await observed.end()
+
+
+async def _execute_observed(prepared: PreparedRun) -> RunResult:
     ctx = prepared.context
     settings = prepared.loaded.settings
     started_at = _now()
