@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel, ConfigDict
 
-from elspeth import ConfigError, load_settings, run_settings
+from elspeth import ConfigError, Registrar, hookimpl, load_settings, run_settings
 from elspeth.discovery import PluginSource
-from elspeth_testing import build_registry
+from elspeth_testing import build_registry, plugin_module
 from elspeth_testing.services import free_port
 
 SOURCES = [
@@ -101,3 +102,53 @@ def test_bad_options_name_the_field(tmp_path: Path, options: str, field: str) ->
     with pytest.raises(ConfigError) as caught:
         run_settings(load_settings(path), build_registry(*SOURCES))
     assert field in str(caught.value) or field.rsplit(".", 1)[-1] in str(caught.value)
+
+
+SEEN: list[tuple[str, Any]] = []
+
+
+class Recording:
+    """Records what it observes."""
+
+    name = "recording"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, options: Options) -> None:
+        SEEN.clear()
+
+    @hookimpl
+    def llm_attempt_finished(self, row_id: str | None, attempt: int, outcome: str, wait_s: float) -> None:
+        SEEN.append(("attempt", (row_id, attempt, outcome, wait_s > 0)))
+
+    @hookimpl
+    def stage_finished(self, row_id: str | None, stage: str) -> None:
+        SEEN.append(("stage", (row_id, stage)))
+
+    @hookimpl
+    def gauge_reported(self, name: str, value: float) -> None:
+        SEEN.append(("gauge", (name, value)))
+
+
+@hookimpl
+def register_observers(register: Registrar) -> None:
+    register(Recording)
+
+
+def test_every_attempt_stage_and_gauge_is_observed(tmp_path: Path, llm_server: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    llm_server.script(["503"], match="review 2")
+    path = project(tmp_path, llm_server.openai_base_url, "{plugin: recording}")
+    registry = build_registry(*SOURCES, plugin_module("recording_observer", register_observers))
+    run_settings(load_settings(path), registry)
+    attempts = [v for k, v in SEEN if k == "attempt"]
+    assert ("r2", 1, "retry", True) in attempts
+    assert ("r2", 2, "ok", False) in attempts
+    assert len(attempts) == 7
+    stages = [v for k, v in SEEN if k == "stage"]
+    assert {s for r, s in stages if r == "r0"} == {"processors", "work", "commit"}
+    assert (None, "sink:jsonl") in stages
+    gauges = [v for k, v in SEEN if k == "gauge"]
+    assert max(v for n, v in gauges if n == "in_flight") >= 1
+    assert gauges[-1] == ("in_flight", 0.0)
