@@ -25,6 +25,7 @@ from elspeth.config.settings import LoadedSettings, PluginRef
 from elspeth.endpoints import check_endpoints
 from elspeth.errors import ConfigError, ElspethError, RunFailed
 from elspeth.ledger import Ledger
+from elspeth.observing import observe_run
 from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.llm_factory import LLMFactory
@@ -79,6 +80,8 @@ class PreparedRun:
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
     executor: Any = None
     """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
+    observers: list[tuple[str, Any]] = field(default_factory=list)
+    """(name, observer) of the settings' ``observers``, registered for the run (:mod:`elspeth.observing`)."""
 
     def __post_init__(self) -> None:
         """Order the sinks by their ``after`` (a cycle is a ConfigError before any row); no executor means ``local``."""
@@ -137,7 +140,13 @@ _SINGLE = {
     "cost_tracker": "cost_tracker",
     "executor": "executor",
 }
-_LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
+_LISTS = {
+    "middleware": "llm_middleware",
+    "processors": "processor",
+    "utilities": "utility",
+    "sinks": "sink",
+    "observers": "observer",
+}
 
 
 def _resolve_all(loaded: LoadedSettings, registry: Registry, checker: Checker) -> _Plan:
@@ -307,6 +316,11 @@ async def _check_and_open(
         earlier,
         warnings,
         built["executor"],
+        observers=[
+            (r.info.name, o)
+            for r, o in zip(plan.lists["observers"], plan.built_lists["observers"], strict=True)
+            if r is not None and o is not None
+        ],
     )
 
 
@@ -429,6 +443,14 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
 
 
 async def _execute(prepared: PreparedRun) -> RunResult:
+    observed = await observe_run(prepared)
+    try:
+        return await _execute_observed(prepared)
+    finally:
+        await observed.end()
+
+
+async def _execute_observed(prepared: PreparedRun) -> RunResult:
     ctx = prepared.context
     settings = prepared.loaded.settings
     started_at = _now()
