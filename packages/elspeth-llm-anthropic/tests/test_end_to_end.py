@@ -81,9 +81,11 @@ def test_an_options_error_is_exit_2_naming_the_field(
 
     assert done.returncode == 2, done.stderr
     assert "max_tokens" in done.stderr
+    assert "greater than 0" in done.stderr, done.stderr
     assert keyed_server.requests() == []
 
 
+@needs_experiment
 def test_an_endpoint_outside_allowed_endpoints_is_refused_before_any_call(
     keyed_server: LLMTestServer, write_settings: WriteSettings, elspeth_cli: ElspethCli
 ) -> None:
