@@ -5,8 +5,9 @@ Importing this package does not import the Azure SDK.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from elspeth import lazy_exports
 
 if TYPE_CHECKING:
     from elspeth_azure_blob._errors import BlobError
@@ -23,13 +24,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_azure_blob' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

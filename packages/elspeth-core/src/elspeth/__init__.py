@@ -31,6 +31,7 @@ from elspeth.errors import (
 )
 from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.lazy import lazy_exports
 from elspeth.outcome import RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.types import (
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
         parse_retry_after,
         redirect_refused,
     )
+    from elspeth.loop_bound import LoopBoundSDK
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -116,6 +118,7 @@ _LAZY = {
     "RetryPolicy": "elspeth.orchestration.retry",
     "retry_call": "elspeth.orchestration.retry",
     "key_identity": "elspeth.orchestration.pipeline",
+    "LoopBoundSDK": "elspeth.loop_bound",
     "SanitizeOptions": "elspeth.spreadsheet",
     "neutralise_formula": "elspeth.spreadsheet",
     "warn_unsanitised": "elspeth.spreadsheet",
@@ -226,6 +229,7 @@ __all__ = [
     "LLMTimeout",
     "Ledger",
     "LoadedSettings",
+    "LoopBoundSDK",
     "NullProgress",
     "OrchestrationContext",
     "PluginContext",
@@ -281,6 +285,7 @@ __all__ = [
     "jsonl_lines",
     "key_identity",
     "keyed_plugins",
+    "lazy_exports",
     "load_registry",
     "load_settings",
     "load_settings_text",

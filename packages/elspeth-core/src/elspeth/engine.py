@@ -22,6 +22,7 @@ from elspeth.execution import execute
 from elspeth.ledger import Ledger
 from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing, ignored_settings
+from elspeth.orchestration.local import LocalExecutor
 from elspeth.orchestration.runner import Cancel
 from elspeth.outputs import check_files
 from elspeth.planning import (
@@ -69,10 +70,16 @@ class PreparedRun:
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
     warnings: list[str] = field(default_factory=list)
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
+    executor: Any = None
+    """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
+    observers: list[tuple[str, Any]] = field(default_factory=list)
+    """(name, observer) of the settings' ``observers``, registered for the run (:mod:`elspeth.observing`)."""
 
     def __post_init__(self) -> None:
-        """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
+        """Order the sinks by their ``after`` (a cycle is a ConfigError before any row); no executor means ``local``."""
         self.sinks = order_sinks(self.sinks)
+        if self.executor is None:  # no `executor:` in the settings runs the orchestrator here, as `local` does
+            self.executor = LocalExecutor(LocalExecutor.Options())
 
 
 async def prepare(
@@ -198,6 +205,12 @@ async def _check_and_open(
         parts(plan),
         earlier,
         warnings,
+        built["executor"],
+        observers=[
+            (r.info.name, o)
+            for r, o in zip(plan.lists["observers"], plan.built_lists["observers"], strict=True)
+            if r is not None and o is not None
+        ],
     )
 
 

@@ -18,6 +18,7 @@ from elspeth._gc import fewer_collections
 from elspeth._hooks import call_observers
 from elspeth._sync import call
 from elspeth.errors import ElspethError, RunFailed
+from elspeth.observing import observe_run
 from elspeth.orchestration.subplugins import close_plugins
 from elspeth.outcome import decide_outcome
 from elspeth.resume import add_earlier_attempts
@@ -86,6 +87,14 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
 
 
 async def _execute(prepared: PreparedRun) -> RunResult:
+    observed = await observe_run(prepared)
+    try:
+        return await _execute_observed(prepared)
+    finally:
+        await observed.end()
+
+
+async def _execute_observed(prepared: PreparedRun) -> RunResult:
     ctx = prepared.context
     started_at = _now()
     t0 = time.perf_counter()
@@ -136,7 +145,7 @@ async def _run_orchestrator(prepared: PreparedRun) -> RunResult:
     await _open_parts(prepared)
     try:
         with fewer_collections():
-            result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
+            result: RunResult = await call(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:

@@ -86,8 +86,15 @@ _SINGLE = {
     "llm": "llm_client",
     "rate_limiter": "rate_limiter",
     "cost_tracker": "cost_tracker",
+    "executor": "executor",
 }
-_LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
+_LISTS = {
+    "middleware": "llm_middleware",
+    "processors": "processor",
+    "utilities": "utility",
+    "sinks": "sink",
+    "observers": "observer",
+}
 
 
 def resolve_all(loaded: LoadedSettings, registry: Registry, checker: Checker) -> Plan:

@@ -10,8 +10,9 @@ Configure them in the settings::
         options: {endpoint: https://my-cs.cognitiveservices.azure.com, severity_threshold: 4}
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from elspeth import lazy_exports
 
 if TYPE_CHECKING:
     from elspeth_llm_azure.client import AzureOpenAIClient, AzureOpenAIOptions
@@ -29,13 +30,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_llm_azure' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

@@ -9,8 +9,9 @@ the order listed; a processor that raises fails that row alone, with the process
       - {plugin: schema_validation, options: {schema_path: schemas/row.json}}
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from elspeth import lazy_exports
 
 if TYPE_CHECKING:
     from elspeth_processors.redaction import PiiRedaction
@@ -27,13 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_processors' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

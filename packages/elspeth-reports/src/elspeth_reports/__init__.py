@@ -9,9 +9,9 @@ Configure them in the settings' ``sinks``::
         options: {path: report.html}
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from elspeth import lazy_exports
 from elspeth_reports.__about__ import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -27,13 +27,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_reports' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["AnalyticsReportSink", "VisualReportSink", "build_summary"]

@@ -6,8 +6,9 @@ Configure it in the settings' ``utilities``::
       - {plugin: retrieval, options: {corpus_path: kb/, query_template: "{{ question }}", top_k: 3}}
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from elspeth import lazy_exports
 
 if TYPE_CHECKING:
     from elspeth_retrieval.retrieval import Retrieval, fts_query, normalise_score
@@ -20,13 +21,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_retrieval' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

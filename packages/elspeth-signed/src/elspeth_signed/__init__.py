@@ -14,8 +14,9 @@ Names load on first use, so that the CLI's import of :mod:`elspeth_signed.comman
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from elspeth import lazy_exports
 
 if TYPE_CHECKING:
     from elspeth_signed.signing import ManifestError, SigningKeyError, build_manifest, sign_manifest, signing_key
@@ -38,13 +39,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_signed' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

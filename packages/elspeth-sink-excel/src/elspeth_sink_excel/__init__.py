@@ -8,9 +8,9 @@ Configure it in the settings' ``sinks``::
           path: results.xlsx
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from elspeth import lazy_exports
 from elspeth_sink_excel.__about__ import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -22,13 +22,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'elspeth_sink_excel' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["ExcelSink"]

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 pytest.register_assert_rewrite("elspeth_testing.contracts")
 
 from elspeth_testing._cli import CliResult, run_cli  # noqa: E402
+from elspeth_testing._own import distribution_fixtures  # noqa: E402
 from elspeth_testing._registry import build_registry, plugin_module  # noqa: E402
 from elspeth_testing._samples import UNICODE_TEXT, EchoClient, sample_request, sample_run_result  # noqa: E402
 from elspeth_testing._settings import write_settings_files  # noqa: E402
@@ -43,6 +44,7 @@ __all__ = [
     "SinkContract",
     "UNICODE_TEXT",
     "build_registry",
+    "distribution_fixtures",
     "plugin_module",
     "read_table",
     "run_async",
