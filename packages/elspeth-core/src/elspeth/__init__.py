@@ -34,6 +34,7 @@ from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookim
 from elspeth.lazy import lazy_exports
 from elspeth.outcome import RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
+from elspeth.totals import RunTotals
 from elspeth.types import (
     Artifact,
     Failure,
@@ -256,6 +257,7 @@ __all__ = [
     "RunFailed",
     "RunMetadata",
     "RunOutcome",
+    "RunTotals",
     "RunResult",
     "SanitizeOptions",
     "Spend",
