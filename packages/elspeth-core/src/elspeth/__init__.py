@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from elspeth.orchestration.pipeline import key_identity
     from elspeth.orchestration.plugin_context import PluginContext
     from elspeth.orchestration.retry import RetryPolicy, retry_call
+    from elspeth.orchestration.stall import reply_started
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
@@ -116,6 +117,7 @@ _LAZY = {
     "redirect_refused": "elspeth.llm_errors",
     "RetryPolicy": "elspeth.orchestration.retry",
     "retry_call": "elspeth.orchestration.retry",
+    "reply_started": "elspeth.orchestration.stall",
     "key_identity": "elspeth.orchestration.pipeline",
     "SanitizeOptions": "elspeth.spreadsheet",
     "neutralise_formula": "elspeth.spreadsheet",
@@ -294,6 +296,7 @@ __all__ = [
     "redirect_refused",
     "register_secret",
     "replace_file",
+    "reply_started",
     "reported_artifacts",
     "retry_call",
     "run_rows",
