@@ -139,6 +139,10 @@ class Adaptive:
             lane.calls += 1
             request.metadata[_EPOCH] = lane.epoch
 
+    def current_rate(self, request: LLMRequest) -> float:
+        """The rate of the request's lane, per second (the ``rate_limiter_rate`` gauge)."""
+        return self._lane(request).rate
+
     async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
         """Learn the lane's latency; in slow start, latencies well above the best end the growth."""
         lane = self._lane(request)

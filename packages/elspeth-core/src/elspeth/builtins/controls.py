@@ -53,6 +53,10 @@ class FixedWindow:
                 self.waited_s += pause
                 await asyncio.sleep(pause)
 
+    def current_rate(self, request: LLMRequest) -> float:
+        """The rate allowed, per second (the ``rate_limiter_rate`` gauge)."""
+        return self.options.requests / self.options.per_seconds
+
     def summary(self) -> dict[str, Any]:
         """Total time callers waited."""
         return {"waited_s": round(self.waited_s, 3)}
@@ -115,6 +119,10 @@ class TokenBucket:
                     return
                 self.waited_s += pause
                 await asyncio.sleep(pause)
+
+    def current_rate(self, request: LLMRequest) -> float:
+        """The rate requests are let through, per second (the ``rate_limiter_rate`` gauge)."""
+        return self._rps
 
     async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
         """Charge the difference between the tokens really used and the estimate."""
