@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         parse_retry_after,
         redirect_refused,
     )
+    from elspeth.loop_bound import LoopBoundSDK
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -119,6 +120,7 @@ _LAZY = {
     "retry_call": "elspeth.orchestration.retry",
     "reply_started": "elspeth.orchestration.stall",
     "key_identity": "elspeth.orchestration.pipeline",
+    "LoopBoundSDK": "elspeth.loop_bound",
     "SanitizeOptions": "elspeth.spreadsheet",
     "neutralise_formula": "elspeth.spreadsheet",
     "warn_unsanitised": "elspeth.spreadsheet",
@@ -229,6 +231,7 @@ __all__ = [
     "LLMTimeout",
     "Ledger",
     "LoadedSettings",
+    "LoopBoundSDK",
     "NullProgress",
     "OrchestrationContext",
     "PluginContext",

@@ -34,8 +34,9 @@ CHAT = "chat"
 SAFETY = "safety"
 SHIELD = "shield"
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "ocp-apim-subscription-key", "cookie"})
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "ocp-apim-subscription-key", "cookie"})
 _DEFAULT_CATEGORIES = ("Hate", "SelfHarm", "Sexual", "Violence")
+ANSWER_PATHS = ("chat/completions", "/v1/messages")  # the wire APIs whose replies answer a prompt
 SECRET_FIELDS = frozenset({"api_key", "bearer_token", "safety_key"})  # never sent back by `/_elspeth/config`
 
 
@@ -383,6 +384,6 @@ class ServerState:
         counts: Counter[str] = Counter()
         with self.lock:
             for rec in self.log:
-                if rec.outcome == "ok" and "chat/completions" in rec.path:
+                if rec.outcome == "ok" and any(p in rec.path for p in ANSWER_PATHS):
                     counts[rec.prompt] += 1
         return dict(counts)
