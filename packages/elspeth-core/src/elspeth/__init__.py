@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         LLMServerError,
         LLMTimeout,
         connection_failure,
+        error_for_status,
         parse_retry_after,
         redirect_refused,
     )
@@ -114,6 +115,7 @@ _LAZY = {
     "LLMRequestRejected": "elspeth.llm_errors",
     "LLMServerError": "elspeth.llm_errors",
     "LLMTimeout": "elspeth.llm_errors",
+    "error_for_status": "elspeth.llm_errors",
     "parse_retry_after": "elspeth.llm_errors",
     "redirect_refused": "elspeth.llm_errors",
     "RetryPolicy": "elspeth.orchestration.retry",
@@ -277,6 +279,7 @@ __all__ = [
     "connection_failure",
     "decode_error",
     "disk_full",
+    "error_for_status",
     "flatten",
     "hookimpl",
     "hookspec",
