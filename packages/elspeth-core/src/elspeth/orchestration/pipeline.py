@@ -263,12 +263,13 @@ class LLMPipeline:
                 if self.observation is not None:
                     self._report_rate(request)
             started = time.perf_counter()
-            error = await self._attempt(request, last=attempt == policy.max_attempts)
-            if isinstance(error, LLMResponse):
-                error.attempts = attempt
+            result = await self._attempt(request, last=attempt == policy.max_attempts)
+            if isinstance(result, LLMResponse):
+                result.attempts = attempt
                 if self._on_success is not None:
-                    await call(self._on_success, request, error)
-                return error
+                    await call(self._on_success, request, result)
+                return result
+            error = result
             duration = time.perf_counter() - started
             retryable = isinstance(error, LLMError) and error.retryable
             retry_after = policy.cap_retry_after(error.retry_after if isinstance(error, LLMError) else None)
