@@ -13,16 +13,14 @@ from elspeth import (
     LLMConnectionError,
     LLMContentRefused,
     LLMError,
-    LLMRateLimited,
     LLMRequest,
-    LLMRequestRejected,
     LLMResponse,
     LLMServerError,
     LLMTimeout,
     LoopBoundSDK,
     Usage,
     connection_failure,
-    parse_retry_after,
+    error_for_status,
     redirect_refused,
 )
 
@@ -91,17 +89,10 @@ def _status_error(exc: Any, where: str) -> LLMError:
     status = exc.status_code
     message, kind = _server_message(exc)
     text = f"{where}: HTTP {status}: {message}"
-    retry = parse_retry_after(exc.response.headers)
-    if status == 429:
-        return LLMRateLimited(text, status=status, retry_after=retry)
-    if status == 400 and "content filtering" in message.lower():
-        return LLMContentRefused(text, status=status)
-    if status == 408:
-        return LLMTimeout(text, status=status)
-    if status == 409 or status >= 500 or kind == "overloaded_error":
-        return LLMServerError(text, status=status, retry_after=retry)
+    refused = status == 400 and "content filtering" in message.lower()
+    overloaded = kind == "overloaded_error"
     hint = _REJECTED_HINT.get(status)
-    return LLMRequestRejected(f"{text} ({hint})" if hint else text, status=status)
+    return error_for_status(text, status, exc.response.headers, refused=refused, overloaded=overloaded, hint=hint)
 
 
 def translate_error(exc: BaseException, where: str) -> LLMError | None:
