@@ -237,17 +237,7 @@ class AzureBlobSink:
                     if item.file is not None:
                         entry["file"] = item.file  # where it came from in the output folder
                     uploaded.append(entry)
-                manifest = {
-                    "run_id": result.metadata.run_id,
-                    "name": result.metadata.name,
-                    "security_level": level,
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "account_url": conn.account_url,
-                    "container": opts.container,
-                    "prefix": prefix,
-                    "blobs": uploaded,
-                }
-                body = to_json(manifest, indent=2) + "\n"
+                body = self._manifest(result, level, conn.account_url, prefix, uploaded)
                 manifest_item = _spool(iter([body]), Path(tmp), prefix + opts.manifest_name, "application/json")
                 self._upload(conn, container, manifest_item, metadata, ctx)
         artifacts = [
@@ -269,6 +259,22 @@ class AzureBlobSink:
             opts.container + "/" + prefix,
         )
         return artifacts
+
+    def _manifest(
+        self, result: RunResult, level: str, account_url: str, prefix: str, uploaded: list[dict[str, Any]]
+    ) -> str:
+        """The manifest blob's JSON text: the run, where its blobs are, and each blob's size and digest."""
+        manifest = {
+            "run_id": result.metadata.run_id,
+            "name": result.metadata.name,
+            "security_level": level,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "account_url": account_url,
+            "container": self.options.container,
+            "prefix": prefix,
+            "blobs": uploaded,
+        }
+        return to_json(manifest, indent=2) + "\n"
 
     def _ensure_container(self, conn: Connection, container: ContainerClient) -> None:
         from azure.core.exceptions import ResourceExistsError

@@ -30,10 +30,11 @@ from elspeth.errors import (
     ValidationFailed,
 )
 from elspeth.files import DiskFull, disk_full, replace_file
-from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
+from elspeth.hookspecs import hookimpl, hookspec
 from elspeth.lazy import lazy_exports
 from elspeth.outcome import RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
+from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 from elspeth.totals import RunTotals
 from elspeth.types import (
     Artifact,

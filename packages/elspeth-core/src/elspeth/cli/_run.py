@@ -90,14 +90,8 @@ def run_command(
             recorded.append(prepared.context.run_id)
         result = await execute(prepared)
         _print_summary(result, summary)
-        # not after an early stop: resuming would take over the finished rows and stop again
-        if recorded and _every_row_failed(result):  # every row is finished, as a failure: only a retry helps
-            typer.echo(
-                f"retry the failed rows with: elspeth run {settings_path} --resume {prepared.context.run_id}"
-                " --retry-errors"
-            )
-        elif recorded and result.metadata.outcome.resumable:
-            typer.echo(f"resume with: elspeth run {settings_path} --resume {prepared.context.run_id}")
+        if recorded:
+            _print_next_step(result, settings_path, recorded[0])
         return result
 
     try:
@@ -112,6 +106,11 @@ def run_command(
     finally:
         if bar is not None:
             bar.close()
+    return _exit_code(result, strict=strict)
+
+
+def _exit_code(result: RunResult, *, strict: bool) -> int:
+    """0 for a finished run, 130 after Ctrl-C, 1 when every row (or, with ``strict``, any row) failed."""
     if result.metadata.outcome.status == "interrupted":
         return 130
     failed = _failed(result)
@@ -125,6 +124,14 @@ def run_command(
         typer.echo(f"error: {failed} row(s) failed (--strict)", err=True)
         return 1
     return 0
+
+
+def _print_next_step(result: RunResult, settings_path: Path, run_id: str) -> None:
+    """How to carry on a recorded run: retry its failures, or resume what it left (never after an early stop)."""
+    if _every_row_failed(result):  # every row is finished, as a failure: only a retry helps
+        typer.echo(f"retry the failed rows with: elspeth run {settings_path} --resume {run_id} --retry-errors")
+    elif result.metadata.outcome.resumable:  # not after an early stop: resuming would stop again
+        typer.echo(f"resume with: elspeth run {settings_path} --resume {run_id}")
 
 
 def _failed(result: RunResult) -> int:
