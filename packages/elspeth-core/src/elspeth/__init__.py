@@ -17,9 +17,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import call as invoke
-from elspeth._sync import inline
-from elspeth._sync import iterate as iterate_rows
+from elspeth._sync import inline, invoke, iterate_rows
+from elspeth.datatypes import (
+    Artifact,
+    Failure,
+    LLMRequest,
+    LLMResponse,
+    Record,
+    Row,
+    RunMetadata,
+    RunResult,
+    Table,
+    Usage,
+    flatten,
+    reported_artifacts,
+)
 from elspeth.errors import (
     ConfigError,
     ElspethError,
@@ -36,20 +48,6 @@ from elspeth.outcome import RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 from elspeth.totals import RunTotals
-from elspeth.types import (
-    Artifact,
-    Failure,
-    LLMRequest,
-    LLMResponse,
-    Record,
-    Row,
-    RunMetadata,
-    RunResult,
-    Table,
-    Usage,
-    flatten,
-    reported_artifacts,
-)
 
 if TYPE_CHECKING:
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text

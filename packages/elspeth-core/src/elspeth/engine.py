@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from elspeth._sync import call
+from elspeth._sync import invoke
 from elspeth.config._yaml import Checker, Loc
 from elspeth.config.settings import LoadedSettings
+from elspeth.datatypes import RunResult, Table
 from elspeth.errors import ConfigError, ElspethError
 from elspeth.execution import execute
 from elspeth.ledger import Ledger
@@ -40,7 +41,6 @@ from elspeth.references import check_ahead
 from elspeth.registry import Registry, Resolved
 from elspeth.resume import EarlierAttempts, RunOptions, open_store, prior_rows, restore_spending
 from elspeth.security import SecurityLevel
-from elspeth.types import RunResult, Table
 from elspeth.writing import order_sinks
 
 __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
@@ -176,7 +176,7 @@ async def _check_and_open(
     assert table is not None
     assert orchestrator is not None
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
-    await call(built["orchestrator"].check, list(table.columns), ctx)
+    await invoke(built["orchestrator"].check, list(table.columns), ctx)
     declared = [
         (r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None
     ]
@@ -218,7 +218,7 @@ async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext
     assert resolved is not None
     loc: Loc = ("datasource",)
     try:
-        table: Table = await call(source.load, ctx)
+        table: Table = await invoke(source.load, ctx)
         return table
     except ElspethError as exc:
         checker.add(loc, f"datasource '{resolved.info.name}': {exc}")

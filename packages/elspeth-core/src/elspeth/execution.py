@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from elspeth._gc import fewer_collections
 from elspeth._hooks import call_observers
-from elspeth._sync import call
+from elspeth._sync import invoke
+from elspeth.datatypes import RunResult
 from elspeth.errors import ElspethError, RunFailed
 from elspeth.observing import observe_run
 from elspeth.orchestration.subplugins import close_plugins
 from elspeth.outcome import decide_outcome
 from elspeth.resume import add_earlier_attempts
 from elspeth.store import RunStore, StoreError
-from elspeth.types import RunResult
 from elspeth.writing import write_sinks
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ async def _run_orchestrator(prepared: PreparedRun) -> RunResult:
     await _open_parts(prepared)
     try:
         with fewer_collections():
-            result: RunResult = await call(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
+            result: RunResult = await invoke(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:
@@ -166,7 +166,7 @@ async def _summaries(parts: list[tuple[str, str, Any]]) -> dict[str, dict[str, A
         summary = getattr(part, "summary", None)
         if summary is not None and domain not in ("cost_tracker", "llm_client"):
             key = f"{name}[{index}]" if listed[domain, name] > 1 else name
-            summaries.setdefault(domain, {})[key] = dict(await call(summary))
+            summaries.setdefault(domain, {})[key] = dict(await invoke(summary))
     return summaries
 
 
@@ -176,7 +176,7 @@ async def _open_parts(prepared: PreparedRun) -> None:
         if opener is None or domain in ("datasource", "llm_client"):
             continue
         try:
-            await call(opener, prepared.context.plugin_context)
+            await invoke(opener, prepared.context.plugin_context)
         except Exception as exc:  # a part that cannot start stops the run before any row, naming it
             await _close_parts(prepared)
             raise RunFailed(f"{domain} '{name}' could not open: {type(exc).__name__}: {exc}") from exc

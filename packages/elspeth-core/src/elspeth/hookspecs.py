@@ -33,7 +33,7 @@ from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 if TYPE_CHECKING:
     import typer
 
-    from elspeth.types import Failure, LLMRequest, LLMResponse, Record, RunResult
+    from elspeth.datatypes import Failure, LLMRequest, LLMResponse, Record, RunResult
 
 __all__ = [
     "ControlRegistrar",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from elspeth._hooks import call_observers, guarded
-from elspeth._sync import call
+from elspeth._sync import invoke
 from elspeth.errors import RunFailed
 from elspeth.hookspecs import PROJECT
 
@@ -139,7 +139,7 @@ class ObservedRun:
         for _, observer in reversed(self.observers):
             closer = getattr(observer, "close", None)
             if closer is not None:
-                await call(closer)
+                await invoke(closer)
 
 
 async def observe_run(prepared: PreparedRun) -> ObservedRun:
@@ -154,7 +154,7 @@ async def observe_run(prepared: PreparedRun) -> ObservedRun:
         opener = getattr(observer, "open", None)
         try:
             if opener is not None:
-                await call(opener, ctx.plugin_context)
+                await invoke(opener, ctx.plugin_context)
         except Exception as exc:
             await ObservedRun(pm, [], opened).end()
             raise RunFailed(f"observer '{name}' could not start: {type(exc).__name__}: {exc}") from exc

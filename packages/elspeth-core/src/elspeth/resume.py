@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from elspeth.config.settings import LoadedSettings
+from elspeth.datatypes import Failure, Record, RunMetadata
 from elspeth.errors import ConfigError
 from elspeth.ledger import Ledger
 from elspeth.store import RunStore, settings_diff
 from elspeth.totals import RunTotals
-from elspeth.types import Failure, Record, RunMetadata
 
 __all__ = [
     "ANSWER_NEUTRAL",

@@ -7,9 +7,9 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import call
+from elspeth._sync import invoke
+from elspeth.datatypes import Artifact, RunResult
 from elspeth.errors import ConfigError
-from elspeth.types import Artifact, RunResult
 
 if TYPE_CHECKING:
     from elspeth.engine import PreparedRun
@@ -81,7 +81,7 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
         timed = nullcontext() if observation is None else observation.stage(f"sink:{resolved.info.name}", None)
         try:
             with timed:
-                written = await call(sink.write, result, prepared.context.plugin_context)
+                written = await invoke(sink.write, result, prepared.context.plugin_context)
         except Exception as exc:  # report every sink's failure by name, keep going with the rest
             errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
             continue

@@ -11,11 +11,11 @@ from typing import Any
 import typer
 
 from elspeth.config import load_settings
+from elspeth.datatypes import RunResult
 from elspeth.engine import PreparedRun, execute, prepare
 from elspeth.errors import ElspethError, RunFailed
 from elspeth.registry import Registry
 from elspeth.resume import RunOptions
-from elspeth.types import RunResult
 
 
 def refuse_empty(prepared: PreparedRun) -> None:
