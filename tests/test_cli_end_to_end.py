@@ -165,7 +165,8 @@ def test_validate_calls_no_llm(cli: Cli, quickstart: Path) -> None:
     done = cli("validate", "settings.yaml", cwd=quickstart.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "settings.yaml is valid: orchestrator experiment, datasource csv (3 columns), llm mock, 3 sinks"
+        "settings.yaml is valid: orchestrator experiment, datasource csv (3 columns), llm mock, 3 sinks\n"
+        "estimate: 60 LLM calls, 3,092 input tokens, unpriced (elspeth estimate for the detail)"
     )
     assert not (quickstart.parent / "output").exists()
     ran = cli("run", "settings.yaml", "--no-progress", cwd=quickstart.parent)

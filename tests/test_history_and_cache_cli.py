@@ -107,7 +107,7 @@ def show(tmp_path: Path, run_id: str, *args: str) -> subprocess.CompletedProcess
 
 def test_a_resume_with_a_raised_budget_counts_every_attempts_cost_and_time(tmp_path):
     settings = budgeted(tmp_path)
-    first = elspeth(tmp_path, "run", str(settings), "--no-progress")
+    first = elspeth(tmp_path, "run", str(settings), "--no-progress", "--force")
     assert first.returncode == 0, first.stderr
     (listed,) = json.loads(elspeth(tmp_path, "runs", "list", "-s", str(settings), "--json").stdout)
     run_id = listed["run_id"]
@@ -157,7 +157,7 @@ def test_an_early_stop_prints_no_resume_hint(tmp_path):
     early = f", early_stop: [{{plugin: threshold, options: {threshold}}}]"
     settings = budgeted(tmp_path, early=early)
     settings.write_text(settings.read_text().replace("budget: 10", "budget: 1000"))
-    done = elspeth(tmp_path, "run", str(settings), "--no-progress")
+    done = elspeth(tmp_path, "run", str(settings), "--no-progress", "--force")
     assert done.returncode == 0, done.stderr
     (listed,) = json.loads(elspeth(tmp_path, "runs", "list", "-s", str(settings), "--json").stdout)
     assert listed["status"] == "stopped"
@@ -168,7 +168,7 @@ def test_an_early_stop_prints_no_resume_hint(tmp_path):
 
 def test_the_store_path_setting_is_used_by_run_runs_and_resume(tmp_path):
     settings = budgeted(tmp_path, rows=20, store="store: {path: state/history.sqlite}")
-    first = elspeth(tmp_path, "run", str(settings), "--no-progress")
+    first = elspeth(tmp_path, "run", str(settings), "--no-progress", "--force")
     assert first.returncode == 0, first.stderr
     store = tmp_path / "state" / "history.sqlite"
     assert store.is_file()

@@ -169,7 +169,8 @@ def test_a_resume_after_the_budget_counts_every_attempt_alike_in_metadata_and_ag
         '  options: {prices: {"*": {input: 1.0, output: 2.0}}, budget: 0.0005}\n',
     )
     write_settings(priced, {"data.csv": reviews_csv(30)})
-    first = elspeth_cli("run", "settings.yaml", "--no-progress")
+    # --force: the estimate is over the budget, and the budget stopping the run mid-way is what is tested
+    first = elspeth_cli("run", "settings.yaml", "--no-progress", "--force")
     assert first.returncode == 0, first.stderr
     assert " stopped " in first.stdout.splitlines()[0]
     run_id = first.stdout.split()[1]

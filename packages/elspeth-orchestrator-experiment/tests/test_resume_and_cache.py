@@ -129,7 +129,8 @@ def test_resume_sends_no_finished_row_again_and_the_budget_covers_every_attempt(
     # every call costs (3 + 2 tokens) x 100,000 per million = 0.5
     budget = "cost_tracker: {plugin: price_table, options: {prices: {'*': {input: 100000, output: 100000}}, budget: 5}}"
     path = write(tmp_path, rows=30, concurrency=2, extra=budget)
-    assert run_command(path, registry, strict=False, progress=False) == 0
+    # force: the estimate is over the budget, and the budget stopping the run mid-way is what is tested
+    assert run_command(path, registry, strict=False, progress=False, options=RunOptions(force=True)) == 0
     first_out = capsys.readouterr().out
     store = store_of(path)
     try:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
     from elspeth.discovery import PluginSource, builtin_sources, load_registry
     from elspeth.engine import run_settings
+    from elspeth.estimating import PlannedCall
     from elspeth.files import jsonl_lines, to_json, write_atomically
     from elspeth.ledger import Ledger, Spend
     from elspeth.llm_errors import (
@@ -102,6 +103,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "PlannedCall": "elspeth.estimating",
     "is_loopback": "elspeth.network",
     "CsvOptions": "elspeth.csvread",
     "CsvReader": "elspeth.csvread",
@@ -238,6 +240,7 @@ __all__ = [
     "LoopBoundSDK",
     "NullProgress",
     "OrchestrationContext",
+    "PlannedCall",
     "PluginContext",
     "PluginError",
     "PluginInfo",

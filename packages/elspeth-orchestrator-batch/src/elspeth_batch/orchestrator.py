@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from elspeth import (
     Failure,
     LLMRequest,
+    PlannedCall,
     Record,
     Row,
     RowCounts,
@@ -160,6 +161,14 @@ class BatchOrchestrator:
             return system, self._user.render(row.data)
         except TemplateError as exc:
             raise RowFailed("render", str(exc)) from None
+
+    def planned_calls(self, row: Row, ctx: OrchestrationContext) -> list[PlannedCall]:
+        """The call this row would make, for ``elspeth estimate``; a row whose prompt cannot render makes none."""
+        try:
+            system, user = self._render(row)
+        except RowFailed:
+            return []
+        return [PlannedCall(LLMRequest(system=system, user=user, params=dict(self.options.params)), self._llm)]
 
     async def _post_process(self, row: Row, outputs: dict[str, Any]) -> dict[str, Any]:
         data: Mapping[str, Any] = {**row.data, **outputs}

@@ -11,6 +11,7 @@ from elspeth_experiment.options import ExperimentOptions, plugin_references
 from elspeth_experiment.protocols import ExperimentResult
 
 if TYPE_CHECKING:
+    from elspeth import PlannedCall
     from elspeth_experiment.compile import CompiledSuite
 
 __all__ = ["ExperimentOrchestrator"]
@@ -58,6 +59,22 @@ class ExperimentOrchestrator:
             results.append(await run_experiment(experiment, rows, ctx))
         comparisons = await self._compare(results)
         return self._result(results, comparisons, rows, ctx)
+
+    def planned_calls(self, row: Row, ctx: OrchestrationContext) -> list[PlannedCall]:
+        """For ``elspeth estimate``: each experiment's first call per criterion for this row (if it renders)."""
+        from elspeth import LLMRequest, PlannedCall, TemplateError
+
+        assert self._suite is not None, "check() compiles the suite first"
+        calls = []
+        for experiment in self._suite.experiments:
+            for criterion, template in experiment.users.items():
+                values = {**row.data, "criterion": criterion}  # as the runner renders them
+                try:
+                    request = LLMRequest(experiment.system.render(values), template.render(values))
+                except TemplateError:
+                    continue
+                calls.append(PlannedCall(request, experiment.llm, experiment.name))
+        return calls
 
     async def _compare(self, results: list[ExperimentResult]) -> dict[str, dict[str, Any]]:
         """Run each comparison plugin: ``compare_all`` once over every variant, else ``compare`` per variant."""

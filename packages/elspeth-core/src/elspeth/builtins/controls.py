@@ -145,6 +145,12 @@ class ModelPrice(BaseModel):
     cached_input: float | None = Field(
         None, ge=0, description="price per million cached prompt tokens (default: input)"
     )
+    batch_input: float | None = Field(
+        None, ge=0, description="price per million prompt tokens through a batch API (default: half of input)"
+    )
+    batch_output: float | None = Field(
+        None, ge=0, description="price per million completion tokens through a batch API (default: half of output)"
+    )
 
 
 class PriceTable:

@@ -48,6 +48,10 @@ class MockClient:
         blob = "\x1f".join((request.system, request.user, str(self.options.seed)))
         return hashlib.sha256(blob.encode()).digest()
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` as this client counts them in its usage (``elspeth estimate`` reads it)."""
+        return _tokens(text)
+
     async def generate(self, request: LLMRequest) -> LLMResponse:
         """Reply deterministically; sleeps ``latency_ms`` first."""
         if self.options.latency_ms:
@@ -84,6 +88,10 @@ class StaticClient:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` as this client counts them in its usage (``elspeth estimate`` reads it)."""
+        return _tokens(text)
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
         """Return the configured reply."""

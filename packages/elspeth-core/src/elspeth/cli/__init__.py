@@ -92,7 +92,11 @@ def run(
         bool, typer.Option("--retry-errors", help="With --resume: run the rows that failed again.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="With --resume: resume even though the settings changed.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Run though the cost estimate exceeds the budget; with --resume: resume though the settings changed.",
+        ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer calls from the response cache.")] = False,
 ) -> None:
@@ -100,8 +104,8 @@ def run(
     from elspeth.cli._run import run_command
     from elspeth.resume import RunOptions
 
-    if (retry_errors or force) and not resume:
-        _fail("--retry-errors and --force go with --resume RUN_ID", 2)
+    if retry_errors and not resume:
+        _fail("--retry-errors goes with --resume RUN_ID", 2)
     options = RunOptions(resume=resume, retry_errors=retry_errors, force=force, use_cache=not no_cache)
     code = guarded(lambda: run_command(settings, _registry(), strict=strict, progress=progress, options=options))
     raise typer.Exit(code)
@@ -116,6 +120,20 @@ def validate(
     from elspeth.cli._run import validate_command
 
     guarded(lambda: validate_command(settings, _registry(), strict=strict))
+
+
+@app.command()
+def estimate(
+    settings: Annotated[Path, typer.Argument(help="The settings YAML file.")],
+    output_tokens: Annotated[
+        int, typer.Option("--output-tokens", min=0, help="Output tokens assumed per call that sets no max_tokens.")
+    ] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate a run's LLM calls, tokens and cost (live and in batch) before making any call."""
+    from elspeth.cli._estimate import estimate_command
+
+    guarded(lambda: estimate_command(settings, _registry(), output_tokens=output_tokens, as_json=as_json))
 
 
 @app.command()

@@ -40,6 +40,10 @@ def validate_command(settings_path: Path, registry: Registry, *, strict: bool = 
         typer.echo(f"warning: {warning}", err=True)
     if strict:
         refuse_empty(prepared)
+    from elspeth.cli._estimate import estimate_line
+    from elspeth.estimating import estimate_run
+
+    estimate = asyncio.run(estimate_run(prepared))  # validate runs nothing: its rows are read for the estimate
     s = loaded.settings
     parts = [
         f"orchestrator {prepared.orchestrator_name}",
@@ -49,6 +53,8 @@ def validate_command(settings_path: Path, registry: Registry, *, strict: bool = 
         parts.append(f"llm {s.llm.plugin}")
     parts.append(f"{len(prepared.sinks)} sink{'s' if len(prepared.sinks) != 1 else ''}")
     typer.echo(f"{settings_path} is valid: {', '.join(parts)}")
+    if estimate.total.calls:
+        typer.echo(estimate_line(estimate))
 
 
 def _progress(enabled: bool | None) -> Any:
@@ -70,6 +76,12 @@ def run_command(
     propagates), every row failed, or (with ``strict``) any row failed; 130 when stopped by Ctrl-C.
     """
     loaded = load_settings(settings_path)
+    options = options or RunOptions()
+    if not options.force and not options.resume:
+        from elspeth.cli._estimate import has_budget, refuse_over_budget
+
+        if has_budget(loaded):  # before the run store opens: a refused run leaves nothing behind
+            refuse_over_budget(loaded, registry)
     bar = _progress(progress)
     recorded: list[str] = []  # the run's id once the store records it: a crash can then be resumed
 
