@@ -1,0 +1,243 @@
+"""Each error Bedrock sends, through boto3 to the test server's Converse route: mapped, retried or not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from elspeth import (
+    ConfigError,
+    LLMConnectionError,
+    LLMContentRefused,
+    LLMPipeline,
+    LLMRateLimited,
+    LLMRequest,
+    LLMRequestRejected,
+    LLMResponse,
+    LLMServerError,
+    LLMTimeout,
+    scrub_secrets,
+)
+from elspeth.llm_errors import LLMCallFailed
+from elspeth.orchestration.retry import RetryPolicy
+from elspeth_llm_bedrock import BedrockClient
+from elspeth_testing.llm_server import LLMTestServer
+
+FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.01, max_delay_s=0.05, timeout_s=2.0)
+SECRET_KEY = "bedrock-test-secret-key-not-a-secret-0001"  # the conftest's AWS_SECRET_ACCESS_KEY
+REQUEST = LLMRequest("Reply with a score.", "the kettle")
+
+
+def client(options: dict[str, Any], **more: Any) -> BedrockClient:
+    return BedrockClient(BedrockClient.Options.model_validate({**options, **more}))
+
+
+def call(sender: BedrockClient, request: LLMRequest = REQUEST) -> LLMResponse:
+    async def once() -> LLMResponse:
+        try:
+            return await sender.generate(request)
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(once())
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "retry_after"),
+    [
+        ("429:3", LLMRateLimited, 3.0),
+        ("503", LLMServerError, None),
+        ("500", LLMServerError, None),
+        ("408", LLMTimeout, None),
+        ("drop", LLMConnectionError, None),
+        ("malformed", LLMServerError, None),
+        ("400", LLMRequestRejected, None),
+        ("401", LLMRequestRejected, None),
+        ("403", LLMRequestRejected, None),
+        ("404", LLMRequestRejected, None),
+        ("content_filter", LLMContentRefused, None),
+    ],
+)
+def test_each_fault_maps_to_its_elspeth_error(
+    keyed_server: LLMTestServer, options: dict[str, Any], fault: str, error: type, retry_after: float | None
+) -> None:
+    keyed_server.script([fault])
+    with pytest.raises(error) as caught:
+        call(client(options))
+    assert f"bedrock anthropic.claude-test-v1:0 at {keyed_server.url}" in str(caught.value)
+    if retry_after is not None:
+        assert caught.value.retry_after == retry_after
+    assert len(keyed_server.requests()) == 1, "botocore retried on its own"
+
+
+def test_the_exception_names_decide_what_the_error_says(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    keyed_server.script(["429", "403", "503"])
+    with pytest.raises(LLMRateLimited, match="ThrottlingException"):
+        call(client(options))
+    with pytest.raises(LLMRequestRejected, match=r"AccessDeniedException.*IAM policy"):
+        call(client(options))
+    with pytest.raises(LLMServerError, match="ServiceUnavailableException"):
+        call(client(options))
+
+
+@pytest.mark.parametrize(
+    ("fault", "retried"),
+    [
+        ("429:0.01", True),
+        ("503", True),
+        ("500", True),
+        ("drop", True),
+        ("400", False),
+        ("403", False),
+        ("content_filter", False),
+    ],
+)
+def test_the_pipeline_retries_only_what_may_succeed_later(
+    keyed_server: LLMTestServer, options: dict[str, Any], fault: str, retried: bool
+) -> None:
+    keyed_server.script([fault])
+    pipeline = LLMPipeline(client(options), retry=FAST_RETRY, name="bedrock")
+
+    async def once() -> LLMResponse | LLMCallFailed:
+        try:
+            return await pipeline.call(REQUEST)
+        except LLMCallFailed as exc:
+            return exc
+
+    outcome = asyncio.run(once())
+    outcomes = [r.outcome for r in keyed_server.requests() if r.prompt == "the kettle"]
+    if retried:
+        assert isinstance(outcome, LLMResponse), outcome
+        assert outcomes == [fault.partition(":")[0], "ok"]
+    else:
+        assert isinstance(outcome, LLMCallFailed)
+        assert "not retryable after 1 attempt" in str(outcome)
+        assert len(outcomes) == 1
+
+
+def test_a_hang_is_a_timeout_after_the_client_timeout(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    keyed_server.script(["hang"])
+    with pytest.raises(LLMTimeout, match="within the client's `timeout`"):
+        call(client(options, timeout=0.5))
+
+
+def test_usage_prompt_caching_and_latency(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    cached = client(options, cache_system=True)
+    long_system = "Judge the review strictly. " * 200
+    request = LLMRequest(long_system, "the kettle")
+
+    async def twice() -> list[LLMResponse]:
+        pipeline = LLMPipeline(cached, retry=FAST_RETRY, name="bedrock")
+        try:
+            return [await pipeline.call(request), await pipeline.call(request)]
+        finally:
+            await cached.aclose()
+
+    first, second = asyncio.run(twice())
+    assert first.usage.cached_tokens == 0
+    assert second.usage.cached_tokens == len(long_system) // 4
+    assert second.usage.prompt_tokens == first.usage.prompt_tokens > second.usage.cached_tokens
+    assert first.usage.completion_tokens > 0
+    assert first.latency_s > 0
+    assert first.model == "anthropic.claude-test-v1:0"
+    body = keyed_server.requests()[0].body
+    assert body["system"] == [{"text": long_system}, {"cachePoint": {"type": "default"}}]
+
+
+def test_options_are_sent_as_converse_names_them(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    schema = {"type": "object", "properties": {"score": {"type": "number"}}}
+    sender = client(
+        options,
+        max_tokens=300,
+        temperature=0.2,
+        top_p=0.9,
+        stop=["\n\n"],
+        json_schema=schema,
+        params={"performanceConfig": {"latency": "standard"}},
+    )
+    reply = call(sender, LLMRequest("sys", "the kettle", params={"max_tokens": 50}))
+    body = keyed_server.requests()[0].body
+    assert body["inferenceConfig"] == {"maxTokens": 50, "temperature": 0.2, "topP": 0.9, "stopSequences": ["\n\n"]}
+    assert body["performanceConfig"] == {"latency": "standard"}
+    fmt = body["outputConfig"]["textFormat"]
+    assert fmt["type"] == "json_schema"
+    assert json.loads(fmt["structure"]["jsonSchema"]["schema"]) == schema
+    assert set(json.loads(reply.content)) == {"score"}
+    assert keyed_server.requests()[0].path == "/model/anthropic.claude-test-v1:0/converse"
+
+
+def test_an_unknown_converse_field_is_rejected_before_sending(
+    keyed_server: LLMTestServer, options: dict[str, Any]
+) -> None:
+    with pytest.raises(LLMRequestRejected, match=r"Unknown parameter.*bogusField.*check `params`"):
+        call(client(options, params={"bogusField": 1}))
+    assert keyed_server.requests() == []
+
+
+def test_the_region_comes_from_the_option_or_the_chain(
+    keyed_server: LLMTestServer, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call(client(options))
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
+    chained = client({k: v for k, v in options.items() if k != "region"})
+    assert chained.region == "ap-southeast-2"
+    call(chained)
+    assert [r.credential for r in keyed_server.requests()] == ["sigv4/eu-west-1", "sigv4/ap-southeast-2"]
+    assert all(r.credential_ok for r in keyed_server.requests())
+
+
+def test_no_region_anywhere_is_a_config_error(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"no AWS region.*`region`"):
+        client({k: v for k, v in options.items() if k != "region"})
+
+
+def test_the_endpoint_defaults_to_the_regions_runtime(options: dict[str, Any]) -> None:
+    sender = client({"model": "m", "region": "us-west-2"})
+    assert sender.endpoint == "https://bedrock-runtime.us-west-2.amazonaws.com"
+
+
+def test_credentials_come_from_a_profile_of_the_config_files(
+    keyed_server: LLMTestServer, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"[judge]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = {SECRET_KEY}\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    keyed_server.configure(api_key="AKIAPROFILE")
+    assert call(client(options, profile="judge")).content
+    assert keyed_server.requests()[0].credential_ok
+
+
+def test_missing_credentials_are_rejected_never_retried(
+    keyed_server: LLMTestServer, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(LLMRequestRejected, match="no usable credentials"):
+        call(client(options))
+    with pytest.raises(LLMRequestRejected, match="judge"):
+        call(client(options, profile="judge"))
+    assert keyed_server.requests() == []
+
+
+def test_wrong_credentials_are_rejected(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    keyed_server.configure(api_key="AKIASOMEONEELSE")
+    with pytest.raises(LLMRequestRejected, match="HTTP 403"):
+        call(client(options))
+
+
+def test_the_secret_key_is_registered_for_scrubbing(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    call(client(options))
+    assert SECRET_KEY not in scrub_secrets(f"botocore said: {SECRET_KEY}")
+
+
+def test_a_redirect_is_refused_never_followed(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    keyed_server.script(["307"])
+    with pytest.raises(LLMRequestRejected) as caught:
+        call(client(options))
+    assert "307" in str(caught.value)
+    assert len(keyed_server.requests()) == 1
