@@ -62,7 +62,7 @@ def _credential(request: web.Request, state: ServerState, azure: bool) -> tuple[
 
 def _presented(request: web.Request) -> str:
     """The credential a request presented, as it sent it (for ``echo_credentials``)."""
-    for name in ("Authorization", "api-key", "Ocp-Apim-Subscription-Key"):
+    for name in ("Authorization", "api-key", "x-api-key", "x-goog-api-key", "Ocp-Apim-Subscription-Key"):
         if name in request.headers:
             return request.headers[name]
     return "(none)"

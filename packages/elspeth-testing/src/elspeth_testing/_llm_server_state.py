@@ -74,8 +74,8 @@ class ServerConfig(BaseModel):
         "http://127.0.0.1:9/v1/chat/completions", description="the `Location` a scripted 3xx fault (307, 308) names"
     )
     hang_s: float = Field(300.0, gt=0, description="longest a hang lasts before the connection is closed")
-    api_key: str | None = Field(None, description="key required as `Bearer` (OpenAI) or `api-key` (Azure)")
-    bearer_token: str | None = Field(None, description="Entra ID token accepted as `Bearer` on Azure paths")
+    api_key: str | None = Field(None, description="the key required (on Bedrock: the access key id)")
+    bearer_token: str | None = Field(None, description="`Bearer` token of Azure (Entra ID) and Vertex AI paths")
     azure_model: str = Field("gpt-4o-mini-2024-07-18", description="model name Azure replies report")
     safety_key: str | None = Field(None, description="Content Safety `Ocp-Apim-Subscription-Key` required")
     safety_markers: dict[str, dict[str, int]] = Field(
