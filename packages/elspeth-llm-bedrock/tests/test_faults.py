@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from elspeth import (
     ConfigError,
-    LLMConnectionError,
-    LLMContentRefused,
+    LLMError,
     LLMPipeline,
     LLMRateLimited,
     LLMRequest,
@@ -21,9 +20,9 @@ from elspeth import (
     LLMTimeout,
     scrub_secrets,
 )
-from elspeth.llm_errors import LLMCallFailed
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth_llm_bedrock import BedrockClient
+from elspeth_testing import COMMON_FAULTS, LLMFaultContract, generate_once
 from elspeth_testing.llm_server import LLMTestServer
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.01, max_delay_s=0.05, timeout_s=2.0)
@@ -35,93 +34,27 @@ def client(options: dict[str, Any], **more: Any) -> BedrockClient:
     return BedrockClient(BedrockClient.Options.model_validate({**options, **more}))
 
 
-def call(sender: BedrockClient, request: LLMRequest = REQUEST) -> LLMResponse:
-    async def once() -> LLMResponse:
-        try:
-            return await sender.generate(request)
-        finally:
-            await sender.aclose()
+class TestBedrockFaults(LLMFaultContract):
+    plugin_class = BedrockClient
+    faults: ClassVar[dict[str, type[LLMError]]] = {**COMMON_FAULTS, "408": LLMTimeout}
 
-    return asyncio.run(once())
+    @pytest.fixture
+    def fault_server(self, keyed_server: LLMTestServer) -> LLMTestServer:
+        return keyed_server
 
-
-@pytest.mark.parametrize(
-    ("fault", "error", "retry_after"),
-    [
-        ("429:3", LLMRateLimited, 3.0),
-        ("503", LLMServerError, None),
-        ("500", LLMServerError, None),
-        ("408", LLMTimeout, None),
-        ("drop", LLMConnectionError, None),
-        ("malformed", LLMServerError, None),
-        ("400", LLMRequestRejected, None),
-        ("401", LLMRequestRejected, None),
-        ("403", LLMRequestRejected, None),
-        ("404", LLMRequestRejected, None),
-        ("content_filter", LLMContentRefused, None),
-    ],
-)
-def test_each_fault_maps_to_its_elspeth_error(
-    keyed_server: LLMTestServer, options: dict[str, Any], fault: str, error: type, retry_after: float | None
-) -> None:
-    keyed_server.script([fault])
-    with pytest.raises(error) as caught:
-        call(client(options))
-    assert f"bedrock anthropic.claude-test-v1:0 at {keyed_server.url}" in str(caught.value)
-    if retry_after is not None:
-        assert caught.value.retry_after == retry_after
-    assert len(keyed_server.requests()) == 1, "botocore retried on its own"
+    @pytest.fixture
+    def plugin_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options
 
 
 def test_the_exception_names_decide_what_the_error_says(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
     keyed_server.script(["429", "403", "503"])
     with pytest.raises(LLMRateLimited, match="ThrottlingException"):
-        call(client(options))
+        generate_once(client(options))
     with pytest.raises(LLMRequestRejected, match=r"AccessDeniedException.*IAM policy"):
-        call(client(options))
+        generate_once(client(options))
     with pytest.raises(LLMServerError, match="ServiceUnavailableException"):
-        call(client(options))
-
-
-@pytest.mark.parametrize(
-    ("fault", "retried"),
-    [
-        ("429:0.01", True),
-        ("503", True),
-        ("500", True),
-        ("drop", True),
-        ("400", False),
-        ("403", False),
-        ("content_filter", False),
-    ],
-)
-def test_the_pipeline_retries_only_what_may_succeed_later(
-    keyed_server: LLMTestServer, options: dict[str, Any], fault: str, retried: bool
-) -> None:
-    keyed_server.script([fault])
-    pipeline = LLMPipeline(client(options), retry=FAST_RETRY, name="bedrock")
-
-    async def once() -> LLMResponse | LLMCallFailed:
-        try:
-            return await pipeline.call(REQUEST)
-        except LLMCallFailed as exc:
-            return exc
-
-    outcome = asyncio.run(once())
-    outcomes = [r.outcome for r in keyed_server.requests() if r.prompt == "the kettle"]
-    if retried:
-        assert isinstance(outcome, LLMResponse), outcome
-        assert outcomes == [fault.partition(":")[0], "ok"]
-    else:
-        assert isinstance(outcome, LLMCallFailed)
-        assert "not retryable after 1 attempt" in str(outcome)
-        assert len(outcomes) == 1
-
-
-def test_a_hang_is_a_timeout_after_the_client_timeout(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.script(["hang"])
-    with pytest.raises(LLMTimeout, match="within the client's `timeout`"):
-        call(client(options, timeout=0.5))
+        generate_once(client(options))
 
 
 def test_usage_prompt_caching_and_latency(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
@@ -158,7 +91,7 @@ def test_options_are_sent_as_converse_names_them(keyed_server: LLMTestServer, op
         json_schema=schema,
         params={"performanceConfig": {"latency": "standard"}},
     )
-    reply = call(sender, LLMRequest("sys", "the kettle", params={"max_tokens": 50}))
+    reply = generate_once(sender, LLMRequest("sys", "the kettle", params={"max_tokens": 50}))
     body = keyed_server.requests()[0].body
     assert body["inferenceConfig"] == {"maxTokens": 50, "temperature": 0.2, "topP": 0.9, "stopSequences": ["\n\n"]}
     assert body["performanceConfig"] == {"latency": "standard"}
@@ -173,18 +106,18 @@ def test_an_unknown_converse_field_is_rejected_before_sending(
     keyed_server: LLMTestServer, options: dict[str, Any]
 ) -> None:
     with pytest.raises(LLMRequestRejected, match=r"Unknown parameter.*bogusField.*check `params`"):
-        call(client(options, params={"bogusField": 1}))
+        generate_once(client(options, params={"bogusField": 1}))
     assert keyed_server.requests() == []
 
 
 def test_the_region_comes_from_the_option_or_the_chain(
     keyed_server: LLMTestServer, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    call(client(options))
+    generate_once(client(options))
     monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
     chained = client({k: v for k, v in options.items() if k != "region"})
     assert chained.region == "ap-southeast-2"
-    call(chained)
+    generate_once(chained)
     assert [r.credential for r in keyed_server.requests()] == ["sigv4/eu-west-1", "sigv4/ap-southeast-2"]
     assert all(r.credential_ok for r in keyed_server.requests())
 
@@ -208,7 +141,7 @@ def test_credentials_come_from_a_profile_of_the_config_files(
     credentials.write_text(f"[judge]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = {SECRET_KEY}\n")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     keyed_server.configure(api_key="AKIAPROFILE")
-    assert call(client(options, profile="judge")).content
+    assert generate_once(client(options, profile="judge")).content
     assert keyed_server.requests()[0].credential_ok
 
 
@@ -218,26 +151,18 @@ def test_missing_credentials_are_rejected_never_retried(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(LLMRequestRejected, match="no usable credentials"):
-        call(client(options))
+        generate_once(client(options))
     with pytest.raises(LLMRequestRejected, match="judge"):
-        call(client(options, profile="judge"))
+        generate_once(client(options, profile="judge"))
     assert keyed_server.requests() == []
 
 
 def test_wrong_credentials_are_rejected(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
     keyed_server.configure(api_key="AKIASOMEONEELSE")
     with pytest.raises(LLMRequestRejected, match="HTTP 403"):
-        call(client(options))
+        generate_once(client(options))
 
 
 def test_the_secret_key_is_registered_for_scrubbing(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    call(client(options))
+    generate_once(client(options))
     assert SECRET_KEY not in scrub_secrets(f"botocore said: {SECRET_KEY}")
-
-
-def test_a_redirect_is_refused_never_followed(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.script(["307"])
-    with pytest.raises(LLMRequestRejected) as caught:
-        call(client(options))
-    assert "307" in str(caught.value)
-    assert len(keyed_server.requests()) == 1
