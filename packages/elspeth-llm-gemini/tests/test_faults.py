@@ -182,3 +182,36 @@ def test_the_key_is_scrubbed_from_an_error_that_echoes_it(keyed_server: LLMTestS
         generate_once(client(options))
     assert KEY in str(caught.value)  # the server did echo it ...
     assert KEY not in scrub_secrets(str(caught.value))  # ... and the run's scrubbing takes it out
+
+
+def test_vertex_with_a_service_account_file_exchanges_its_jwt_for_a_token(
+    keyed_server: LLMTestServer, vertex_options: dict[str, Any], tmp_path: Any
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "elspeth-test",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "judge@elspeth-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{keyed_server.url}/token",  # google-auth signs a JWT and exchanges it here
+    }
+    key_file = tmp_path / "judge.json"
+    key_file.write_text(json.dumps(account))
+    options = {k: v for k, v in vertex_options.items() if k != "access_token_env"}
+
+    reply = generate_once(client(options, credentials_file=str(key_file)))
+
+    assert reply.content
+    token, answer = keyed_server.requests()
+    assert token.path == "/token"
+    assert token.credential == "service-account judge@elspeth-test.iam.gserviceaccount.com"
+    assert answer.credential == "bearer"
+    assert answer.credential_ok  # the token the exchange issued is the one the call presented

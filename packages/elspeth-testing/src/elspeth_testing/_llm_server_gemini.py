@@ -10,10 +10,16 @@ the OpenAI endpoint's for the same prompt. Errors have Google's shape
 (``{"error": {"code", "message", "status"}}``); a 429 carries its wait as a ``google.rpc.RetryInfo``
 ``retryDelay`` in ``details`` and no ``Retry-After``, as the real API does. A ``content_filter`` fault
 is a 200 whose ``promptFeedback`` has ``blockReason: SAFETY`` and no candidates.
+
+``POST /token`` is Google's OAuth token endpoint for a service account (the ``token_uri`` of its
+key file): a JWT-bearer grant whose assertion names the service account gets ``bearer_token`` (or a
+fixed test token) as its access token; the signature is not checked.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +27,7 @@ from aiohttp import web
 from elspeth_testing._llm_server_http import STATE, Reply, _read, _truncated, answer_chat
 from elspeth_testing._llm_server_state import RecordedRequest, tokens
 
-__all__ = ["generate_route", "to_chat_body"]
+__all__ = ["generate_route", "to_chat_body", "token_route"]
 
 _STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -148,3 +154,33 @@ async def generate_route(request: web.Request, rec: RecordedRequest) -> web.Resp
         return answer
     reply = _reply(answer.chat, model)
     return _truncated(reply) if answer.malformed else web.json_response(reply)
+
+
+_JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def _claims(assertion: str) -> dict[str, Any] | None:
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+async def token_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+    """Exchange a service account's signed JWT for an access token, as ``oauth2.googleapis.com/token`` does."""
+    form = await request.post()
+    rec.body = {k: ("<redacted>" if k == "assertion" else str(v)) for k, v in form.items()}
+    claims = _claims(str(form.get("assertion", "")))
+    if form.get("grant_type") != _JWT_BEARER or claims is None or not claims.get("iss"):
+        rec.status, rec.outcome = 400, "400"
+        refused = {"error": "invalid_grant", "error_description": "a signed JWT is required"}
+        return web.json_response(refused, status=400)
+    rec.prompt = ""
+    rec.credential, rec.credential_ok = f"service-account {claims['iss']}", True
+    rec.status, rec.outcome = 200, "ok"
+    token = request.app[STATE].config.bearer_token or "ya29.elspeth-test-server-token"
+    return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": 3600})
