@@ -215,3 +215,37 @@ def test_vertex_with_a_service_account_file_exchanges_its_jwt_for_a_token(
     assert token.credential == "service-account judge@elspeth-test.iam.gserviceaccount.com"
     assert answer.credential == "bearer"
     assert answer.credential_ok  # the token the exchange issued is the one the call presented
+
+
+@pytest.mark.parametrize("finish", ["SAFETY", "PROHIBITED_CONTENT", "RECITATION"])
+def test_a_reply_stopped_by_a_safety_finish_reason_is_a_refusal(finish: str) -> None:
+    from google.genai import types
+
+    from elspeth_llm_gemini.sdk import to_response
+
+    # the wire JSON of a reply whose candidate was blocked after generation, read by the SDK's own type
+    wire = {"candidates": [{"finishReason": finish, "index": 0, "content": {"role": "model", "parts": []}}]}
+    reply = types.GenerateContentResponse.model_validate(wire)
+    with pytest.raises(LLMContentRefused, match=f"finishReason: {finish}"):
+        to_response(reply, "gemini-test", "gemini gemini-test")
+
+
+def test_thinking_tokens_count_as_output_and_thoughts_are_not_the_answer() -> None:
+    from google.genai import types
+
+    from elspeth_llm_gemini.sdk import to_response
+
+    wire = {
+        "candidates": [
+            {
+                "finishReason": "STOP",
+                "content": {"role": "model", "parts": [{"text": "hmm", "thought": True}, {"text": "Score: 4"}]},
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 3, "thoughtsTokenCount": 20},
+        "modelVersion": "gemini-2.5-flash-001",
+    }
+    response = to_response(types.GenerateContentResponse.model_validate(wire), "gemini-2.5-flash", "here")
+    assert response.content == "Score: 4"
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (10, 23)
+    assert response.model == "gemini-2.5-flash-001"
