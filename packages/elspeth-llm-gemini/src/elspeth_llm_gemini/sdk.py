@@ -62,11 +62,11 @@ def _credentials(options: Any, token: str | None) -> Any:
     if token is not None:
         from google.oauth2.credentials import Credentials
 
-        return Credentials(token=token)  # type: ignore[no-untyped-call]
+        return Credentials(token=token)  # type: ignore[no-untyped-call,unused-ignore]
     if options.credentials_file is not None:
         from google.oauth2 import service_account
 
-        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call,unused-ignore]
             options.credentials_file, scopes=_SCOPES
         )
     return None  # the SDK finds application default credentials on the first call
