@@ -72,6 +72,10 @@ class LLMRunContract:
         """The client's options, pointing at ``fault_server``."""
         pytest.fail(f"{type(self).__name__} must override the `plugin_options` fixture", pytrace=False)
 
+    def endpoint(self, fault_server: LLMTestServer) -> str:
+        """The client's ``endpoint`` as it names it in errors (default: the server's URL)."""
+        return fault_server.url
+
     def settings(self, options: dict[str, Any], root: str) -> str:
         """The experiment's settings text with the client's ``options`` and ``allowed_endpoints: [root]``."""
         text = _SETTINGS.replace("PLUGIN", self.plugin).replace("OPTIONS", json.dumps(options))
@@ -142,5 +146,5 @@ class LLMRunContract:
         done = elspeth_cli("run", str(settings))
 
         assert done.returncode != 0
-        assert f"LLM endpoint {fault_server.url} is not in allowed_endpoints" in done.stderr
+        assert f"LLM endpoint {self.endpoint(fault_server)} is not in allowed_endpoints" in done.stderr
         assert fault_server.requests() == []
