@@ -32,6 +32,7 @@ def client(options: dict[str, Any], **more: Any) -> AnthropicClient:
 
 class TestAnthropicFaults(LLMFaultContract):
     plugin_class = AnthropicClient
+    where = "anthropic claude-test at http://127.0.0.1"
     faults: ClassVar[dict[str, type[LLMError]]] = {**COMMON_FAULTS, "529": LLMServerError}
 
     @pytest.fixture

@@ -36,6 +36,7 @@ def client(options: dict[str, Any], **more: Any) -> BedrockClient:
 
 class TestBedrockFaults(LLMFaultContract):
     plugin_class = BedrockClient
+    where = "bedrock anthropic.claude-test-v1:0 at http://127.0.0.1"
     faults: ClassVar[dict[str, type[LLMError]]] = {**COMMON_FAULTS, "408": LLMTimeout}
 
     @pytest.fixture

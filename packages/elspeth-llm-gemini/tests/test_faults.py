@@ -37,6 +37,7 @@ def client(options: dict[str, Any], **more: Any) -> GeminiClient:
 
 class TestGeminiFaults(LLMFaultContract):
     plugin_class = GeminiClient
+    where = "gemini gemini-test at http://127.0.0.1"
     faults: ClassVar[dict[str, type[LLMError]]] = {**COMMON_FAULTS, "429:0.5": LLMRateLimited, "empty": LLMServerError}
 
     @pytest.fixture
@@ -49,6 +50,8 @@ class TestGeminiFaults(LLMFaultContract):
 
 
 class TestVertexFaults(TestGeminiFaults):
+    where = "gemini gemini-test on Vertex AI (elspeth-test, europe-west4) at http://127.0.0.1"
+
     @pytest.fixture
     def plugin_options(self, vertex_options: dict[str, Any]) -> dict[str, Any]:
         return vertex_options

@@ -84,6 +84,8 @@ class LLMFaultContract:
 
     plugin_class: ClassVar[type[Any]]
     faults: ClassVar[dict[str, type[LLMError]]] = COMMON_FAULTS
+    where: ClassVar[str | None] = None
+    """Text every error message must hold besides the endpoint (the client's name and model, say)."""
     retry: ClassVar[RetryPolicy] = RetryPolicy(max_attempts=4, initial_delay_s=0.01, max_delay_s=0.05, timeout_s=5.0)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -113,6 +115,7 @@ class LLMFaultContract:
         with pytest.raises(self.faults[fault]) as caught:
             generate_once(self.client(plugin_options), FAULT_REQUEST)
         assert fault_server.url in str(caught.value), f"the error does not name the endpoint: {caught.value}"
+        assert self.where is None or self.where in str(caught.value), f"{self.where!r} not in: {caught.value}"
         _, _, after = fault.partition(":")
         if after:
             assert caught.value.retry_after == float(after), "the provider's retry hint was lost"
