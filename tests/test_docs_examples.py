@@ -59,6 +59,7 @@ ENV = {
     "ELSPETH_SIGNING_KEY": "doc-key-0123456789abcdef0123456789",
     "OPENAI_API_KEY": "x",
     "ANTHROPIC_API_KEY": "x",
+    "GEMINI_API_KEY": "x",
 }
 
 

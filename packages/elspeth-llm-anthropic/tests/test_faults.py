@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from elspeth_llm_anthropic import AnthropicClient
 
 from elspeth import (
-    LLMConnectionError,
-    LLMContentRefused,
+    LLMError,
     LLMPipeline,
-    LLMRateLimited,
     LLMRequest,
     LLMRequestRejected,
     LLMResponse,
     LLMServerError,
     scrub_secrets,
 )
-from elspeth.llm_errors import LLMCallFailed
 from elspeth.orchestration.retry import RetryPolicy
+from elspeth_testing import COMMON_FAULTS, LLMFaultContract
 from elspeth_testing.llm_server import LLMTestServer
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.01, max_delay_s=0.05, timeout_s=2.0)
@@ -32,67 +30,25 @@ def client(options: dict[str, Any], **more: Any) -> AnthropicClient:
     return AnthropicClient(AnthropicClient.Options.model_validate({**options, **more}))
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "retry_after"),
-    [
-        ("429:3", LLMRateLimited, 3.0),
-        ("529", LLMServerError, None),
-        ("503", LLMServerError, None),
-        ("500", LLMServerError, None),
-        ("drop", LLMConnectionError, None),
-        ("400", LLMRequestRejected, None),
-        ("401", LLMRequestRejected, None),
-        ("403", LLMRequestRejected, None),
-        ("content_filter", LLMContentRefused, None),
-    ],
-)
-def test_each_fault_maps_to_its_elspeth_error(
-    keyed_server: LLMTestServer, options: dict[str, Any], fault: str, error: type, retry_after: float | None
-) -> None:
-    keyed_server.script([fault])
-    with pytest.raises(error) as caught:
+class TestAnthropicFaults(LLMFaultContract):
+    plugin_class = AnthropicClient
+    where = "anthropic claude-test at http://127.0.0.1"
+    faults: ClassVar[dict[str, type[LLMError]]] = {**COMMON_FAULTS, "529": LLMServerError}
+
+    @pytest.fixture
+    def fault_server(self, keyed_server: LLMTestServer) -> LLMTestServer:
+        return keyed_server
+
+    @pytest.fixture
+    def plugin_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options
+
+
+def test_an_overloaded_529_says_so(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
+    keyed_server.script(["529"])
+    with pytest.raises(LLMServerError) as caught:
         asyncio.run(client(options).generate(REQUEST))
-    assert "anthropic claude-test at http://127.0.0.1" in str(caught.value)
-    if retry_after is not None:
-        assert caught.value.retry_after == retry_after
-    if fault == "529":
-        assert "Overloaded" in str(caught.value) or "529" in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("fault", "retried"),
-    [
-        ("429:0.01", True),
-        ("529", True),
-        ("503", True),
-        ("drop", True),
-        ("400", False),
-        ("401", False),
-        ("403", False),
-        ("content_filter", False),
-    ],
-)
-def test_the_pipeline_retries_only_what_may_succeed_later(
-    keyed_server: LLMTestServer, options: dict[str, Any], fault: str, retried: bool
-) -> None:
-    keyed_server.script([fault])
-    pipeline = LLMPipeline(client(options), retry=FAST_RETRY, name="anthropic")
-
-    async def call() -> LLMResponse | LLMCallFailed:
-        try:
-            return await pipeline.call(REQUEST)
-        except LLMCallFailed as exc:
-            return exc
-
-    outcome = asyncio.run(call())
-    outcomes = [r.outcome for r in keyed_server.requests() if r.prompt == "the kettle"]
-    if retried:
-        assert isinstance(outcome, LLMResponse), outcome
-        assert outcomes == [fault.partition(":")[0], "ok"]
-    else:
-        assert isinstance(outcome, LLMCallFailed)
-        assert "not retryable after 1 attempt" in str(outcome)
-        assert len(outcomes) == 1
+    assert "Overloaded" in str(caught.value) or "529" in str(caught.value)
 
 
 def test_usage_counts_prompt_caching_and_latency(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
@@ -134,11 +90,3 @@ def test_the_key_is_scrubbed_from_an_error_that_echoes_it(
     with pytest.raises(LLMRequestRejected) as caught:
         asyncio.run(client(options).generate(REQUEST))
     assert api_key not in scrub_secrets(str(caught.value))
-
-
-def test_a_redirect_is_refused_never_followed(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.script(["307"])
-    with pytest.raises(LLMRequestRejected) as caught:
-        asyncio.run(client(options).generate(REQUEST))
-    assert "307" in str(caught.value)
-    assert len(keyed_server.requests()) == 1

@@ -2,80 +2,27 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
+from typing import Any
 
 import pytest
 
+from elspeth_testing import LLMRunContract
 from elspeth_testing.llm_server import LLMTestServer
-from elspeth_testing.plugin import ElspethCli, WriteSettings
-
-# these runs use the experiment orchestrator: present in the workspace's `tests` session, absent when this
-# distribution is tested alone beside core (nox isolated), where the client's own tests still run
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("elspeth_experiment") is None, reason="needs elspeth-orchestrator-experiment installed"
-)
-
-SETTINGS = """\
-name: openai-e2e
-datasource: {plugin: csv, options: {path: reviews.csv, id_column: id}}
-llm:
-  plugin: openai
-  options:
-    model: gpt-test
-    base_url: BASE_URL
-    api_key_env: OPENAI_TEST_KEY
-    temperature: 0
-allowed_endpoints: [ROOT]
-retry: {max_attempts: 5, initial_delay_s: 0.01, max_delay_s: 0.2, timeout_s: 10}
-prompts:
-  system: 'Reply with "Score: N".'
-  user: 'Review: {{ review }}'
-concurrency: 8
-orchestrator:
-  plugin: experiment
-  options:
-    row_plugins: [score_extractor]
-    aggregators: [score_stats]
-sinks:
-  - {plugin: jsonl, options: {path: results.jsonl}}
-output_dir: out
-"""
 
 
-def test_elspeth_run_with_the_openai_client(
-    keyed_server: LLMTestServer, write_settings: WriteSettings, elspeth_cli: ElspethCli
-) -> None:
-    keyed_server.configure(rate_429=0.2, retry_after_s=0.05, rate_500=0.1, seed=5)
-    keyed_server.script(["429", "503", "drop"], match="review 7")
-    reviews = "id,review\n" + "".join(f"r{i},review {i} of the kettle\n" for i in range(40))
-    text = SETTINGS.replace("BASE_URL", keyed_server.openai_base_url).replace("ROOT", keyed_server.url)
-    settings = write_settings(text, {"reviews.csv": reviews})
+class TestOpenAIRuns(LLMRunContract):
+    plugin = "openai"
+    answer_path = "/v1/chat/completions"
+    foreign_endpoint = "https://api.openai.com"
+    rows = 40
 
-    done = elspeth_cli("run", str(settings))
+    def endpoint(self, fault_server: LLMTestServer) -> str:
+        return fault_server.openai_base_url
 
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in (settings.parent / "out" / "results.jsonl").read_text("utf-8").splitlines()]
-    assert sorted(x["row_id"] for x in lines) == sorted(f"r{i}" for i in range(40))
-    assert {x["status"] for x in lines} == {"ok"}
-    for line in lines:
-        score = line["metrics"]["scores"]["default"]
-        assert line["outputs"]["response"].startswith(f"Score: {score:.2f}")
-    assert all(x["metrics"]["prompt_tokens"] > 0 for x in lines), lines[0]
-    successes = keyed_server.successes_per_prompt()
-    assert successes == {f"Review: review {i} of the kettle": 1 for i in range(40)}
-    outcomes = [r.outcome for r in keyed_server.requests() if r.prompt == "Review: review 7 of the kettle"]
-    assert outcomes == ["429", "503", "drop", "ok"]
+    @pytest.fixture
+    def fault_server(self, keyed_server: LLMTestServer) -> LLMTestServer:
+        return keyed_server
 
-
-def test_an_endpoint_outside_allowed_endpoints_is_refused_before_any_call(
-    keyed_server: LLMTestServer, write_settings: WriteSettings, elspeth_cli: ElspethCli
-) -> None:
-    text = SETTINGS.replace("BASE_URL", keyed_server.openai_base_url).replace("ROOT", "https://api.openai.com")
-    settings = write_settings(text, {"reviews.csv": "id,review\nr1,fine\n"})
-
-    done = elspeth_cli("run", str(settings))
-
-    assert done.returncode != 0
-    assert f"LLM endpoint {keyed_server.openai_base_url} is not in allowed_endpoints" in done.stderr
-    assert keyed_server.requests() == []
+    @pytest.fixture
+    def plugin_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**options, "temperature": 0}

@@ -23,21 +23,28 @@ from elspeth_testing._registry import build_registry, plugin_module  # noqa: E40
 from elspeth_testing._samples import UNICODE_TEXT, EchoClient, sample_request, sample_run_result  # noqa: E402
 from elspeth_testing._settings import write_settings_files  # noqa: E402
 from elspeth_testing.contracts import (  # noqa: E402
+    COMMON_FAULTS,
     DataSourceContract,
     LLMClientContract,
+    LLMFaultContract,
+    LLMRunContract,
     MiddlewareContract,
     PluginContract,
     SinkContract,
+    generate_once,
 )
 from elspeth_testing.contracts._base import run_async  # noqa: E402
 from elspeth_testing.contracts.datasource import read_table  # noqa: E402
 from elspeth_testing.rows import RowsOrchestrator  # noqa: E402
 
 __all__ = [
+    "COMMON_FAULTS",
     "CliResult",
     "DataSourceContract",
     "EchoClient",
     "LLMClientContract",
+    "LLMFaultContract",
+    "LLMRunContract",
     "MiddlewareContract",
     "PluginContract",
     "RowsOrchestrator",
@@ -45,6 +52,7 @@ __all__ = [
     "UNICODE_TEXT",
     "build_registry",
     "distribution_fixtures",
+    "generate_once",
     "plugin_module",
     "read_table",
     "run_async",

@@ -10,14 +10,12 @@ first time as ``cache_creation_input_tokens``.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
-from elspeth_testing._llm_server_http import STATE, _faulted, _gone, _read, _truncated
-from elspeth_testing._llm_server_state import CHAT, RecordedRequest, last_user_message
+from elspeth_testing._llm_server_http import STATE, Reply, _read, _truncated, answer_chat
+from elspeth_testing._llm_server_state import RecordedRequest
 
 __all__ = ["messages_route", "to_chat_body"]
 
@@ -62,22 +60,11 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _anthropic_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """An error in Anthropic's shape."""
     kind = _ERROR_TYPES.get(status, "api_error")
     return web.json_response(
         {"type": "error", "error": {"type": kind, "message": message}}, status=status, headers=headers
     )
-
-
-def _reshaped(response: web.Response) -> web.Response:
-    """An OpenAI-shaped error reply from the shared fault code, in Anthropic's shape (headers kept)."""
-    if response.status < 400 or not isinstance(response.body, bytes):
-        return response
-    try:
-        message = json.loads(response.body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return response
-    keep = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "location"}}
-    return _anthropic_error(response.status, message, keep)
 
 
 def _message(chat_reply: dict[str, Any], model: str, cache: tuple[int, int]) -> dict[str, Any]:
@@ -131,25 +118,18 @@ async def messages_route(request: web.Request, rec: RecordedRequest) -> web.Resp
         rec.status, rec.outcome = 400, "400"
         return _anthropic_error(400, "max_tokens: Field required (and this server does not stream Messages)")
     chat = to_chat_body(body)
-    rec.prompt = last_user_message(chat)
-    fault, latency = state.choose(CHAT, request.path, rec.prompt, json.dumps(chat["messages"], sort_keys=True))
-    if fault.kind not in {"429", "drop", "hang"} and latency:
-        await asyncio.sleep(latency)
-    if fault.kind == "content_filter" or (state.config.refuse_marker and state.config.refuse_marker in rec.prompt):
-        rec.status, rec.outcome = 400, "content_filter"
-        return _anthropic_error(400, "Output blocked by content filtering policy (test server).")
-    answer = await _faulted(request, rec, fault, state)
-    if answer is not None:
-        return _reshaped(answer)
     seen = _text(body.get("system")) in state.seen_systems
-    reply = state.completion(chat, str(body["model"]))
+
+    def refusal() -> web.Response:
+        rec.status = 400
+        return _anthropic_error(400, "Output blocked by content filtering policy (test server).")
+
+    answer = await answer_chat(request, rec, chat, str(body["model"]), refusal, _anthropic_error)
+    if not isinstance(answer, Reply):
+        return answer
     cache = (0, 0)
     if _cached_system(body):
         system_tokens = max(1, len(_text(body.get("system"))) // 4)
         cache = (system_tokens, 0) if seen else (0, system_tokens)
-    if _gone(request):
-        rec.outcome = "client_gone"
-        return web.Response(status=204)
-    rec.status = 200
-    message = _message(reply, str(body["model"]), cache)
-    return _truncated(message) if fault.kind == "malformed" else web.json_response(message)
+    message = _message(answer.chat, str(body["model"]), cache)
+    return _truncated(message) if answer.malformed else web.json_response(message)

@@ -9,6 +9,9 @@ Routes:
     ``POST /contentsafety/text:analyze`` and ``/contentsafety/text:shieldPrompt`` (``?api-version=...``):
     Azure AI Content Safety, ``Ocp-Apim-Subscription-Key``.
     ``POST /v1/messages``: Anthropic Messages, ``x-api-key`` (:mod:`elspeth_testing._llm_server_anthropic`).
+    ``POST /model/{modelId}/converse``: Amazon Bedrock Converse, SigV4 (:mod:`elspeth_testing._llm_server_bedrock`).
+    ``POST /{version}/models/{model}:generateContent`` and the Vertex AI ``projects/.../locations/...`` form:
+    Gemini (:mod:`elspeth_testing._llm_server_gemini`); ``POST /token``: Google's OAuth token exchange.
     ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process; the
     config route never sends back a credential.
 """
@@ -23,6 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from elspeth_testing._llm_server_anthropic import messages_route
+from elspeth_testing._llm_server_bedrock import converse_route
+from elspeth_testing._llm_server_gemini import generate_route, token_route
 from elspeth_testing._llm_server_http import (
     STATE,
     STOPPING,
@@ -247,6 +252,11 @@ def build_app(state: ServerState) -> web.Application:
         app.router.add_get(f"{prefix}/models", models)
         app.router.add_get(f"{prefix}/models/{{model}}", models)
     app.router.add_post("/v1/messages", _recorded(messages_route))
+    app.router.add_post("/model/{model_id}/converse", _recorded(converse_route))
+    gemini = _recorded(generate_route)
+    app.router.add_post("/{version}/models/{call}", gemini)
+    app.router.add_post("/token", _recorded(token_route))
+    app.router.add_post("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}", gemini)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
     app.router.add_post("/contentsafety/text:shieldPrompt", _recorded(_shield_route))
     app.router.add_get("/_elspeth/requests", _control_requests)

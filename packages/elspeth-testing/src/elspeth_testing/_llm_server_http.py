@@ -1,7 +1,9 @@
 """The LLM test server's HTTP pieces every wire API shares: error replies, faults, hangs, drops, credentials.
 
 Split from :mod:`elspeth_testing._llm_server_app` so each provider's wire API (OpenAI and Azure there,
-Anthropic in :mod:`elspeth_testing._llm_server_anthropic`) answers faults the same way.
+Anthropic, Bedrock and Gemini in their own modules) answers faults the same way: :func:`answer_chat`
+is the one path from a prompt to its reply or its fault, :func:`reshaped` puts a fault's error in a
+provider's own shape.
 """
 
 from __future__ import annotations
@@ -9,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from elspeth_testing._llm_server_state import Fault, RecordedRequest, ServerState, redact
+from elspeth_testing._llm_server_state import CHAT, Fault, RecordedRequest, ServerState, last_user_message, redact
 
 __all__ = [
     "STATE",
+    "Reply",
+    "answer_chat",
+    "reshaped",
     "STOPPING",
     "_credential",
     "_drop",
@@ -55,7 +62,7 @@ def _credential(request: web.Request, state: ServerState, azure: bool) -> tuple[
 
 def _presented(request: web.Request) -> str:
     """The credential a request presented, as it sent it (for ``echo_credentials``)."""
-    for name in ("Authorization", "api-key", "Ocp-Apim-Subscription-Key"):
+    for name in ("Authorization", "api-key", "x-api-key", "x-goog-api-key", "Ocp-Apim-Subscription-Key"):
         if name in request.headers:
             return request.headers[name]
     return "(none)"
@@ -157,3 +164,60 @@ async def _faulted(
         headers = {} if after is None else {"Retry-After": f"{after:g}"}
         return _error(429, "Rate limit reached (test server).", "rate_limit_exceeded", headers)
     return _error(status, f"Injected {status} (test server).", str(status))
+
+
+ErrorBuilder = Callable[[int, str, dict[str, str]], web.Response]
+"""Builds a provider's error reply from the status, the message and the headers to keep."""
+
+
+def reshaped(response: web.Response, build: ErrorBuilder) -> web.Response:
+    """An OpenAI-shaped error reply from the shared fault code, rebuilt by ``build`` (keeping its headers)."""
+    if response.status < 400 or not isinstance(response.body, bytes):
+        return response
+    try:
+        message = json.loads(response.body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return response
+    keep = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "location"}}
+    return build(response.status, str(message), keep)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A chat-completion reply to send in a provider's shape; ``malformed`` asks for it cut short."""
+
+    chat: dict[str, Any]
+    malformed: bool
+
+
+async def answer_chat(
+    request: web.Request,
+    rec: RecordedRequest,
+    chat: dict[str, Any],
+    model: str,
+    refusal: Callable[[], web.Response],
+    build: ErrorBuilder,
+) -> web.Response | Reply:
+    """The reply to a chat-equivalent body, or the response that replaces it (a fault, a refusal, a client gone).
+
+    Every provider's wire API goes through here after reading its own body into ``chat``, so a
+    prompt gets the same reply, latency and faults whichever API it came through. ``refusal``
+    answers a ``content_filter`` fault (or the refuse marker) as the provider refuses content.
+    """
+    state = request.app[STATE]
+    rec.prompt = last_user_message(chat)
+    fault, latency = state.choose(CHAT, request.path, rec.prompt, json.dumps(chat["messages"], sort_keys=True))
+    if fault.kind not in {"429", "drop", "hang"} and latency:
+        await asyncio.sleep(latency)
+    if fault.kind == "content_filter" or (state.config.refuse_marker and state.config.refuse_marker in rec.prompt):
+        rec.outcome = "content_filter"
+        return refusal()
+    answer = await _faulted(request, rec, fault, state)
+    if answer is not None:
+        return reshaped(answer, build)
+    reply = state.completion(chat, model)
+    if _gone(request):
+        rec.outcome = "client_gone"
+        return web.Response(status=204)
+    rec.status = 200
+    return Reply(reply, fault.kind == "malformed")

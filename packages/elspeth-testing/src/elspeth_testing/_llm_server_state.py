@@ -34,9 +34,12 @@ CHAT = "chat"
 SAFETY = "safety"
 SHIELD = "shield"
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "ocp-apim-subscription-key", "cookie"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "x-goog-api-key", "ocp-apim-subscription-key", "x-amz-security-token"}
+    | {"cookie"}
+)
 _DEFAULT_CATEGORIES = ("Hate", "SelfHarm", "Sexual", "Violence")
-ANSWER_PATHS = ("chat/completions", "/v1/messages")  # the wire APIs whose replies answer a prompt
+ANSWER_PATHS = ("chat/completions", "/v1/messages", "/converse", ":generateContent")  # wire APIs answering a prompt
 SECRET_FIELDS = frozenset({"api_key", "bearer_token", "safety_key"})  # never sent back by `/_elspeth/config`
 
 
@@ -71,8 +74,8 @@ class ServerConfig(BaseModel):
         "http://127.0.0.1:9/v1/chat/completions", description="the `Location` a scripted 3xx fault (307, 308) names"
     )
     hang_s: float = Field(300.0, gt=0, description="longest a hang lasts before the connection is closed")
-    api_key: str | None = Field(None, description="key required as `Bearer` (OpenAI) or `api-key` (Azure)")
-    bearer_token: str | None = Field(None, description="Entra ID token accepted as `Bearer` on Azure paths")
+    api_key: str | None = Field(None, description="the key required (on Bedrock: the access key id)")
+    bearer_token: str | None = Field(None, description="`Bearer` token of Azure (Entra ID) and Vertex AI paths")
     azure_model: str = Field("gpt-4o-mini-2024-07-18", description="model name Azure replies report")
     safety_key: str | None = Field(None, description="Content Safety `Ocp-Apim-Subscription-Key` required")
     safety_markers: dict[str, dict[str, int]] = Field(
@@ -172,7 +175,8 @@ class RecordedRequest:
         duration_s: how long the server took over it.
         status: the HTTP status returned, or None when no reply was sent (hang, drop, client gone).
         outcome: ``ok``, ``hang``, ``drop``, ``malformed``, ``empty``, ``client_gone``, or the status as text.
-        credential: ``bearer`` or ``api-key`` or ``subscription-key``, as presented; None if none.
+        credential: ``bearer``, ``api-key``, ``x-api-key``, ``x-goog-api-key``, ``subscription-key`` or
+            ``sigv4/REGION`` (Bedrock), as presented; None if none.
         credential_ok: whether the credential matched what the server expects.
         peer: the client's ``host:port``; requests sharing it came over one kept-alive connection.
 
