@@ -32,7 +32,7 @@ from elspeth.errors import (
 from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
 from elspeth.lazy import lazy_exports
-from elspeth.outcome import RunOutcome
+from elspeth.outcome import GateResult, RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.types import (
     Artifact,
@@ -218,6 +218,7 @@ __all__ = [
     "DiskFull",
     "ElspethError",
     "Failure",
+    "GateResult",
     "HookspecAdder",
     "LLMCallFailed",
     "LLMConnectionError",

@@ -67,7 +67,8 @@ def run_command(
     """Run the settings, print a summary, and return the exit code.
 
     0 when the run finished; 1 when it failed: the orchestrator or a sink raised (:class:`RunFailed`
-    propagates), every row failed, or (with ``strict``) any row failed; 130 when stopped by Ctrl-C.
+    propagates), every row failed, or (with ``strict``) any row failed; 3 when it finished but a quality
+    gate failed (``gates:``; each failed gate is printed with its figures); 130 when stopped by Ctrl-C.
     """
     loaded = load_settings(settings_path)
     bar = _progress(progress)
@@ -124,7 +125,16 @@ def run_command(
     if strict and failed:
         typer.echo(f"error: {failed} row(s) failed (--strict)", err=True)
         return 1
+    if gates_failed := result.metadata.failed_gates:
+        for gate in gates_failed:
+            typer.echo(f"error: gate failed: {gate.name}: {gate.detail}", err=True)
+        typer.echo(f"error: {len(gates_failed)} of {len(result.metadata.gates)} gate(s) failed", err=True)
+        return GATE_FAILED
     return 0
+
+
+GATE_FAILED = 3
+"""The exit code of a run that finished but did not meet a quality gate (1, 2 and 130 mean other things)."""
 
 
 def _failed(result: RunResult) -> int:
@@ -178,6 +188,8 @@ def _print_summary(result: RunResult, summary: Any) -> None:
     if result.failures:
         first = result.failures[0]
         typer.echo(f"  first failure: row {first.row_id} at {first.stage}: {first.error}")
+    for gate in meta.gates:
+        typer.echo(f"  gate {'passed' if gate.passed else 'FAILED'}: {gate.name}: {gate.detail}")
     artifacts = meta.extra.get("artifacts") or []
     if artifacts:
         typer.echo("wrote:")
