@@ -6,13 +6,14 @@ Nothing here touches the network; :mod:`elspeth_testing._llm_server_app` turns i
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth_testing._llm_server_limit import Capacity
 from elspeth_testing._llm_server_replies import content_for, tokens
@@ -89,11 +90,27 @@ class ServerConfig(BaseModel):
     models: list[str] = Field(
         default_factory=lambda: ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"], description="what `GET /v1/models` lists"
     )
+    choose: dict[str, str] = Field(
+        default_factory=dict,
+        description="a regular expression searched in the last user message (dot matches newlines) and the value a "
+        "json_schema enum answers with when it matches, the first match winning; without one, the enum's first value "
+        "(a scripted judge: which of two responses it prefers)",
+    )
     echo_credentials: bool = Field(
         False,
         description="quote the credential a request presented in every error and reply, as a careless service does "
         "(to test that a client's secrets are scrubbed from what it records)",
     )
+
+    @field_validator("choose")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"choose: {pattern!r} is not a regular expression: {exc}") from None
+        return value
 
 
 @dataclass(frozen=True)
@@ -311,11 +328,12 @@ class ServerState:
         )
         user = last_user_message(body)
         rationale = f"Judged {len(user)} characters: {user[:40]}{note}"
+        pick = next((value for pattern, value in self.config.choose.items() if re.search(pattern, user, re.S)), None)
         choices: list[dict[str, Any]] = []
         for index in range(body.get("n") or 1):
             extra = (index,) if index else ()
             score = round(_fraction("score", self.config.seed, model, *texts, *extra), 2)
-            content, finish = content_for(body, score, rationale)
+            content, finish = content_for(body, score, rationale, pick)
             choices.append(
                 {
                     "index": index,
