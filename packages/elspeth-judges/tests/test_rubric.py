@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -107,3 +106,22 @@ def test_bad_options_are_refused_before_any_call_naming_the_field(
     assert f"orchestrator.options.{where}" in text
     assert message in text
     assert server.requests("/v1/chat/completions") == []
+
+
+def test_a_resumed_run_does_not_ask_the_judge_again_for_finished_rows(run_judged: Any, server: Any) -> None:
+    from elspeth.resume import RunOptions
+
+    server.script(["400"], match="Rate: item number 3")  # that row's own call fails, so the run can resume it
+    first = run_judged(_options(SCALE), rows=5, run_options=RunOptions())
+    assert first.metadata.failed == 1
+    judged = [r for r in server.requests("/v1/chat/completions") if "Rubric:" in r.prompt and r.status == 200]
+    assert len(judged) == 4
+    server.reset()
+    again = run_judged(_options(SCALE), rows=5, run_options=RunOptions(resume=first.metadata.run_id, retry_errors=True))
+    assert again.metadata.failed == 0
+    sent = [r.prompt for r in server.requests("/v1/chat/completions")]
+    assert len(sent) == 2, "only the failed row is asked again: its own call, then its judge"
+    assert all("item number 3" in prompt for prompt in sent)
+    scores = {r.row_id: r.metrics["judge_scores"]["default"] for r in again.records}
+    assert set(scores) == {"r00", "r01", "r02", "r03", "r04"}
+    assert scores == {r.row_id: r.metrics["judge_scores"]["default"] for r in first.records} | {"r03": scores["r03"]}

@@ -2,8 +2,9 @@
 
 Methods:
 - ``exact``: the response equals the reference (surrounding whitespace aside; ``case_sensitive``);
-- ``normalized``: equal after Unicode NFKC, case folding, dropping punctuation and the articles
-  *a*, *an*, *the*, and collapsing whitespace (SQuAD's answer normalization);
+- ``normalized``: equal after Unicode NFKC, case folding, punctuation turned into spaces, the
+  articles *a*, *an*, *the* dropped and whitespace collapsed (SQuAD's answer normalization, except
+  that punctuation separates words: "Eiffel-Tower" matches "eiffel tower");
 - ``regex``: the reference is a regular expression, searched in the response (``fullmatch`` to
   require the whole response);
 - ``numeric``: the response's first (or ``last``) number is within ``tolerance`` (absolute) or
@@ -29,7 +30,7 @@ from elspeth import LLMResponse, Row
 __all__ = ["ReferenceMatch", "normalize"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_PUNCTUATION = str.maketrans(string.punctuation, " " * len(string.punctuation))
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 

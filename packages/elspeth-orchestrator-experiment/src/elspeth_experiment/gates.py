@@ -193,13 +193,18 @@ def _regression_gate(gate: RegressionGate, comparisons: Mapping[str, Mapping[str
                 key = f"{variant}.{criterion}.{'mean' if test == 'mean' else 'pass_rate'}"
                 figures[f"{key}.difference"] = diff
                 figures[f"{key}.p_adjusted"] = found.get("p_adjusted")
-                parts.append(
-                    f"{variant} {criterion}: {test} {gate.worse} than the baseline by {abs(diff or 0):.4g}, "
-                    f"p_adjusted {found.get('p_adjusted'):.3g}"
-                )
+                parts.append(f"{variant} {criterion}: {_worse(test, gate.worse, diff, found.get('p_adjusted'))}")
     if passed:
         parts.append("no variant is significantly worse than the baseline")
     return passed, "; ".join(parts), figures
+
+
+def _worse(test: str, worse: str, diff: Any, p: Any) -> str:
+    """``mean lower than the baseline by 1.2, p_adjusted 0.001`` (a verdict without a difference says less)."""
+    by = f" by {abs(diff):.4g}" if isinstance(diff, int | float) else ""
+    label = test if by else "significantly"
+    p_text = f", p_adjusted {p:.3g}" if isinstance(p, int | float) else ""
+    return f"{label} {worse} than the baseline{by}{p_text}"
 
 
 def _rate_change(cell: Mapping[str, Any]) -> float | None:
