@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-__all__ = ["DONE", "MAX_N", "check_stream_request", "chunks", "content_for", "sse", "tokens"]
+__all__ = ["DONE", "MAX_N", "check_choose", "check_stream_request", "chunks", "content_for", "sse", "tokens"]
 
 DONE = b"data: [DONE]\n\n"
 MAX_N = 128  # the OpenAI API's own limit on `n`
 PIECE_CHARS = 12  # about three tokens a chunk, as the real API streams
+
+
+def check_choose(value: dict[str, str]) -> dict[str, str]:
+    """The server config's ``choose``, refused unless every pattern is a regular expression."""
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"choose: {pattern!r} is not a regular expression: {exc}") from None
+    return value
 
 
 def tokens(text: str) -> int:

@@ -11,12 +11,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from elspeth_testing._llm_server_limit import Capacity
-from elspeth_testing._llm_server_replies import content_for, tokens
+from elspeth_testing._llm_server_replies import check_choose, content_for, tokens
 
 __all__ = [
     "CHAT",
@@ -90,27 +90,16 @@ class ServerConfig(BaseModel):
     models: list[str] = Field(
         default_factory=lambda: ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"], description="what `GET /v1/models` lists"
     )
-    choose: dict[str, str] = Field(
+    choose: Annotated[dict[str, str], AfterValidator(check_choose)] = Field(
         default_factory=dict,
-        description="a regular expression searched in the last user message (dot matches newlines) and the value a "
-        "json_schema enum answers with when it matches, the first match winning; without one, the enum's first value "
-        "(a scripted judge: which of two responses it prefers)",
+        description="a regex searched in the last user message (dot matches newlines) and the value a json_schema "
+        "enum answers with when it matches, the first match winning (a scripted judge); else the enum's first value",
     )
     echo_credentials: bool = Field(
         False,
         description="quote the credential a request presented in every error and reply, as a careless service does "
         "(to test that a client's secrets are scrubbed from what it records)",
     )
-
-    @field_validator("choose")
-    @classmethod
-    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"choose: {pattern!r} is not a regular expression: {exc}") from None
-        return value
 
 
 @dataclass(frozen=True)

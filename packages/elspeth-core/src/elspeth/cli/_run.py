@@ -125,10 +125,16 @@ def run_command(
     if strict and failed:
         typer.echo(f"error: {failed} row(s) failed (--strict)", err=True)
         return 1
-    if gates_failed := result.metadata.failed_gates:
-        for gate in gates_failed:
-            typer.echo(f"error: gate failed: {gate.name}: {gate.detail}", err=True)
-        typer.echo(f"error: {len(gates_failed)} of {len(result.metadata.gates)} gate(s) failed", err=True)
+    return _gates_code(result)
+
+
+def _gates_code(result: RunResult) -> int:
+    """0, or 3 after each failed gate and its figures are said on stderr (stdout may be a file)."""
+    failed = result.metadata.failed_gates
+    for gate in failed:
+        typer.echo(f"error: gate failed: {gate.name}: {gate.detail}", err=True)
+    if failed:
+        typer.echo(f"error: {len(failed)} of {len(result.metadata.gates)} gate(s) failed", err=True)
         return GATE_FAILED
     return 0
 
