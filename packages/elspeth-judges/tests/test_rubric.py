@@ -57,8 +57,9 @@ def test_the_judges_cost_is_reported_apart_from_the_experiments(run_judged: Any)
     experiment_cost = sum(r.metrics["cost"] for r in result.records)
     assert aggregates["cost_summary"]["cost"]["total"] == pytest.approx(experiment_cost)
     # the run's ledger saw both: what it spent is the experiment's calls and the judge's together
-    assert result.metadata.extra["totals"]["cost"] == pytest.approx(experiment_cost + judge_total["cost"])
-    assert result.metadata.extra["totals"]["llm_calls"] == 12
+    assert result.metadata.totals is not None
+    assert result.metadata.totals.cost == pytest.approx(experiment_cost + judge_total["cost"])
+    assert result.metadata.totals.llm_calls == 12
 
 
 def test_a_reply_off_the_scale_is_asked_again_then_recorded_as_missing(

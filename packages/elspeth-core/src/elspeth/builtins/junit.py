@@ -16,10 +16,10 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth.datatypes import Artifact, RunResult
 from elspeth.files import write_atomically
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
-from elspeth.types import Artifact, RunResult
 
 __all__ = ["JUnitSink"]
 
