@@ -141,8 +141,11 @@ def test_the_workflow_runs_the_documented_settings_and_posts_what_they_write(
         assert f"gate {verdict}: {case.get('name')}: " in run.stdout
     body = steps["Post the comparison"]["run"].split("--body-file ", 1)[1].strip()
     report = (tmp_path / body).read_text(encoding="utf-8")
-    assert "candidate" in report
-    assert "baseline" in report
+    assert "### candidate vs baseline" in report, "the comparison is what the comment posts"
+    assert report.index("## Gates") < report.index("## Comparisons with the baseline")
+    for case in gates.findall("testcase"):
+        verdict = "**FAILED**" if case.find("failure") is not None else "passed"
+        assert f"| {verdict} |" in report
     fail_step = steps["Fail the check as elspeth run did"]
     assert fail_step["if"] == "steps.experiment.outputs.code != '0'"
     assert steps["Run the experiment"]["id"] == "experiment"
