@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from elspeth import LLMPipeline, LLMRequest, LLMResponse
+from elspeth import LLMPipeline, LLMRequest, LLMResponse, PromptTemplate, check_template
 
-__all__ = ["Asked", "add_usage", "ask_json", "parse_object", "usage"]
+__all__ = ["Asked", "JudgeSetup", "add_usage", "ask_json", "parse_object", "usage"]
 
 T = TypeVar("T")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S | re.I)
@@ -99,3 +99,32 @@ def add_usage(total: dict[str, Any], more: Mapping[str, Any]) -> None:
         total["cost"] = (total.get("cost") or 0.0) + float(more["cost"])
     else:
         total.setdefault("cost", None)
+
+
+class JudgeSetup:
+    """What a judge does while the settings are checked: build its pipeline and check its prompt template.
+
+    A judge's options have ``llm`` (None: the settings' own) and ``user_prompt``; the template may use
+    the datasource's columns and the judge's ``FIELDS``.
+    """
+
+    FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self._judge: LLMPipeline | None = None
+        self._template: PromptTemplate | None = None
+
+    def setup(self, setup: Any) -> None:
+        """Build the judging pipeline and check the prompt template against the datasource's columns."""
+        loc = (*setup.loc, "options")
+        self._judge = setup.ctx.build_llm(self.options.llm, None, (*loc, "llm"), setup.checker)
+        self._template = check_template(
+            self.options.user_prompt, (*loc, "user_prompt"), setup.checker, setup.columns, self.FIELDS
+        )
+
+    def ready(self) -> tuple[LLMPipeline, PromptTemplate]:
+        """The pipeline and template, or a clear error outside the experiment orchestrator."""
+        if self._judge is None or self._template is None:
+            raise RuntimeError(f"{type(self).__name__} was not set up: it runs only inside the experiment orchestrator")
+        return self._judge, self._template

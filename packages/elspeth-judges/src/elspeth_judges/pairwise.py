@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import LLMPipeline, LLMRequest, PluginRef, PromptTemplate, Record, check_template
-from elspeth_judges._calls import add_usage, ask_json, usage
+from elspeth import LLMRequest, PluginRef, Record
+from elspeth_judges._calls import JudgeSetup, add_usage, ask_json, usage
 from elspeth_judges._pairwise_figures import figures
 
 __all__ = ["PairwiseJudge"]
@@ -113,24 +113,14 @@ def _pairs(baseline: Sequence[Record], variant: Sequence[Record], criteria: list
     return out
 
 
-class PairwiseJudge:
+class PairwiseJudge(JudgeSetup):
     """Asks an LLM which of baseline and variant answered better, per row, with the order randomized."""
 
     name = "pairwise_judge"
     Options = PairwiseOptions
 
-    def __init__(self, options: PairwiseOptions) -> None:
-        self.options = options
-        self._judge: LLMPipeline | None = None
-        self._template: PromptTemplate | None = None
-
-    def setup(self, setup: Any) -> None:
-        """Build the judging pipeline and check the prompt template against the datasource's columns."""
-        loc = (*setup.loc, "options")
-        self._judge = setup.ctx.build_llm(self.options.llm, None, (*loc, "llm"), setup.checker)
-        self._template = check_template(
-            self.options.user_prompt, (*loc, "user_prompt"), setup.checker, setup.columns, FIELDS
-        )
+    FIELDS = FIELDS
+    options: PairwiseOptions
 
     def variant_first(self, variant: str, pair: _Pair) -> bool:
         """The drawn order of one pair: True when the variant's response is shown first (as A)."""
@@ -150,8 +140,7 @@ class PairwiseJudge:
 
     async def compare(self, baseline: Any, variant: Any) -> dict[str, Any]:
         """Judge every pair the two experiments share; see the module's docstring for the figures."""
-        if self._judge is None or self._template is None:
-            raise RuntimeError("pairwise_judge was not set up: it runs only inside the experiment orchestrator")
+        self.ready()
         opts = self.options
         slots = asyncio.Semaphore(opts.concurrency)
         jobs = []
@@ -187,8 +176,7 @@ class PairwiseJudge:
         return out
 
     async def _ask(self, pair: _Pair, variant_first: bool) -> tuple[_Verdict, list[Any]]:
-        assert self._judge is not None
-        assert self._template is not None
+        judge, template = self.ready()
         opts = self.options
         first, second = (pair.variant, pair.baseline) if variant_first else (pair.baseline, pair.variant)
         values = {
@@ -209,10 +197,10 @@ class PairwiseJudge:
             params["response_format"] = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}
         request = LLMRequest(
             system=opts.system_prompt,
-            user=self._template.render(values),
+            user=template.render(values),
             params=params,
             metadata={"row_id": pair.row_id, "criterion": pair.criterion, "purpose": f"judge:{self.name}"},
         )
-        asked = await ask_json(self._judge, request, self.read, opts.retries)
+        asked = await ask_json(judge, request, self.read, opts.retries)
         winner, reasoning = asked.value if asked.value is not None else (None, "")
         return _Verdict(pair, variant_first, winner, reasoning, asked.error), asked.calls

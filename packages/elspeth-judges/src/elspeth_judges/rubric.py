@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth import LLMPipeline, LLMRequest, LLMResponse, PluginRef, PromptTemplate, Row, check_template
-from elspeth_judges._calls import add_usage, ask_json, usage
+from elspeth import LLMRequest, LLMResponse, PluginRef, Row
+from elspeth_judges._calls import JudgeSetup, add_usage, ask_json, usage
 
 __all__ = ["RubricJudge", "Verdict"]
 
@@ -80,24 +80,14 @@ class RubricOptions(BaseModel):
         return self
 
 
-class RubricJudge:
+class RubricJudge(JudgeSetup):
     """Scores each criterion's response with an LLM judge on a stated scale, with its reasoning."""
 
     name = "rubric_judge"
     Options = RubricOptions
 
-    def __init__(self, options: RubricOptions) -> None:
-        self.options = options
-        self._judge: LLMPipeline | None = None
-        self._template: PromptTemplate | None = None
-
-    def setup(self, setup: Any) -> None:
-        """Build the judging pipeline and check the prompt template against the datasource's columns."""
-        loc = (*setup.loc, "options")
-        self._judge = setup.ctx.build_llm(self.options.llm, None, (*loc, "llm"), setup.checker)
-        self._template = check_template(
-            self.options.user_prompt, (*loc, "user_prompt"), setup.checker, setup.columns, FIELDS
-        )
+    FIELDS = FIELDS
+    options: RubricOptions
 
     def read(self, value: Mapping[str, Any]) -> Verdict:
         """The verdict in ``value``, or ``ValueError`` naming what breaks the rules."""
@@ -128,8 +118,7 @@ class RubricJudge:
 
     async def process_row(self, row: Row, responses: Mapping[str, LLMResponse]) -> dict[str, Any]:
         """Judge every chosen criterion's response (concurrently); see the module's docstring for the metrics."""
-        if self._judge is None or self._template is None:
-            raise RuntimeError("rubric_judge was not set up: it runs only inside the experiment orchestrator")
+        self.ready()
         opts = self.options
         chosen = [c for c in responses if opts.criteria is None or c in opts.criteria]
         asked = await asyncio.gather(*(self._ask(row, c, responses[c]) for c in chosen))
@@ -149,8 +138,7 @@ class RubricJudge:
         return out
 
     async def _ask(self, row: Row, criterion: str, response: LLMResponse) -> Any:
-        assert self._judge is not None
-        assert self._template is not None
+        judge, template = self.ready()
         opts = self.options
         values = {
             **row.data,
@@ -162,8 +150,8 @@ class RubricJudge:
         }
         request = LLMRequest(
             system=opts.system_prompt,
-            user=self._template.render(values),
+            user=template.render(values),
             params=self._params(),
             metadata={"row_id": row.id, "criterion": criterion, "purpose": f"judge:{self.name}"},
         )
-        return await ask_json(self._judge, request, self.read, opts.retries)
+        return await ask_json(judge, request, self.read, opts.retries)
