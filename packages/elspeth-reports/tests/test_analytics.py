@@ -190,3 +190,26 @@ def test_bad_options_name_the_option(options: dict[str, Any], field: str, words:
     (error,) = caught.value.errors()
     assert error["loc"][0] == field
     assert words in str(caught.value)
+
+
+def test_gates_come_first_in_the_markdown_and_are_in_the_json(experiment_result: RunResult, ctx: PluginContext) -> None:
+    from elspeth import GateResult
+
+    experiment_result.metadata.gates = [
+        GateResult("mean >= 0.5", True, "strict: mean 0.61 >= 0.5", {"strict.mean": 0.61, "at_least": 0.5}),
+        GateResult("cost <= 1", False, "cost 1.2 > 1 over 36 rows | <b>", {"cost": 1.2, "at_most": 1.0}),
+    ]
+    data, text = report(experiment_result, ctx)
+    assert [g["passed"] for g in data["gates"]] == [True, False]
+    assert data["gates"][1]["figures"] == {"cost": 1.2, "at_most": 1.0}
+    assert text.index("## Gates") < text.index("## Recommendations")
+    assert "1 of 2 gates failed." in text
+    # the text is run data, made inert (HTML-escaped, pipes escaped); the verdict is the report's own bold
+    assert "| mean &gt;= 0.5 | passed | strict: mean 0.61 &gt;= 0.5 |" in text
+    assert "| cost &lt;= 1 | **FAILED** | cost 1.2 &gt; 1 over 36 rows \\| &lt;b&gt; |" in text
+
+
+def test_a_run_without_gates_has_no_gates_section(experiment_result: RunResult, ctx: PluginContext) -> None:
+    data, text = report(experiment_result, ctx)
+    assert data["gates"] == []
+    assert "## Gates" not in text

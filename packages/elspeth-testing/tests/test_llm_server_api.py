@@ -215,3 +215,29 @@ def test_echo_credentials_quotes_the_presented_key_in_errors_and_replies(server:
     assert f"Bearer {KEY}" in json.loads(payload)["error"]["message"]
     _, _, payload = chat(server)
     assert f"(sent with Bearer {KEY})" in json.loads(payload)["choices"][0]["message"]["content"]
+
+
+def _verdict(server: LLMTestServer, prompt: str) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": {"winner": {"enum": ["A", "B", "tie"]}, "score": {"type": "integer"}},
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}
+    body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "response_format": fmt}
+    status, _, payload = request(server, "POST", "/v1/chat/completions", body, AUTH)
+    assert status == 200, payload
+    return dict(json.loads(json.loads(payload)["choices"][0]["message"]["content"]))
+
+
+def test_choose_scripts_the_enum_a_json_schema_reply_gives(llm_server_factory: LLMServerFactory) -> None:
+    server = llm_server_factory(api_key=KEY, choose={r"A:[^\n]*GOOD": "A", r"B:[^\n]*GOOD": "B", "x": "nope"})
+    assert _verdict(server, "A: bad\nB: GOOD one")["winner"] == "B"
+    assert _verdict(server, "A: GOOD\nB: GOOD too")["winner"] == "A", "the first pattern that matches wins"
+    assert _verdict(server, "neither")["winner"] == "A", "no match: the enum's first value"
+    assert _verdict(server, "x marks it")["winner"] == "A", "a value outside the enum is never answered"
+    assert 0 <= _verdict(server, "neither")["score"] <= 10
+
+
+def test_choose_refuses_a_pattern_that_does_not_compile(llm_server_factory: LLMServerFactory) -> None:
+    with pytest.raises(ValueError, match=r"choose: '\(' is not a regular expression"):
+        llm_server_factory(choose={"(": "A"})

@@ -44,7 +44,7 @@ from elspeth.errors import (
 from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import hookimpl, hookspec
 from elspeth.lazy import lazy_exports
-from elspeth.outcome import RunOutcome
+from elspeth.outcome import GateResult, RunOutcome
 from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 from elspeth.totals import RunTotals
@@ -222,6 +222,7 @@ __all__ = [
     "DiskFull",
     "ElspethError",
     "Failure",
+    "GateResult",
     "HookspecAdder",
     "LLMCallFailed",
     "LLMConnectionError",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elspeth.outcome import RunOutcome, Status
+from elspeth.outcome import GateResult, RunOutcome, Status
 from elspeth.totals import RunTotals
 
 __all__ = [
@@ -216,6 +216,8 @@ class RunMetadata:
         early_stop: what an orchestrator declares stopped early, by part (an experiment's name: the
             early-stop plugin and its detail); None for an orchestrator with no early stops. The
             engine reads it to decide the outcome.
+        gates: the quality gates the orchestrator evaluated (``gates:`` of the experiment orchestrator),
+            each with its verdict and figures; empty when the run had none.
         extra: orchestrator- and plugin-specific facts, each plugin under its own keys; core reads none.
         security_level: the level of the run's data (the engine's).
         summaries: each part's ``summary()`` (middleware, controls, processors, utilities, datasource),
@@ -243,6 +245,7 @@ class RunMetadata:
     outcome: RunOutcome = field(default_factory=RunOutcome)
     plugins: list[dict[str, str]] = field(default_factory=list)
     early_stop: dict[str, Any] | None = None
+    gates: list[GateResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     security_level: str | None = None
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -252,6 +255,11 @@ class RunMetadata:
     attempt_duration_s: float | None = None
     totals: RunTotals | None = None
     artifacts: list[Artifact] | None = None
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        """The gates the run did not meet; ``elspeth run`` exits 3 when there is one."""
+        return [gate for gate in self.gates if not gate.passed]
 
     @property
     def status(self) -> Status:
@@ -267,6 +275,8 @@ class RunMetadata:
             typed["stop_reason"] = self.outcome.stop_reason
         if self.outcome.reason:
             typed["status_reason"] = self.outcome.reason
+        if self.gates:
+            typed["gates"] = [gate.to_dict() for gate in self.gates]
         return {
             "run_id": self.run_id,
             "name": self.name,

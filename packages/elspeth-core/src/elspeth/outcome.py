@@ -4,6 +4,10 @@ An orchestrator does not set a run's status. It declares what the engine needs i
 ``failures_are_verdicts`` (a class attribute: rejected rows are the run's answer, not its failure)
 and :attr:`~elspeth.RunMetadata.early_stop` (which early-stop plugins stopped which part). The engine
 adds what it knows itself (the run's cancel reason, the row counts, the sinks' errors) and decides.
+
+A gate (:class:`GateResult`) is not part of the status: a run whose gate failed has still finished,
+and its rows and reports are as good as any. ``elspeth run`` reads
+:attr:`~elspeth.RunMetadata.failed_gates` for its exit code (3) after the status.
 """
 
 from __future__ import annotations
@@ -12,9 +16,40 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["RunOutcome", "Status", "decide_outcome"]
+__all__ = ["GateResult", "RunOutcome", "Status", "decide_outcome"]
 
 Status = Literal["completed", "stopped", "interrupted", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """One quality gate's verdict on a finished run, declared by the orchestrator that evaluated it.
+
+    Attributes:
+        name: the gate as its settings say it (``"mean >= 3.5 (variant)"``, or the name given).
+        passed: whether the run met it.
+        detail: the figures in words, for a person reading CI output (``"variant: mean 3.41 < 3.5"``).
+        figures: the same figures as numbers, by name (``{"variant.mean": 3.41, "at_least": 3.5}``);
+            None where a figure could not be computed (no scores, no cost recorded).
+        where: the settings path of the gate (``"orchestrator.options.gates[0]"``), for JUnit and logs.
+
+    """
+
+    name: str
+    passed: bool
+    detail: str
+    figures: Mapping[str, float | None]
+    where: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (``summary.json``, the run store)."""
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "detail": self.detail,
+            "figures": dict(self.figures),
+            "where": self.where,
+        }
 
 
 @dataclass(frozen=True, slots=True)

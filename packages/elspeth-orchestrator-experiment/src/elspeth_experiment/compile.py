@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, Resolved, check_template
+from elspeth_experiment.gates import check_gates
 from elspeth_experiment.options import SUB_PLUGIN_LISTS, Criterion, ExperimentOptions, ExperimentSpec
 from elspeth_experiment.protocols import SetupContext
 
@@ -217,5 +218,14 @@ def compile_suite(options: ExperimentOptions, columns: Sequence[str], ctx: Orche
             experiment.baseline = index == 0
             compiled.append(experiment)
     comparisons = _build_list(ctx, "baseline_comparison", options.comparisons, (*base, "comparisons"), checker, columns)
+    if compiled and len(compiled) == len(specs):
+        check_gates(
+            options.gates,
+            (*base, "gates"),
+            checker,
+            experiments={e.name: [name for name, _ in e.aggregators] for e in compiled},
+            baseline=compiled[0].name,
+            comparisons=[ref.plugin for ref in options.comparisons],
+        )
     checker.raise_if_any()
     return CompiledSuite(compiled, comparisons)

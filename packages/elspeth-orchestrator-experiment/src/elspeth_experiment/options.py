@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth import PluginRef, PluginReference
+from elspeth_experiment.gates import Gate
 
 __all__ = [
     "SUB_PLUGIN_LISTS",
@@ -75,6 +76,11 @@ class ExperimentOptions(BaseModel):
         "with the last response and every attempt recorded",
     )
     experiments: list[ExperimentSpec] = Field(default_factory=list, description="baseline and variants")
+    gates: list[Gate] = Field(
+        default_factory=list,
+        description="quality gates the finished suite must meet (mean, pass_rate, no_regression, cost); "
+        "`elspeth run` exits 3 when one fails",
+    )
 
 
 SUB_PLUGIN_LISTS = (

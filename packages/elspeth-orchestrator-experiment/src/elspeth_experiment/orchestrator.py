@@ -58,7 +58,14 @@ class ExperimentOrchestrator:
 
             results.append(await run_experiment(experiment, rows, ctx))
         comparisons = await self._compare(results)
-        return self._result(results, comparisons, rows, ctx)
+        result = self._result(results, comparisons, rows, ctx)
+        if self.options.gates:
+            from elspeth_experiment.gates import evaluate_gates
+
+            where = ".".join(str(part) for part in (*ctx.options_loc, "gates"))
+            result.metadata.gates = evaluate_gates(self.options.gates, results, comparisons, where)
+            result.aggregates["gates"] = [gate.to_dict() for gate in result.metadata.gates]
+        return result
 
     def planned_calls(self, row: Row, ctx: OrchestrationContext) -> list[PlannedCall]:
         """For ``elspeth estimate``: each experiment's first call per criterion for this row (if it renders)."""

@@ -186,11 +186,23 @@ def _plain_aggregates(summary: Mapping[str, Any]) -> list[str]:
     return ["## Aggregates", "", *_table(["Metric", "Value"], rows)]
 
 
+def _gates(summary: Mapping[str, Any]) -> list[str]:
+    """The quality gates first of all: a pull request's reviewer reads this section to see why CI failed."""
+    gates = summary.get("gates") or []
+    if not gates:
+        return []
+    failed = sum(1 for g in gates if not g["passed"])
+    verdict = f"{failed} of {len(gates)} gates failed" if failed else f"all {len(gates)} gates passed"
+    rows = [[g["name"], "passed" if g["passed"] else "**FAILED**", g["detail"]] for g in gates]
+    return ["## Gates", "", f"{verdict[0].upper()}{verdict[1:]}.", "", *_table(["Gate", "Result", "Figures"], rows)]
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The whole report as Markdown text."""
     run = summary["run"]
     lines = [f"# Analytics report: {md_text(run['name'])}", ""]
     lines += _run(summary)
+    lines += _gates(summary)
     lines += _recommendations(summary)
     lines += _comparisons(summary)
     lines += _experiments(summary)

@@ -323,6 +323,7 @@ def build_summary(
         "baseline": aggs.get("baseline") if is_experiment else None,
         "experiments": experiments,
         "recommendations": {e["name"]: e["recommendation"] for e in experiments if e["recommendation"]},
+        "gates": [gate.to_dict() for gate in meta.gates],
     }
     if not include_aggregates:
         for exp in experiments:

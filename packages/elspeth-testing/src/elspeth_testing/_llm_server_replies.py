@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-__all__ = ["DONE", "MAX_N", "check_stream_request", "chunks", "content_for", "sse", "tokens"]
+__all__ = ["DONE", "MAX_N", "check_choose", "check_stream_request", "chunks", "content_for", "sse", "tokens"]
 
 DONE = b"data: [DONE]\n\n"
 MAX_N = 128  # the OpenAI API's own limit on `n`
 PIECE_CHARS = 12  # about three tokens a chunk, as the real API streams
+
+
+def check_choose(value: dict[str, str]) -> dict[str, str]:
+    """The server config's ``choose``, refused unless every pattern is a regular expression."""
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"choose: {pattern!r} is not a regular expression: {exc}") from None
+    return value
 
 
 def tokens(text: str) -> int:
@@ -26,11 +37,11 @@ def tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
-def _from_schema(schema: Any, score: float, rationale: str) -> Any:
+def _from_schema(schema: Any, score: float, rationale: str, pick: str | None = None) -> Any:
     kind = schema.get("type") if isinstance(schema, dict) else None
     if kind == "object":
         props = schema.get("properties") or {}
-        return {name: _from_schema(sub, score, rationale) for name, sub in props.items()}
+        return {name: _from_schema(sub, score, rationale, pick) for name, sub in props.items()}
     if kind == "number":
         return score
     if kind == "integer":
@@ -38,20 +49,24 @@ def _from_schema(schema: Any, score: float, rationale: str) -> Any:
     if kind == "boolean":
         return score >= 0.5
     if kind == "array":
-        return [_from_schema(schema.get("items") or {"type": "string"}, score, rationale)]
+        return [_from_schema(schema.get("items") or {"type": "string"}, score, rationale, pick)]
     if isinstance(schema, dict) and "enum" in schema:
-        return schema["enum"][0]
+        return pick if pick in schema["enum"] else schema["enum"][0]
     return rationale
 
 
-def content_for(body: dict[str, Any], score: float, rationale: str) -> tuple[str, str]:
-    """The reply text for a request (plain, ``json_object`` or ``json_schema``) and its ``finish_reason``."""
+def content_for(body: dict[str, Any], score: float, rationale: str, pick: str | None = None) -> tuple[str, str]:
+    """The reply text for a request (plain, ``json_object`` or ``json_schema``) and its ``finish_reason``.
+
+    ``pick`` is the value a ``json_schema`` enum answers with when it is one of the enum's (a scripted
+    judge's verdict, from the config's ``choose``); otherwise an enum answers with its first value.
+    """
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_object":
         content = json.dumps({"score": score, "rationale": rationale})
     elif fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
-        content = json.dumps(_from_schema(schema, score, rationale))
+        content = json.dumps(_from_schema(schema, score, rationale, pick))
     else:
         content = f"Score: {score:.2f}\n{rationale}"
     limit = body.get("max_completion_tokens") or body.get("max_tokens")

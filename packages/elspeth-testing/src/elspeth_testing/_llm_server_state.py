@@ -6,16 +6,17 @@ Nothing here touches the network; :mod:`elspeth_testing._llm_server_app` turns i
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from elspeth_testing._llm_server_limit import Capacity
-from elspeth_testing._llm_server_replies import content_for, tokens
+from elspeth_testing._llm_server_replies import check_choose, content_for, tokens
 
 __all__ = [
     "CHAT",
@@ -91,6 +92,11 @@ class ServerConfig(BaseModel):
     refuse_marker: str = Field("FORBIDDEN", description="a prompt holding this gets Azure's content_filter 400")
     models: list[str] = Field(
         default_factory=lambda: ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"], description="what `GET /v1/models` lists"
+    )
+    choose: Annotated[dict[str, str], AfterValidator(check_choose)] = Field(
+        default_factory=dict,
+        description="a regex searched in the last user message (dot matches newlines) and the value a json_schema "
+        "enum answers with when it matches, the first match winning (a scripted judge); else the enum's first value",
     )
     echo_credentials: bool = Field(
         False,
@@ -315,11 +321,12 @@ class ServerState:
         )
         user = last_user_message(body)
         rationale = f"Judged {len(user)} characters: {user[:40]}{note}"
+        pick = next((value for pattern, value in self.config.choose.items() if re.search(pattern, user, re.S)), None)
         choices: list[dict[str, Any]] = []
         for index in range(body.get("n") or 1):
             extra = (index,) if index else ()
             score = round(_fraction("score", self.config.seed, model, *texts, *extra), 2)
-            content, finish = content_for(body, score, rationale)
+            content, finish = content_for(body, score, rationale, pick)
             choices.append(
                 {
                     "index": index,

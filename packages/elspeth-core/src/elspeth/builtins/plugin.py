@@ -49,6 +49,11 @@ class sinks:
             name="json",
             description="The run's metadata, aggregates and failures as one JSON document.",
         )
+        register(
+            f"{_B}.junit:JUnitSink",
+            name="junit",
+            description="The run's quality gates and outcome as JUnit XML, for CI test reports.",
+        )
 
 
 class llm_clients:

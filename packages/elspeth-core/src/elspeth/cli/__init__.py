@@ -1,6 +1,7 @@
 """The ``elspeth`` command line.
 
-Exit codes: 0 success, 1 the run failed, 2 bad input (settings, plugins, arguments). Errors go to
+Exit codes: 0 success, 1 the run failed, 2 bad input (settings, plugins, arguments), 3 a quality gate
+failed (the run finished; see ``gates:``), 130 stopped by Ctrl-C. Errors go to
 stderr without a traceback unless ``--debug``. Heavy modules load inside the commands that need them.
 """
 
@@ -290,6 +291,6 @@ def main() -> None:
         sys.exit(0)
     except SystemExit as exc:
         code = exc.code
-        if isinstance(code, int) and code not in (0, 1, 2, 130):
+        if isinstance(code, int) and code not in (0, 1, 2, 3, 130):
             sys.exit(2)  # click reports usage errors as 2 already; anything else unexpected is bad input
         raise

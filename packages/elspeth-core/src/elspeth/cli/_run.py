@@ -73,7 +73,8 @@ def run_command(
     """Run the settings, print a summary, and return the exit code.
 
     0 when the run finished; 1 when it failed: the orchestrator or a sink raised (:class:`RunFailed`
-    propagates), every row failed, or (with ``strict``) any row failed; 130 when stopped by Ctrl-C.
+    propagates), every row failed, or (with ``strict``) any row failed; 3 when it finished but a quality
+    gate failed (``gates:``; each failed gate is printed with its figures); 130 when stopped by Ctrl-C.
     """
     loaded = load_settings(settings_path)
     options = options or RunOptions()
@@ -122,7 +123,7 @@ def run_command(
 
 
 def _exit_code(result: RunResult, *, strict: bool) -> int:
-    """0 for a finished run, 130 after Ctrl-C, 1 when every row (or, with ``strict``, any row) failed."""
+    """0 for a finished run, 130 after Ctrl-C, 1 when every row (or, with ``strict``, any row) failed, 3 for a gate."""
     if result.metadata.outcome.status == "interrupted":
         return 130
     failed = _failed(result)
@@ -135,7 +136,22 @@ def _exit_code(result: RunResult, *, strict: bool) -> int:
     if strict and failed:
         typer.echo(f"error: {failed} row(s) failed (--strict)", err=True)
         return 1
+    return _gates_code(result)
+
+
+def _gates_code(result: RunResult) -> int:
+    """0, or 3 after each failed gate and its figures are said on stderr (stdout may be a file)."""
+    failed = result.metadata.failed_gates
+    for gate in failed:
+        typer.echo(f"error: gate failed: {gate.name}: {gate.detail}", err=True)
+    if failed:
+        typer.echo(f"error: {len(failed)} of {len(result.metadata.gates)} gate(s) failed", err=True)
+        return GATE_FAILED
     return 0
+
+
+GATE_FAILED = 3
+"""The exit code of a run that finished but did not meet a quality gate (1, 2 and 130 mean other things)."""
 
 
 def _print_next_step(result: RunResult, settings_path: Path, run_id: str) -> None:
@@ -197,6 +213,8 @@ def _print_summary(result: RunResult, summary: Any) -> None:
     if result.failures:
         first = result.failures[0]
         typer.echo(f"  first failure: row {first.row_id} at {first.stage}: {first.error}")
+    for gate in meta.gates:
+        typer.echo(f"  gate {'passed' if gate.passed else 'FAILED'}: {gate.name}: {gate.detail}")
     artifacts = meta.artifacts or []
     if artifacts:
         typer.echo("wrote:")
