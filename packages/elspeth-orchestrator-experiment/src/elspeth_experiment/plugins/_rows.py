@@ -16,7 +16,7 @@ from typing import Any
 
 from elspeth_experiment.protocols import ExperimentResult
 
-__all__ = ["Arm", "accounting", "arm_of"]
+__all__ = ["Arm", "accounting", "arm_of", "stop_warning"]
 
 
 @dataclass

@@ -48,7 +48,7 @@ class BootT:
         return min(1.0, 2 * min(upper, lower))
 
     def interval(self, confidence: float) -> tuple[float, float]:
-        """The two-sided interval at ``confidence``; it holds ``delta`` exactly when ``p_value(delta) >= 1 - confidence``."""
+        """The two-sided interval at ``confidence``: it holds ``delta`` iff ``p_value(delta) >= 1 - confidence``."""
         b = self.resamples
         k = max(1, math.ceil((1 - confidence) * b / 2 - 1e-9))
         t_low, t_high = float(self.t_star[k - 1]), float(self.t_star[b - k])

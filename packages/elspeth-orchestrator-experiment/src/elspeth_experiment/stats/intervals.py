@@ -1,5 +1,4 @@
-"""Intervals that mean what they say: Wilson and Clopper-Pearson for pass rates, and the paired pass-rate
-comparison whose exact test and interval are one method.
+"""Intervals of pass rates: Wilson and Clopper-Pearson, and a paired comparison whose test and interval agree.
 
 A t interval for a pass rate is wrong at the edges: 30 passes of 30 give [1, 1] and 29 of 30 give
 [0.898, 1.03], an interval past 100%. Wilson's score interval stays inside [0, 1] and covers close to
