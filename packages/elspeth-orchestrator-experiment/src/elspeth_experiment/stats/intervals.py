@@ -8,9 +8,12 @@ its level at small n; Clopper-Pearson inverts the exact binomial test and never 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PairedPassRates", "clopper_pearson", "paired_pass_rates", "wilson"]
+from elspeth_experiment.stats.descriptive import mean_ci
+
+__all__ = ["PairedPassRates", "clopper_pearson", "mean_interval", "paired_pass_rates", "wilson"]
 
 
 def wilson(passes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
@@ -23,7 +26,8 @@ def wilson(passes: int, n: int, confidence: float = 0.95) -> tuple[float, float]
     p = passes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if passes == 0 else max(0.0, centre - half)  # exactly 0 and 1 at the edges, not 1 - 1e-16
+    return low, 1.0 if passes == n else min(1.0, centre + half)
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
@@ -72,3 +76,10 @@ def paired_pass_rates(pass_to_fail: int, fail_to_pass: int, n: int, confidence: 
     assert interval is not None  # d > 0
     low, high = (d * (2 * end - 1) / n for end in interval)
     return PairedPassRates(n, b, c, (c - b) / n, p, (low, high), method)
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[tuple[float, float] | None, str]:
+    """The interval of a mean and its method: Wilson when every value is 0 or 1 (a pass rate), else t."""
+    if values and all(v in (0, 1) for v in values):
+        return wilson(int(sum(values)), len(values), confidence), "Wilson score interval (the scores are 0 or 1)"
+    return mean_ci(values, confidence), "t interval of the mean"
