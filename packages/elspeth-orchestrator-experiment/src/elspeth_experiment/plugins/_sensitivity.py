@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from elspeth_experiment.plugins._methods import Method, PAt, interval_method, paired_estimate, unpaired_estimate
-from elspeth_experiment.plugins._rows import Arm, accounting
+from elspeth_experiment.plugins._rows import Pair, accounting
 from elspeth_experiment.stats import frequentist as fq
 from elspeth_experiment.stats.intervals import paired_pass_rates, wilson
 
@@ -71,50 +71,39 @@ def primary(b: Any, v: Any, paired: bool, opts: SignificanceOptions) -> tuple[di
     return out, p_at
 
 
-def _worst(bs: dict[str, float], vs: dict[str, float], opts: SignificanceOptions) -> float:
+def _worst(b: Any, v: Any, opts: SignificanceOptions) -> float:
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
     if opts.worst_score is not None:
         return opts.worst_score
-    values = [*bs.values(), *vs.values()]
-    return min(values) if opts.higher_is_better else max(values)
+    pick = np.nanmin if opts.higher_is_better else np.nanmax
+    return float(pick([pick(b), pick(v)]))
 
 
 def intention_to_treat(
-    base: Arm,
-    var: Arm,
-    bs: dict[str, float],
-    vs: dict[str, float],
-    paired: bool,
-    opts: SignificanceOptions,
-    main: dict[str, Any],
+    b_all: Any, v_all: Any, paired: bool, opts: SignificanceOptions, main: dict[str, Any]
 ) -> dict[str, Any]:
-    """The same test on every row either experiment took, a failed, unscored or untaken row as the worst score."""
+    """The same test on every row either experiment took, a failed, unscored or untaken row as the worst score.
+
+    ``b_all`` and ``v_all`` are the score columns with NaN where there is no score: over the pair's rows
+    when paired, over each experiment's own rows when not.
+    """
     import numpy as np  # type: ignore[import-untyped, unused-ignore]
 
-    worst = _worst(bs, vs, opts)
+    worst = _worst(b_all, v_all, opts)
     rule = f"every row either experiment took; a failed, unscored or untaken row counts as the worst score, {worst:g}"
-    if paired:
-        universe = list(dict.fromkeys([*base.seen(), *var.seen()]))
-        b_ids, v_ids = universe, universe
-    else:
-        b_ids, v_ids = base.seen(), var.seen()
-    imputed = {"baseline": sum(1 for i in b_ids if i not in bs), "variant": sum(1 for i in v_ids if i not in vs)}
+    b_missing, v_missing = np.isnan(b_all), np.isnan(v_all)
+    imputed = {"baseline": int(b_missing.sum()), "variant": int(v_missing.sum())}
     line: dict[str, Any] = {"rule": rule, "worst_score": worst, "imputed": imputed, "unadjusted": True}
     if not any(imputed.values()):
         return {**line, "n": main["n"], "same_as_primary": True}
-    b = np.fromiter((bs.get(i, worst) for i in b_ids), float, len(b_ids))
-    v = np.fromiter((vs.get(i, worst) for i in v_ids), float, len(v_ids))
+    b, v = np.where(b_missing, worst, b_all), np.where(v_missing, worst, v_all)
     figures, _ = _estimate(b, v, paired, opts)
     difference = float(v.mean() - b.mean())
     p = figures["p_value"]
     same = (p < opts.alpha) == (main["p_value"] < opts.alpha) and (difference > 0) == (main["mean_difference"] > 0)
-    return {
-        **line,
-        "n": len(b_ids) if paired else min(len(b_ids), len(v_ids)),
-        "same_as_primary": False,
-        "mean_difference": difference,
-        **figures,
-        "agrees": same,
-    }
+    n = len(b) if paired else min(len(b), len(v))
+    return {**line, "n": n, "same_as_primary": False, "mean_difference": difference, **figures, "agrees": same}
 
 
 def equivalence(p_at: PAt | None, main: dict[str, Any], opts: SignificanceOptions) -> dict[str, Any]:
@@ -143,28 +132,32 @@ def equivalence(p_at: PAt | None, main: dict[str, Any], opts: SignificanceOption
     }
 
 
-def _flag_counts(bf: dict[str, bool], vf: dict[str, bool], ids: list[str]) -> tuple[int, int, int, int]:
-    lost = sum(1 for i in ids if bf.get(i, False) and not vf.get(i, False))
-    gained = sum(1 for i in ids if not bf.get(i, False) and vf.get(i, False))
-    return lost, gained, sum(1 for i in ids if bf.get(i, False)), sum(1 for i in ids if vf.get(i, False))
+def _counts(bf: Any, vf: Any, rows: Any) -> tuple[int, int, int, int]:
+    """Pass to fail, fail to pass, baseline passes and variant passes over ``rows`` (a missing flag is a fail)."""
+    bp, vp = (bf == 1) & rows, (vf == 1) & rows
+    return int((bp & ~vp).sum()), int((~bp & vp & rows).sum()), int(bp.sum()), int(vp.sum())
 
 
-def pass_rates(base: Arm, var: Arm, criterion: str, level: float) -> dict[str, Any] | None:
+def pass_rates(pair: Pair, criterion: str, level: float) -> dict[str, Any] | None:
     """The paired pass-rate comparison of one criterion, with its intention-to-treat line (missing = fail)."""
-    bf, vf = base.flags.get(criterion, {}), var.flags.get(criterion, {})
-    ids = [i for i in bf if i in vf]
-    if not ids:
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
+    bf, vf = pair.columns(criterion, flags=True)
+    b_have, v_have = bf >= 0, vf >= 0
+    both = b_have & v_have
+    n = int(both.sum())
+    if not n:
         return None
-    lost, gained, b_pass, v_pass = _flag_counts(bf, vf, ids)
-    res = paired_pass_rates(lost, gained, len(ids), level)
+    lost, gained, b_pass, v_pass = _counts(bf, vf, both)
+    res = paired_pass_rates(lost, gained, n, level)
     out: dict[str, Any] = {
         "design": "paired",
-        "n": len(ids),
-        "rows": accounting(base, var, bf, vf, True, len(ids)),
-        "baseline_pass_rate": b_pass / len(ids),
-        "variant_pass_rate": v_pass / len(ids),
-        "baseline_ci": list(wilson(b_pass, len(ids), level) or ()),
-        "variant_ci": list(wilson(v_pass, len(ids), level) or ()),
+        "n": n,
+        "rows": accounting(pair, pair.base, pair.var, b_have, v_have),
+        "baseline_pass_rate": b_pass / n,
+        "variant_pass_rate": v_pass / n,
+        "baseline_ci": list(wilson(b_pass, n, level) or ()),
+        "variant_ci": list(wilson(v_pass, n, level) or ()),
         "pass_rate_ci_method": "Wilson score interval",
         "pass_to_fail": lost,
         "fail_to_pass": gained,
@@ -176,13 +169,12 @@ def pass_rates(base: Arm, var: Arm, criterion: str, level: float) -> dict[str, A
         "df": None,
         "method": res.method,
     }
-    universe = list(dict.fromkeys([*base.seen(), *var.seen()]))
-    if len(universe) > len(ids):
-        lost, gained, _, _ = _flag_counts(bf, vf, universe)
-        itt = paired_pass_rates(lost, gained, len(universe), level)
+    if pair.size > n:
+        lost, gained, _, _ = _counts(bf, vf, np.ones(pair.size, bool))
+        itt = paired_pass_rates(lost, gained, pair.size, level)
         out["itt"] = {
             "rule": "every row either experiment took; a failed, unscored or untaken row counts as a fail",
-            "n": len(universe),
+            "n": pair.size,
             "pass_to_fail": lost,
             "fail_to_pass": gained,
             "difference": itt.difference,

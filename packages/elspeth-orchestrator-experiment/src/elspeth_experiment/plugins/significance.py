@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth_experiment.plugins._rows import Arm, accounting, arm_of, stop_warning
+from elspeth_experiment.plugins._rows import Arm, Pair, accounting, arm_from_column, arm_of, stop_warning
 from elspeth_experiment.plugins._scores import criteria_of
 from elspeth_experiment.plugins._sensitivity import equivalence, intention_to_treat, pass_rates, primary
 from elspeth_experiment.protocols import ExperimentResult
@@ -135,34 +135,40 @@ def _too_few(design: str, rows: dict[str, Any], used: int, opts: SignificanceOpt
     }
 
 
-def _shared_nothing(base: Arm, var: Arm) -> bool:
-    return bool(base.seen()) and bool(var.seen()) and not set(base.seen()) & set(var.seen())
-
-
-def analyse_arms(base: Arm, var: Arm, criterion: str, opts: SignificanceOptions) -> dict[str, Any]:
-    """Compare one criterion of two experiments (before Holm), every row accounted for in ``rows``."""
+def _own(arm: Arm, criterion: str) -> Any:
     import numpy as np  # type: ignore[import-untyped, unused-ignore]
 
-    bs, vs = base.scores.get(criterion, {}), var.scores.get(criterion, {})
-    paired = opts.pairing != "never"
-    if paired:
-        ids = [i for i in bs if i in vs]
-        rows = accounting(base, var, bs, vs, True, len(ids))
-        if len(ids) < opts.min_samples:
-            out = _too_few("paired", rows, len(ids), opts)
-            if _shared_nothing(base, var):
+    return arm.scores.get(criterion, np.full(len(arm.ids), np.nan))
+
+
+def analyse_arms(pair: Pair | None, base: Arm, var: Arm, criterion: str, opts: SignificanceOptions) -> dict[str, Any]:
+    """Compare one criterion of two experiments (before Holm), every row accounted for in ``rows``.
+
+    ``pair`` (the two arms on one row order) makes the comparison paired by row id; None, unpaired.
+    """
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
+    if pair is not None:
+        b_all, v_all = pair.columns(criterion)
+        b_have, v_have = ~np.isnan(b_all), ~np.isnan(v_all)
+        rows = accounting(pair, base, var, b_have, v_have)
+        both = b_have & v_have
+        if rows["used"] < opts.min_samples:
+            out = _too_few("paired", rows, rows["used"], opts)
+            if not pair.shared_any:
                 out["warning"] += "; no row id is in both experiments: set pairing: never for independent samples"
             return out
-        b = np.fromiter((bs[i] for i in ids), float, len(ids))
-        v = np.fromiter((vs[i] for i in ids), float, len(ids))
+        b, v = b_all[both], v_all[both]
     else:
-        rows = accounting(base, var, bs, vs, False, 0)
-        if min(len(bs), len(vs)) < opts.min_samples:
-            return _too_few("unpaired", rows, min(len(bs), len(vs)), opts)
-        b, v = np.fromiter(bs.values(), float, len(bs)), np.fromiter(vs.values(), float, len(vs))
-    out, p_at = primary(b, v, paired, opts)
+        b_all, v_all = _own(base, criterion), _own(var, criterion)
+        b_have, v_have = ~np.isnan(b_all), ~np.isnan(v_all)
+        rows = accounting(None, base, var, b_have, v_have)
+        if min(int(b_have.sum()), int(v_have.sum())) < opts.min_samples:
+            return _too_few("unpaired", rows, min(int(b_have.sum()), int(v_have.sum())), opts)
+        b, v = b_all[b_have], v_all[v_have]
+    out, p_at = primary(b, v, pair is not None, opts)
     out["rows"] = rows
-    out["itt"] = intention_to_treat(base, var, bs, vs, paired, opts, out)
+    out["itt"] = intention_to_treat(b_all, v_all, pair is not None, opts, out)
     if opts.margin is not None:
         out["equivalence"] = equivalence(p_at, out, opts)
     delta = out["cliffs_delta"]
@@ -177,10 +183,9 @@ def analyse_arms(base: Arm, var: Arm, criterion: str, opts: SignificanceOptions)
 
 def analyse(base: Mapping[str, float], var: Mapping[str, float], opts: SignificanceOptions) -> dict[str, Any]:
     """Compare two ``{row_id: score}`` columns, as :func:`analyse_arms` does with whole experiments."""
-    arms = [
-        Arm(name, {"score": dict(column)}, finished=list(column)) for name, column in (("base", base), ("var", var))
-    ]
-    return analyse_arms(arms[0], arms[1], "score", opts)
+    arms = arm_from_column("base", dict(base), "score"), arm_from_column("var", dict(var), "score")
+    pair = Pair(*arms) if opts.pairing != "never" else None
+    return analyse_arms(pair, arms[0], arms[1], "score", opts)
 
 
 def _direction(diff: float | None) -> str | None:
@@ -208,11 +213,12 @@ class ScoreSignificance:
         no_worse: list[dict[str, Any]] = []
         for variant in variants:
             arm = arm_of(variant, opts.source_field, opts.flag_field)
+            pair = Pair(base, arm) if opts.pairing != "never" else None
             per: dict[str, Any] = {}
             for criterion in criteria_of([base.scores, arm.scores], opts.criteria):
-                cell = analyse_arms(base, arm, criterion, opts)
-                if criterion in base.flags and criterion in arm.flags and opts.pairing != "never":
-                    cell["mcnemar"] = pass_rates(base, arm, criterion, opts.level)
+                cell = analyse_arms(pair, base, arm, criterion, opts)
+                if pair is not None and criterion in base.flags and criterion in arm.flags:
+                    cell["mcnemar"] = pass_rates(pair, criterion, opts.level)
                     if cell["mcnemar"] is not None:
                         exact.append(cell["mcnemar"])
                 if "equivalence" in cell:
