@@ -29,7 +29,7 @@ def _columns(b: Any, v: Any, paired: bool = True) -> tuple[dict[str, float], dic
 
 def test_the_studentized_bootstrap_covers_at_least_93_percent_at_n_10_on_skewed_data() -> None:
     # exponential differences (skewness 2), true mean 1; 2000 seeded data sets, 999 resamples each.
-    # Measured: studentized 0.94, percentile 0.89 and the t interval 0.90 on the same data sets.
+    # Measured: studentized 0.940, percentile 0.856 and the t interval 0.898 on the same data sets.
     rng = np.random.default_rng(20261207)
     sims, n, true_mean = 2000, 10, 1.0
     data = rng.exponential(true_mean, (sims, n))
@@ -42,7 +42,7 @@ def test_the_studentized_bootstrap_covers_at_least_93_percent_at_n_10_on_skewed_
         p_low, p_high = fq.bootstrap_mean_ci(data[k], 0.95, 999, seed=k) or (0.0, 0.0)
         percentile_covered += p_low <= true_mean <= p_high
     assert covered / sims >= 0.93
-    assert percentile_covered / sims < 0.91  # what the old interval did
+    assert percentile_covered / sims < 0.88  # what the old interval did
 
 
 def test_small_samples_take_the_studentized_bootstrap_and_large_ones_the_t() -> None:
