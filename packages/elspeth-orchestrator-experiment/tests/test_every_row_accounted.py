@@ -150,7 +150,9 @@ def test_an_early_stop_marks_the_comparison_as_not_holding() -> None:
     stopped = _result("variant", {k: v + 0.1 for k, v in scores.items()}, early_stop=stop, rows_not_run=80)
     cell = _cell(_result("base", scores), stopped)
     assert cell["p_values_hold"] is False
-    assert "'variant' (mean of scores.q is 4.1, lt 4.5)" in cell["warning"]
+    assert (
+        "'variant' stopped early by a rule that watched the data (mean of scores.q is 4.1, lt 4.5)" in cell["warning"]
+    )
     assert "do not hold" in cell["warning"]
     assert cell["rows"]["variant"]["not_run"] == 80
     assert _cell(_result("base", scores), _result("v2", scores))["p_values_hold"] is True

@@ -55,7 +55,8 @@ class ExperimentOrchestrator:
                 continue
             from elspeth_experiment.runner import run_experiment
 
-            results.append(await run_experiment(experiment, rows, ctx))
+            baseline = results[0] if results and not experiment.baseline else None
+            results.append(await run_experiment(experiment, rows, ctx, baseline))
         comparisons = await self._compare(results)
         return self._result(results, comparisons, rows, ctx)
 

@@ -223,12 +223,26 @@ def accounting(pair: Pair | None, base: Arm, var: Arm, b_have: Any, v_have: Any)
 
 
 def stop_warning(base: Arm, var: Arm) -> str | None:
-    """The sentence a comparison carries when an early stop cut either experiment short, else None."""
+    """The sentence a comparison carries when an early stop cut either experiment short, else None.
+
+    A stop by a rule that watched the data makes every fixed-n p-value and interval of the comparison
+    invalid. A sequential test that holds under monitoring (``valid_under_monitoring``) keeps its own
+    always-valid p-value, which the sentence gives; the fixed-n figures still do not hold.
+    """
     stopped = [arm for arm in (base, var) if arm.early_stop]
     if not stopped:
         return None
-    names = ", ".join(f"'{arm.name}' ({(arm.early_stop or {}).get('reason', 'stopped early')})" for arm in stopped)
+    said = []
+    for arm in stopped:
+        stop = arm.early_stop or {}
+        if stop.get("valid_under_monitoring"):
+            said.append(
+                f"'{arm.name}' stopped by a sequential test that holds under monitoring ({stop.get('method')}): "
+                f"its always-valid p = {stop.get('always_valid_p'):.3g} holds"
+            )
+        else:
+            said.append(f"'{arm.name}' stopped early by a rule that watched the data ({stop.get('reason', 'stopped')})")
     return (
-        f"stopped early by a rule that watched the data: {names}; the fixed-n p-values and intervals of this "
-        "comparison do not hold (the sample size depended on the results)"
+        f"{'; '.join(said)}; the fixed-n p-values and intervals of this comparison do not hold (the sample "
+        "size depended on the results)"
     )
