@@ -83,10 +83,10 @@ def test_the_mcnemar_family_counts_discordant_pairs_and_is_holm_adjusted(run_sui
         mcnemar = cell["mcnemar"]
         assert (mcnemar["n"], mcnemar["pass_to_fail"], mcnemar["fail_to_pass"]) == (80, lost, gained)
         discordant = lost + gained
-        if discordant < 25:  # exact: two-sided binomial test of the smaller count
-            expected = stats.binomtest(min(lost, gained), discordant, 0.5).pvalue
-        else:  # chi-square with Edwards' continuity correction
-            expected = stats.chi2.sf((abs(lost - gained) - 1) ** 2 / discordant, 1)
+        # Changed by issue 16, point 2: the pass-rate comparison is the exact conditional McNemar test at
+        # every size (it used to switch to the continuity-corrected chi-square at 25 discordant pairs), so
+        # that its Clopper-Pearson interval of the difference is the inversion of the same test.
+        expected = stats.binomtest(min(lost, gained), discordant, 0.5).pvalue if discordant else 1.0
         assert mcnemar["p_value"] == pytest.approx(expected, rel=1e-9)
         raw.append(float(expected))
     for cell, p_adjusted in zip(cells.values(), _holm_by_hand(raw), strict=True):

@@ -89,7 +89,9 @@ def test_the_unpaired_posterior_is_the_difference_of_two_joint_posteriors() -> N
 def test_the_pass_rate_posterior_is_the_difference_of_two_beta_posteriors() -> None:
     base = {f"r{i}": i < 7 for i in range(20)}  # 7 of 20 pass
     variant = {f"r{i}": i < 12 for i in range(18)}  # 12 of 18 pass
-    result = ScoreBayes(ScoreBayes.Options(criteria=["q"])).compare(
+    # Changed by issue 16, point 1: shared row ids are paired by design now (the next test); the model of
+    # two independent Beta posteriors is for experiments over different rows, pairing: never
+    result = ScoreBayes(ScoreBayes.Options(criteria=["q"], pairing="never")).compare(
         _experiment("base", base, "score_flags", baseline=True), _experiment("variant", variant, "score_flags")
     )
     rate = result["criteria"]["q"]["pass_rate"]
@@ -101,3 +103,17 @@ def test_the_pass_rate_posterior_is_the_difference_of_two_beta_posteriors() -> N
     p_b, p_v = 7 / 20, 12 / 18
     wald_high = p_v - p_b + 1.959964 * np.sqrt(p_b * (1 - p_b) / 20 + p_v * (1 - p_v) / 18)
     assert abs(wald_high - np.quantile(draws, 0.975)) > 0.02
+
+
+def test_the_paired_pass_rate_posterior_is_the_dirichlet_of_the_four_cells() -> None:
+    # 40 paired rows: 20 pass in both, 4 pass to fail, 11 fail to pass, 5 fail in both
+    cells = ["both"] * 20 + ["lost"] * 4 + ["gained"] * 11 + ["neither"] * 5
+    base = {f"r{i}": c in ("both", "lost") for i, c in enumerate(cells)}
+    variant = {f"r{i}": c in ("both", "gained") for i, c in enumerate(cells)}
+    result = ScoreBayes(ScoreBayes.Options(criteria=["q"])).compare(
+        _experiment("base", base, "score_flags", baseline=True), _experiment("variant", variant, "score_flags")
+    )
+    rate = result["criteria"]["q"]["pass_rate"]
+    assert (rate["design"], rate["n"], rate["pass_to_fail"], rate["fail_to_pass"]) == ("paired", 40, 4, 11)
+    shares = np.random.default_rng(4).dirichlet([1 + 20, 1 + 4, 1 + 11, 1 + 5], DRAWS)
+    _check(rate, shares[:, 2] - shares[:, 1])

@@ -50,7 +50,10 @@ def test_unpaired_rows_are_counted_per_experiment_using_the_smaller_group() -> N
     def cell(n_base: int, n_variant: int) -> dict[str, Any]:
         base = {f"b{i}": float(v) for i, v in enumerate(rng.normal(0, 1, n_base))}
         variant = {f"v{i}": float(v) for i, v in enumerate(rng.normal(0, 1, n_variant))}
-        return dict(analyse(base, variant, SignificanceOptions(min_effect=0.5, bootstrap_resamples=100))["power"])
+        # Changed by issue 16, point 1: independent rows are unpaired by design (pairing: never); they used to
+        # fall back to unpaired because fewer than min_samples ids matched, a count threshold.
+        opts = SignificanceOptions(min_effect=0.5, bootstrap_resamples=100, pairing="never")
+        return dict(analyse(base, variant, opts)["power"])
 
     assert cell(64, 64)["warning"] is None
     short = cell(63, 200)

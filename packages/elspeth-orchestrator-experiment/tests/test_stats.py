@@ -61,14 +61,14 @@ def test_the_welch_interval_on_the_sleep_data_is_rs_with_the_sign_of_variant_min
     # Elspeth reports variant minus baseline, so with group 1 as the baseline the signs flip and the ends swap.
     baseline = {f"g1-{i}": v for i, v in enumerate(SLEEP_1)}
     variant = {f"g2-{i}": v for i, v in enumerate(SLEEP_2)}
-    cell = analyse(baseline, variant, SignificanceOptions(pairing="never"))
+    cell = analyse(baseline, variant, SignificanceOptions(pairing="never", test="t"))
     assert cell["design"] == "unpaired"
     assert cell["mean_difference"] == pytest.approx(1.58)
     assert cell["ci"] == pytest.approx([-0.2054832, 3.3654832], abs=1e-7)
     assert cell["welch_t"]["statistic"] == pytest.approx(1.8608, abs=1e-4)
     assert cell["welch_t"]["df"] == pytest.approx(17.776, abs=1e-3)
     assert cell["p_value"] == pytest.approx(0.07939, abs=1e-5)
-    swapped = analyse(variant, baseline, SignificanceOptions(pairing="never"))
+    swapped = analyse(variant, baseline, SignificanceOptions(pairing="never", test="t"))
     assert swapped["ci"] == pytest.approx([-3.3654832, 0.2054832], abs=1e-7)  # R's orientation exactly
     assert swapped["welch_t"]["statistic"] == pytest.approx(-1.8608, abs=1e-4)
 
@@ -119,11 +119,28 @@ def test_rank_tests_match_scipy() -> None:
     assert (u.statistic, u.p_value) == pytest.approx((ref.statistic, ref.pvalue))
 
 
-def test_tests_without_spread_give_none_not_nan() -> None:
-    assert fq.paired_t([0.5, 0.5, 0.5]) is None
-    assert fq.wilcoxon([0.0, 0.0]) is None
-    assert fq.welch_t([1.0, 1.0], [1.0, 1.0]) is None
-    assert fq.cohens_dz([2.0, 2.0]) is None
+def test_differences_without_spread_are_decided_not_dropped() -> None:
+    # Changed by issue 16, point 1: this test used to assert that paired_t returns None for constant
+    # differences, which reported "every score 3 became 4" as not significant. A constant non-zero
+    # difference is a certain effect (p = 0, no finite statistic); no difference at all is p = 1.
+    certain = fq.paired_t([0.5, 0.5, 0.5])
+    assert certain is not None
+    assert (certain.statistic, certain.p_value, certain.df) == (None, 0.0, 2)
+    assert "exactly +0.5, a certain effect" in certain.method
+    identical = fq.paired_t([0.0, 0.0, 0.0])
+    assert identical is not None
+    assert (identical.statistic, identical.p_value) == (0.0, 1.0)
+    wilcoxon_zero = fq.wilcoxon([0.0, 0.0])
+    assert wilcoxon_zero is not None
+    assert wilcoxon_zero.p_value == 1.0
+    welch_same = fq.welch_t([1.0, 1.0], [1.0, 1.0])
+    assert welch_same is not None
+    assert welch_same.p_value == 1.0
+    welch_shift = fq.welch_t([1.0, 1.0], [2.0, 2.0])
+    assert welch_shift is not None
+    assert welch_shift.p_value == 0.0
+    assert fq.paired_t([1.0]) is None  # too few values is still no test
+    assert fq.cohens_dz([2.0, 2.0]) is None  # an effect size over no spread stays undefined
 
 
 def test_mcnemar_exact_and_chi_square_match_scipy() -> None:
@@ -136,7 +153,10 @@ def test_mcnemar_exact_and_chi_square_match_scipy() -> None:
     assert large is not None
     assert large.statistic == pytest.approx((64 - 1) ** 2 / 236)
     assert large.p_value == pytest.approx(stats.chi2.sf((64 - 1) ** 2 / 236, 1))
-    assert fq.mcnemar(0, 0) is None
+    # no discordant pair: no evidence of a difference, p = 1 in the Holm family (it used to be None, absent)
+    none_discordant = fq.mcnemar(0, 0)
+    assert none_discordant is not None
+    assert none_discordant.p_value == 1.0
 
 
 def test_effect_sizes() -> None:

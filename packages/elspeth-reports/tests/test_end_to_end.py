@@ -78,6 +78,18 @@ def test_a_real_experiment_reports_its_baseline_comparisons(example_project: Any
     md = (out / "reports" / "analytics.md").read_text(encoding="utf-8")
     assert "### strict-analyst vs baseline" in md
     assert "after Holm" in md
+    html = (out / "reports" / "visual.html").read_text(encoding="utf-8")
+    for comp in report["comparisons"]:  # every row accounted for, in both renderings (issue 16)
+        (row,) = comp["criteria"]
+        rows = truth[comp["variant"]]["score_significance"]["criteria"]["default"]["rows"]
+        assert row["frequentist"]["rows"] == rows
+        assert f"on {rows['used']} rows" in md
+        assert f"on {rows['used']} rows" in html
+        for arm in ("baseline", "variant"):
+            if rows[arm]["failed"]:
+                assert f"{arm} {rows[arm]['failed']} failed" in md
+        if not row["frequentist"]["itt"]["same_as_primary"]:
+            assert "intention-to-treat, a failed or unscored row as" in md
 
     class Rows(HTMLParser):
         def __init__(self) -> None:

@@ -56,7 +56,8 @@ class ExperimentOrchestrator:
                 continue
             from elspeth_experiment.runner import run_experiment
 
-            results.append(await run_experiment(experiment, rows, ctx))
+            baseline = results[0] if results and not experiment.baseline else None
+            results.append(await run_experiment(experiment, rows, ctx, baseline))
         comparisons = await self._compare(results)
         result = self._result(results, comparisons, rows, ctx)
         if self.options.gates:

@@ -104,7 +104,7 @@ def register_baseline_comparisons(register: Registrar) -> None:
 
 @hookimpl
 def register_early_stops(register: Registrar) -> None:
-    """Register ``threshold`` and ``failure_rate``."""
+    """Register ``threshold``, ``failure_rate`` and ``sequential``."""
     register(
         "elspeth_experiment.plugins.early_stop:Threshold",
         name="threshold",
@@ -115,4 +115,10 @@ def register_early_stops(register: Registrar) -> None:
         "elspeth_experiment.plugins.early_stop:FailureRate",
         name="failure_rate",
         description="Stops an experiment once the share of failed rows exceeds ``max_rate`` (after ``min_rows`` rows).",
+    )
+    register(
+        "elspeth_experiment.plugins.sequential:Sequential",
+        name="sequential",
+        description="Stops a variant once the mSPRT's always-valid p-value of its paired difference from the "
+        "baseline is below alpha.",
     )

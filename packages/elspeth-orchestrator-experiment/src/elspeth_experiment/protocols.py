@@ -155,7 +155,14 @@ class EarlyStop(Protocol):
     """Decides whether an experiment should stop taking rows.
 
     ``check`` sees every finished row. A plugin that also needs to see failed rows (a failure-rate
-    stop) defines ``check_failure(failure)`` too, with the same return convention.
+    stop) defines ``check_failure(failure)`` too, with the same return convention. A plugin that
+    watches a variant's difference from the baseline (``sequential``) defines ``begin(baseline)``:
+    it is called once before the experiment's first row with the finished baseline's
+    :class:`ExperimentResult` (None when the experiment is the baseline).
+
+    A reason mapping with ``valid_under_monitoring: True`` and ``always_valid_p`` says the stop came from
+    a test whose error rate holds however often it looked; comparisons quote that p-value. Any other stop
+    makes the comparisons of the experiment say that their fixed-n p-values do not hold.
     """
 
     def check(self, record: Record) -> Mapping[str, Any] | str | None:

@@ -207,9 +207,20 @@ class _ExperimentRun:
 
 
 async def run_experiment(
-    experiment: CompiledExperiment, rows: Sequence[Row], ctx: OrchestrationContext
+    experiment: CompiledExperiment,
+    rows: Sequence[Row],
+    ctx: OrchestrationContext,
+    baseline: ExperimentResult | None = None,
 ) -> ExperimentResult:
-    """Run ``experiment`` over ``rows`` with ``ctx.concurrency`` rows in flight, then aggregate."""
+    """Run ``experiment`` over ``rows`` with ``ctx.concurrency`` rows in flight, then aggregate.
+
+    An early stop with ``begin(baseline)`` is first handed the finished baseline (None for the baseline
+    itself), so that it can watch the difference from it (``sequential``).
+    """
+    for _, plugin in experiment.early_stops:
+        begin = getattr(plugin, "begin", None)
+        if begin is not None:
+            await invoke(begin, baseline)
     state = _ExperimentRun(experiment, ctx)
     runner = RowRunner(
         ctx,

@@ -116,11 +116,54 @@ def headline(row: Mapping[str, Any]) -> str:
         parts.append(
             f"{verdict} {adjusted}(p = {p_value(freq.get('p_value'))}, adjusted {p_value(freq.get('p_adjusted'))})"
         )
+        parts += _accounting(freq)
     elif isinstance(freq, Mapping) and freq.get("power_warning"):
         parts.append(str(freq["power_warning"]))
     if isinstance(bayes, Mapping) and is_number(bayes.get("prob_variant_better")):
         parts.append(f"P(variant better) = {pct(bayes['prob_variant_better'])}")
     return "; ".join(parts) if parts else "no comparison figures"
+
+
+_REASONS = {"failed": "failed", "missing_score": "unscored", "not_run": "not run", "unpaired": "unpaired"}
+
+
+def _dropped(rows: Mapping[str, Any]) -> str:
+    """``variant 120 failed, 30 unscored; baseline 150 unpaired``: the rows a test left out, per experiment."""
+    out = []
+    for arm in ("baseline", "variant"):
+        value = rows.get(arm)
+        counts: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+        said = [f"{num(counts[k])} {label}" for k, label in _REASONS.items() if is_number(counts.get(k)) and counts[k]]
+        if said:
+            out.append(f"{arm} {', '.join(said)}")
+    return "; ".join(out)
+
+
+def _accounting(freq: Mapping[str, Any]) -> list[str]:
+    """The rows used and left out, the intention-to-treat line, the "no worse" claim and an early stop."""
+    parts: list[str] = []
+    rows = freq.get("rows")
+    if isinstance(rows, Mapping) and is_number(rows.get("used")):
+        dropped = _dropped(rows)
+        parts.append(f"on {num(rows['used'])} rows" + (f" (left out: {dropped})" if dropped else ", none left out"))
+    itt = freq.get("itt")
+    if isinstance(itt, Mapping) and itt.get("same_as_primary") is False:
+        verdict = "the same verdict" if freq.get("itt_agrees") else "a different verdict"
+        parts.append(
+            f"intention-to-treat, a failed or unscored row as {num(itt.get('worst_score'))}: "
+            f"{signed(itt.get('mean_difference'))} (p = {p_value(freq.get('itt_p_value'))}, {verdict})"
+        )
+    equivalence = freq.get("equivalence")
+    if isinstance(equivalence, Mapping) and isinstance(equivalence.get("no_worse"), Mapping):
+        claim = equivalence["no_worse"]
+        holds = "holds" if claim.get("holds") else "not shown"
+        parts.append(
+            f"no worse than the baseline by more than {num(equivalence.get('margin'))}: {holds} "
+            f"(adjusted p = {p_value(claim.get('p_adjusted'))})"
+        )
+    if freq.get("p_values_hold") is False:
+        parts.append("these p-values do not hold: an experiment stopped early on what it saw")
+    return parts
 
 
 COMPARISON_NUMERIC = (2, 3, 6, 7, 9, 10, 11)

@@ -183,11 +183,26 @@ def _frequentist(cell: Mapping[str, Any], plugin: str, result: Mapping[str, Any]
         "power_warning": power.get("warning") or cell.get("warning"),
         "n_required": power.get("n_required"),
         "mcnemar": (
-            {k: mcnemar.get(k) for k in ("n", "p_value", "p_adjusted", "pass_to_fail", "fail_to_pass")}
+            {
+                k: mcnemar.get(k)
+                for k in ("n", "p_value", "p_adjusted", "pass_to_fail", "fail_to_pass", "difference", "ci", "method")
+            }
             if mcnemar
             else None
         ),
+        "rows": dict(_mapping(cell.get("rows"))) or None,
+        "itt": _pick(cell.get("itt"), ("same_as_primary", "n", "worst_score", "imputed", "mean_difference", "ci")),
+        "itt_p_value": _mapping(cell.get("itt")).get("p_value"),
+        "itt_agrees": _mapping(cell.get("itt")).get("agrees"),
+        "equivalence": _pick(cell.get("equivalence"), ("margin", "no_worse", "tost")),
+        "p_values_hold": cell.get("p_values_hold"),
     }
+
+
+def _pick(value: Any, keys: Sequence[str]) -> dict[str, Any] | None:
+    """The ``keys`` of a mapping that has them, or None (older results carry none of these blocks)."""
+    mapping = _mapping(value)
+    return {k: mapping[k] for k in keys if k in mapping} or None
 
 
 def _bayesian(cell: Mapping[str, Any], plugin: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth import Record, inline
 from elspeth_experiment.protocols import ExperimentResult
-from elspeth_experiment.stats.descriptive import mean_ci
+from elspeth_experiment.stats.intervals import mean_interval
 
 __all__ = ["ScoreRecommendation", "rows_for_half_width"]
 
@@ -117,9 +117,9 @@ class ScoreRecommendation:
             )
             return out
         mean = statistics.fmean(pooled)
-        ci = mean_ci(pooled, opts.confidence)
+        ci, method = mean_interval(pooled, opts.confidence)
         assert ci is not None  # min_samples >= 2
-        out.update(mean=mean, ci=list(ci))
+        out.update(mean=mean, ci=list(ci), ci_method=method)
         level = f"{opts.confidence:.0%}"
         if len(per) > 1:
             caveats.append("criteria are pooled; the interval treats their scores as independent")
@@ -145,7 +145,9 @@ class ScoreRecommendation:
 
     def _criteria_verdict(self, per: dict[str, list[float]], level: str) -> dict[str, Any]:
         intervals = {
-            c: (statistics.fmean(v), mean_ci(v, self.options.confidence)) for c, v in per.items() if len(v) >= 2
+            c: (statistics.fmean(v), mean_interval(v, self.options.confidence)[0])
+            for c, v in per.items()
+            if len(v) >= 2
         }
         if len(intervals) < 2:
             return {

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import LLMResponse, Record, Row, inline
-from elspeth_experiment.stats.descriptive import mean_ci
+from elspeth_experiment.stats.intervals import mean_interval, wilson
 
 __all__ = ["ScoreExtractor", "ScoreStats", "extract_score"]
 
@@ -136,12 +136,15 @@ def _stats(
         )
     else:
         stats.update(mean=None, median=None, std=None, min=None, max=None)
-    interval = mean_ci(values, confidence)
+    interval, method = mean_interval(values, confidence)
     stats["ci"] = list(interval) if interval is not None else None
     stats["ci_level"] = confidence
+    stats["ci_method"] = method
     if flags:
         stats["passes"] = sum(flags)
         stats["pass_rate"] = sum(flags) / len(flags)
+        rate_ci = wilson(sum(flags), len(flags), confidence)
+        stats["pass_rate_ci"] = list(rate_ci) if rate_ci is not None else None
     return stats
 
 

@@ -1,35 +1,44 @@
 """``score_significance``: frequentist comparison of every variant with the baseline, Holm-corrected.
 
-Per variant and criterion, over the rows both experiments scored:
+Per variant and criterion:
 
-* **paired** (row ids match, at least ``min_samples`` pairs): mean difference with a seeded percentile
-  bootstrap interval, paired t-test, Wilcoxon signed-rank, Cohen's d_z, Cliff's delta;
-* **unpaired** fallback: Welch t-test with its interval, Mann-Whitney U, Cohen's d (pooled SD), Cliff's delta;
-* McNemar's test on pass/fail flags of the paired rows, when ``score_extractor`` set a threshold;
-* the sample size needed for the target power at a planning effect (``min_effect``, default 0.3), with
-  a warning below it. The observed effect is never used for this: power computed from the effect just
-  observed is a restatement of the p-value (the post-hoc power fallacy) and says nothing new.
+* **rows** (``rows``): the design is paired by row id (a suite runs every experiment over the same
+  rows), so the test uses the rows both experiments scored, and states per experiment how many rows
+  it dropped and why (failed, finished without a score, not run, or scored here but not there). An
+  ``itt`` line repeats the test on every row either experiment took, a failed or unscored row counted
+  as the worst score: a variant that fails on the rows it would score low cannot look better unseen.
+* **one method** (``test``, ``p_value``, ``ci``): the studentized bootstrap below ``bootstrap_below``
+  rows (the percentile bootstrap covers 81% at n = 10), the t test and its interval from there on, or
+  the rank test; the interval is the set of differences the same test keeps, so at ``confidence =
+  1 - alpha`` (the default) they cannot contradict each other. A constant non-zero difference is a
+  certain effect (p = 0); identical arms are p = 1 and stay in the Holm family.
+* the other tests and effect sizes for reference (paired t / Wilcoxon or Welch / Mann-Whitney,
+  Cohen's d, Cliff's delta), and the sample size needed for ``power`` at ``min_effect`` (never the
+  observed effect: that is the post-hoc power fallacy);
+* **pass rates** (``mcnemar``) on the paired rows' flags: the exact conditional McNemar test and its
+  Clopper-Pearson interval of the difference, Wilson intervals per experiment, the same row rule;
+* **equivalence** (``equivalence``, with ``margin``): TOST and the "no worse than by more than the
+  margin" claim, by the same method as the test.
 
-The p-values of the primary test over all variants x criteria form one family, adjusted with Holm's
-step-down method; McNemar's p-values form a second family. That is why the plugin implements
-``compare_all`` (it sees every variant at once) rather than ``compare``.
+The primary p-values over all variants x criteria form one family (Holm), the pass-rate tests a
+second, the "no worse than" claims a third. That is why the plugin implements ``compare_all``.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth_experiment.plugins._scores import criteria_of, flag_table, score_table
+from elspeth_experiment.plugins._rows import Arm, Pair, accounting, arm_from_column, arm_of, stop_warning
+from elspeth_experiment.plugins._scores import criteria_of
+from elspeth_experiment.plugins._sensitivity import equivalence, intention_to_treat, pass_rates, primary
 from elspeth_experiment.protocols import ExperimentResult
 from elspeth_experiment.stats import frequentist as fq
 from elspeth_experiment.stats.power import Design, required_n
 
-__all__ = ["ScoreSignificance", "SignificanceOptions", "analyse", "mcnemar_flags"]
+__all__ = ["ScoreSignificance", "SignificanceOptions", "analyse", "analyse_arms"]
 
 
 class SignificanceOptions(BaseModel):
@@ -41,17 +50,41 @@ class SignificanceOptions(BaseModel):
     source_field: str = Field("scores", description="the record metric holding scores per criterion")
     flag_field: str = Field("score_flags", description="the record metric holding pass flags, for McNemar")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level, applied to Holm-adjusted p-values")
-    test: Literal["t", "rank"] = Field(
-        "t", description="primary test: t (paired t / Welch) or rank (Wilcoxon signed-rank / Mann-Whitney U)"
+    test: Literal["auto", "t", "bootstrap", "rank"] = Field(
+        "auto",
+        description="the method of the test and its interval: auto (studentized bootstrap below bootstrap_below "
+        "rows, t from there on), t (paired t / Welch), bootstrap (studentized), rank (Wilcoxon / Mann-Whitney, "
+        "no interval)",
     )
-    pairing: Literal["auto", "never"] = Field(
-        "auto", description="auto: pair rows by id when at least min_samples pairs exist; never: always unpaired"
+    bootstrap_below: int = Field(50, ge=2, description="with test auto, the studentized bootstrap below this many rows")
+    pairing: Literal["by_id", "auto", "never"] = Field(
+        "by_id",
+        description="by_id: paired on the rows both experiments scored, matched by row id (auto is the old name "
+        "of by_id); never: independent samples, for experiments over different rows",
     )
     correction: Literal["holm", "none"] = Field("holm", description="multiple-comparison correction")
-    min_samples: int = Field(5, ge=2, description="fewest pairs (or values per group) to test at all")
-    confidence: float = Field(0.95, gt=0, lt=1, description="level of the interval of the mean difference")
-    bootstrap_resamples: int = Field(10_000, ge=100, le=1_000_000, description="bootstrap resamples (paired)")
+    min_samples: int = Field(5, ge=2, description="fewest rows used (pairs, or values per group) to test at all")
+    confidence: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="level of the interval of the difference (default 1 - alpha, the level "
+        "at which the interval and the test agree)",
+    )
+    bootstrap_resamples: int = Field(10_000, ge=100, le=1_000_000, description="bootstrap resamples")
     seed: int = Field(0, description="bootstrap seed; the same seed and data give the same interval")
+    worst_score: float | None = Field(
+        None,
+        description="the score a failed or unscored row counts as in the intention-to-treat line "
+        "(default: the worst score either experiment gave on the criterion)",
+    )
+    higher_is_better: bool = Field(True, description="direction of the scores: decides the worst score and 'no worse'")
+    margin: float | None = Field(
+        None,
+        gt=0,
+        description="equivalence margin in score units: test that the variant is no worse than the "
+        "baseline by more than this (non-inferiority), and TOST equivalence within plus or minus it",
+    )
     power: float = Field(0.8, gt=0, lt=1, description="target power for the sample-size warning")
     min_effect: float = Field(
         0.3,
@@ -61,65 +94,10 @@ class SignificanceOptions(BaseModel):
         "Cohen's small (0.2) and medium (0.5). Never the observed effect: that is post-hoc power",
     )
 
-
-def _paired(
-    base: Mapping[str, float], var: Mapping[str, float], ids: list[str], opts: SignificanceOptions
-) -> dict[str, Any]:
-    b, v = [base[i] for i in ids], [var[i] for i in ids]
-    diffs = [y - x for x, y in zip(b, v, strict=True)]
-    t, w = fq.paired_t(diffs), fq.wilcoxon(diffs)
-    ci = fq.bootstrap_mean_ci(diffs, opts.confidence, opts.bootstrap_resamples, opts.seed)
-    primary = t if opts.test == "t" else w
-    return {
-        "design": "paired",
-        "n": len(ids),
-        "baseline_mean": statistics.fmean(b),
-        "variant_mean": statistics.fmean(v),
-        "mean_difference": statistics.fmean(diffs),
-        "ci": list(ci) if ci else None,
-        "ci_level": opts.confidence,
-        "ci_method": f"percentile bootstrap of the mean paired difference, {opts.bootstrap_resamples} resamples, "
-        f"seed {opts.seed}",
-        "paired_t": t.to_dict() if t else None,
-        "wilcoxon": w.to_dict() if w else None,
-        "cohens_d": fq.cohens_dz(diffs),
-        "cohens_d_kind": "d_z: mean paired difference / SD of the differences",
-        "cliffs_delta": fq.cliffs_delta(b, v),
-        "test": primary.method if primary else None,
-        "p_value": primary.p_value if primary else None,
-    }
-
-
-def _unpaired(base: Sequence[float], var: Sequence[float], opts: SignificanceOptions) -> dict[str, Any]:
-    welch, mw = fq.welch_t(base, var), fq.mann_whitney(base, var)
-    diff = statistics.fmean(var) - statistics.fmean(base)
-    ci = None
-    if welch is not None and welch.df is not None:
-        from scipy import stats  # type: ignore[import-untyped, unused-ignore]
-
-        se = math.sqrt(statistics.variance(base) / len(base) + statistics.variance(var) / len(var))
-        half = float(stats.t.ppf((1 + opts.confidence) / 2, welch.df)) * se
-        ci = [diff - half, diff + half]
-    primary = welch if opts.test == "t" else mw
-    return {
-        "design": "unpaired",
-        "n": min(len(base), len(var)),
-        "n_baseline": len(base),
-        "n_variant": len(var),
-        "baseline_mean": statistics.fmean(base),
-        "variant_mean": statistics.fmean(var),
-        "mean_difference": diff,
-        "ci": ci,
-        "ci_level": opts.confidence,
-        "ci_method": "Welch t interval of the difference of means",
-        "welch_t": welch.to_dict() if welch else None,
-        "mann_whitney": mw.to_dict() if mw else None,
-        "cohens_d": fq.cohens_d_pooled(base, var),
-        "cohens_d_kind": "d: difference of means / pooled SD",
-        "cliffs_delta": fq.cliffs_delta(base, var),
-        "test": primary.method if primary else None,
-        "p_value": primary.p_value if primary else None,
-    }
+    @property
+    def level(self) -> float:
+        """The interval's level: ``confidence``, or ``1 - alpha`` when unset."""
+        return self.confidence if self.confidence is not None else 1 - self.alpha
 
 
 def _power(out: dict[str, Any], opts: SignificanceOptions) -> dict[str, Any]:
@@ -146,44 +124,68 @@ def _power(out: dict[str, Any], opts: SignificanceOptions) -> dict[str, Any]:
     return power
 
 
-def analyse(base: Mapping[str, float], var: Mapping[str, float], opts: SignificanceOptions) -> dict[str, Any]:
-    """Compare one criterion's scores by row id; paired when enough ids match, else unpaired (before Holm)."""
-    ids = [i for i in base if i in var]
-    if opts.pairing == "auto" and len(ids) >= opts.min_samples:
-        out = _paired(base, var, ids, opts)
-    elif len(base) >= opts.min_samples and len(var) >= opts.min_samples:
-        out = _unpaired(list(base.values()), list(var.values()), opts)
+def _too_few(design: str, rows: dict[str, Any], used: int, opts: SignificanceOptions) -> dict[str, Any]:
+    what = "rows scored in both experiments" if design == "paired" else "rows scored per experiment"
+    return {
+        "design": design,
+        "n": used,
+        "rows": rows,
+        "p_value": None,
+        "warning": f"too few scores to compare: {used} {what}, at least {opts.min_samples} needed",
+    }
+
+
+def _own(arm: Arm, criterion: str) -> Any:
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
+    return arm.scores.get(criterion, np.full(len(arm.ids), np.nan))
+
+
+def analyse_arms(pair: Pair | None, base: Arm, var: Arm, criterion: str, opts: SignificanceOptions) -> dict[str, Any]:
+    """Compare one criterion of two experiments (before Holm), every row accounted for in ``rows``.
+
+    ``pair`` (the two arms on one row order) makes the comparison paired by row id; None, unpaired.
+    """
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
+    if pair is not None:
+        b_all, v_all = pair.columns(criterion)
+        b_have, v_have = ~np.isnan(b_all), ~np.isnan(v_all)
+        rows = accounting(pair, base, var, b_have, v_have)
+        both = b_have & v_have
+        if rows["used"] < opts.min_samples:
+            out = _too_few("paired", rows, rows["used"], opts)
+            if not pair.shared_any:
+                out["warning"] += "; no row id is in both experiments: set pairing: never for independent samples"
+            return out
+        b, v = b_all[both], v_all[both]
     else:
-        return {
-            "design": None,
-            "n_baseline": len(base),
-            "n_variant": len(var),
-            "n_paired": len(ids),
-            "p_value": None,
-            "warning": f"too few scores to compare: at least {opts.min_samples} needed",
-        }
+        b_all, v_all = _own(base, criterion), _own(var, criterion)
+        b_have, v_have = ~np.isnan(b_all), ~np.isnan(v_all)
+        rows = accounting(None, base, var, b_have, v_have)
+        if min(int(b_have.sum()), int(v_have.sum())) < opts.min_samples:
+            return _too_few("unpaired", rows, min(int(b_have.sum()), int(v_have.sum())), opts)
+        b, v = b_all[b_have], v_all[v_have]
+    out, p_at = primary(b, v, pair is not None, opts)
+    out["rows"] = rows
+    out["itt"] = intention_to_treat(b_all, v_all, pair is not None, opts, out)
+    if opts.margin is not None:
+        out["equivalence"] = equivalence(p_at, out, opts)
     delta = out["cliffs_delta"]
     out["cliffs_label"] = fq.cliffs_label(delta) if delta is not None else None
     out["power"] = _power(out, opts)
+    warning = stop_warning(base, var)
+    out["p_values_hold"] = warning is None
+    if warning:
+        out["warning"] = warning
     return out
 
 
-def mcnemar_flags(base: Mapping[str, bool], var: Mapping[str, bool]) -> dict[str, Any] | None:
-    """McNemar's test on the rows both experiments flagged; None when no row was flagged in both."""
-    ids = [i for i in base if i in var]
-    if not ids:
-        return None
-    lost = sum(1 for i in ids if base[i] and not var[i])
-    gained = sum(1 for i in ids if not base[i] and var[i])
-    res = fq.mcnemar(lost, gained)
-    return {
-        "n": len(ids),
-        "baseline_pass_rate": sum(base[i] for i in ids) / len(ids),
-        "variant_pass_rate": sum(var[i] for i in ids) / len(ids),
-        "pass_to_fail": lost,
-        "fail_to_pass": gained,
-        **(res.to_dict() if res else {"statistic": None, "p_value": None, "df": None, "method": "no discordant pairs"}),
-    }
+def analyse(base: Mapping[str, float], var: Mapping[str, float], opts: SignificanceOptions) -> dict[str, Any]:
+    """Compare two ``{row_id: score}`` columns, as :func:`analyse_arms` does with whole experiments."""
+    arms = arm_from_column("base", dict(base), "score"), arm_from_column("var", dict(var), "score")
+    pair = Pair(*arms) if opts.pairing != "never" else None
+    return analyse_arms(pair, arms[0], arms[1], "score", opts)
 
 
 def _direction(diff: float | None) -> str | None:
@@ -191,7 +193,7 @@ def _direction(diff: float | None) -> str | None:
 
 
 class ScoreSignificance:
-    """Paired or unpaired tests, effect sizes, bootstrap interval and power per variant and criterion, Holm-adjusted."""
+    """Tests, intervals, effect sizes and power per variant and criterion, every row accounted for, Holm-adjusted."""
 
     name = "score_significance"
     Options = SignificanceOptions
@@ -202,33 +204,39 @@ class ScoreSignificance:
     def compare_all(
         self, baseline: ExperimentResult, variants: Sequence[ExperimentResult]
     ) -> dict[str, dict[str, Any]]:
-        """Compare every variant, then adjust the primary and McNemar p-value families across all of them."""
+        """Compare every variant, then adjust the primary, pass-rate and "no worse" families across all of them."""
         opts = self.options
-        base_scores, base_flags = score_table(baseline, opts.source_field), flag_table(baseline, opts.flag_field)
+        base = arm_of(baseline, opts.source_field, opts.flag_field)
         out: dict[str, dict[str, Any]] = {}
         cells: list[dict[str, Any]] = []
         exact: list[dict[str, Any]] = []
+        no_worse: list[dict[str, Any]] = []
         for variant in variants:
-            scores, flags = score_table(variant, opts.source_field), flag_table(variant, opts.flag_field)
+            arm = arm_of(variant, opts.source_field, opts.flag_field)
+            pair = Pair(base, arm) if opts.pairing != "never" else None
             per: dict[str, Any] = {}
-            for criterion in criteria_of([base_scores, scores], opts.criteria):
-                cell = analyse(base_scores.get(criterion, {}), scores.get(criterion, {}), opts)
-                if criterion in base_flags and criterion in flags:
-                    cell["mcnemar"] = mcnemar_flags(base_flags[criterion], flags[criterion])
+            for criterion in criteria_of([base.scores, arm.scores], opts.criteria):
+                cell = analyse_arms(pair, base, arm, criterion, opts)
+                if pair is not None and criterion in base.flags and criterion in arm.flags:
+                    cell["mcnemar"] = pass_rates(pair, criterion, opts.level)
                     if cell["mcnemar"] is not None:
                         exact.append(cell["mcnemar"])
+                if "equivalence" in cell:
+                    no_worse.append(cell["equivalence"]["no_worse"])
                 per[criterion] = cell
                 cells.append(cell)
             out[variant.name] = {"criteria": per, "alpha": opts.alpha, "correction": opts.correction}
-        self._adjust(cells, "p_value")
-        self._adjust(exact, "p_value")
+        for family in (cells, exact, no_worse):
+            self._adjust(family, "p_value")
         for cell in [*cells, *exact]:
             p = cell.get("p_adjusted")
             cell["significant"] = p is not None and p < opts.alpha
+        for claim in no_worse:
+            claim["holds"] = claim["p_adjusted"] is not None and claim["p_adjusted"] < opts.alpha
         for cell in cells:
             cell["direction"] = _direction(cell.get("mean_difference"))
         for cell in exact:  # McNemar: the change in pass rate
-            cell["direction"] = _direction(cell["variant_pass_rate"] - cell["baseline_pass_rate"])
+            cell["direction"] = _direction(cell["difference"])
         return out
 
     def _adjust(self, cells: list[dict[str, Any]], key: str) -> None:
