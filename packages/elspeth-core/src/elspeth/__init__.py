@@ -95,6 +95,7 @@ if TYPE_CHECKING:
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
+    from elspeth.store import RunStore, StoreError
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
@@ -143,6 +144,8 @@ _LAZY = {
     "load_registry": "elspeth.discovery",
     "Ledger": "elspeth.ledger",
     "Spend": "elspeth.ledger",
+    "RunStore": "elspeth.store",
+    "StoreError": "elspeth.store",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
@@ -261,10 +264,12 @@ __all__ = [
     "RunMetadata",
     "RunOutcome",
     "RunResult",
+    "RunStore",
     "SanitizeOptions",
     "Spend",
     "Spool",
     "SpoolWriter",
+    "StoreError",
     "Table",
     "TemplateError",
     "Usage",
