@@ -193,5 +193,5 @@ def test_store_url_refuses_a_password_even_where_the_secret_check_does_not_look(
     assert StoreSettings(url="postgresql://elspeth@db:5432/runs").url == "postgresql://elspeth@db:5432/runs"
     with pytest.raises(ValidationError, match="the URL holds a password"):
         StoreSettings(url="postgresql://elspeth:pw@db/runs")
-    with pytest.raises(ValidationError, match="give store.path"):
+    with pytest.raises(ValidationError, match=r"give store\.path"):
         StoreSettings(url="postgresql://db/runs", path="x.sqlite")

@@ -55,7 +55,8 @@ def begin(store: RunStore, run_id: str = "run-1") -> None:
 
 def record(row_id: str, cost: float = 0.25, group: str = "a") -> Record:
     metrics = {"cost": cost, "prompt_tokens": 10, "completion_tokens": 5}
-    return Record(row_id=row_id, inputs={"id": row_id, "text": "é ✓"}, outputs={"r": "ok"}, metrics=metrics, group=group)
+    inputs = {"id": row_id, "text": "é ✓"}
+    return Record(row_id=row_id, inputs=inputs, outputs={"r": "ok"}, metrics=metrics, group=group)
 
 
 def failure(row_id: str, group: str = "a") -> Failure:
@@ -137,7 +138,7 @@ def test_an_unknown_run_is_refused_naming_the_store_and_the_recent_runs(open_sto
     with pytest.raises(StoreError, match="The store has no runs"):
         store.run("nope")
     begin(store, "run-7")
-    with pytest.raises(StoreError, match="no run 'nope' in .* Recent runs: run-7"):
+    with pytest.raises(StoreError, match=r"no run 'nope' in .* Recent runs: run-7"):
         store.run("nope")
 
 
@@ -153,9 +154,9 @@ def test_a_writer_joins_a_running_attempt_and_stamps_its_rows_with_it(open_store
     reader = open_store()
     assert reader.attempt_totals("run-1").cost == 2.0  # counted from the rows: the worker's is attempt 2's
     client.finish_run("run-1", "completed", {})
-    with pytest.raises(StoreError, match="cannot join run run-1 .*completed, not running"):
+    with pytest.raises(StoreError, match=r"cannot join run run-1 .*completed, not running"):
         open_store().join_run("run-1")
-    with pytest.raises(StoreError, match="cannot join run run-9 .*not in it"):
+    with pytest.raises(StoreError, match=r"cannot join run run-9 .*not in it"):
         worker.join_run("run-9")
 
 

@@ -49,9 +49,7 @@ def test_partitions_in_their_own_processes_commit_every_row_once_concurrently(po
     begin(client)
     go = tmp_path / "go"
     args = [postgres_url, str(ROWS), str(go)]
-    workers = [
-        subprocess.Popen([sys.executable, "-c", PARTITION, args[0], str(i), *args[1:]]) for i in range(WRITERS)
-    ]
+    workers = [subprocess.Popen([sys.executable, "-c", PARTITION, args[0], str(i), *args[1:]]) for i in range(WRITERS)]
     time.sleep(0.5)
     go.touch()
     for worker in workers:
@@ -88,8 +86,8 @@ def test_the_same_row_from_two_writers_at_once_is_one_row(postgres_url: str) -> 
     with first._transaction():
         first.commit_row("run-1", record("r1", cost=1.0), None)
         # the second writer's upsert of the same key waits for the first to commit, then replaces it
+        second._conn.execute("SET statement_timeout = 300")
         with pytest.raises(StoreError, match="canceling statement due to statement timeout"):
-            second._conn.execute("SET statement_timeout = 300")
             second.commit_row("run-1", record("r1", cost=2.0), None)
     second._conn.execute("SET statement_timeout = 0")
     second.commit_row("run-1", record("r1", cost=2.0), None)
