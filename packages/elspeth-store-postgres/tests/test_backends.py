@@ -163,3 +163,11 @@ def test_a_writer_joins_a_running_attempt_and_stamps_its_rows_with_it(open_store
 def test_opening_without_create_refuses_an_empty_store(open_store: Opener) -> None:
     with pytest.raises(StoreError, match="no run store at"):
         open_store(create=False)
+
+
+def test_a_row_given_twice_in_one_commit_is_kept_once_the_later(open_store: Opener) -> None:
+    store = open_store()
+    begin(store)
+    store.commit_rows("run-1", [(None, failure("r1")), (record("r2"), None), (record("r1"), None)])
+    rows = open_store().finished_rows("run-1")
+    assert rows == {("a", "r1"): record("r1"), ("a", "r2"): record("r2")}

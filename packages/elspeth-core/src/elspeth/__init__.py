@@ -96,6 +96,7 @@ if TYPE_CHECKING:
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
     from elspeth.store import RunStore, StoreError
+    from elspeth.store_backends import open_store_url
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
@@ -146,6 +147,7 @@ _LAZY = {
     "Spend": "elspeth.ledger",
     "RunStore": "elspeth.store",
     "StoreError": "elspeth.store",
+    "open_store_url": "elspeth.store_backends",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
@@ -301,6 +303,7 @@ __all__ = [
     "load_settings_text",
     "neutralise_formula",
     "open_plugins",
+    "open_store_url",
     "output_target",
     "parse_retry_after",
     "plugin_summaries",

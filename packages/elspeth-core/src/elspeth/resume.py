@@ -19,7 +19,7 @@ from elspeth.config.settings import LoadedSettings
 from elspeth.errors import ConfigError
 from elspeth.ledger import Ledger
 from elspeth.store import RunStore, settings_diff
-from elspeth.store_backends import open_url
+from elspeth.store_backends import open_store_url
 from elspeth.totals import RunTotals, is_number
 from elspeth.types import Failure, Record, RunMetadata
 
@@ -83,7 +83,7 @@ def open_configured(loaded: LoadedSettings, *, create: bool = True) -> RunStore:
     url = loaded.settings.store.url
     if url is not None:
         file = str(loaded.path) if loaded.path is not None else None
-        return open_url(url, create=create, file=file)
+        return open_store_url(url, create=create, file=file)
     return RunStore.open(store_path(loaded), create=create)
 
 

@@ -23,14 +23,17 @@ from elspeth.errors import ConfigError, Problem
 if TYPE_CHECKING:
     from elspeth.store import RunStore
 
-__all__ = ["RUN_STORES_GROUP", "open_url"]
+__all__ = ["RUN_STORES_GROUP", "open_store_url"]
 
 RUN_STORES_GROUP = "elspeth.run_stores"
 _KNOWN = {"postgresql": "elspeth-store-postgres", "postgres": "elspeth-store-postgres"}
 
 
-def open_url(url: str, *, create: bool = True, file: str | None = None) -> RunStore:
+def open_store_url(url: str, *, create: bool = True, file: str | None = None) -> RunStore:
     """Open the run store at ``url`` with the backend installed for its scheme.
+
+    A partition's worker opens the run's store this way, on a connection of its own, then
+    :meth:`~elspeth.RunStore.join_run`.
 
     Args:
         url: the database's URL (``store.url``).

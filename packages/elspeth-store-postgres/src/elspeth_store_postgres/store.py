@@ -150,6 +150,16 @@ class PostgresRunStore(RunStore):
                 "only. Point store.url at a new database"
             )
 
+    def write_rows(self, rows: Sequence[tuple[tuple[Any, ...], Any]]) -> None:
+        """Commit encoded rows in one transaction; a key given twice is written once, the later (as SQLite does).
+
+        PostgreSQL refuses an upsert that touches one row twice in one statement, where SQLite's
+        ``INSERT OR REPLACE`` keeps the later.
+        """
+        if len({values[:3] for values, _ in rows}) < len(rows):
+            rows = list({values[:3]: (values, spend) for values, spend in rows}.values())
+        super().write_rows(rows)
+
     # -- how the store's operations reach PostgreSQL ------------------------------------------
 
     def _failure(self, exc: Exception, doing: str) -> StoreError:
