@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from elspeth.store import RunStore
+from elspeth import load_settings
+from elspeth.resume import open_configured
 from elspeth_testing.llm_server import LLMTestServer, ServerConfig
 
 pytestmark = pytest.mark.slow
@@ -67,8 +68,8 @@ def openai_llm(server: LLMTestServer, concurrency: int) -> str:
 
 
 def committed_prompts(path: Path, run_id: str) -> set[str]:
-    """The prompts of the rows committed to the run store (read from the file, as a resume does)."""
-    store = RunStore.open(path.parent / "output" / "elspeth-runs.sqlite", create=False)
+    """The prompts of the rows committed to the run store (read from the file or server, as a resume does)."""
+    store = open_configured(load_settings(path), create=False)
     try:
         return {prompt_of(group, row_id) for group, row_id in store.finished_rows(run_id)}
     finally:
@@ -122,11 +123,11 @@ def runs(path: Path) -> list[dict]:
 
 def wait_for_rows(path: Path, at_least: int, deadline_s: float = 60) -> None:
     """Wait until the store (read through the CLI) shows rows committed."""
-    store = path.parent / "output" / "elspeth-runs.sqlite"
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        if store.exists():
-            listed = runs(path)
+        done = elspeth(path, "runs", "list", "--settings", str(path), "--json")
+        if done.returncode == 0:  # until the run has made its store
+            listed = json.loads(done.stdout)
             if listed and listed[0]["done"] >= at_least:
                 return
         time.sleep(0.2)
@@ -197,14 +198,25 @@ def test_a_second_ctrl_c_quits_at_once_and_the_run_still_resumes(tmp_path):
     assert (run["status"], run["done"], run["attempts"]) == ("completed", 80, 2)
 
 
+def use_backend(path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    """Keep the run store of the settings at ``path`` in ``backend``: the SQLite file, or a real PostgreSQL server."""
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        path.write_text(path.read_text() + f"store: {{url: '{url}'}}\n")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("orchestrator", ["experiment", "batch"])
-def test_sigkill_mid_run_then_resume_gives_every_row_once_and_repeats_only_calls_in_flight(tmp_path, orchestrator):
+def test_sigkill_mid_run_then_resume_gives_every_row_once_and_repeats_only_calls_in_flight(
+    tmp_path, orchestrator, backend, request
+):
     rows, concurrency = 2000, 64
     seed = int(os.environ.get("ELSPETH_TEST_KILL_SEED") or random.randrange(2**32))
     print(f"kill seed {seed}: ELSPETH_TEST_KILL_SEED={seed} repeats this kill point")
     kill_after = random.Random(seed).randint(300, 1500)
     with LLMTestServer(ServerConfig(latency_ms=20, jitter_ms=10, seed=7)) as server:
         path = project(tmp_path, rows, openai_llm(server, concurrency), concurrency, ORCHESTRATORS[orchestrator])
+        use_backend(path, backend, request)
         proc = start(path)
         deadline = time.monotonic() + 120
         while len(server.requests()) < kill_after and time.monotonic() < deadline and proc.poll() is None:
@@ -232,8 +244,11 @@ def test_sigkill_mid_run_then_resume_gives_every_row_once_and_repeats_only_calls
     assert len(repeated) <= concurrency, f"{len(repeated)} prompts sent twice: more than were in flight (seed {seed})"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("orchestrator", ["experiment", "batch"])
-def test_sigkill_while_the_first_row_hangs_loses_none_of_the_rows_that_finished_after_it(tmp_path, orchestrator):
+def test_sigkill_while_the_first_row_hangs_loses_none_of_the_rows_that_finished_after_it(
+    tmp_path, orchestrator, backend, request
+):
     # the first row never answers, so every row that finishes does so ahead of it: the batch orchestrator's
     # reorder buffer holds them back from the output (and stalls the run at its window, 64 rows here), but
     # each must reach the store the moment it finishes
@@ -244,6 +259,7 @@ def test_sigkill_while_the_first_row_hangs_loses_none_of_the_rows_that_finished_
         path = project(tmp_path, rows, openai_llm(server, concurrency), concurrency, ORCHESTRATORS[orchestrator])
         # the hung call outlasts the test: not abandoned early as stalled either (retry.stall_factor off)
         path.write_text(path.read_text().replace("timeout_s: 10", "timeout_s: 60, stall_factor: null"))
+        use_backend(path, backend, request)
         proc = start(path)
         wait_for_rows(path, 60)
         chat_prompts(server)  # until no new call arrives: every row that can finish has finished

@@ -183,3 +183,15 @@ def test_digest_changes_when_a_setting_changes(write_settings: WriteSettings) ->
     first = load_settings(write_settings(GOOD, DATA)).digest()
     assert load_settings(write_settings(GOOD + "\n# a comment\n", DATA)).digest() == first
     assert load_settings(write_settings(GOOD.replace("content: ok", "content: no"), DATA)).digest() != first
+
+
+def test_store_url_refuses_a_password_even_where_the_secret_check_does_not_look() -> None:
+    from pydantic import ValidationError
+
+    from elspeth.config.settings import StoreSettings
+
+    assert StoreSettings(url="postgresql://elspeth@db:5432/runs").url == "postgresql://elspeth@db:5432/runs"
+    with pytest.raises(ValidationError, match="the URL holds a password"):
+        StoreSettings(url="postgresql://elspeth:pw@db/runs")
+    with pytest.raises(ValidationError, match=r"give store\.path"):
+        StoreSettings(url="postgresql://db/runs", path="x.sqlite")

@@ -97,6 +97,8 @@ if TYPE_CHECKING:
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
+    from elspeth.store import RunStore, StoreError
+    from elspeth.store_backends import open_store_url
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
@@ -147,6 +149,9 @@ _LAZY = {
     "load_registry": "elspeth.discovery",
     "Ledger": "elspeth.ledger",
     "Spend": "elspeth.ledger",
+    "RunStore": "elspeth.store",
+    "StoreError": "elspeth.store",
+    "open_store_url": "elspeth.store_backends",
     "Cancel": "elspeth.orchestration",
     "LLMPipeline": "elspeth.orchestration",
     "NullProgress": "elspeth.orchestration",
@@ -267,11 +272,13 @@ __all__ = [
     "RunMetadata",
     "RunOutcome",
     "RunResult",
+    "RunStore",
     "RunTotals",
     "SanitizeOptions",
     "Spend",
     "Spool",
     "SpoolWriter",
+    "StoreError",
     "Table",
     "TemplateError",
     "Usage",
@@ -304,6 +311,7 @@ __all__ = [
     "load_settings_text",
     "neutralise_formula",
     "open_plugins",
+    "open_store_url",
     "output_target",
     "parse_retry_after",
     "plugin_summaries",

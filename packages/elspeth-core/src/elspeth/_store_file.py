@@ -1,7 +1,8 @@
 """The run store's SQLite file: its schema, opening and identifying it, and encoding rows for it.
 
 :mod:`elspeth.store` holds the store's operations; this module holds what is bound to the file's
-format, so that a second backend (PostgreSQL for clusters) has one place to mirror.
+format, and :class:`SQLiteAccess`, how those operations reach the database: the one class a backend
+for another database (``elspeth-store-postgres``) overrides.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import errno
 import json
 import os
 import sqlite3
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from elspeth.datatypes import Failure, Record
 from elspeth.errors import ElspethError
 from elspeth.ledger import Spend
 
-__all__ = ["EncodedRow", "StoreError", "connect", "create_private"]
+__all__ = ["EncodedRow", "SQLiteAccess", "StoreError", "connect", "create_private"]
 
 FORMAT = "elspeth-run-store"
 VERSION = "2"  # 2: each row keeps what its calls spent (`spend`); version 1 is refused
@@ -172,3 +174,54 @@ def connect(path: Path) -> sqlite3.Connection:
             f"{path} is not an Elspeth run store or is corrupted ({exc}); move it aside or set store.path"
         ) from None
     return conn
+
+
+class SQLiteAccess:
+    """How the run store reaches its database: SQLite's errors, statements and transactions.
+
+    The store's SQL is written once, in SQLite's dialect with ``?`` markers; a backend for another
+    database subclasses :class:`~elspeth.store.RunStore` and overrides what is here.
+    """
+
+    _DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+    _SEQ = "rowid"  # grows with every row written, a rewritten row included: a mark of what was committed
+    _ENSURE_TOTALS = "INSERT OR IGNORE INTO totals (run_id) VALUES (?)"
+    path: Path
+    _where: str  # how messages name the store
+    _conn: Any
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn the database's errors while ``doing`` into a :class:`StoreError` naming the store and what to do."""
+        try:
+            yield
+        except self._DB_ERRORS as exc:
+            raise self._failure(exc, doing) from None
+
+    def _failure(self, exc: Exception, doing: str) -> StoreError:
+        """The :class:`StoreError` for the database's error ``exc`` while ``doing``."""
+        full = _disk_full(exc, self.path)
+        return full or StoreError(f"the run store {self._where} failed while {doing} ({exc}); {_DAMAGED}")
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement and return its cursor."""
+        return self._conn.execute(sql, params)
+
+    def _insert(self, count: int) -> str:
+        """The statement that commits ``count`` rows, replacing a row committed before under the same key."""
+        return _insert_rows(count)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self._conn.in_transaction:  # SQLite may already have rolled back (a damaged page, a full disk)
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()

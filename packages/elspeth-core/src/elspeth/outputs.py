@@ -174,7 +174,7 @@ def check_files(
     inputs = _declared(plugins, ctx, ReadsFiles, checker)
     if loaded.path is not None:
         inputs.append(_Use((), "the settings file", loaded.path.resolve()))
-    if options.record and loaded.settings.store.enabled:
+    if options.record and loaded.settings.store.enabled and loaded.settings.store.url is None:
         inputs.append(_Use(("store", "path"), "the run store", store_path(loaded)))
     written: list[_Use] = []
     folder = loaded.output_dir

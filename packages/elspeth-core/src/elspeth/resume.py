@@ -20,6 +20,7 @@ from elspeth.datatypes import Failure, Record, RunMetadata
 from elspeth.errors import ConfigError
 from elspeth.ledger import Ledger
 from elspeth.store import RunStore, settings_diff
+from elspeth.store_backends import open_store_url
 from elspeth.totals import RunTotals
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "PriorRows",
     "RunOptions",
     "add_earlier_attempts",
+    "open_configured",
     "open_store",
     "prior_rows",
     "restore_spending",
@@ -72,7 +74,16 @@ def open_store(loaded: LoadedSettings, options: RunOptions) -> RunStore | None:
         if options.resume:
             raise ConfigError("--resume needs the run store, which these settings switch off (store.enabled: false)")
         return None
-    return RunStore.open(store_path(loaded))
+    return open_configured(loaded)
+
+
+def open_configured(loaded: LoadedSettings, *, create: bool = True) -> RunStore:
+    """The settings' run store: the server at ``store.url``, or else the SQLite file (see :func:`store_path`)."""
+    url = loaded.settings.store.url
+    if url is not None:
+        file = str(loaded.path) if loaded.path is not None else None
+        return open_store_url(url, create=create, file=file)
+    return RunStore.open(store_path(loaded), create=create)
 
 
 class PriorRows(Mapping[tuple[str, str], Record | Failure]):

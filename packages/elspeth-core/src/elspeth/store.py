@@ -26,24 +26,20 @@ database's permissions), is created readable by its owner only, like every file 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from elspeth._store_file import (
     _COLUMNS,
-    _DAMAGED,
     _ENCODE,
     _PER_STATEMENT,
     FORMAT,
     VERSION,
     EncodedRow,
+    SQLiteAccess,
     StoreError,
-    _disk_full,
     _dump,
-    _insert_rows,
     _now,
     _payload,
     connect,
@@ -57,7 +53,7 @@ from elspeth.totals import RunTotals, seconds_between
 __all__ = ["FORMAT", "VERSION", "EncodedRow", "RunStore", "StoreError", "create_private", "settings_diff"]
 
 
-class RunStore:
+class RunStore(SQLiteAccess):
     """A run store file. Open it with :meth:`open`; every write is committed before it returns.
 
     Every read and write turns SQLite's errors (a damaged page, a locked file) into :class:`StoreError`
@@ -69,7 +65,8 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
+        self._where = str(self.path)  # how messages name the store
+        self._conn: Any = connect(self.path)
         self._attempt_of: dict[str, int] = {}  # run_id -> the attempt this process began, stamped on its rows
         # run_id -> what this process's attempt has committed so far and when it last did: summed as rows are
         # written, so ending a run never reads its rows back
@@ -82,15 +79,6 @@ class RunStore:
             raise StoreError(f"no run store at {path}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return cls(path)
-
-    @contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        """Turn SQLite's errors while ``doing`` into a :class:`StoreError` naming the file and what to do."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            full = _disk_full(exc, self.path)
-            raise full or StoreError(f"the run store {self.path} failed while {doing} ({exc}); {_DAMAGED}") from None
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -111,27 +99,43 @@ class RunStore:
         attempt's committed rows added to its totals first (see :meth:`totals`).
         """
         with self._guard(f"starting run {run_id}"), self._transaction():
-            updated = self._conn.execute(
+            updated = self._execute(
                 "UPDATE runs SET status='running', attempts=attempts+1, plugins_json=?, finished_at=NULL"
                 " WHERE run_id=?",
                 (_dump(plugins), run_id),
             ).rowcount
             if not updated:
-                self._conn.execute(
+                self._execute(
                     "INSERT INTO runs (run_id, name, orchestrator, status, settings_json, settings_hash, settings_path,"
                     " plugins_json, started_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                     (run_id, name, orchestrator, _dump(settings), settings_hash, settings_path, _dump(plugins), _now()),
                 )
-            (attempt,) = self._conn.execute("SELECT attempts FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            (attempt,) = self._execute("SELECT attempts FROM runs WHERE run_id=?", (run_id,)).fetchone()
             started = _now()
             self._save_totals(run_id, self._totals(run_id), (attempt, started))
             self._attempt_of[run_id] = attempt
             self._live[run_id] = (Spend(), [started])
 
+    def join_run(self, run_id: str) -> None:
+        """Stamp the rows this store writes with the attempt of ``run_id`` running now, begun elsewhere.
+
+        A writer that did not call :meth:`begin_run` (a partition's worker, on its own connection)
+        joins the run so its rows count towards the attempt's totals read from the store.
+
+        Raises:
+            StoreError: the run is not in the store, or is not running.
+        """
+        with self._guard(f"joining run {run_id}"):
+            found = self._execute("SELECT attempts, status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if found is None or found[1] != "running":
+            state = "not in it" if found is None else f"{found[1]}, not running"
+            raise StoreError(f"cannot join run {run_id} in {self._where}: it is {state}")
+        self._attempt_of[run_id] = found[0]
+
     def set_total(self, run_id: str, rows: int) -> None:
         """Record how many rows the run will finish in all."""
         with self._guard(f"recording the row count of run {run_id}"):
-            self._conn.execute("UPDATE runs SET rows_total = ? WHERE run_id=?", (rows, run_id))
+            self._execute("UPDATE runs SET rows_total = ? WHERE run_id=?", (rows, run_id))
 
     def finish_run(
         self, run_id: str, status: str, metadata: Mapping[str, Any], totals: RunTotals | None = None
@@ -147,7 +151,7 @@ class RunStore:
                 are added to the totals of the attempts before it.
         """
         with self._guard(f"recording the end of run {run_id}"), self._transaction():
-            self._conn.execute(
+            self._execute(
                 "UPDATE runs SET status=?, finished_at=?, metadata_json=? WHERE run_id=?",
                 (status, _now(), _dump(dict(metadata)), run_id),
             )
@@ -162,17 +166,17 @@ class RunStore:
             StoreError: no such run (the message lists the most recent ones), or the file cannot be read.
         """
         with self._guard(f"reading run {run_id}"):
-            row = self._conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            row = self._execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if row is not None:
                 return self._describe(row)
         recent = [r["run_id"] for r in self.runs()[:5]]
         hint = f" Recent runs: {', '.join(recent)}." if recent else " The store has no runs."
-        raise StoreError(f"no run '{run_id}' in {self.path}.{hint}")
+        raise StoreError(f"no run '{run_id}' in {self._where}.{hint}")
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, newest first, with counts of finished rows and totals."""
         with self._guard("listing its runs"):
-            found = self._conn.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
+            found = self._execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
             return [self._describe(r) for r in found]
 
     def totals(self, run_id: str) -> RunTotals:
@@ -187,7 +191,7 @@ class RunStore:
             return self._totals(run_id)
 
     def _totals(self, run_id: str, until: str | None = None) -> RunTotals:
-        found = self._conn.execute(
+        found = self._execute(
             "SELECT cost, prompt_tokens, completion_tokens, llm_calls, duration_s, open_attempt, attempt_started_at"
             " FROM totals WHERE run_id=?",
             (run_id,),
@@ -203,7 +207,7 @@ class RunStore:
     def attempt_totals(self, run_id: str) -> RunTotals:
         """Cost and tokens of the rows the attempt running now committed, and its wall time to the last of them."""
         with self._guard(f"reading the totals of run {run_id}"):
-            found = self._conn.execute(
+            found = self._execute(
                 "SELECT open_attempt, attempt_started_at FROM totals WHERE run_id=?", (run_id,)
             ).fetchone()
             if found is None or found[0] is None:
@@ -215,7 +219,7 @@ class RunStore:
         if live is not None and self._attempt_of.get(run_id) == attempt:  # this process's attempt: summed as written
             spent, last = live
             return spent.totals(duration_s=seconds_between(started, until or last[0]))
-        rows = self._conn.execute(
+        rows = self._execute(
             "SELECT spend, finished_at FROM rows WHERE run_id=? AND attempt=?", (run_id, attempt)
         ).fetchall()
         total = Spend()
@@ -228,8 +232,8 @@ class RunStore:
     def _save_totals(self, run_id: str, totals: RunTotals, open_attempt: tuple[int, str] | None) -> None:
         """Store the totals; ``open_attempt`` is the attempt now running and when it began (None: none is)."""
         attempt, started = open_attempt if open_attempt is not None else (None, None)
-        self._conn.execute("INSERT OR IGNORE INTO totals (run_id) VALUES (?)", (run_id,))
-        self._conn.execute(
+        self._execute(self._ENSURE_TOTALS, (run_id,))
+        self._execute(
             "UPDATE totals SET cost=?, prompt_tokens=?, completion_tokens=?, llm_calls=?, duration_s=?,"
             " open_attempt=?, attempt_started_at=? WHERE run_id=?",
             (
@@ -245,10 +249,10 @@ class RunStore:
         )
 
     def _describe(self, row: Any) -> dict[str, Any]:
-        cols = [d[0] for d in self._conn.execute("SELECT * FROM runs LIMIT 0").description]
+        cols = [d[0] for d in self._execute("SELECT * FROM runs LIMIT 0").description]
         run = dict(zip(cols, row, strict=True))
         counts = dict(
-            self._conn.execute("SELECT ok, COUNT(*) FROM rows WHERE run_id=? GROUP BY ok", (run["run_id"],)).fetchall()
+            self._execute("SELECT ok, COUNT(*) FROM rows WHERE run_id=? GROUP BY ok", (run["run_id"],)).fetchall()
         )
         run["done"], run["failed"] = counts.get(1, 0), counts.get(0, 0)
         total = run.get("rows_total")
@@ -284,7 +288,8 @@ class RunStore:
         if spend is None:
             spend = Spend.from_metrics(item.metrics)
         spent = _ENCODE(spend.to_dict()) if spend else None
-        return (run_id, item.group or "", item.row_id, record is not None, _payload(item), attempt, spent), spend
+        ok = int(record is not None)  # 1 or 0 in both backends' INTEGER column
+        return (run_id, item.group or "", item.row_id, ok, _payload(item), attempt, spent), spend
 
     def write_rows(self, rows: Sequence[EncodedRow]) -> None:
         """Commit encoded rows in one transaction, stamped with the time now, then add them to the live totals.
@@ -304,19 +309,16 @@ class RunStore:
             params.append(finished)
         try:
             if len(rows) <= _PER_STATEMENT:
-                self._conn.execute(_insert_rows(len(rows)), params)
+                self._execute(self._insert(len(rows)), params)
             else:
                 with self._transaction():
                     for start in range(0, len(rows), _PER_STATEMENT):
                         chunk = params[start * _COLUMNS : (start + _PER_STATEMENT) * _COLUMNS]
-                        self._conn.execute(_insert_rows(len(chunk) // _COLUMNS), chunk)
-        except sqlite3.DatabaseError as exc:
+                        self._execute(self._insert(len(chunk) // _COLUMNS), chunk)
+        except self._DB_ERRORS as exc:
             first = rows[0][0]
             more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
-            raise _disk_full(exc, self.path) or StoreError(
-                f"the run store {self.path} failed while recording row {first[2]}{more} of run {first[0]} "
-                f"({exc}); {_DAMAGED}"
-            ) from None
+            raise self._failure(exc, f"recording row {first[2]}{more} of run {first[0]}") from None
         for values, spend in rows:
             live = self._live.get(values[0])
             if live is not None:
@@ -327,7 +329,7 @@ class RunStore:
         """Every committed row of a run, by ``(group, row_id)``."""
         out: dict[tuple[str, str], Record | Failure] = {}
         with self._guard(f"reading the finished rows of run {run_id}"):
-            for grp, row_id, ok, payload in self._conn.execute(
+            for grp, row_id, ok, payload in self._execute(
                 "SELECT grp, row_id, ok, payload FROM rows WHERE run_id=?", (run_id,)
             ):
                 data = json.loads(payload)
@@ -341,9 +343,9 @@ class RunStore:
         mark: :meth:`finished_row` with it reads the rows as they are now.
         """
         with self._guard(f"reading the finished rows of run {run_id}"):
-            (mark,) = self._conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM rows").fetchone()
+            (mark,) = self._execute(f"SELECT COALESCE(MAX({self._SEQ}), 0) FROM rows").fetchone()
             where = "run_id=? AND ok=1" if records_only else "run_id=?"
-            (count,) = self._conn.execute(f"SELECT COUNT(*) FROM rows WHERE {where}", (run_id,)).fetchone()
+            (count,) = self._execute(f"SELECT COUNT(*) FROM rows WHERE {where}", (run_id,)).fetchone()
         return count, mark
 
     def finished_row(
@@ -351,8 +353,8 @@ class RunStore:
     ) -> Record | Failure | None:
         """One row committed by ``mark`` (see :meth:`finished_mark`); failures are left out with ``records_only``."""
         with self._guard(f"reading row {row_id} of run {run_id}"):
-            found = self._conn.execute(
-                "SELECT ok, payload FROM rows WHERE run_id=? AND grp=? AND row_id=? AND rowid<=?",
+            found = self._execute(
+                f"SELECT ok, payload FROM rows WHERE run_id=? AND grp=? AND row_id=? AND {self._SEQ}<=?",
                 (run_id, group, row_id, mark),
             ).fetchone()
         if found is None or (records_only and not found[0]):
@@ -362,24 +364,7 @@ class RunStore:
 
     def finished_keys(self, run_id: str, *, mark: int, records_only: bool = False) -> list[tuple[str, str]]:
         """The ``(group, row_id)`` of every row :meth:`finished_row` finds with the same arguments."""
-        where = "run_id=? AND rowid<=?" + (" AND ok=1" if records_only else "")
+        where = f"run_id=? AND {self._SEQ}<=?" + (" AND ok=1" if records_only else "")
         with self._guard(f"reading the finished rows of run {run_id}"):
-            found = self._conn.execute(f"SELECT grp, row_id FROM rows WHERE {where}", (run_id, mark))
+            found = self._execute(f"SELECT grp, row_id FROM rows WHERE {where}", (run_id, mark))
             return [(grp, row_id) for grp, row_id in found]
-
-    # -- writing ------------------------------------------------------------------------------
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN")
-        try:
-            yield self._conn
-        except BaseException:
-            if self._conn.in_transaction:  # SQLite may already have rolled back (a damaged page, a full disk)
-                self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close the file."""
-        self._conn.close()

@@ -6,6 +6,7 @@ Fixtures:
     write_settings: write a settings file and its data files into ``tmp_path``.
     run_settings: load and run a settings file in-process, returning the :class:`~elspeth.RunResult`.
     elspeth_cli: run ``python -m elspeth`` in a subprocess with a clean ``ELSPETH_*`` environment.
+    postgres, postgres_url: a real PostgreSQL server for the session, and a new database on it per test.
 """
 
 from __future__ import annotations
@@ -112,4 +113,5 @@ def elspeth_cli(tmp_path: Path) -> ElspethCli:
     return cli
 
 
-pytest_plugins = ["elspeth_testing.llm_fixtures"]  # the LLM test server fixtures (llm_server, llm_server_factory)
+# the LLM test server fixtures (llm_server, llm_server_factory) and the real services (postgres, postgres_url)
+pytest_plugins = ["elspeth_testing.llm_fixtures", "elspeth_testing.service_fixtures"]

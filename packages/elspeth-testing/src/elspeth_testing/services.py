@@ -7,7 +7,8 @@ that cannot be found or installed raises :class:`ServiceUnavailable`, a failure 
 CI must not pass by leaving out what it was asked to test.
 
 :func:`free_port` hands out a free TCP port on 127.0.0.1, and :func:`wait_for_port` waits until a
-started server listens there. Nothing here talks to anything but 127.0.0.1.
+started server listens there. :func:`postgres_server` runs a throwaway PostgreSQL server from a
+temporary data folder. Nothing here talks to anything but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ServiceUnavailable", "ensure_program", "free_port", "wait_for_port"]
+__all__ = ["PostgresServer", "ServiceUnavailable", "ensure_program", "free_port", "postgres_server", "wait_for_port"]
 
 _APT_LOCK = Path("/tmp/elspeth-testing-apt.lock")
 # Debian puts PostgreSQL's server programs outside PATH.
@@ -94,3 +99,76 @@ def wait_for_port(port: int, *, timeout: float = 30.0, process: subprocess.Popen
         except OSError:
             time.sleep(0.05)
     raise ServiceUnavailable(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A PostgreSQL server started by :func:`postgres_server`: superuser ``user``, no password, on 127.0.0.1."""
+
+    port: int
+    user: str
+    bin_dir: Path
+    data_dir: Path
+
+    def url(self, database: str = "postgres") -> str:
+        """The ``postgresql://`` URL of ``database`` on this server."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create the empty database ``name`` (with the server's own ``createdb``) and return its URL."""
+        command = [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceUnavailable(f"createdb {name} failed ({result.returncode}): {result.stderr.strip()}")
+        return self.url(name)
+
+
+def _as_owner(folder: Path) -> list[str]:
+    """The prefix that runs a server program as the owner of ``folder``: PostgreSQL refuses to run as root."""
+    if os.geteuid() != 0:
+        return []
+    import pwd
+
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        raise ServiceUnavailable("running as root, and there is no `postgres` user to run the server as") from None
+    os.chown(folder, owner.pw_uid, owner.pw_gid)
+    return [ensure_program("runuser", "util-linux"), "-u", "postgres", "--"]
+
+
+@contextmanager
+def postgres_server(*, user: str = "elspeth", timeout: float = 60.0) -> Iterator[PostgresServer]:
+    """Start PostgreSQL from a new temporary data folder on a free loopback port; stop it and delete the folder after.
+
+    The server trusts connections from 127.0.0.1 (no password) and runs with ``fsync=off``: it is made
+    for tests, which kill clients, never the machine. As root, the server runs as the ``postgres`` user
+    (``runuser``), which owns the folder. Debian's ``postgresql`` package is installed when missing.
+
+    Raises:
+        ServiceUnavailable: the programs are missing and cannot be installed, or the server did not start.
+    """
+    bin_dir = Path(ensure_program("initdb", "postgresql")).resolve().parent  # beside createdb, pg_ctl
+    folder = Path(tempfile.mkdtemp(prefix="elspeth-pg-"))
+    data, log = folder / "data", folder / "server.log"
+    try:
+        prefix = _as_owner(folder)
+        init = [str(bin_dir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"]
+        result = subprocess.run([*prefix, *init], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceUnavailable(f"initdb failed ({result.returncode}): {result.stderr.strip()[-400:]}")
+        port = free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {folder} -F -c max_connections=200"
+        start = [str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w", "-t", str(int(timeout))]
+        result = subprocess.run([*prefix, *start, "-o", options], capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = log.read_text(errors="replace")[-600:] if log.exists() else result.stderr
+            raise ServiceUnavailable(f"PostgreSQL did not start on 127.0.0.1:{port}: {tail.strip()}")
+        try:
+            wait_for_port(port, timeout=timeout)
+            yield PostgresServer(port=port, user=user, bin_dir=bin_dir, data_dir=data)
+        finally:
+            stop = [str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"]
+            subprocess.run([*prefix, *stop], capture_output=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -10,7 +10,7 @@ import typer
 
 from elspeth.config import load_settings
 from elspeth.errors import ConfigError
-from elspeth.resume import resumable, store_path
+from elspeth.resume import open_configured, resumable
 from elspeth.store import RunStore
 
 
@@ -18,7 +18,7 @@ def _store(settings: Path | None, store: Path | None) -> RunStore:
     if store is not None:
         return RunStore.open(store, create=False)
     if settings is not None:
-        return RunStore.open(store_path(load_settings(settings)), create=False)
+        return open_configured(load_settings(settings), create=False)
     return RunStore.open(Path("output") / "elspeth-runs.sqlite", create=False)
 
 

@@ -9,7 +9,8 @@ to repositories), so a credential in it is refused at load time, with the settin
 - a value shaped like a credential wherever it is (``Bearer ...``, ``Basic ...``, ``sk-...``, a JWT,
   a connection string's ``AccountKey=``);
 - a URL (``base_url``, ``endpoint``, any other) with user-info (``https://user:pw@host``) or a
-  credential in its query (``?api-key=...``, ``?sig=...``).
+  credential in its query (``?api-key=...``, ``?sig=...``); a database URL (``store.url``) may name
+  its user, never its password (``postgresql://user@host/db``).
 
 ``allowed_endpoints`` is left to its own check (its entries are prefixes, never sent).
 """
@@ -62,6 +63,7 @@ _SHAPES = (
 )
 _URL = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _FROM_ENV = "secrets are read only from environment variables"
+_DATABASE_SCHEMES = frozenset({"postgresql", "postgres"})
 
 
 def _http_credential(value: str) -> str | None:
@@ -86,7 +88,9 @@ def _url_problem(value: str) -> str | None:
         parts = urlsplit(value.strip())
     except ValueError:
         return None
-    if "@" in parts.netloc:
+    # a database URL names its user (postgresql://elspeth@host/db), which is no secret; its password would be
+    named_user = parts.scheme.lower() in _DATABASE_SCHEMES and parts.password is None
+    if "@" in parts.netloc and not named_user:
         return (
             f"this URL holds user-info ('...@'), a credential in the settings file; {_FROM_ENV}: "
             "remove it and name the variable with the plugin's `*_env` option (e.g. `api_key_env`)"

@@ -67,6 +67,32 @@ class StoreSettings(BaseModel):
     path: str | None = Field(
         None, description="the SQLite file, relative to the settings file (default: elspeth-runs.sqlite in output_dir)"
     )
+    url: str | None = Field(
+        None,
+        description="a database server instead of the file: postgresql://user@host:5432/db (elspeth-store-postgres)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme_and_no_password(cls, url: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if not parts.scheme or "://" not in url:
+            raise ValueError(f"{url!r} is not a URL like postgresql://user@host:5432/db")
+        if parts.password is not None:  # the settings are kept in the store and reports: secrets never are
+            raise ValueError(
+                "the URL holds a password; leave it out and set it in the environment (PGPASSWORD) or ~/.pgpass"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _path_or_url(self) -> StoreSettings:
+        if self.path is not None and self.url is not None:
+            raise ValueError("give store.path (an SQLite file) or store.url (a database server), not both")
+        return self
 
 
 class Settings(BaseModel):
