@@ -1,0 +1,209 @@
+"""Read-only queries over the run store, a page at a time.
+
+The store's file is opened read-only (SQLite ``mode=ro``), so the viewer can never change a run, and
+can be open while a run writes. Rows are read in pages ordered by the primary key
+``(run_id, grp, row_id)``: a page is an index range scan of ``limit`` rows whatever the run's size.
+Counting a run's rows uses the same index; a search (a substring of the row's JSON) scans, so its
+page says only whether more rows follow (``more``), never a total it would have to scan for.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from elspeth import ElspethError
+
+__all__ = ["StoreUnreadable", "diff_page", "list_runs", "open_store", "row_detail", "rows_page", "run_detail"]
+
+FORMAT = "elspeth-run-store"
+MAX_LIMIT = 500
+_STATUS = {"ok": " AND ok=1", "failed": " AND ok=0", "": ""}
+
+
+class StoreUnreadable(ElspethError):
+    """The file is missing, not an Elspeth run store, or the run or row asked for is not in it."""
+
+
+def open_store(path: Path) -> sqlite3.Connection:
+    """The store at ``path``, opened read-only; a :class:`StoreUnreadable` naming the file if it is not one."""
+    if not path.is_file():
+        raise StoreUnreadable(f"no run store at {path}; run `elspeth run` first, or pass --store FILE")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        found = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnreadable(f"{path} is not an Elspeth run store ({exc})") from None
+    if found is None or found[0] != FORMAT:
+        conn.close()
+        raise StoreUnreadable(f"{path} is not an Elspeth run store (its meta table names no {FORMAT!r} format)")
+    return conn
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _counts(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, int]]:
+    """Finished and failed rows per group (experiment), read from the primary key's index."""
+    out: dict[str, dict[str, int]] = {}
+    for grp, ok, count in conn.execute(
+        "SELECT grp, ok, COUNT(*) FROM rows WHERE run_id=? GROUP BY grp, ok", (run_id,)
+    ):
+        out.setdefault(grp, {"done": 0, "failed": 0})["done" if ok else "failed"] = count
+    return out
+
+
+def _run(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    run = dict(row)
+    run["metadata"] = _json(run.pop("metadata_json", None))
+    run["settings"] = _json(run.pop("settings_json", None))
+    run["plugins"] = _json(run.pop("plugins_json", None)) or []
+    return run
+
+
+def _cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    return cur
+
+
+_RUNS = (
+    "SELECT r.run_id, r.name, r.orchestrator, r.status, r.started_at, r.finished_at, r.rows_total, r.attempts,"
+    " t.cost, t.prompt_tokens, t.completion_tokens, t.llm_calls, t.duration_s FROM runs r"
+    " LEFT JOIN totals t ON t.run_id = r.run_id"
+)
+
+
+def list_runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every run, newest first: status, timings, cost and tokens over every attempt (what ``runs list`` shows)."""
+    rows = _cursor(conn).execute(f"{_RUNS} ORDER BY r.started_at DESC, r.run_id DESC").fetchall()
+    return [dict(r) for r in rows]
+
+
+def run_detail(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    """One run: its row of :func:`list_runs`, settings, plugins, metadata (with its comparisons) and groups."""
+    found = _cursor(conn).execute(f"{_RUNS.replace('SELECT ', 'SELECT r.*, ', 1)} WHERE r.run_id=?", (run_id,))
+    row = found.fetchone()
+    if row is None:
+        raise StoreUnreadable(f"no run {run_id!r} in this store")
+    run = _run(conn, row)
+    run["groups"] = [{"name": g, **c} for g, c in sorted(_counts(conn, run_id).items())]
+    return run
+
+
+def _row(grp: str, row_id: str, ok: int, payload: str, attempt: int | None, spend: str | None) -> dict[str, Any]:
+    data = json.loads(payload)
+    return {"group": grp, "row_id": row_id, "ok": bool(ok), "attempt": attempt, "spend": _json(spend), **data}
+
+
+def _anchor(conn: sqlite3.Connection, run_id: str, group: str | None) -> str:
+    """The group the rows are paged over: the one asked for, else the run's first (the baseline comes first)."""
+    groups = sorted(_counts(conn, run_id)) if group is None else [group]
+    return groups[0] if groups else ""
+
+
+def rows_page(
+    conn: sqlite3.Connection,
+    run_id: str,
+    *,
+    group: str | None = None,
+    status: str = "",
+    search: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """A page of a run's rows, each with every group's (experiment's) result for the same row id side by side.
+
+    Rows are paged over one group (``group``, else the first): ``status`` keeps its finished (``ok``) or
+    failed rows, ``search`` those whose JSON (inputs, outputs, metrics, error) contains the text.
+    """
+    if status not in _STATUS:
+        raise ValueError(f"status must be 'ok', 'failed' or empty, not {status!r}")
+    limit = max(1, min(limit, MAX_LIMIT))
+    anchor = _anchor(conn, run_id, group)
+    where = "run_id=? AND grp=?" + _STATUS[status]
+    params: list[Any] = [run_id, anchor]
+    if search:
+        where += " AND instr(lower(payload), lower(?)) > 0"
+        params.append(search)
+    found = conn.execute(
+        f"SELECT row_id FROM rows WHERE {where} ORDER BY grp, row_id LIMIT ? OFFSET ?", [*params, limit + 1, offset]
+    ).fetchall()
+    ids = [r[0] for r in found[:limit]]
+    total = None if search else conn.execute(f"SELECT COUNT(*) FROM rows WHERE {where}", params).fetchone()[0]
+    marks = ",".join("?" * len(ids))
+    by_id: dict[str, dict[str, Any]] = {i: {} for i in ids}
+    if ids:
+        for values in conn.execute(
+            "SELECT grp, row_id, ok, payload, attempt, spend FROM rows"
+            f" WHERE run_id=? AND row_id IN ({marks}) ORDER BY grp",
+            [run_id, *ids],
+        ):
+            by_id[values[1]][values[0]] = _row(*values)
+    return {
+        "group": anchor,
+        "offset": offset,
+        "limit": limit,
+        "total": total,
+        "more": len(found) > limit,
+        "rows": [{"row_id": i, "groups": by_id[i]} for i in ids],
+    }
+
+
+def row_detail(conn: sqlite3.Connection, run_id: str, row_id: str) -> dict[str, Any]:
+    """Everything the store keeps about one row: per group its inputs, outputs, metrics, error and attempts."""
+    found = conn.execute(
+        "SELECT grp, row_id, ok, payload, attempt, spend FROM rows WHERE run_id=? AND row_id=? ORDER BY grp",
+        (run_id, row_id),
+    ).fetchall()
+    if not found:
+        raise StoreUnreadable(f"no row {row_id!r} in run {run_id!r}")
+    return {"run_id": run_id, "row_id": row_id, "groups": [_row(*values) for values in found]}
+
+
+def diff_page(
+    conn: sqlite3.Connection, run_a: str, run_b: str, *, changed_only: bool = True, offset: int = 0, limit: int = 50
+) -> dict[str, Any]:
+    """A page of the rows of two runs matched by ``(group, row_id)``: outputs, status and error side by side.
+
+    ``changed_only`` keeps the rows whose status or outputs differ, and those in one run only (``a`` or
+    ``b`` is then None).
+    """
+    for run_id in (run_a, run_b):
+        if conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
+            raise StoreUnreadable(f"no run {run_id!r} in this store")
+    limit = max(1, min(limit, MAX_LIMIT))
+    cond = (
+        " AND (b.row_id IS NULL OR a.ok != b.ok"
+        " OR json_extract(a.payload, '$.outputs') IS NOT json_extract(b.payload, '$.outputs')"
+        " OR json_extract(a.payload, '$.error') IS NOT json_extract(b.payload, '$.error'))"
+        if changed_only
+        else ""
+    )
+    sql = (
+        "SELECT a.grp, a.row_id, a.ok, a.payload, b.ok, b.payload FROM rows a"
+        " LEFT JOIN rows b ON b.run_id=? AND b.grp=a.grp AND b.row_id=a.row_id"
+        f" WHERE a.run_id=?{cond}"
+        " ORDER BY a.grp, a.row_id LIMIT ? OFFSET ?"
+    )
+    found = conn.execute(sql, (run_b, run_a, limit + 1, offset)).fetchall()
+    rows = []
+    for grp, row_id, ok_a, pay_a, ok_b, pay_b in found[:limit]:
+        rows.append({"group": grp, "row_id": row_id, "a": _side(ok_a, pay_a), "b": _side(ok_b, pay_b)})
+    only_b = conn.execute(
+        "SELECT COUNT(*) FROM rows b WHERE b.run_id=? AND NOT EXISTS"
+        " (SELECT 1 FROM rows a WHERE a.run_id=? AND a.grp=b.grp AND a.row_id=b.row_id)",
+        (run_b, run_a),
+    ).fetchone()[0]
+    return {"a": run_a, "b": run_b, "offset": offset, "limit": limit, "more": len(found) > limit, "rows": rows, "only_in_b": only_b}
+
+
+def _side(ok: int | None, payload: str | None) -> dict[str, Any] | None:
+    if payload is None:
+        return None
+    data = json.loads(payload)
+    keep = ("outputs", "metrics", "error", "stage", "output")
+    return {"ok": bool(ok), **{k: data[k] for k in keep if k in data}}
