@@ -33,6 +33,7 @@ REGISTERED = {
     "register_processors": ("processor", "fixture_upper", "fixture"),
     "register_utilities": ("utility", "fixture_note", "fixture"),
     "register_orchestrators": ("orchestrator", "fixture_passthrough", "fixture"),
+    "register_executors": ("executor", "fixture_logging_executor", "fixture"),
     "register_row_plugins": ("row_plugin", "fixture_length", "fixture_experiment"),
     "register_aggregators": ("aggregator", "fixture_length_total", "fixture_experiment"),
     "register_validators": ("validator", "fixture_must_contain", "fixture_experiment"),
@@ -64,6 +65,9 @@ utilities:
 prompts:
   user: "{{ text }}"
 concurrency: 1
+executor:
+  plugin: fixture_logging_executor
+  options: {label: suite}
 orchestrator:
   plugin: experiment
   options:
@@ -249,6 +253,14 @@ def test_utility_is_built_and_credited_to_its_distribution(suite_run: dict[str, 
     assert {(p["domain"], p["name"]) for p in plugins if p["distribution"] == PLUGIN_DIST} == {
         (domain, name) for domain, name, _ in REGISTERED.values() if name != "fixture_passthrough"
     }
+
+
+def test_executor_runs_the_orchestrator_once(suite_run: dict[str, Any]) -> None:
+    # register_executors: the settings' executor is handed the run, before any LLM call
+    events = suite_run["events"]
+    runs = [e for e in events if e["event"] == "executor_run"]
+    assert runs == [{"event": "executor_run", "label": "suite", "run_id": suite_run["summary"]["metadata"]["run_id"]}]
+    assert events.index(runs[0]) < min(i for i, e in enumerate(events) if e["event"] == "generate")
 
 
 def test_observers_see_the_run_start_every_row_and_the_end(suite_run: dict[str, Any]) -> None:

@@ -30,7 +30,15 @@ from elspeth.registry import PluginInfo, Registry
 __all__ = ["ENTRY_POINT_GROUP", "PluginSource", "builtin_sources", "load_registry"]
 
 ENTRY_POINT_GROUP = "elspeth"
-BUILTINS = ("datasources", "sinks", "llm_clients", "middleware", "controls", "cache")  # in elspeth.builtins.plugin
+BUILTINS = (
+    "datasources",
+    "sinks",
+    "llm_clients",
+    "middleware",
+    "controls",
+    "cache",
+    "executors",
+)  # in elspeth.builtins.plugin
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _CONTROL_KINDS = ("rate_limiter", "cost_tracker")
 

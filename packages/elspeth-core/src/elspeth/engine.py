@@ -25,9 +25,11 @@ from elspeth.config.settings import LoadedSettings, PluginRef
 from elspeth.endpoints import check_endpoints
 from elspeth.errors import ConfigError, ElspethError, RunFailed
 from elspeth.ledger import Ledger
+from elspeth.observing import observe_run
 from elspeth.orchestration.context import NullProgress, OrchestrationContext, PluginContext, Progress
 from elspeth.orchestration.fields import check_preprocessing, ignored_settings
 from elspeth.orchestration.llm_factory import LLMFactory
+from elspeth.orchestration.local import LocalExecutor
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.runner import Cancel
 from elspeth.orchestration.subplugins import close_plugins
@@ -76,10 +78,16 @@ class PreparedRun:
     """With ``--resume``: what the run's earlier attempts spent (the cost tracker is already seeded with it)."""
     warnings: list[str] = field(default_factory=list)
     """Settings that do nothing for this run (``prompts`` an orchestrator ignores), each with its line."""
+    executor: Any = None
+    """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
+    observers: list[tuple[str, Any]] = field(default_factory=list)
+    """(name, observer) of the settings' ``observers``, registered for the run (:mod:`elspeth.observing`)."""
 
     def __post_init__(self) -> None:
-        """Put the sinks in the order they write (their ``after``): a cycle is a ConfigError before any row."""
+        """Order the sinks by their ``after`` (a cycle is a ConfigError before any row); no executor means ``local``."""
         self.sinks = order_sinks(self.sinks)
+        if self.executor is None:  # no `executor:` in the settings runs the orchestrator here, as `local` does
+            self.executor = LocalExecutor(LocalExecutor.Options())
 
 
 def _build(resolved: Resolved | None, checker: Checker) -> Any:
@@ -130,8 +138,15 @@ _SINGLE = {
     "llm": "llm_client",
     "rate_limiter": "rate_limiter",
     "cost_tracker": "cost_tracker",
+    "executor": "executor",
 }
-_LISTS = {"middleware": "llm_middleware", "processors": "processor", "utilities": "utility", "sinks": "sink"}
+_LISTS = {
+    "middleware": "llm_middleware",
+    "processors": "processor",
+    "utilities": "utility",
+    "sinks": "sink",
+    "observers": "observer",
+}
 
 
 def _resolve_all(loaded: LoadedSettings, registry: Registry, checker: Checker) -> _Plan:
@@ -300,6 +315,12 @@ async def _check_and_open(
         _parts(plan),
         earlier,
         warnings,
+        built["executor"],
+        observers=[
+            (r.info.name, o)
+            for r, o in zip(plan.lists["observers"], plan.built_lists["observers"], strict=True)
+            if r is not None and o is not None
+        ],
     )
 
 
@@ -422,6 +443,14 @@ def _record_failure(store: RunStore, run_id: str, metadata: dict[str, Any]) -> N
 
 
 async def _execute(prepared: PreparedRun) -> RunResult:
+    observed = await observe_run(prepared)
+    try:
+        return await _execute_observed(prepared)
+    finally:
+        await observed.end()
+
+
+async def _execute_observed(prepared: PreparedRun) -> RunResult:
     ctx = prepared.context
     settings = prepared.loaded.settings
     started_at = _now()
@@ -438,7 +467,7 @@ async def _execute(prepared: PreparedRun) -> RunResult:
     await _open_parts(prepared)
     try:
         with fewer_collections():
-            result: RunResult = await call(prepared.orchestrator.run, prepared.table, ctx)
+            result: RunResult = await call(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
     except ElspethError:
         raise
     except Exception as exc:

@@ -32,7 +32,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from elspeth.types import Failure, Record, RunResult
+    from elspeth.types import Failure, LLMRequest, LLMResponse, Record, RunResult
 
 __all__ = [
     "ControlRegistrar",
@@ -307,6 +307,73 @@ def run_finished(run_id: str, result: RunResult) -> None:
 
 
 @hookspec
+def register_observers(register: Registrar) -> None:
+    """Register observer plugins (domain ``observer``), which the settings' ``observers`` list names.
+
+    An observer's methods are ``@hookimpl`` implementations of the observer hooks; for the run it is
+    registered in the plugin manager, so its hooks are called through pluggy like a module's.
+    """
+
+
+@hookspec
+def llm_attempt_finished(
+    run_id: str,
+    row_id: str | None,
+    llm: str,
+    attempt: int,
+    outcome: Literal["ok", "retry", "failed"],
+    status: int | None,
+    error_type: str | None,
+    latency_s: float,
+    wait_s: float,
+    tokens: Mapping[str, int],
+    cost: float | None,
+    request: LLMRequest,
+    response: LLMResponse | None,
+) -> None:
+    """Observe one attempt of an LLM call as it ends; ``outcome`` ``retry``: another follows after ``wait_s``."""
+
+
+@hookspec
+def stage_finished(
+    run_id: str,
+    row_id: str | None,
+    stage: str,
+    started: float,
+    duration_s: float,
+    failed: bool,
+    error: str | None,
+) -> None:
+    """Observe a stage of a row (``processors``, ``work``, ``commit``) or of the run (``sink:<name>``) as it ends."""
+
+
+@hookspec
+def gauge_reported(run_id: str, name: str, value: float) -> None:
+    """Observe a gauge's new value: ``in_flight``, ``rate_limiter_rate``, ``consumer_lag`` (an orchestrator's)."""
+
+
+@hookspec
+def register_executors(register: Registrar) -> None:
+    """Register executors (domain ``executor``): where and how an orchestrator's rows are run.
+
+    ``local`` (core's, the default) runs the orchestrator in this process on one asyncio event
+    loop; another executor (``dask`` in ``elspeth-executor-dask``) runs the same row runner over
+    partitions elsewhere. Settings choose one with ``executor: {plugin: NAME, options: {...}}``.
+
+    Args:
+        register: call ``register(MyExecutor)`` once per executor class; the class implements
+            :class:`~elspeth.protocols.Executor`.
+
+    Example::
+
+        @hookimpl
+        def register_executors(register):
+            register(LocalExecutor)
+
+    """
+
+
+@hookspec
 def register_commands(cli: typer.Typer) -> None:
     """Add commands to the ``elspeth`` command line, as ``llm``'s hook of the same name does.
 
@@ -341,7 +408,16 @@ CORE_DOMAINS: dict[str, str] = {
     "register_controls": "controls",
     "register_processors": "processor",
     "register_utilities": "utility",
+    "register_observers": "observer",
+    "register_executors": "executor",
 }
 """Registration hook name to domain. ``register_controls`` registers into ``rate_limiter`` or ``cost_tracker``."""
 
-LIFECYCLE_HOOKS = ("run_started", "row_finished", "run_finished")
+LIFECYCLE_HOOKS = (
+    "run_started",
+    "row_finished",
+    "run_finished",
+    "llm_attempt_finished",
+    "stage_finished",
+    "gauge_reported",
+)

@@ -30,6 +30,7 @@ __all__ = [
     "CostTracker",
     "DataSource",
     "Enricher",
+    "Executor",
     "LLMClient",
     "LLMMiddleware",
     "Orchestrator",
@@ -193,4 +194,17 @@ class Orchestrator(Protocol):
 
     def run(self, table: Table, ctx: OrchestrationContext) -> MaybeAwaitable[RunResult]:
         """Process the table and return the run's result."""
+        ...
+
+
+class Executor(Protocol):
+    """Where an orchestrator's rows are run: ``local`` (this process, the default) or a cluster.
+
+    The engine hands ``run`` the built orchestrator, the table and the run's context once every
+    check has passed and the run store is open; it returns the orchestrator's result, which the
+    engine hands to the sinks. An executor never changes what a run computes, only where.
+    """
+
+    def run(self, orchestrator: Orchestrator, table: Table, ctx: OrchestrationContext) -> MaybeAwaitable[RunResult]:
+        """Run ``orchestrator`` over ``table`` and return its result."""
         ...

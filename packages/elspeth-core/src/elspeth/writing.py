@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from elspeth._sync import call
@@ -74,8 +75,11 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
     level = prepared.context.plugin_context.security_level
     for resolved, sink in order_sinks(prepared.sinks):
         where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
+        observation = prepared.context.observation
+        timed = nullcontext() if observation is None else observation.stage(f"sink:{resolved.info.name}", None)
         try:
-            written = await call(sink.write, result, prepared.context.plugin_context)
+            with timed:
+                written = await call(sink.write, result, prepared.context.plugin_context)
         except Exception as exc:  # report every sink's failure by name, keep going with the rest
             errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
             continue

@@ -51,6 +51,10 @@ class FixedWindow:
                 self.waited_s += pause
                 await asyncio.sleep(pause)
 
+    def current_rate(self, request: LLMRequest) -> float:
+        """The rate allowed, per second (the ``rate_limiter_rate`` gauge)."""
+        return self.options.requests / self.options.per_seconds
+
     def summary(self) -> dict[str, Any]:
         """Total time callers waited."""
         return {"waited_s": round(self.waited_s, 3)}
@@ -113,6 +117,10 @@ class TokenBucket:
                     return
                 self.waited_s += pause
                 await asyncio.sleep(pause)
+
+    def current_rate(self, request: LLMRequest) -> float:
+        """The rate requests are let through, per second (the ``rate_limiter_rate`` gauge)."""
+        return self._rps
 
     async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
         """Charge the difference between the tokens really used and the estimate."""
@@ -196,6 +204,10 @@ class Adaptive:
             request.metadata[_EPOCH] = lane.epoch
         if start > now:
             await asyncio.sleep(start - now)
+
+    def current_rate(self, request: LLMRequest) -> float:
+        """The rate of the request's lane, per second (the ``rate_limiter_rate`` gauge)."""
+        return self._lane(request).rate
 
     async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
         """Additive increase."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from elspeth.hookspecs import ControlRegistrar, Registrar, hookimpl
 
-__all__ = ["cache", "controls", "datasources", "llm_clients", "middleware", "sinks"]
+__all__ = ["cache", "controls", "datasources", "executors", "llm_clients", "middleware", "sinks"]
 
 _B = "elspeth.builtins"
 
@@ -137,4 +137,18 @@ class cache:
             "elspeth.cache:ResponseCache",
             name="response_cache",
             description="Answers a call from a local cache when the same call was made before.",
+        )
+
+
+class executors:
+    """The builtin executor ``local``; the executor itself is host code, in :mod:`elspeth.orchestration.local`."""
+
+    @staticmethod
+    @hookimpl
+    def register_executors(register: Registrar) -> None:
+        """Register the builtin executors."""
+        register(
+            "elspeth.orchestration.local:LocalExecutor",
+            name="local",
+            description="Runs the orchestrator in this process, on one asyncio event loop (the default).",
         )

@@ -87,9 +87,15 @@ class Settings(BaseModel):
     processors: list[PluginRef] = Field(default_factory=list, description="row processing before the orchestrator")
     utilities: list[PluginRef] = Field(default_factory=list)
     sinks: list[PluginRef] = Field(default_factory=list, description="where results go")
+    observers: list[PluginRef] = Field(
+        default_factory=list, description="live observers of the run (metrics, traces), see docs/observability.md"
+    )
     prompts: Prompts | None = None
     concurrency: int = Field(8, ge=1, le=10_000, description="rows in flight at once")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how LLM calls are retried")
+    executor: PluginRef | None = Field(
+        None, description="where rows run: local (this process; null means local) or a cluster executor such as dask"
+    )
     store: StoreSettings = Field(default_factory=StoreSettings, description="the run store: resume and history")
     allowed_endpoints: list[Annotated[str, AfterValidator(check_endpoint_entry)]] | None = Field(
         None,

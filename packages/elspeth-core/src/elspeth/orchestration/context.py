@@ -12,6 +12,7 @@ from elspeth.config._yaml import Checker, Loc
 from elspeth.endpoints import endpoint_allowed
 from elspeth.errors import ProcessorFailed
 from elspeth.ledger import Ledger
+from elspeth.observing import Observation
 from elspeth.orchestration.commits import RowCommits, _Group
 from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
@@ -78,6 +79,9 @@ class OrchestrationContext(RowCommits):
         security_level: the data's level; every LLM client built through :meth:`build_llm` must be cleared for it.
         security_source: what set that level, for messages.
         llm_factory: builds the pipelines of :meth:`build_llm` with the run's middleware, controls and checks.
+        observation: the fine-grained observer hooks (:mod:`elspeth.observing`), None when no observer
+            implements one; the row runner reports stages and rows in flight through it, and an
+            orchestrator may report a gauge of its own (``ctx.observation.gauge("consumer_lag", n)``).
         store: the run store every finished row is committed to, if recording.
         prior: the finished rows of the run being resumed, by ``(group, row_id)`` (read from the store
             as they are asked for: see :class:`elspeth.resume.PriorRows`).
@@ -105,6 +109,7 @@ class OrchestrationContext(RowCommits):
     prior: Mapping[tuple[str, str], Record | Failure] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
     llm_factory: LLMFactory | None = None
+    observation: Observation | None = None
     _group: _Group | None = field(default=None, init=False, repr=False)
 
     @property

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from elspeth.config._yaml import Checker, Loc
     from elspeth.config.settings import LoadedSettings, PluginRef
     from elspeth.ledger import Ledger
+    from elspeth.observing import Observation
     from elspeth.registry import Resolved
 
 __all__ = ["ENDPOINT_OPTIONS", "LLMFactory"]
@@ -77,10 +78,18 @@ class LLMFactory:
     cache: Any | None = None
     run_client: Any | None = None
     ledger: Ledger | None = None
+    built: list[LLMPipeline] = field(default_factory=list, repr=False)
+    observation: Observation | None = None
+
+    def observe(self, observation: Observation) -> None:
+        """Report every attempt of every pipeline built, and of each built from now on, to ``observation``."""
+        self.observation = observation
+        for pipeline in self.built:
+            pipeline.observation = observation
 
     def pipeline(self, client: Any, name: str) -> LLMPipeline:
         """``client`` inside the run's middleware, controls and cache (no check: see :meth:`checked`)."""
-        return LLMPipeline(
+        made = LLMPipeline(
             client,
             self.middleware,
             self.rate_limiter,
@@ -90,7 +99,10 @@ class LLMFactory:
             cancel=self.cancel,
             cache=self.cache,
             ledger=self.ledger,
+            observation=self.observation,
         )
+        self.built.append(made)
+        return made
 
     def checked(self, client: Any, name: str, loc: Loc, checker: Checker) -> LLMPipeline | None:
         """The pipeline for ``client`` if its endpoints are allowed; else None, the problem reported at ``loc``."""

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from elspeth._sync import call
 from elspeth.ledger import Ledger
 from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
+from elspeth.observing import Observation, current_row_id
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import Cancel
 from elspeth.scrub import scrub_exception, scrub_response, scrub_secrets
@@ -98,6 +99,8 @@ class LLMPipeline:
             ``refresh_cache`` set skips the lookup (a re-ask) and its live answer replaces the cached one.
         ledger: the run's spending ledger, told of every call as it ends (a live answer, priced, before any
             middleware may refuse it; a cache hit; a call whose attempts all failed). Default: one of its own.
+        observation: where each attempt is reported (``llm_attempt_finished``) and the rate limiter's rate
+            (``gauge_reported``); None, the default, costs nothing.
     """
 
     def __init__(
@@ -111,8 +114,10 @@ class LLMPipeline:
         cancel: Cancel | None = None,
         cache: Any | None = None,
         ledger: Ledger | None = None,
+        observation: Observation | None = None,
     ) -> None:
         self.client = client
+        self.observation = observation
         self.ledger = ledger if ledger is not None else Ledger()
         share = getattr(cost_tracker, "use_ledger", None)
         if share is not None:  # the tracker reads the run's spending (its budget) from the ledger
@@ -173,6 +178,8 @@ class LLMPipeline:
                     await call(on_error, request, failed)
                 raise
             await self._price(request, response)
+            if self.observation is not None:  # after pricing, so the attempt carries its cost
+                self._report(request, response.attempts, "ok", None, response.latency_s, 0.0, response)
             if self.cache is not None:
                 await call(self.cache.store, key, response)
         if response.cached:
@@ -228,6 +235,8 @@ class LLMPipeline:
             request.metadata["attempt"] = attempt
             if self.rate_limiter is not None:
                 await call(self.rate_limiter.acquire, request)
+                if self.observation is not None:
+                    self._report_rate(request)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(policy.timeout_s):
@@ -262,6 +271,9 @@ class LLMPipeline:
                     "delay_s": round(delay, 6),
                 }
             )
+            if self.observation is not None:
+                outcome = "failed" if (last or not retryable) else "retry"
+                self._report(request, attempt, outcome, error, duration, delay, None)
             if last or not retryable:
                 why = "attempts exhausted" if retryable else "not retryable"
                 raise LLMCallFailed(
@@ -271,6 +283,45 @@ class LLMPipeline:
                 ) from error
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _report(
+        self,
+        request: LLMRequest,
+        attempt: int,
+        outcome: str,
+        error: BaseException | None,
+        latency_s: float,
+        wait_s: float,
+        response: LLMResponse | None,
+    ) -> None:
+        """One attempt to the observers; an answered one is reported once priced, with its ``cost``."""
+        assert self.observation is not None
+        usage = response.usage if response is not None else None
+        self.observation.call(
+            "llm_attempt_finished",
+            row_id=current_row_id(),
+            llm=self.name,
+            attempt=attempt,
+            outcome=outcome,
+            status=getattr(error, "status", None),
+            error_type=type(error).__name__ if error is not None else None,
+            latency_s=latency_s,
+            wait_s=wait_s,
+            tokens={
+                "prompt": usage.prompt_tokens if usage else 0,
+                "completion": usage.completion_tokens if usage else 0,
+            },
+            cost=response.metrics.get("cost") if response is not None else None,
+            request=request,
+            response=response,
+        )
+
+    def _report_rate(self, request: LLMRequest) -> None:
+        rate = getattr(self.rate_limiter, "current_rate", None)
+        if rate is not None and self.observation is not None:
+            value = rate(request)
+            if value is not None:
+                self.observation.gauge("rate_limiter_rate", value)
 
     def cost_summary(self) -> Mapping[str, Any] | None:
         """The cost tracker's totals, if there is one."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence, Sized
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from elspeth.orchestration.context import OrchestrationContext
 
 __all__ = ["RowCounts", "RowFailed", "RowRunner"]
+
+_UNOBSERVED: AbstractContextManager[Any] = nullcontext()  # stateless, so one serves every unobserved stage
 
 Finished = Record | Failure
 Work = Callable[[Row, "OrchestrationContext"], Awaitable[Record] | Record]
@@ -260,21 +263,35 @@ class RowRunner:
         return prior
 
     async def _finish(self, row: Row) -> Finished:
+        observation = self.ctx.observation
+        if observation is None:
+            return await self._finish_row(row)
+        with observation.row(row.id):  # in flight, and the row its LLM attempts are reported with
+            return await self._finish_row(row)
+
+    async def _finish_row(self, row: Row) -> Finished:
         with self.ctx.ledger.row() as spend:  # what this row's calls spend goes with its commit
             item = await self._work(row)
         if self.commit:
-            if isinstance(item, Record):
-                await self.ctx.commit_row(record=item, spend=spend)
-            else:
-                await self.ctx.commit_row(failure=item, spend=spend)
+            with self._stage("commit", row.id):
+                if isinstance(item, Record):
+                    await self.ctx.commit_row(record=item, spend=spend)
+                else:
+                    await self.ctx.commit_row(failure=item, spend=spend)
         return item
+
+    def _stage(self, stage: str, row_id: str) -> AbstractContextManager[Any]:
+        observation = self.ctx.observation
+        return _UNOBSERVED if observation is None else observation.stage(stage, row_id)
 
     async def _work(self, row: Row) -> Finished:
         try:
             if not self._is_inline:
-                row = await self.ctx.preprocess(row)
-            done = self.work(row, self.ctx)
-            record: Record = await done if inspect.isawaitable(done) else done
+                with self._stage("processors", row.id):
+                    row = await self.ctx.preprocess(row)
+            with self._stage("work", row.id):
+                done = self.work(row, self.ctx)
+                record: Record = await done if inspect.isawaitable(done) else done
         except ProcessorFailed as exc:  # recorded as far as the processors got: what pii_redaction masked stays masked
             return RowFailed("processor", str(exc)).failure(exc.row, self.group)
         except RowFailed as exc:
