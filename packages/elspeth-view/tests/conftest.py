@@ -7,18 +7,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from elspeth_view.server import make_server
+
 from elspeth import Failure, Record
 from elspeth.store import RunStore
 from elspeth.totals import RunTotals
-
-from elspeth_view.server import make_server
 
 
 def write_run(store: RunStore, run_id: str, rows: int, *, answer: str = "yes", fail_every: int = 0) -> None:
     """A two-experiment run: ``baseline`` and ``variant`` each answer every row; some variant rows fail."""
     store.begin_run(
-        run_id, name=f"suite {run_id}", orchestrator="experiment", settings={"llm": {"plugin": "test"}},
-        settings_hash="h", settings_path=None, plugins=[],
+        run_id,
+        name=f"suite {run_id}",
+        orchestrator="experiment",
+        settings={"llm": {"plugin": "test"}},
+        settings_hash="h",
+        settings_path=None,
+        plugins=[],
     )
     finished: list[tuple[Record | None, Failure | None]] = []
     for i in range(rows):

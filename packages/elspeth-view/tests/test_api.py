@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from elspeth_view import queries
+from typer.testing import CliRunner
 
 
 def get(url: str) -> tuple[int, Any]:
     try:
-        with urllib.request.urlopen(url) as res:  # noqa: S310 - a loopback URL the test built
+        with urllib.request.urlopen(url) as res:
             return res.status, json.loads(res.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())

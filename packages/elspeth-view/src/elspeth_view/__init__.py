@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 from elspeth import lazy_exports
 
 if TYPE_CHECKING:
-    from elspeth_view.queries import StoreUnreadable, diff_page, list_runs, open_store, row_detail, rows_page, run_detail
+    from elspeth_view.queries import (
+        StoreUnreadable,
+        diff_page,
+        list_runs,
+        open_store,
+        row_detail,
+        rows_page,
+        run_detail,
+    )
     from elspeth_view.server import serve
 
 __version__ = "0.1.0"

@@ -25,7 +25,9 @@ def register_commands(cli: typer.Typer) -> None:
         store: Annotated[
             Path, typer.Option("--store", help="The run store file (default: ./output/elspeth-runs.sqlite).")
         ] = Path("output") / "elspeth-runs.sqlite",
-        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one).")] = 8765,
+        port: Annotated[
+            int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one).")
+        ] = 8765,
     ) -> None:
         """Browse the run store in a web page on 127.0.0.1 (read-only); Ctrl-C stops it. Exit 2 if it is no store."""
         from elspeth_view.queries import StoreUnreadable
@@ -37,5 +39,7 @@ def register_commands(cli: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except OSError as exc:
-            typer.echo(f"error: cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port 0 for a free one", err=True)
+            typer.echo(
+                f"error: cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port 0 for a free one", err=True
+            )
             raise typer.Exit(2) from None

@@ -49,9 +49,7 @@ def _json(text: str | None) -> Any:
 def _counts(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, int]]:
     """Finished and failed rows per group (experiment), read from the primary key's index."""
     out: dict[str, dict[str, int]] = {}
-    for grp, ok, count in conn.execute(
-        "SELECT grp, ok, COUNT(*) FROM rows WHERE run_id=? GROUP BY grp, ok", (run_id,)
-    ):
+    for grp, ok, count in conn.execute("SELECT grp, ok, COUNT(*) FROM rows WHERE run_id=? GROUP BY grp, ok", (run_id,)):
         out.setdefault(grp, {"done": 0, "failed": 0})["done" if ok else "failed"] = count
     return out
 
@@ -198,7 +196,15 @@ def diff_page(
         " (SELECT 1 FROM rows a WHERE a.run_id=? AND a.grp=b.grp AND a.row_id=b.row_id)",
         (run_b, run_a),
     ).fetchone()[0]
-    return {"a": run_a, "b": run_b, "offset": offset, "limit": limit, "more": len(found) > limit, "rows": rows, "only_in_b": only_b}
+    return {
+        "a": run_a,
+        "b": run_b,
+        "offset": offset,
+        "limit": limit,
+        "more": len(found) > limit,
+        "rows": rows,
+        "only_in_b": only_b,
+    }
 
 
 def _side(ok: int | None, payload: str | None) -> dict[str, Any] | None:

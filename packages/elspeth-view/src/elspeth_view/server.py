@@ -72,7 +72,7 @@ def _handler(store: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "elspeth-view"
 
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.split("/") if p]
             if parts[:1] == ["api"]:
@@ -101,7 +101,7 @@ def _handler(store: Path) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per request on stderr would drown the command's own output
 
     return Handler
