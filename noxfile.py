@@ -42,11 +42,14 @@ CODE_DISTS = [name for name in DISTS if name != "elspeth"]
 
 
 def _local_requirements(dist: str) -> list[str]:
-    """The distributions of this repository that ``dist`` depends on (built as wheels beside it)."""
-    deps = _project(DISTS[dist]).get("dependencies") or []
-    assert isinstance(deps, list)
+    """The distributions of this repository that ``dist`` or its tests depend on (built as wheels beside it).
+
+    A test extra may name a sibling (a plugin's tests run a real orchestrator with it); the
+    distribution itself must still install with only its own dependencies, which it does here too.
+    """
+    deps = [*(_project(DISTS[dist]).get("dependencies") or []), *_test_extras(DISTS[dist])]
     names = [re.split(r"[<>=!~;\[ ]", str(d), maxsplit=1)[0] for d in deps]
-    return [n for n in names if n in DISTS and n != "elspeth-core"]
+    return list(dict.fromkeys(n for n in names if n in DISTS and n != "elspeth-core"))
 
 
 def _test_extras(folder: Path) -> list[str]:

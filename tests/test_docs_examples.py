@@ -54,7 +54,12 @@ BASE = {
     "orchestrator": "experiment",
     "sinks": ["jsonl"],
 }
-ENV = {"PII_SALT": "doc-salt", "ELSPETH_SIGNING_KEY": "doc-key-0123456789abcdef0123456789", "OPENAI_API_KEY": "x"}
+ENV = {
+    "PII_SALT": "doc-salt",
+    "ELSPETH_SIGNING_KEY": "doc-key-0123456789abcdef0123456789",
+    "OPENAI_API_KEY": "x",
+    "ANTHROPIC_API_KEY": "x",
+}
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,8 @@ def test_sigkill_while_the_first_row_hangs_loses_none_of_the_rows_that_finished_
     with LLMTestServer(ServerConfig(latency_ms=5, seed=3)) as server:
         server.script(["hang"], match="Rate item r00000:")
         path = project(tmp_path, rows, openai_llm(server, concurrency), concurrency, ORCHESTRATORS[orchestrator])
-        path.write_text(path.read_text().replace("timeout_s: 10", "timeout_s: 60"))  # the hung call outlasts the test
+        # the hung call outlasts the test: not abandoned early as stalled either (retry.stall_factor off)
+        path.write_text(path.read_text().replace("timeout_s: 10", "timeout_s: 60, stall_factor: null"))
         proc = start(path)
         wait_for_rows(path, 60)
         chat_prompts(server)  # until no new call arrives: every row that can finish has finished

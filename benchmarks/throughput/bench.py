@@ -13,8 +13,10 @@ each HTTP transport of the ``openai`` SDK, the same requests are sent by:
   ``execute`` to the sink's file being written.
 
 The two alternate ``--repeats`` times and the best time of each is kept (the machine may be shared).
-Then a fault run (20% 429 with Retry-After 1 s, 5% 500, 1% hangs, 1% dropped connections) checks that
-every row is answered exactly once in the output and that the server sent no prompt two successes.
+Then a fault run (20% 429 with Retry-After 1 s, 5% 500, 1% hangs, 1% dropped connections, default
+``retry`` settings) checks that every row is answered exactly once in the output, that the server sent
+no prompt two successes, and that it took at most ``--fault-target`` (1.5) times the same run without
+faults (``--faults-only`` runs just this part).
 
 The target is an Elspeth run at least 0.9 as fast as the bare ``create`` loop over the same transport
 (``el/create``), at each latency; the command exits with status 1 below it or when the fault run loses,
@@ -172,27 +174,30 @@ def throughput(server: LLMTestServer, args: argparse.Namespace, work: Path) -> N
 
 
 def fault_run(server: LLMTestServer, args: argparse.Namespace, work: Path) -> None:
-    rows, conc = args.rows, args.concurrency
-    server.configure(
-        latency_ms=50, rate_429=0.20, retry_after_s=1.0, rate_500=0.05, rate_hang=0.01, rate_drop=0.01, seed=42
-    )
+    rows, conc, transport = args.rows, args.concurrency, args.transports[0]
+    settings = write_project(work / "faults", rows, server.openai_base_url, transport, conc, {})  # default retry
+    server.configure(latency_ms=50, seed=42)
     server.reset()
-    retry = {"max_attempts": 10, "initial_delay_s": 0.2, "max_delay_s": 5, "timeout_s": 5}
-    transport = args.transports[0]
-    settings = write_project(work / "faults", rows, server.openai_base_url, transport, conc, retry)
+    clean, _ = asyncio.run(elspeth_run(settings))
+    server.configure(rate_429=0.20, retry_after_s=1.0, rate_500=0.05, rate_hang=0.01, rate_drop=0.01)
+    server.reset()
     elapsed, _result = asyncio.run(elspeth_run(settings))
+    server.configure(rate_429=0, rate_500=0, rate_hang=0, rate_drop=0)
     answered, failed, duplicates = check_output(settings, rows, server)
     outcomes: dict[str, int] = {}
     for rec in server.requests("chat/completions"):
         outcomes[rec.outcome] = outcomes.get(rec.outcome, 0) + 1
+    ratio = elapsed / clean
     print(
-        f"\nfault run ({transport}; 20% 429 Retry-After 1 s, 5% 500, 1% hang, 1% drop; 50 ms; retry timeout_s 5):"
-        f" {elapsed:.2f} s, rows answered once {answered}/{rows}, failed {failed},"
-        f" prompts with two successful replies {duplicates}"
+        f"\nfault run ({transport}; 20% 429 Retry-After 1 s, 5% 500, 1% hang, 1% drop; 50 ms; default retry):"
+        f" {elapsed:.2f} s against {clean:.2f} s fault-free = {ratio:.2f}x (target <= {args.fault_target}x);"
+        f" rows answered once {answered}/{rows}, failed {failed}, prompts with two successful replies {duplicates}"
     )
     print(f"  server saw {sum(outcomes.values())} requests: {dict(sorted(outcomes.items()))}")
     if answered != rows or failed or duplicates:
         sys.exit("fault run: rows lost, failed or duplicated")
+    if ratio > args.fault_target:
+        sys.exit(f"fault run: {ratio:.2f}x its fault-free time, above {args.fault_target}x")
 
 
 def main() -> None:
@@ -202,6 +207,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--transports", default="aiohttp,httpx")
     parser.add_argument("--skip-faults", action="store_true")
+    parser.add_argument("--faults-only", action="store_true", help="only the fault run")
+    parser.add_argument("--fault-target", type=float, default=1.5, help="most fault/fault-free time that passes")
     parser.add_argument("--target", type=float, default=0.9, help="least el/create ratio that passes (default 0.9)")
     args = parser.parse_args()
     args.transports = args.transports.split(",")
@@ -209,7 +216,8 @@ def main() -> None:
     import elspeth_llm_openai.sdk  # noqa: F401  # pay for `import openai` before any timing
 
     with tempfile.TemporaryDirectory() as tmp, LLMTestServer(ServerConfig(api_key="bench-key"), process=True) as server:
-        throughput(server, args, Path(tmp))
+        if not args.faults_only:
+            throughput(server, args, Path(tmp))
         if not args.skip_faults:
             fault_run(server, args, Path(tmp))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -58,8 +59,8 @@ def test_token_bucket_limits_tokens_and_charges_actual_usage():
     assert asyncio.run(go()) >= 1.5  # owes 100 tokens and needs 100 more, at 100 a second
 
 
-def test_adaptive_halves_on_429_waits_for_retry_after_and_recovers():
-    limiter = Adaptive(Adaptive.Options(initial_rps=100, increase_rps=5))
+def test_adaptive_halves_on_429_waits_for_retry_after_and_climbs_back_to_the_ceiling():
+    limiter = Adaptive(Adaptive.Options(initial_rps=100, increase_rps=5, interval_s=0.02))
     req = request()
 
     async def go() -> float:
@@ -72,14 +73,54 @@ def test_adaptive_halves_on_429_waits_for_retry_after_and_recovers():
     waited = asyncio.run(go())
     assert waited >= 0.19
     state = limiter.summary()["http://a|"]
-    assert state["rps"] == 50
-    for _ in range(100):
-        asyncio.run(limiter.on_success(req, LLMResponse(content="")))
-    assert limiter.summary()["http://a|"]["rps"] > 55
+    assert (state["rps"], state["ceiling_rps"], state["phase"]) == (50, 100, "aimd")  # slow start ends halved
+
+    async def busy(seconds: float) -> None:  # callers using all of the rate
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            await limiter.acquire(request())
+
+    asyncio.run(busy(0.3))
+    rps = limiter.summary()["http://a|"]["rps"]
+    assert 90 <= rps <= 101, "half the gap to the ceiling closes per interval, then it probes slowly"
     events = [h["event"] for h in limiter.summary()["http://a|"]["history"]]
     assert events[0] == "start"
     assert events[1].startswith("429")
     assert "increase" in events
+
+
+def test_adaptive_slow_start_doubles_while_used_and_stops_growing_when_not():
+    limiter = Adaptive(Adaptive.Options(initial_rps=50, interval_s=0.02))
+
+    async def busy(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            await limiter.acquire(request())
+
+    asyncio.run(busy(0.2))
+    grown = limiter.summary()["http://a|"]
+    assert grown["phase"] == "slow start"
+    assert grown["rps"] >= 50 * 2**4, "about ten intervals of full use double the rate each time"
+    doublings = sum(h["event"] == "slow start: doubled" for h in grown["history"])
+    assert doublings == round(math.log2(grown["rps"] / 50))
+
+    async def idle() -> None:  # one call every 30 ms uses nowhere near half the rate
+        for _ in range(5):
+            await limiter.acquire(request())
+            await asyncio.sleep(0.03)
+
+    asyncio.run(idle())
+    assert limiter.summary()["http://a|"]["rps"] == grown["rps"]
+
+
+def test_adaptive_slow_start_ends_when_latency_rises():
+    limiter = Adaptive(Adaptive.Options(initial_rps=10))
+    req = request()
+    for latency in [0.05] * 16 + [0.5] * 6:
+        asyncio.run(limiter.on_success(req, LLMResponse(content="", latency_s=latency)))
+    lane = limiter.summary()["http://a|"]
+    assert (lane["phase"], lane["cuts"], lane["ceiling_rps"]) == ("aimd", 0, 10)
+    assert lane["history"][-1]["event"].startswith("latency rising")
 
 
 def test_adaptive_keeps_separate_lanes_per_endpoint():
@@ -148,7 +189,7 @@ def test_adaptive_keeps_separate_lanes_per_key_on_one_endpoint():
 
 
 def test_adaptive_cuts_once_per_burst_of_429s_and_again_for_a_later_one():
-    limiter = Adaptive(Adaptive.Options(initial_rps=1000, decrease_factor=0.5))
+    limiter = Adaptive(Adaptive.Options(initial_rps=1000, decrease_factor=0.5, interval_s=10))  # no growth here
     burst = [request() for _ in range(64)]
 
     async def go() -> None:

@@ -68,9 +68,11 @@ if TYPE_CHECKING:
         LLMServerError,
         LLMTimeout,
         connection_failure,
+        error_for_status,
         parse_retry_after,
         redirect_refused,
     )
+    from elspeth.loop_bound import LoopBoundSDK
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
     from elspeth.orchestration.pipeline import key_identity
     from elspeth.orchestration.plugin_context import PluginContext
     from elspeth.orchestration.retry import RetryPolicy, retry_call
+    from elspeth.orchestration.stall import reply_started
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
     from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
@@ -112,11 +115,14 @@ _LAZY = {
     "LLMRequestRejected": "elspeth.llm_errors",
     "LLMServerError": "elspeth.llm_errors",
     "LLMTimeout": "elspeth.llm_errors",
+    "error_for_status": "elspeth.llm_errors",
     "parse_retry_after": "elspeth.llm_errors",
     "redirect_refused": "elspeth.llm_errors",
     "RetryPolicy": "elspeth.orchestration.retry",
     "retry_call": "elspeth.orchestration.retry",
+    "reply_started": "elspeth.orchestration.stall",
     "key_identity": "elspeth.orchestration.pipeline",
+    "LoopBoundSDK": "elspeth.loop_bound",
     "SanitizeOptions": "elspeth.spreadsheet",
     "neutralise_formula": "elspeth.spreadsheet",
     "warn_unsanitised": "elspeth.spreadsheet",
@@ -227,6 +233,7 @@ __all__ = [
     "LLMTimeout",
     "Ledger",
     "LoadedSettings",
+    "LoopBoundSDK",
     "NullProgress",
     "OrchestrationContext",
     "PluginContext",
@@ -272,6 +279,7 @@ __all__ = [
     "connection_failure",
     "decode_error",
     "disk_full",
+    "error_for_status",
     "flatten",
     "hookimpl",
     "hookspec",
@@ -294,6 +302,7 @@ __all__ = [
     "redirect_refused",
     "register_secret",
     "replace_file",
+    "reply_started",
     "reported_artifacts",
     "retry_call",
     "run_rows",

@@ -27,6 +27,7 @@ __all__ = [
     "LLMServerError",
     "LLMTimeout",
     "connection_failure",
+    "error_for_status",
     "parse_retry_after",
     "redirect_refused",
 ]
@@ -195,3 +196,24 @@ def parse_retry_after(headers: Any) -> float | None:
     from datetime import UTC, datetime
 
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def error_for_status(
+    text: str, status: int, headers: Any, *, refused: bool = False, overloaded: bool = False, hint: str | None = None
+) -> LLMError:
+    """The error for an HTTP error reply: the one mapping of a status to retried or not, for every client.
+
+    429 is rate-limited and 408 a timeout; 409 and 5xx are server errors; both honour ``Retry-After``
+    in ``headers``, and so does a reply the provider marks as overloaded whatever its status. A reply
+    the client recognised as a content-policy refusal (``refused``) is never retried; anything else is
+    a rejected request, with ``hint`` (what to check) after the text.
+    """
+    if status == 429:
+        return LLMRateLimited(text, status=status, retry_after=parse_retry_after(headers))
+    if refused:
+        return LLMContentRefused(text, status=status)
+    if status == 408:
+        return LLMTimeout(text, status=status)
+    if status == 409 or status >= 500 or overloaded:
+        return LLMServerError(text, status=status, retry_after=parse_retry_after(headers))
+    return LLMRequestRejected(f"{text} ({hint})" if hint else text, status=status)

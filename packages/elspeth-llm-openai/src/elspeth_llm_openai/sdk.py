@@ -19,7 +19,6 @@ from elspeth import (
     LLMConnectionError,
     LLMContentRefused,
     LLMError,
-    LLMRateLimited,
     LLMRequest,
     LLMRequestRejected,
     LLMResponse,
@@ -27,7 +26,7 @@ from elspeth import (
     LLMTimeout,
     Usage,
     connection_failure,
-    parse_retry_after,
+    error_for_status,
     redirect_refused,
 )
 from elspeth_llm_openai.loop import LoopBoundSDK
@@ -149,18 +148,12 @@ def translate_error(exc: BaseException, where: str) -> LLMError | None:
         status = exc.status_code
         message, code = _server_message(exc)
         text = f"{where}: HTTP {status}: {message}"
-        if status == 429 and code != "insufficient_quota":
-            return LLMRateLimited(text, status=status, retry_after=parse_retry_after(exc.response.headers))
-        if code == "content_filter" or "content_filter" in str(code or ""):
-            return LLMContentRefused(text, status=status)
-        if status == 408:
-            return LLMTimeout(text, status=status)
-        if status == 409 or status >= 500:
-            return LLMServerError(text, status=status, retry_after=parse_retry_after(exc.response.headers))
-        hint = _REJECTED_HINT.get(status)
-        if code == "insufficient_quota":
-            hint = "the account's quota is used up; retrying will not help"
-        return LLMRequestRejected(f"{text} ({hint})" if hint else text, status=status)
+        quota = code == "insufficient_quota"
+        hint = "the account's quota is used up; retrying will not help" if quota else _REJECTED_HINT.get(status)
+        if quota and status == 429:  # a 429 that waiting will not cure
+            return LLMRequestRejected(f"{text} ({hint})", status=status)
+        refused = "content_filter" in str(code or "")
+        return error_for_status(text, status, exc.response.headers, refused=refused, hint=hint)
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
         return LLMServerError(f"{where}: the server sent a reply that is not a valid chat completion: {exc}")
     return None

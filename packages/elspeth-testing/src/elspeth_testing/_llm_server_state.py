@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth_testing._llm_server_limit import Capacity
 from elspeth_testing._llm_server_replies import content_for, tokens
 
 __all__ = [
@@ -33,8 +34,9 @@ CHAT = "chat"
 SAFETY = "safety"
 SHIELD = "shield"
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "ocp-apim-subscription-key", "cookie"})
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "ocp-apim-subscription-key", "cookie"})
 _DEFAULT_CATEGORIES = ("Hate", "SelfHarm", "Sexual", "Violence")
+ANSWER_PATHS = ("chat/completions", "/v1/messages")  # the wire APIs whose replies answer a prompt
 SECRET_FIELDS = frozenset({"api_key", "bearer_token", "safety_key"})  # never sent back by `/_elspeth/config`
 
 
@@ -58,6 +60,8 @@ class ServerConfig(BaseModel):
     seed: int = Field(0, description="changes every score and every fault draw")
     rate_429: float = Field(0.0, ge=0, le=1, description="share of requests answered 429")
     retry_after_s: float | None = Field(1.0, ge=0, description="Retry-After sent with a 429 (None: no header)")
+    max_rps: float | None = Field(None, gt=0, description="enforced capacity: chat calls a second beyond it get 429")
+    burst_s: float = Field(0.1, gt=0, description="with max_rps: seconds' worth of calls allowed in one burst")
     rate_500: float = Field(0.0, ge=0, le=1, description="share answered 500")
     rate_503: float = Field(0.0, ge=0, le=1, description="share answered 503")
     rate_hang: float = Field(0.0, ge=0, le=1, description="share never answered until the client gives up")
@@ -228,6 +232,7 @@ class ServerState:
         self.seen_systems: set[str] = set()
         self.started = time.monotonic()
         self.lock = threading.Lock()
+        self.capacity = Capacity()
 
     def configure(self, **changes: Any) -> None:
         """Change configuration fields (validated); other fields keep their values."""
@@ -266,6 +271,8 @@ class ServerState:
             for script in self.scripts:
                 if script.matches(kind, path, prompt):
                     return script.faults.pop(0), self._latency(cfg, key, arrival) if kind == CHAT else 0.0
+            if kind == CHAT and cfg.max_rps and (wait := self.capacity.take(cfg.max_rps, cfg.burst_s)):
+                return Fault("429", wait), 0.0
         if kind != CHAT:
             return Fault("ok"), 0.0
         draw = _fraction("fault", cfg.seed, key, arrival)
@@ -377,6 +384,6 @@ class ServerState:
         counts: Counter[str] = Counter()
         with self.lock:
             for rec in self.log:
-                if rec.outcome == "ok" and "chat/completions" in rec.path:
+                if rec.outcome == "ok" and any(p in rec.path for p in ANSWER_PATHS):
                     counts[rec.prompt] += 1
         return dict(counts)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth.builtins.adaptive import Adaptive
 from elspeth.ledger import Ledger
 from elspeth.types import LLMRequest, LLMResponse
+
+__all__ = ["Adaptive", "FixedWindow", "ModelPrice", "PriceTable", "TokenBucket", "estimate_tokens"]
 
 
 class FixedWindow:
@@ -131,110 +133,6 @@ class TokenBucket:
     def summary(self) -> dict[str, Any]:
         """Total time callers waited."""
         return {"waited_s": round(self.waited_s, 3)}
-
-
-_EPOCH = "rate_epoch"  # request.metadata key: the lane's congestion epoch when the request got its slot
-
-
-@dataclass
-class _Lane:
-    rate: float
-    next_time: float = 0.0
-    epoch: int = 0  # bumped by every cut; a 429 from an earlier epoch was already answered by that cut
-    cuts: int = 0
-    ignored: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    last_logged: float = 0.0
-
-
-class Adaptive:
-    """AIMD pacing per endpoint and key: halve the rate on a 429 and honour Retry-After, creep back up on success.
-
-    Lanes are keyed by ``request.metadata["endpoint"]`` and ``["key_id"]`` (the pipeline sets both from
-    the client), so two API keys on one endpoint are paced apart, as the service meters them. The rate
-    is cut once per congestion epoch: a 429 for a request that got its slot before the latest cut is
-    the same congestion that cut already answered (a burst of 64 simultaneous 429s halves the rate
-    once, not 64 times), though its ``Retry-After`` is still honoured.
-    """
-
-    name = "adaptive"
-
-    class Options(BaseModel):
-        """Options of ``adaptive``."""
-
-        model_config = ConfigDict(extra="forbid")
-
-        initial_rps: float = Field(10.0, gt=0, description="starting rate, calls per second")
-        min_rps: float = Field(0.2, gt=0, description="the rate never falls below this")
-        max_rps: float = Field(500.0, gt=0, description="the rate never rises above this")
-        increase_rps: float = Field(1.0, gt=0, description="additive increase: about this much per second of success")
-        decrease_factor: float = Field(
-            0.5, gt=0, lt=1, description="multiplicative decrease, once per burst of 429s (congestion epoch)"
-        )
-        history_limit: int = Field(500, ge=1, description="rate changes kept for the run metadata")
-
-    def __init__(self, options: Options) -> None:
-        self.options = options
-        self._lanes: dict[str, _Lane] = {}
-        self._t0 = time.monotonic()
-
-    def _lane(self, request: LLMRequest) -> _Lane:
-        key = f"{request.metadata.get('endpoint', '')}|{request.metadata.get('key_id', '')}"
-        lane = self._lanes.get(key)
-        if lane is None:
-            lane = self._lanes[key] = _Lane(rate=self.options.initial_rps)
-            self._note(lane, "start")
-        return lane
-
-    def _note(self, lane: _Lane, event: str) -> None:
-        if len(lane.history) < self.options.history_limit:
-            lane.history.append(
-                {"t_s": round(time.monotonic() - self._t0, 3), "rps": round(lane.rate, 3), "event": event}
-            )
-            lane.last_logged = lane.rate
-
-    async def acquire(self, request: LLMRequest) -> None:
-        """Wait for this lane's next slot; the request is stamped with the lane's congestion epoch."""
-        lane = self._lane(request)
-        async with lane.lock:
-            now = time.monotonic()
-            start = max(now, lane.next_time)
-            lane.next_time = start + 1 / lane.rate
-            request.metadata[_EPOCH] = lane.epoch
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    def current_rate(self, request: LLMRequest) -> float:
-        """The rate of the request's lane, per second (the ``rate_limiter_rate`` gauge)."""
-        return self._lane(request).rate
-
-    async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
-        """Additive increase."""
-        lane = self._lane(request)
-        lane.rate = min(self.options.max_rps, lane.rate + self.options.increase_rps / lane.rate)
-        if lane.rate >= lane.last_logged * 1.1 or lane.rate == self.options.max_rps != lane.last_logged:
-            self._note(lane, "increase")
-
-    async def on_rate_limited(self, request: LLMRequest, retry_after: float | None) -> None:
-        """Honour Retry-After on this lane; cut the rate unless this epoch's congestion was already answered."""
-        lane = self._lane(request)
-        if retry_after:
-            lane.next_time = max(lane.next_time, time.monotonic() + retry_after)
-        if request.metadata.get(_EPOCH, lane.epoch) < lane.epoch:
-            lane.ignored += 1
-            return
-        lane.rate = max(self.options.min_rps, lane.rate * self.options.decrease_factor)
-        lane.epoch += 1
-        lane.cuts += 1
-        self._note(lane, f"429 (retry after {retry_after} s)" if retry_after else "429")
-
-    def summary(self) -> dict[str, Any]:
-        """Each lane's current rate, cuts, 429s already answered by a cut, and history of changes."""
-        return {
-            key: {"rps": round(lane.rate, 3), "cuts": lane.cuts, "ignored_429s": lane.ignored, "history": lane.history}
-            for key, lane in self._lanes.items()
-        }
 
 
 class ModelPrice(BaseModel):

@@ -112,11 +112,10 @@ class controls:
             description="Requests and (optionally) tokens per minute, as two token buckets refilled continuously.",
         )
         register(
-            f"{_B}.controls:Adaptive",
+            f"{_B}.adaptive:Adaptive",
             kind="rate_limiter",
             name="adaptive",
-            description="AIMD pacing per endpoint and key: halve the rate on a 429 and honour Retry-After, "
-            "creep back up on success.",
+            description="Paces calls per endpoint and key: slow start to the capacity, then AIMD; honours Retry-After.",
         )
         register(
             f"{_B}.controls:PriceTable",

@@ -23,7 +23,6 @@ those whose ``before_request`` never ran because an earlier one refused.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -37,7 +36,8 @@ from elspeth.ledger import Ledger
 from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
 from elspeth.observing import Observation, current_row_id
 from elspeth.orchestration.retry import RetryPolicy
-from elspeth.orchestration.runner import Cancel
+from elspeth.orchestration.runner import Cancel, waiting_out
+from elspeth.orchestration.stall import StallWatch
 from elspeth.scrub import scrub_exception, scrub_response, scrub_secrets
 from elspeth.types import LLMRequest, LLMResponse
 
@@ -126,6 +126,7 @@ class LLMPipeline:
         self.rate_limiter = rate_limiter
         self.cost_tracker = cost_tracker
         self.retry = retry or _NO_RETRY
+        self.stall = StallWatch(self.retry.stall_factor, self.retry.stall_min_s, self.retry.stall_max_s)
         self._before = [m.before_request for m in middleware if hasattr(m, "before_request")]
         self._after = [m.after_response for m in reversed(middleware) if hasattr(m, "after_response")]
         self._on_mw_success = [m.on_success for m in middleware if hasattr(m, "on_success")]
@@ -228,9 +229,33 @@ class LLMPipeline:
         for on_refused in self._on_refused:
             await call(on_refused, request, error, response)
 
+    async def _attempt(self, request: LLMRequest, last: bool) -> LLMResponse | BaseException:
+        """One attempt under the timeout; unless it is the ``last``, abandoned early when nothing came for too long."""
+        policy, watch = self.retry, self.stall
+        started = time.perf_counter()
+        state = None
+        try:
+            async with watch.attempt(policy.timeout_s, early=not last) as state:
+                response: LLMResponse = await call(self.client.generate, request)
+        except TimeoutError:
+            waited = time.perf_counter() - started
+            if state is not None and watch.was_early(state, started, policy.timeout_s):
+                return LLMTimeout(
+                    f"nothing received after {waited:.2f} s, far longer than this endpoint has been taking:"
+                    " abandoned early (retry.stall_factor)"
+                )
+            return LLMTimeout(f"no answer within {policy.timeout_s} s")
+        except Exception as exc:  # classified by the caller; anything not an LLMError is never retried
+            return scrub_exception(exc)  # a server may echo the key in its error: scrub before recording
+        scrub_response(response)
+        response.latency_s = time.perf_counter() - started
+        watch.learn(response.latency_s)
+        return response
+
     async def _send(self, request: LLMRequest) -> LLMResponse:
         policy = self.retry
         attempts: list[dict[str, Any]] = []
+        backoffs = 0  # waits chosen by backoff: a Retry-After wait does not lengthen the next backoff
         for attempt in range(1, policy.max_attempts + 1):
             request.metadata["attempt"] = attempt
             if self.rate_limiter is not None:
@@ -238,27 +263,21 @@ class LLMPipeline:
                 if self.observation is not None:
                     self._report_rate(request)
             started = time.perf_counter()
-            try:
-                async with asyncio.timeout(policy.timeout_s):
-                    response: LLMResponse = await call(self.client.generate, request)
-            except TimeoutError:
-                error: BaseException = LLMTimeout(f"no answer within {policy.timeout_s} s")
-            except Exception as exc:  # classified below; anything not an LLMError is never retried
-                error = scrub_exception(exc)  # a server may echo the key in its error: scrub before recording
-            else:
-                scrub_response(response)
-                response.latency_s = time.perf_counter() - started
-                response.attempts = attempt
+            result = await self._attempt(request, last=attempt == policy.max_attempts)
+            if isinstance(result, LLMResponse):
+                result.attempts = attempt
                 if self._on_success is not None:
-                    await call(self._on_success, request, response)
-                return response
+                    await call(self._on_success, request, result)
+                return result
+            error = result
             duration = time.perf_counter() - started
             retryable = isinstance(error, LLMError) and error.retryable
             retry_after = policy.cap_retry_after(error.retry_after if isinstance(error, LLMError) else None)
             if isinstance(error, LLMRateLimited) and self._on_rate_limited is not None:
                 await call(self._on_rate_limited, request, retry_after)
             last = attempt == policy.max_attempts
-            delay = 0.0 if (last or not retryable) else policy.delay(attempt, retry_after)
+            delay = 0.0 if (last or not retryable) else policy.delay(backoffs + 1, retry_after)
+            backoffs += retry_after is None or not policy.honour_retry_after
             text = scrub_secrets(str(error))
             attempts.append(
                 {
@@ -281,7 +300,7 @@ class LLMPipeline:
                     attempts,
                     error,
                 ) from error
-            await asyncio.sleep(delay)
+            await waiting_out(delay)  # the row's concurrency slot serves another row meanwhile
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _report(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from elspeth._sync import iterate
 from elspeth.types import Row
 
-__all__ = ["Cancel", "run_rows"]
+__all__ = ["Cancel", "run_rows", "waiting_out"]
 
 
 class Cancel:
@@ -34,7 +36,61 @@ class Cancel:
         return self.reason is not None or (self.parent is not None and self.parent.is_set())
 
 
-_DONE = object()
+class _Slots:
+    """``concurrency`` slots for rows; a row coming back from a backoff is served before a new row."""
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self.waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    async def acquire(self, returning: bool = False) -> None:
+        if self.free > 0 and not any(self.waiting):
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting[0 if returning else 1].append(future)
+        await future  # release() hands its slot straight over: ``free`` is not touched
+
+    def release(self) -> None:
+        for queue in self.waiting:
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)
+                    return
+        self.free += 1
+
+
+class _RowSlot:
+    """The slot one row holds; handed back while the row waits out a backoff (see :func:`waiting_out`)."""
+
+    def __init__(self, slots: _Slots) -> None:
+        self.slots = slots
+        self.held = True
+
+
+_ROW_SLOT: ContextVar[_RowSlot | None] = ContextVar("elspeth_row_slot", default=None)
+
+
+async def waiting_out(delay: float) -> None:
+    """Sleep ``delay`` seconds without holding the row's concurrency slot, then take one back.
+
+    The LLM pipeline waits out every backoff and ``Retry-After`` through this, so ``concurrency``
+    bounds the calls in flight, not the rows waiting: while one row sleeps another row runs. Coming
+    back, the row is served before rows not yet begun (it is nearer to done). Outside
+    :func:`run_rows` (or for a row whose slot another of its calls already handed back) it only sleeps.
+    """
+    slot = _ROW_SLOT.get()
+    if slot is None or not slot.held:
+        await asyncio.sleep(delay)
+        return
+    slot.held = False
+    slot.slots.release()
+    try:
+        await asyncio.sleep(delay)
+    finally:
+        await slot.slots.acquire(returning=True)
+        slot.held = True
 
 
 async def run_rows(
@@ -44,49 +100,47 @@ async def run_rows(
     concurrency: int,
     cancel: Cancel | None = None,
 ) -> int:
-    """Call ``handle(row)`` for every row with at most ``concurrency`` in flight.
+    """Call ``handle(row)`` for every row with at most ``concurrency`` in flight (rows in a backoff aside).
 
-    Rows are pulled lazily, so memory stays bounded however many rows there are. ``handle`` is
-    expected to record its own row failures; an exception escaping it stops the run and is raised
-    after the rows in flight have finished.
+    Rows are pulled lazily, one ahead of the free slots, so memory stays bounded however many rows
+    there are. A row waiting out a backoff (:func:`waiting_out`) lends its slot to the next row.
+    ``handle`` is expected to record its own row failures; an exception escaping it stops the run
+    and is raised after the rows in flight have finished.
 
     Returns:
         how many rows were started.
 
     """
     cancel = cancel or Cancel()
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency * 2)
+    slots = _Slots(concurrency)
     started = 0
     errors: list[Exception] = []  # kept here, not raised in the task group, so rows in flight can finish
 
-    async def produce() -> None:
+    async def one(row: Row) -> None:
         nonlocal started
+        slot = _RowSlot(slots)
+        _ROW_SLOT.set(slot)  # this task's own context
+        try:
+            if cancel.is_set() or errors:
+                started -= 1  # taken from the source but never begun
+                return
+            await handle(row)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            if slot.held:
+                slots.release()
+
+    async with asyncio.TaskGroup() as group:
         async for row in iterate(rows):
             if cancel.is_set() or errors:
                 break
-            await queue.put(row)
-            started += 1
-        for _ in range(concurrency):
-            await queue.put(_DONE)
-
-    async def work() -> None:
-        nonlocal started
-        while True:
-            row = await queue.get()
-            if row is _DONE:
-                return
+            await slots.acquire()
             if cancel.is_set() or errors:
-                started -= 1  # taken from the source but never begun
-                continue
-            try:
-                await handle(row)
-            except Exception as exc:
-                errors.append(exc)
-
-    async with asyncio.TaskGroup() as group:
-        group.create_task(produce())
-        for _ in range(concurrency):
-            group.create_task(work())
+                slots.release()  # taken from the source but never begun
+                break
+            started += 1
+            group.create_task(one(row))
     if errors:
         raise errors[0]
     return started
