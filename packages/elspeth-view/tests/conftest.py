@@ -1,7 +1,14 @@
-"""A run store written by core's own RunStore (the writer the runs use), and the viewer serving it."""
+"""Run stores for the viewer's tests: one written by core's RunStore directly, one written by real runs.
+
+The real one is two runs of an experiment suite (a baseline and a stricter variant, scored and
+compared) through the OpenAI client against elspeth-testing's LLM server on 127.0.0.1, with a
+scripted 400 that fails one variant row and a 503 that is retried. The second run's variant has
+another system prompt and no fault, so a diff of the two runs has rows to show.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,9 +16,19 @@ from pathlib import Path
 import pytest
 from elspeth_view.server import make_server
 
-from elspeth import Failure, Record
+from elspeth import Failure, Record, load_settings, run_settings
+from elspeth.discovery import PluginSource
 from elspeth.store import RunStore
 from elspeth.totals import RunTotals
+from elspeth_testing import build_registry
+from elspeth_testing.llm_server import LLMTestServer, ServerConfig
+
+SOURCES = [
+    PluginSource("experiment", "elspeth-orchestrator-experiment", "0.1.0", "elspeth_experiment.plugin"),
+    PluginSource("openai", "elspeth-llm-openai", "0.1.0", "elspeth_llm_openai.plugin"),
+]
+REAL_ROWS = 60
+FAILED_ROW = "r07"  # its variant call is answered 400 in the first run
 
 
 def write_run(store: RunStore, run_id: str, rows: int, *, answer: str = "yes", fail_every: int = 0) -> None:
@@ -49,11 +66,71 @@ def store_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def viewer(store_file: Path) -> Iterator[str]:
-    server = make_server(store_file)
+def _settings(folder: Path, base_url: str, variant_system: str) -> Path:
+    lines = "".join(f"r{i:02d},item {i},{'wool' if i % 3 == 0 else 'cotton'}\n" for i in range(REAL_ROWS))
+    (folder / "data.csv").write_text("id,text,fabric\n" + lines)
+    path = folder / "settings.yaml"
+    path.write_text(
+        "name: fabric-review\n"
+        "datasource: {plugin: csv, options: {path: data.csv, id_column: id}}\n"
+        f"llm: {{plugin: openai, options: {{model: test-model, base_url: '{base_url}'}}}}\n"
+        "prompts: {system: 'You rate products.', user: 'Rate {{ text }} made of {{ fabric }}'}\n"
+        "retry: {max_attempts: 2, initial_delay_s: 0.01, jitter: false}\n"
+        "orchestrator:\n"
+        "  plugin: experiment\n"
+        "  options:\n"
+        "    row_plugins: [{plugin: score_extractor, options: {threshold: 0.5}}]\n"
+        "    aggregators: [score_stats]\n"
+        "    comparisons: [score_significance]\n"
+        "    experiments:\n"
+        "      - {name: baseline, baseline: true}\n"
+        f"      - {{name: strict, prompts: {{system: '{variant_system}', user: 'Strictly rate {{{{ text }}}}'}}}}\n"
+        "sinks: [{plugin: jsonl}]\n"
+        "store: {path: ../runs.sqlite}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """The store of two real runs, and their run ids (first, second)."""
+    root = tmp_path_factory.mktemp("real")
+    server = LLMTestServer(ServerConfig()).start()
+    old_key = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = "test-key"
+    ids = []
+    try:
+        for n, system in enumerate(["You are a strict critic.", "You are a very strict critic."]):
+            folder = root / f"run{n}"
+            folder.mkdir()
+            if n == 0:
+                server.script(["400"], match=f"Strictly rate item {int(FAILED_ROW[1:])}")
+                server.script(["503"], match="Rate item 3 made")
+            result = run_settings(load_settings(_settings(folder, server.openai_base_url, system)), build_registry(*SOURCES))
+            ids.append(result.metadata.run_id)
+    finally:
+        server.stop()
+        if old_key is None:
+            os.environ.pop("OPENAI_API_KEY", None)
+        else:
+            os.environ["OPENAI_API_KEY"] = old_key
+    return root / "runs.sqlite", ids[0], ids[1]
+
+
+def _serve(path: Path) -> Iterator[str]:
+    server = make_server(path)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def viewer(store_file: Path) -> Iterator[str]:
+    yield from _serve(store_file)
+
+
+@pytest.fixture(scope="session")
+def real_viewer(real_runs: tuple[Path, str, str]) -> Iterator[str]:
+    yield from _serve(real_runs[0])
