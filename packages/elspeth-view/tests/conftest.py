@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from elspeth_view.server import make_server
@@ -52,7 +53,8 @@ def write_run(store: RunStore, run_id: str, rows: int, *, answer: str = "yes", f
         else:
             finished.append((Record(f"r{i:04d}", inputs, {"answer": answer}, {"score": 4}, "variant"), None))
     store.commit_rows(run_id, finished)
-    meta = {"comparisons": {"variant": {"mean_difference": 1.0, "p_value": 0.001}}}
+    comparisons = {"variant": {"score_delta": {"mean_difference": 1.0, "p_value": 0.001}}}
+    meta = {"aggregates": {"experiments": {"baseline": {"rows": rows}}, "comparisons": comparisons}}
     store.finish_run(run_id, "completed", meta, RunTotals(cost=0.25, llm_calls=2 * rows, duration_s=12.5))
 
 
@@ -91,9 +93,19 @@ def _settings(folder: Path, base_url: str, variant_system: str) -> Path:
     return path
 
 
+class RealRuns(NamedTuple):
+    """The store two real runs wrote, their ids, how many rows each had, and the row the first one failed."""
+
+    path: Path
+    first: str
+    second: str
+    rows: int = REAL_ROWS
+    failed_row: str = FAILED_ROW
+
+
 @pytest.fixture(scope="session")
-def real_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """The store of two real runs, and their run ids (first, second)."""
+def real_runs(tmp_path_factory: pytest.TempPathFactory) -> RealRuns:
+    """The store of two real runs (see the module's docstring)."""
     root = tmp_path_factory.mktemp("real")
     server = LLMTestServer(ServerConfig()).start()
     old_key = os.environ.get("OPENAI_API_KEY")
@@ -106,7 +118,8 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]
             if n == 0:
                 server.script(["400"], match=f"Strictly rate item {int(FAILED_ROW[1:])}")
                 server.script(["503"], match="Rate item 3 made")
-            result = run_settings(load_settings(_settings(folder, server.openai_base_url, system)), build_registry(*SOURCES))
+            settings = load_settings(_settings(folder, server.openai_base_url, system))
+            result = run_settings(settings, build_registry(*SOURCES))
             ids.append(result.metadata.run_id)
     finally:
         server.stop()
@@ -114,7 +127,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]
             os.environ.pop("OPENAI_API_KEY", None)
         else:
             os.environ["OPENAI_API_KEY"] = old_key
-    return root / "runs.sqlite", ids[0], ids[1]
+    return RealRuns(root / "runs.sqlite", ids[0], ids[1])
 
 
 def _serve(path: Path) -> Iterator[str]:
@@ -132,5 +145,5 @@ def viewer(store_file: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def real_viewer(real_runs: tuple[Path, str, str]) -> Iterator[str]:
-    yield from _serve(real_runs[0])
+def real_viewer(real_runs: RealRuns) -> Iterator[str]:
+    yield from _serve(real_runs.path)

@@ -37,7 +37,10 @@ def test_run_has_groups_side_by_side_and_comparisons(viewer: str) -> None:
         {"name": "baseline", "done": 120, "failed": 0},
         {"name": "variant", "done": 108, "failed": 12},
     ]
-    assert run["metadata"]["comparisons"]["variant"]["p_value"] == 0.001
+    assert run["comparisons"] == [
+        {"variant": "variant", "plugin": "score_delta", "figures": {"mean_difference": 1.0, "p_value": 0.001}}
+    ]
+    assert "aggregates" not in run["metadata"]  # sent once, as the two tables above
 
 
 def test_rows_are_paged_and_carry_every_group(viewer: str) -> None:

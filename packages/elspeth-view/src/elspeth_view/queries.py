@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from elspeth import ElspethError
+from elspeth_view import figures
 
 __all__ = ["StoreUnreadable", "diff_page", "list_runs", "open_store", "row_detail", "rows_page", "run_detail"]
 
@@ -89,6 +90,9 @@ def run_detail(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
         raise StoreUnreadable(f"no run {run_id!r} in this store")
     run = _run(conn, row)
     run["groups"] = [{"name": g, **c} for g, c in sorted(_counts(conn, run_id).items())]
+    aggregates = (run["metadata"] or {}).pop("aggregates", None)
+    run["experiments"] = figures.experiments_side_by_side(aggregates)
+    run["comparisons"] = figures.comparisons(aggregates)
     return run
 
 
@@ -159,7 +163,11 @@ def row_detail(conn: sqlite3.Connection, run_id: str, row_id: str) -> dict[str, 
     ).fetchall()
     if not found:
         raise StoreUnreadable(f"no row {row_id!r} in run {run_id!r}")
-    return {"run_id": run_id, "row_id": row_id, "groups": [_row(*values) for values in found]}
+    settings = _json(conn.execute("SELECT settings_json FROM runs WHERE run_id=?", (run_id,)).fetchone()[0])
+    groups = [_row(*values) for values in found]
+    for group in groups:
+        group["prompts"] = figures.prompts_for(settings, group["group"], group.get("inputs") or {})
+    return {"run_id": run_id, "row_id": row_id, "groups": groups}
 
 
 def diff_page(

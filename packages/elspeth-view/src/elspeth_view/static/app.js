@@ -15,7 +15,7 @@ function el(tag, attrs, ...children) {
 }
 const show = (v) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v, null, 1) : String(v));
 const pre = (v) => el("pre", {}, show(v));
-const money = (v) => (v ? Number(v).toFixed(4) : "-");
+const money = (v) => (v === null || v === undefined ? "-" : Number(v).toFixed(4));
 const secs = (v) => (v === null || v === undefined ? "-" : v < 1 ? `${Math.round(v * 1000)} ms` : `${Number(v).toFixed(1)} s`);
 
 async function api(path) {
@@ -44,62 +44,108 @@ async function runsView() {
     el("td", {}, el("input", { type: "checkbox", class: "pick", onchange: (e) => (e.target.checked ? picked.add(r.run_id) : picked.delete(r.run_id)) })),
     el("td", {}, el("a", { href: `#/run/${encodeURIComponent(r.run_id)}` }, r.run_id)),
     el("td", {}, r.name), el("td", { class: r.status === "completed" ? "" : "failed" }, r.status), el("td", {}, r.orchestrator),
-    el("td", {}, r.started_at), el("td", {}, secs(r.duration_s)), el("td", {}, money(r.cost)), el("td", {}, r.llm_calls ?? "-"),
-    el("td", {}, r.attempts)));
+    el("td", {}, r.started_at), el("td", {}, r.finished_at ?? "-"), el("td", { class: "duration" }, secs(r.duration_s)),
+    el("td", {}, r.rows_total ?? "-"), el("td", { class: "cost" }, money(r.cost)), el("td", {}, `${r.prompt_tokens ?? 0}+${r.completion_tokens ?? 0}`),
+    el("td", {}, r.llm_calls ?? "-"), el("td", {}, r.attempts)));
   const diff = el("button", { id: "diff", onclick: () => {
     const [a, b] = [...picked];
     if (picked.size === 2) location.hash = `#/diff/${encodeURIComponent(a)}/${encodeURIComponent(b)}`;
     else alert("Pick two runs to compare");
   } }, "Diff the two picked runs");
   main.replaceChildren(el("h1", {}, `${runs.length} runs`), diff,
-    table(["", "Run", "Name", "Status", "Orchestrator", "Started", "Duration", "Cost", "LLM calls", "Attempts"], rows));
+    table(["", "Run", "Name", "Status", "Orchestrator", "Started", "Finished", "Duration", "Rows", "Cost", "Tokens", "LLM calls", "Attempts"], rows));
+}
+
+function figureValue(v) {
+  if (Array.isArray(v)) return `[${v.map(figureValue).join(", ")}]`;
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, "");
+  return show(v);
+}
+function sideBySide(experiments) {
+  if (!experiments.names.length) return el("p", {}, "This run kept no per-experiment figures.");
+  const rows = experiments.figures.map(([name, ...values]) => el("tr", {}, el("th", {}, name), ...values.map((v) => el("td", {}, figureValue(v)))));
+  return table(["Figure", ...experiments.names], rows);
+}
+function comparisonsView(found) {
+  if (!found.length) return el("p", {}, "No comparisons with the baseline in this run.");
+  return el("div", { class: "cards" }, ...found.map((c) => {
+    const f = c.figures;
+    const verdict = Object.keys(f).filter((k) => k.endsWith(".significant")).map((k) => `${k.replace(/\.significant$/, "")}: ${f[k] ? "significant" : "not significant"}`);
+    return el("section", { class: "card comparison", "data-variant": c.variant },
+      el("h3", {}, `${c.variant} vs baseline · ${c.plugin}`), el("p", { class: "verdict" }, verdict.join("; ")),
+      table(["Figure", "Value"], Object.entries(f).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, figureValue(v))))));
+  }));
 }
 
 async function runView(runId) {
   const run = await api(`runs/${encodeURIComponent(runId)}`);
   const groups = run.groups.map((g) => el("tr", {}, el("td", {}, g.name || "(none)"), el("td", {}, g.done), el("td", { class: g.failed ? "failed" : "" }, g.failed)));
-  const meta = run.metadata || {};
-  const state = { group: run.groups.length ? run.groups[0].name : "", status: "", q: "", offset: 0 };
+  const state = { group: run.groups.length ? run.groups[0].name : "", status: "", q: "", limit: PAGE };
   const holder = el("div", { id: "rows" });
-  const pick = el("select", { id: "group", onchange: (e) => { state.group = e.target.value; load(0); } },
+  const pick = el("select", { id: "group", title: "experiment whose rows are paged", onchange: (e) => { state.group = e.target.value; load(0); } },
     ...run.groups.map((g) => el("option", { value: g.name }, g.name || "(none)")));
   const status = el("select", { id: "status", onchange: (e) => { state.status = e.target.value; load(0); } },
     el("option", { value: "" }, "all rows"), el("option", { value: "ok" }, "finished"), el("option", { value: "failed" }, "failed"));
-  const search = el("input", { id: "search", type: "search", placeholder: "search rows" });
+  const size = el("select", { id: "limit", onchange: (e) => { state.limit = Number(e.target.value); load(0); } },
+    ...[25, 50, 100, 500].map((n) => el("option", { value: n, ...(n === PAGE ? { selected: "" } : {}) }, `${n} a page`)));
+  const search = el("input", { id: "search", type: "search", placeholder: "search inputs, replies, errors (Enter)" });
   search.addEventListener("keydown", (e) => { if (e.key === "Enter") { state.q = search.value; load(0); } });
   async function load(offset) {
-    state.offset = offset;
-    const q = new URLSearchParams({ group: state.group, status: state.status, q: state.q, offset, limit: PAGE });
+    const q = new URLSearchParams({ group: state.group, status: state.status, q: state.q, offset, limit: state.limit });
     const page = await api(`runs/${encodeURIComponent(runId)}/rows?${q}`);
     const names = run.groups.map((g) => g.name);
-    const rows = page.rows.map((r) => el("tr", { class: "row" },
-      el("td", {}, el("a", { href: `#/row/${encodeURIComponent(runId)}/${encodeURIComponent(r.row_id)}` }, r.row_id)),
-      ...names.map((n) => cell(r.groups[n]))));
-    holder.replaceChildren(pager(page, load), table(["Row", ...names.map((n) => n || "(none)")], rows));
+    const rows = page.rows.map((r) => {
+      const first = Object.values(r.groups)[0] || {};
+      return el("tr", { class: "row", "data-row": r.row_id },
+        el("td", {}, el("a", { href: `#/row/${encodeURIComponent(runId)}/${encodeURIComponent(r.row_id)}` }, r.row_id)),
+        el("td", {}, pre(first.inputs)), ...names.map((n) => cell(r.groups[n])));
+    });
+    holder.replaceChildren(pager(page, load), table(["Row", "Inputs", ...names.map((n) => n || "(none)")], rows));
   }
+  const t = run.metadata || {};
   main.replaceChildren(
     el("h1", {}, `Run ${run.run_id}`),
-    el("p", {}, `${run.name} · ${run.orchestrator} · ${run.status} · ${secs(run.duration_s)} · cost ${money(run.cost)} · ${run.llm_calls ?? 0} LLM calls`),
+    el("p", { id: "summary" }, `${run.name} · ${run.orchestrator} · ${run.status} · started ${run.started_at} · ${secs(run.duration_s)} · cost ${money(run.cost)} · ${run.llm_calls ?? 0} LLM calls · ${run.prompt_tokens ?? 0}+${run.completion_tokens ?? 0} tokens`),
+    t.error ? el("p", { class: "error" }, t.error) : "",
     el("h2", {}, "Experiments"), table(["Experiment", "Finished", "Failed"], groups),
-    el("h2", {}, "Comparisons"), el("div", { id: "comparisons" }, pre(meta.comparisons ?? meta.experiments ?? meta)),
-    el("h2", {}, "Rows"), el("div", { class: "bar" }, pick, status, search), holder);
+    el("div", { id: "experiments" }, sideBySide(run.experiments)),
+    el("h2", {}, "Comparisons"), el("div", { id: "comparisons" }, comparisonsView(run.comparisons)),
+    el("h2", {}, "Rows"), el("div", { class: "bar" }, pick, status, search, size), holder);
   await load(0);
+}
+function scores(metrics) {
+  const s = (metrics || {}).scores;
+  return s ? Object.entries(s).map(([k, v]) => (k === "default" ? `score ${v}` : `${k} ${v}`)).join(", ") : "";
 }
 function cell(item) {
   if (!item) return el("td", {}, "—");
   if (!item.ok) return el("td", { class: "failed" }, `failed at ${item.stage}: ${item.error}`);
-  return el("td", {}, pre(item.outputs), pre(item.metrics));
+  const answer = Object.values(item.outputs || {}).map(show).join("\n");
+  return el("td", {}, el("div", { class: "score" }, scores(item.metrics)), el("pre", { class: "reply" }, answer));
 }
 
+function attemptsTable(attempts) {
+  if (!attempts || !attempts.length) return "";
+  const keys = ["attempt", "status", "error_type", "error", "duration_s", "delay_s"];
+  return table(keys, attempts.map((a) => el("tr", { class: "attempt" }, ...keys.map((k) => el("td", {}, show(a[k]))))));
+}
 async function rowView(runId, rowId) {
   const row = await api(`runs/${encodeURIComponent(runId)}/rows/${encodeURIComponent(rowId)}`);
-  const parts = row.groups.map((g) => el("section", { class: "group" },
-    el("h2", {}, `${g.group || "(none)"}: ${g.ok ? "finished" : "failed"}`),
-    table(["Field", "Value"], [
-      ["Inputs", g.inputs], ["Outputs", g.ok ? g.outputs : g.output], ["Metrics", g.metrics],
-      ["Error", g.ok ? "" : `${g.stage}: ${g.error}`], ["Attempts", g.attempts ?? ""], ["Spend", g.spend], ["Run attempt", g.attempt],
-    ].map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, pre(v)))))));
-  main.replaceChildren(el("p", {}, el("a", { href: `#/run/${encodeURIComponent(runId)}` }, `← run ${runId}`)), el("h1", {}, `Row ${rowId}`), ...parts);
+  const parts = row.groups.map((g) => {
+    const p = g.prompts || {};
+    const prompts = p.error ? el("span", { class: "failed" }, p.error) : el("div", {}, el("h4", {}, "system"), pre(p.system), el("h4", {}, "user"), pre(p.user));
+    const fields = [
+      ["Prompts", prompts], ["Response", pre(g.ok ? g.outputs : g.output)], ["Scores", scores(g.metrics)], ["Metrics", pre(g.metrics)],
+      ["Error", g.ok ? "" : `${g.stage}: ${g.error}`], ["Attempts", attemptsTable(g.attempts)], ["Spend", pre(g.spend)], ["Run attempt", show(g.attempt)],
+    ];
+    return el("section", { class: "group", "data-group": g.group },
+      el("h2", {}, `${g.group || "(none)"}: ${g.ok ? "finished" : "failed"}`),
+      table(["Field", "Value"], fields.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: k === "Error" && v ? "failed" : "" }, v)))));
+  });
+  const inputs = row.groups.length ? row.groups[0].inputs : {};
+  main.replaceChildren(el("p", {}, el("a", { href: `#/run/${encodeURIComponent(runId)}` }, `← run ${runId}`)), el("h1", {}, `Row ${rowId}`),
+    el("h2", {}, "Inputs"), table(["Column", "Value"], Object.entries(inputs || {}).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, show(v))))),
+    el("div", { class: "groups" }, ...parts));
 }
 
 async function diffView(a, b) {
