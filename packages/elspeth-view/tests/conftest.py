@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from elspeth_view.server import make_server
@@ -23,6 +24,7 @@ from elspeth.store import RunStore
 from elspeth.totals import RunTotals
 from elspeth_testing import build_registry
 from elspeth_testing.llm_server import LLMTestServer, ServerConfig
+from elspeth_testing.services import ensure_program
 
 SOURCES = [
     PluginSource("experiment", "elspeth-orchestrator-experiment", "0.1.0", "elspeth_experiment.plugin"),
@@ -119,7 +121,9 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> RealRuns:
                 server.script(["400"], match=f"Strictly rate item {int(FAILED_ROW[1:])}")
                 server.script(["503"], match="Rate item 3 made")
             settings = load_settings(_settings(folder, server.openai_base_url, system))
-            result = run_settings(settings, build_registry(*SOURCES))
+            # in a thread of its own: Playwright's sync API keeps an event loop running in this one
+            with ThreadPoolExecutor(1) as pool:
+                result = pool.submit(run_settings, settings, build_registry(*SOURCES)).result()
             ids.append(result.metadata.run_id)
     finally:
         server.stop()
@@ -147,3 +151,27 @@ def viewer(store_file: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def real_viewer(real_runs: RealRuns) -> Iterator[str]:
     yield from _serve(real_runs.path)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (no browser is downloaded)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = ensure_program("chromium", "chromium")
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=chromium, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that records every request it makes, in ``page.requested``, to check none leaves 127.0.0.1."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.requested = []
+    opened.on("request", lambda request: opened.requested.append(request.url))
+    opened.set_default_timeout(10_000)
+    yield opened
+    context.close()

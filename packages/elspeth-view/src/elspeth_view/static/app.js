@@ -29,8 +29,8 @@ function table(head, rows) {
 }
 function pager(page, go) {
   const end = page.offset + page.rows.length;
-  const of = page.total === null ? (page.more ? "" : ` of ${end}`) : ` of ${page.total}`;
-  const text = page.rows.length ? `Rows ${page.offset + 1}–${end}${of}` : "No rows match";
+  const of = page.total == null ? (page.more ? "" : ` of ${end}`) : ` of ${page.total}`;  // no total: a scan would count it
+  const text = page.rows.length ? `Rows ${page.offset + 1} to ${end}${of}` : "No rows match";
   return el("div", { class: "bar" },
     el("button", { id: "prev", onclick: () => go(Math.max(0, page.offset - page.limit)), ...(page.offset ? {} : { disabled: "" }) }, "Previous"),
     el("span", { id: "range" }, text),
@@ -90,9 +90,12 @@ async function runView(runId) {
     ...[25, 50, 100, 500].map((n) => el("option", { value: n, ...(n === PAGE ? { selected: "" } : {}) }, `${n} a page`)));
   const search = el("input", { id: "search", type: "search", placeholder: "search inputs, replies, errors (Enter)" });
   search.addEventListener("keydown", (e) => { if (e.key === "Enter") { state.q = search.value; load(0); } });
+  let asked = 0;  // a quick change of filters sends several requests: only the last one's answer is shown
   async function load(offset) {
+    const mine = ++asked;
     const q = new URLSearchParams({ group: state.group, status: state.status, q: state.q, offset, limit: state.limit });
     const page = await api(`runs/${encodeURIComponent(runId)}/rows?${q}`);
+    if (mine !== asked) return;
     const names = run.groups.map((g) => g.name);
     const rows = page.rows.map((r) => {
       const first = Object.values(r.groups)[0] || {};
@@ -152,9 +155,12 @@ async function diffView(a, b) {
   let changed = true;
   const holder = el("div", { id: "diffrows" });
   const toggle = el("input", { type: "checkbox", id: "changed", checked: "", onchange: (e) => { changed = e.target.checked; load(0); } });
+  let asked = 0;
   async function load(offset) {
+    const mine = ++asked;
     const q = new URLSearchParams({ a, b, changed: changed ? "1" : "0", offset, limit: PAGE });
     const page = await api(`diff?${q}`);
+    if (mine !== asked) return;
     const rows = page.rows.map((r) => {
       const differs = !r.b || r.a.ok !== r.b.ok || show(r.a.outputs) !== show(r.b.outputs);
       return el("tr", { class: "row" }, el("td", {}, r.group || "(none)"), el("td", {}, r.row_id),
