@@ -17,7 +17,16 @@ from typing import Any
 from elspeth import ElspethError
 from elspeth_view import figures
 
-__all__ = ["StoreUnreadable", "diff_page", "list_runs", "open_store", "row_detail", "rows_page", "run_detail"]
+__all__ = [
+    "StoreUnreadable",
+    "check_run",
+    "diff_page",
+    "list_runs",
+    "open_store",
+    "row_detail",
+    "rows_page",
+    "run_detail",
+]
 
 FORMAT = "elspeth-run-store"
 MAX_LIMIT = 500
@@ -47,11 +56,35 @@ def _json(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+def _groups(conn: sqlite3.Connection, run_id: str) -> list[str]:
+    """A run's groups (experiments) in order, one index seek each: ``DISTINCT`` would read every row's entry."""
+    found: list[str] = []
+    while True:
+        after = found[-1] if found else None
+        sql = "SELECT grp FROM rows WHERE run_id=?" + (" AND grp>?" if found else "") + " ORDER BY grp LIMIT 1"
+        row = conn.execute(sql, (run_id, after) if found else (run_id,)).fetchone()
+        if row is None:
+            return found
+        found.append(row[0])
+
+
+def _count(conn: sqlite3.Connection, run_id: str, group: str, status: str = "") -> int:
+    """Rows of one group: all (the primary key's index), or the failed ones (the store's partial index of them).
+
+    Finished rows are the difference, so no count reads the ``ok`` column of every row.
+    """
+    if status == "ok":
+        return _count(conn, run_id, group) - _count(conn, run_id, group, "failed")
+    sql = "SELECT COUNT(*) FROM rows WHERE run_id=? AND grp=?" + _STATUS[status]
+    return int(conn.execute(sql, (run_id, group)).fetchone()[0])
+
+
 def _counts(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, int]]:
-    """Finished and failed rows per group (experiment), read from the primary key's index."""
-    out: dict[str, dict[str, int]] = {}
-    for grp, ok, count in conn.execute("SELECT grp, ok, COUNT(*) FROM rows WHERE run_id=? GROUP BY grp, ok", (run_id,)):
-        out.setdefault(grp, {"done": 0, "failed": 0})["done" if ok else "failed"] = count
+    """Finished and failed rows per group (experiment)."""
+    out = {}
+    for group in _groups(conn, run_id):
+        failed = _count(conn, run_id, group, "failed")
+        out[group] = {"done": _count(conn, run_id, group) - failed, "failed": failed}
     return out
 
 
@@ -82,6 +115,12 @@ def list_runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def check_run(conn: sqlite3.Connection, run_id: str) -> None:
+    """Nothing if the store has the run, else :class:`StoreUnreadable` naming it."""
+    if conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
+        raise StoreUnreadable(f"no run {run_id!r} in this store")
+
+
 def run_detail(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
     """One run: its row of :func:`list_runs`, settings, plugins, metadata (with its comparisons) and groups."""
     found = _cursor(conn).execute(f"{_RUNS.replace('SELECT ', 'SELECT r.*, ', 1)} WHERE r.run_id=?", (run_id,))
@@ -103,7 +142,7 @@ def _row(grp: str, row_id: str, ok: int, payload: str, attempt: int | None, spen
 
 def _anchor(conn: sqlite3.Connection, run_id: str, group: str | None) -> str:
     """The group the rows are paged over: the one asked for, else the run's first (the baseline comes first)."""
-    groups = sorted(_counts(conn, run_id)) if group is None else [group]
+    groups = _groups(conn, run_id) if group is None else [group]
     return groups[0] if groups else ""
 
 
@@ -135,14 +174,14 @@ def rows_page(
         f"SELECT row_id FROM rows WHERE {where} ORDER BY grp, row_id LIMIT ? OFFSET ?", [*params, limit + 1, offset]
     ).fetchall()
     ids = [r[0] for r in found[:limit]]
-    total = None if search else conn.execute(f"SELECT COUNT(*) FROM rows WHERE {where}", params).fetchone()[0]
+    total = None if search else _count(conn, run_id, anchor, status)
     marks = ",".join("?" * len(ids))
     by_id: dict[str, dict[str, Any]] = {i: {} for i in ids}
-    if ids:
+    for grp in _groups(conn, run_id) if ids else []:  # one index lookup per (group, row): the key's order
         for values in conn.execute(
             "SELECT grp, row_id, ok, payload, attempt, spend FROM rows"
-            f" WHERE run_id=? AND row_id IN ({marks}) ORDER BY grp",
-            [run_id, *ids],
+            f" WHERE run_id=? AND grp=? AND row_id IN ({marks})",
+            [run_id, grp, *ids],
         ):
             by_id[values[1]][values[0]] = _row(*values)
     return {
@@ -157,10 +196,14 @@ def rows_page(
 
 def row_detail(conn: sqlite3.Connection, run_id: str, row_id: str) -> dict[str, Any]:
     """Everything the store keeps about one row: per group its inputs, outputs, metrics, error and attempts."""
-    found = conn.execute(
-        "SELECT grp, row_id, ok, payload, attempt, spend FROM rows WHERE run_id=? AND row_id=? ORDER BY grp",
-        (run_id, row_id),
-    ).fetchall()
+    found = [
+        values
+        for grp in _groups(conn, run_id)
+        for values in conn.execute(
+            "SELECT grp, row_id, ok, payload, attempt, spend FROM rows WHERE run_id=? AND grp=? AND row_id=?",
+            (run_id, grp, row_id),
+        )
+    ]
     if not found:
         raise StoreUnreadable(f"no row {row_id!r} in run {run_id!r}")
     settings = _json(conn.execute("SELECT settings_json FROM runs WHERE run_id=?", (run_id,)).fetchone()[0])
@@ -179,8 +222,7 @@ def diff_page(
     ``b`` is then None).
     """
     for run_id in (run_a, run_b):
-        if conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
-            raise StoreUnreadable(f"no run {run_id!r} in this store")
+        check_run(conn, run_id)
     limit = max(1, min(limit, MAX_LIMIT))
     cond = (
         " AND (b.row_id IS NULL OR a.ok != b.ok"

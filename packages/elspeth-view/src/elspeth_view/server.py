@@ -55,7 +55,7 @@ def _api(store: Path, parts: list[str], query: dict[str, list[str]]) -> Any:
             case ["runs", run_id]:
                 return queries.run_detail(conn, run_id)
             case ["runs", run_id, "rows"]:
-                queries.run_detail(conn, run_id)
+                queries.check_run(conn, run_id)
                 status, search, group = one.get("status", ""), one.get("q", ""), one.get("group") or None
                 return queries.rows_page(conn, run_id, group=group, status=status, search=search, **page)
             case ["runs", run_id, "rows", row_id]:
