@@ -109,3 +109,21 @@ def test_not_a_store_is_exit_2_naming_the_file(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert words in result.output
         assert str(path) in result.output
+
+
+def test_counts_kept_for_a_finished_run_are_renewed_when_it_is_resumed(viewer: str, store_file: Path) -> None:
+    from elspeth import Record
+    from elspeth.store import RunStore
+
+    _, before = get(f"{viewer}/api/runs/run-a/rows?limit=1")
+    assert before["total"] == 120
+    store = RunStore.open(store_file)
+    store.begin_run("run-a", name="", orchestrator="", settings={}, settings_hash="", settings_path=None, plugins=[])
+    late = [(Record(f"r{i:04d}", {}, {"answer": "late"}, {}, "baseline"), None) for i in (500, 501)]
+    store.commit_rows("run-a", late)
+    _, running = get(f"{viewer}/api/runs/run-a")
+    assert running["groups"][0] == {"name": "baseline", "done": 122, "failed": 0}
+    store.finish_run("run-a", "completed", {})
+    store.close()
+    _, after = get(f"{viewer}/api/runs/run-a/rows?limit=1")
+    assert after["total"] == 122

@@ -68,23 +68,45 @@ def _groups(conn: sqlite3.Connection, run_id: str) -> list[str]:
         found.append(row[0])
 
 
-def _count(conn: sqlite3.Connection, run_id: str, group: str, status: str = "") -> int:
-    """Rows of one group: all (the primary key's index), or the failed ones (the store's partial index of them).
+Memo = dict[tuple[str, str, str, int], int]
+"""Row counts of finished runs by (run, group, finished_at, attempts): a server keeps one across requests."""
 
-    Finished rows are the difference, so no count reads the ``ok`` column of every row.
+
+def _all_rows(conn: sqlite3.Connection, run_id: str, group: str, memo: Memo | None) -> int:
+    """Every row of one group, counted on the primary key's index (about 0.25 s a million), once per finished run.
+
+    A run that has finished cannot gain rows until it is resumed, and resuming it clears ``finished_at``
+    and raises ``attempts``, so the key changes; a run still going is counted afresh each time.
     """
-    if status == "ok":
-        return _count(conn, run_id, group) - _count(conn, run_id, group, "failed")
-    sql = "SELECT COUNT(*) FROM rows WHERE run_id=? AND grp=?" + _STATUS[status]
-    return int(conn.execute(sql, (run_id, group)).fetchone()[0])
+    stamp = conn.execute("SELECT finished_at, attempts FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    key = (run_id, group, stamp[0], stamp[1]) if stamp is not None and stamp[0] else None
+    if memo is not None and key is not None and key in memo:
+        return memo[key]
+    found = int(conn.execute("SELECT COUNT(*) FROM rows WHERE run_id=? AND grp=?", (run_id, group)).fetchone()[0])
+    if memo is not None and key is not None:
+        memo[key] = found
+    return found
 
 
-def _counts(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, int]]:
+def _count(conn: sqlite3.Connection, run_id: str, group: str, status: str = "", memo: Memo | None = None) -> int:
+    """Rows of one group: all, finished (``ok``) or failed (the store's partial index of failed rows).
+
+    Finished rows are all less the failed ones, so no count reads the ``ok`` column of every row.
+    """
+    if status == "failed":
+        return int(
+            conn.execute("SELECT COUNT(*) FROM rows WHERE run_id=? AND grp=? AND ok=0", (run_id, group)).fetchone()[0]
+        )
+    every = _all_rows(conn, run_id, group, memo)
+    return every - _count(conn, run_id, group, "failed") if status == "ok" else every
+
+
+def _counts(conn: sqlite3.Connection, run_id: str, memo: Memo | None = None) -> dict[str, dict[str, int]]:
     """Finished and failed rows per group (experiment)."""
     out = {}
     for group in _groups(conn, run_id):
         failed = _count(conn, run_id, group, "failed")
-        out[group] = {"done": _count(conn, run_id, group) - failed, "failed": failed}
+        out[group] = {"done": _count(conn, run_id, group, memo=memo) - failed, "failed": failed}
     return out
 
 
@@ -121,14 +143,14 @@ def check_run(conn: sqlite3.Connection, run_id: str) -> None:
         raise StoreUnreadable(f"no run {run_id!r} in this store")
 
 
-def run_detail(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+def run_detail(conn: sqlite3.Connection, run_id: str, memo: Memo | None = None) -> dict[str, Any]:
     """One run: its row of :func:`list_runs`, settings, plugins, metadata (with its comparisons) and groups."""
     found = _cursor(conn).execute(f"{_RUNS.replace('SELECT ', 'SELECT r.*, ', 1)} WHERE r.run_id=?", (run_id,))
     row = found.fetchone()
     if row is None:
         raise StoreUnreadable(f"no run {run_id!r} in this store")
     run = _run(conn, row)
-    run["groups"] = [{"name": g, **c} for g, c in sorted(_counts(conn, run_id).items())]
+    run["groups"] = [{"name": g, **c} for g, c in sorted(_counts(conn, run_id, memo).items())]
     aggregates = (run["metadata"] or {}).pop("aggregates", None)
     run["experiments"] = figures.experiments_side_by_side(aggregates)
     run["comparisons"] = figures.comparisons(aggregates)
@@ -155,6 +177,7 @@ def rows_page(
     search: str = "",
     offset: int = 0,
     limit: int = 50,
+    memo: Memo | None = None,
 ) -> dict[str, Any]:
     """A page of a run's rows, each with every group's (experiment's) result for the same row id side by side.
 
@@ -174,7 +197,7 @@ def rows_page(
         f"SELECT row_id FROM rows WHERE {where} ORDER BY grp, row_id LIMIT ? OFFSET ?", [*params, limit + 1, offset]
     ).fetchall()
     ids = [r[0] for r in found[:limit]]
-    total = None if search else _count(conn, run_id, anchor, status)
+    total = None if search else _count(conn, run_id, anchor, status, memo)
     marks = ",".join("?" * len(ids))
     by_id: dict[str, dict[str, Any]] = {i: {} for i in ids}
     for grp in _groups(conn, run_id) if ids else []:  # one index lookup per (group, row): the key's order

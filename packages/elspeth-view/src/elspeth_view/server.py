@@ -43,7 +43,7 @@ def _number(query: dict[str, list[str]], name: str, default: int) -> int:
     return int(text)
 
 
-def _api(store: Path, parts: list[str], query: dict[str, list[str]]) -> Any:
+def _api(store: Path, parts: list[str], query: dict[str, list[str]], memo: queries.Memo) -> Any:
     """The JSON answer to an API path (its parts after ``/api``)."""
     one = {k: v[0] for k, v in query.items()}
     page = {"offset": _number(query, "offset", 0), "limit": _number(query, "limit", 50)}
@@ -53,11 +53,11 @@ def _api(store: Path, parts: list[str], query: dict[str, list[str]]) -> Any:
             case ["runs"]:
                 return queries.list_runs(conn)
             case ["runs", run_id]:
-                return queries.run_detail(conn, run_id)
+                return queries.run_detail(conn, run_id, memo)
             case ["runs", run_id, "rows"]:
                 queries.check_run(conn, run_id)
                 status, search, group = one.get("status", ""), one.get("q", ""), one.get("group") or None
-                return queries.rows_page(conn, run_id, group=group, status=status, search=search, **page)
+                return queries.rows_page(conn, run_id, group=group, status=status, search=search, memo=memo, **page)
             case ["runs", run_id, "rows", row_id]:
                 return queries.row_detail(conn, run_id, row_id)
             case ["diff"] if "a" in one and "b" in one:
@@ -69,6 +69,8 @@ def _api(store: Path, parts: list[str], query: dict[str, list[str]]) -> Any:
 
 
 def _handler(store: Path) -> type[BaseHTTPRequestHandler]:
+    memo: queries.Memo = {}  # row counts of finished runs, kept while the server runs
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "elspeth-view"
 
@@ -86,7 +88,7 @@ def _handler(store: Path) -> type[BaseHTTPRequestHandler]:
 
         def _answer_api(self, parts: list[str], query: dict[str, list[str]]) -> None:
             try:
-                code, answer = 200, _api(store, parts, query)
+                code, answer = 200, _api(store, parts, query, memo)
             except (_BadRequest, ValueError) as exc:
                 code, answer = 400, {"error": str(exc)}
             except queries.StoreUnreadable as exc:
