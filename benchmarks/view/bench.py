@@ -12,8 +12,8 @@ fresh server (no warm cache in the viewer; the OS file cache is warm from writin
   rows; their sum is held to ``--target`` seconds (exit status 1 above it);
 - the page after 90% of the rows (SQL ``OFFSET`` walks the index up to it), the failed rows of the
   variant, and a search that matches one row near the end (a scan: reported, no target);
-- with ``--browser``, the same page in headless Chromium (``/usr/bin/chromium`` through Playwright)
-  from ``goto`` until the first page of rows is drawn.
+- with ``--browser``, the same page in headless Chromium (``/usr/bin/chromium`` through Playwright),
+  on another fresh server: from the click on the run in the runs list until its first 50 rows are drawn.
 """
 
 from __future__ import annotations
@@ -113,8 +113,10 @@ def time_browser(path: Path) -> float:
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
             page = browser.new_page()
+            page.goto(f"{base}/")  # the runs list, as a person sees it before clicking a run
+            page.locator(f"tr[data-run='{RUN}']").wait_for()
             t0 = time.perf_counter()
-            page.goto(f"{base}/#/run/{RUN}")
+            page.click(f"a[href='#/run/{RUN}']")
             page.locator("#rows tr.row").nth(49).wait_for()
             seconds = time.perf_counter() - t0
             browser.close()
@@ -146,7 +148,8 @@ def main() -> int:
         print(f"opening the run's page over HTTP: {total * 1000:.0f} ms ({target}) {verdict}")
         if args.browser:
             seconds = time_browser(path)
-            print(f"in headless Chromium, until the first 50 rows are drawn: {seconds * 1000:.0f} ms")
+            drawn = f"{seconds * 1000:.0f} ms"
+            print(f"in headless Chromium, from the click on the run to its first 50 rows drawn: {drawn}")
     return 0 if verdict == "PASS" else 1
 
 

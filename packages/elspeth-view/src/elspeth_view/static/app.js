@@ -78,6 +78,9 @@ function comparisonsView(found) {
 }
 
 async function runView(runId) {
+  // the first page of rows is asked for at once, beside the run: on a big run each is a count on the server
+  const firstPage = api(`runs/${encodeURIComponent(runId)}/rows?offset=0&limit=${PAGE}`);
+  firstPage.catch(() => {});  // an unknown run is reported by the run's own request
   const run = await api(`runs/${encodeURIComponent(runId)}`);
   const groups = run.groups.map((g) => el("tr", {}, el("td", {}, g.name || "(none)"), el("td", {}, g.done), el("td", { class: g.failed ? "failed" : "" }, g.failed)));
   const state = { group: run.groups.length ? run.groups[0].name : "", status: "", q: "", limit: PAGE };
@@ -91,10 +94,10 @@ async function runView(runId) {
   const search = el("input", { id: "search", type: "search", placeholder: "search inputs, replies, errors (Enter)" });
   search.addEventListener("keydown", (e) => { if (e.key === "Enter") { state.q = search.value; load(0); } });
   let asked = 0;  // a quick change of filters sends several requests: only the last one's answer is shown
-  async function load(offset) {
+  async function load(offset, ready) {
     const mine = ++asked;
     const q = new URLSearchParams({ group: state.group, status: state.status, q: state.q, offset, limit: state.limit });
-    const page = await api(`runs/${encodeURIComponent(runId)}/rows?${q}`);
+    const page = await (ready || api(`runs/${encodeURIComponent(runId)}/rows?${q}`));
     if (mine !== asked) return;
     const names = run.groups.map((g) => g.name);
     const rows = page.rows.map((r) => {
@@ -114,7 +117,7 @@ async function runView(runId) {
     el("div", { id: "experiments" }, sideBySide(run.experiments)),
     el("h2", {}, "Comparisons"), el("div", { id: "comparisons" }, comparisonsView(run.comparisons)),
     el("h2", {}, "Rows"), el("div", { class: "bar" }, pick, status, search, size), holder);
-  await load(0);
+  await load(0, firstPage);  // the server pages the first experiment when none is named, as state.group says
 }
 function scores(metrics) {
   const s = (metrics || {}).scores;
