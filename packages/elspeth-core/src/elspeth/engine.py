@@ -510,7 +510,6 @@ async def _execute_observed(prepared: PreparedRun) -> RunResult:
     if errors:
         raise RunFailed("; ".join(errors), result)
     if ctx.store is not None:
-        # the aggregates (experiments' statistics, comparisons) go with it, so `elspeth view` can show them
         ctx.store.finish_run(ctx.run_id, meta.status, {**meta.to_dict(), "aggregates": result.aggregates}, totals)
     return result
 

@@ -207,14 +207,13 @@ def rows_page(
             [run_id, grp, *ids],
         ):
             by_id[values[1]][values[0]] = _row(*values)
-    return {
-        "group": anchor,
-        "offset": offset,
-        "limit": limit,
-        "total": total,
-        "more": len(found) > limit,
-        "rows": [{"row_id": i, "groups": by_id[i]} for i in ids],
-    }
+    rows = [{"row_id": i, "groups": by_id[i]} for i in ids]
+    return {"group": anchor, "total": total, **_page(offset, limit, len(found), rows)}
+
+
+def _page(offset: int, limit: int, found: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A page's place and rows; ``found`` is what the query gave when asked for ``limit + 1`` (is there more)."""
+    return {"offset": offset, "limit": limit, "more": found > limit, "rows": rows}
 
 
 def row_detail(conn: sqlite3.Connection, run_id: str, row_id: str) -> dict[str, Any]:
@@ -269,15 +268,7 @@ def diff_page(
         " (SELECT 1 FROM rows a WHERE a.run_id=? AND a.grp=b.grp AND a.row_id=b.row_id)",
         (run_b, run_a),
     ).fetchone()[0]
-    return {
-        "a": run_a,
-        "b": run_b,
-        "offset": offset,
-        "limit": limit,
-        "more": len(found) > limit,
-        "rows": rows,
-        "only_in_b": only_b,
-    }
+    return {"a": run_a, "b": run_b, "only_in_b": only_b, **_page(offset, limit, len(found), rows)}
 
 
 def _side(ok: int | None, payload: str | None) -> dict[str, Any] | None:
