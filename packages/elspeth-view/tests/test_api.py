@@ -127,3 +127,18 @@ def test_counts_kept_for_a_finished_run_are_renewed_when_it_is_resumed(viewer: s
     store.close()
     _, after = get(f"{viewer}/api/runs/run-a/rows?limit=1")
     assert after["total"] == 122
+
+
+def test_a_port_already_taken_is_exit_2_saying_what_to_do(store_file: Path) -> None:
+    import socket
+
+    from elspeth.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["view", "--store", str(store_file), "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port 0" in result.output

@@ -5,6 +5,7 @@ Every test ends by checking that the page asked nothing of any host but the view
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from playwright.sync_api import expect
@@ -120,3 +121,30 @@ def test_the_diff_of_two_runs(page: Any, real_viewer: str, real_runs: Any) -> No
     page.uncheck("#changed")
     expect(page.locator("#range")).to_have_text("Rows 1 to 50")
     only_local(page, real_viewer)
+
+
+def test_stored_markup_is_shown_as_text_and_fetches_nothing(page: Any, tmp_path: Any) -> None:
+    from elspeth_view.server import make_server
+
+    from elspeth import Record
+    from elspeth.store import RunStore
+
+    path = tmp_path / "runs.sqlite"
+    store = RunStore.open(path)
+    store.begin_run("x", name="x", orchestrator="batch", settings={}, settings_hash="", settings_path=None, plugins=[])
+    html = '<img src="http://example.invalid/pixel.png">'
+    store.commit_rows("x", [(Record("r1", {"text": html}, {"reply": html}, {}), None)])
+    store.finish_run("x", "completed", {})
+    store.close()
+    server = make_server(path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    viewer = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        page.goto(f"{viewer}/#/run/x")
+        expect(page.locator("#rows tr.row")).to_have_count(1)
+        expect(page.locator("#rows tr.row")).to_contain_text(html)
+        expect(page.locator("#rows img")).to_have_count(0)
+        only_local(page, viewer)
+    finally:
+        server.shutdown()
+        server.server_close()
