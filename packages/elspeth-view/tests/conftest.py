@@ -153,9 +153,13 @@ def real_viewer(real_runs: RealRuns) -> Iterator[str]:
     yield from _serve(real_runs.path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, headless, driven by Playwright (no browser is downloaded)."""
+    """Debian's chromium, headless, driven by Playwright (no browser is downloaded).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while it is
+    open, and a later test calling ``asyncio.run`` would fail, so it is closed after the browser tests.
+    """
     from playwright.sync_api import sync_playwright
 
     chromium = ensure_program("chromium", "chromium")
