@@ -142,3 +142,14 @@ def test_a_port_already_taken_is_exit_2_saying_what_to_do(store_file: Path) -> N
     assert result.exit_code == 2, result.output
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "--port 0" in result.output
+
+
+def test_the_page_can_have_its_rows_first_and_the_counts_apart(viewer: str) -> None:
+    _, run = get(f"{viewer}/api/runs/run-a?counts=0")
+    assert run["groups"] == [{"name": "baseline"}, {"name": "variant"}]
+    _, page = get(f"{viewer}/api/runs/run-a/rows?count=0&limit=10")
+    assert (page["total"], page["more"], len(page["rows"])) == (None, True, 10)
+    _, counts = get(f"{viewer}/api/runs/run-a/counts")
+    assert counts == [{"name": "baseline", "done": 120, "failed": 0}, {"name": "variant", "done": 108, "failed": 12}]
+    code, body = get(f"{viewer}/api/runs/gone/counts")
+    assert (code, body["error"]) == (404, "no run 'gone' in this store")

@@ -6,8 +6,9 @@ then never sees another's half-read cursor. Routes (all ``GET``)::
 
     /                                  the page (static/index.html), then /static/app.js and app.css
     /api/runs                          every run
-    /api/runs/RUN                      one run with its groups and metadata (comparisons)
-    /api/runs/RUN/rows?group=&status=&q=&offset=&limit=    a page of rows, groups side by side
+    /api/runs/RUN?counts=0             one run with its groups, metadata, figures and comparisons
+    /api/runs/RUN/counts               each group's finished and failed rows
+    /api/runs/RUN/rows?group=&status=&q=&offset=&limit=&count=0    a page of rows, groups side by side
     /api/runs/RUN/rows/ROW             one row in full
     /api/diff?a=RUN&b=RUN&changed=1&offset=&limit=         a page of two runs' rows matched
 
@@ -53,11 +54,17 @@ def _api(store: Path, parts: list[str], query: dict[str, list[str]], memo: queri
             case ["runs"]:
                 return queries.list_runs(conn)
             case ["runs", run_id]:
-                return queries.run_detail(conn, run_id, memo)
+                return queries.run_detail(conn, run_id, memo, counts=one.get("counts") != "0")
+            case ["runs", run_id, "counts"]:
+                queries.check_run(conn, run_id)
+                return queries.group_counts(conn, run_id, memo)
             case ["runs", run_id, "rows"]:
                 queries.check_run(conn, run_id)
                 status, search, group = one.get("status", ""), one.get("q", ""), one.get("group") or None
-                return queries.rows_page(conn, run_id, group=group, status=status, search=search, memo=memo, **page)
+                count = one.get("count") != "0"
+                return queries.rows_page(
+                    conn, run_id, group=group, status=status, search=search, memo=memo, count=count, **page
+                )
             case ["runs", run_id, "rows", row_id]:
                 return queries.row_detail(conn, run_id, row_id)
             case ["diff"] if "a" in one and "b" in one:

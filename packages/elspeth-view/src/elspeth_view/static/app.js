@@ -78,46 +78,73 @@ function comparisonsView(found) {
 }
 
 async function runView(runId) {
-  // the first page of rows is asked for at once, beside the run: on a big run each is a count on the server
-  const firstPage = api(`runs/${encodeURIComponent(runId)}/rows?offset=0&limit=${PAGE}`);
+  // The rows and the run come at once, without counts; the counts (a quarter of a second per million
+  // rows on the server) follow in a request of their own and fill the tables and the pager when they come.
+  const base = `runs/${encodeURIComponent(runId)}`;
+  const firstPage = api(`${base}/rows?offset=0&limit=${PAGE}&count=0`);
   firstPage.catch(() => {});  // an unknown run is reported by the run's own request
-  const run = await api(`runs/${encodeURIComponent(runId)}`);
-  const groups = run.groups.map((g) => el("tr", {}, el("td", {}, g.name || "(none)"), el("td", {}, g.done), el("td", { class: g.failed ? "failed" : "" }, g.failed)));
-  const state = { group: run.groups.length ? run.groups[0].name : "", status: "", q: "", limit: PAGE };
+  const run = await api(`${base}?counts=0`);
+  const names = run.groups.map((g) => g.name);
+  const state = { group: names.length ? names[0] : "", status: "", q: "", limit: PAGE };
+  let counts = null;  // by group, once they come
+  let shown = null;  // the page on screen
   const holder = el("div", { id: "rows" });
+  const countsTable = el("div", { id: "counts" }, table(["Experiment", "Finished", "Failed"],
+    names.map((n) => el("tr", {}, el("td", {}, n || "(none)"), el("td", { colspan: 2 }, "counting…")))));
   const pick = el("select", { id: "group", title: "experiment whose rows are paged", onchange: (e) => { state.group = e.target.value; load(0); } },
-    ...run.groups.map((g) => el("option", { value: g.name }, g.name || "(none)")));
+    ...names.map((n) => el("option", { value: n }, n || "(none)")));
   const status = el("select", { id: "status", onchange: (e) => { state.status = e.target.value; load(0); } },
     el("option", { value: "" }, "all rows"), el("option", { value: "ok" }, "finished"), el("option", { value: "failed" }, "failed"));
   const size = el("select", { id: "limit", onchange: (e) => { state.limit = Number(e.target.value); load(0); } },
     ...[25, 50, 100, 500].map((n) => el("option", { value: n, ...(n === PAGE ? { selected: "" } : {}) }, `${n} a page`)));
   const search = el("input", { id: "search", type: "search", placeholder: "search inputs, replies, errors (Enter)" });
   search.addEventListener("keydown", (e) => { if (e.key === "Enter") { state.q = search.value; load(0); } });
-  let asked = 0;  // a quick change of filters sends several requests: only the last one's answer is shown
-  async function load(offset, ready) {
-    const mine = ++asked;
-    const q = new URLSearchParams({ group: state.group, status: state.status, q: state.q, offset, limit: state.limit });
-    const page = await (ready || api(`runs/${encodeURIComponent(runId)}/rows?${q}`));
-    if (mine !== asked) return;
-    const names = run.groups.map((g) => g.name);
+  function total(filters) {
+    const c = counts && counts[filters.group];
+    if (!c || filters.q) return null;  // a search's matches are not counted: that would read every row
+    return filters.status === "ok" ? c.done : filters.status === "failed" ? c.failed : c.done + c.failed;
+  }
+  function draw() {
+    const { page, filters } = shown;
     const rows = page.rows.map((r) => {
       const first = Object.values(r.groups)[0] || {};
       return el("tr", { class: "row", "data-row": r.row_id },
         el("td", {}, el("a", { href: `#/row/${encodeURIComponent(runId)}/${encodeURIComponent(r.row_id)}` }, r.row_id)),
         el("td", {}, pre(first.inputs)), ...names.map((n) => cell(r.groups[n])));
     });
-    holder.replaceChildren(pager(page, load), table(["Row", "Inputs", ...names.map((n) => n || "(none)")], rows));
+    holder.replaceChildren(el("div", { id: "pagerslot" }), table(["Row", "Inputs", ...names.map((n) => n || "(none)")], rows));
+    drawPager();
+  }
+  function drawPager() {  // alone when the counts come, so the rows a person is reading stay as they are
+    holder.querySelector("#pagerslot").replaceChildren(pager({ ...shown.page, total: total(shown.filters) }, load));
+  }
+  let asked = 0;  // a quick change of filters sends several requests: only the last one's answer is shown
+  async function load(offset, ready) {
+    const mine = ++asked;
+    const filters = { ...state };
+    const q = new URLSearchParams({ group: filters.group, status: filters.status, q: filters.q, offset, limit: filters.limit, count: 0 });
+    const page = await (ready || api(`${base}/rows?${q}`));
+    if (mine !== asked) return;
+    shown = { page, filters };
+    draw();
   }
   const t = run.metadata || {};
   main.replaceChildren(
     el("h1", {}, `Run ${run.run_id}`),
     el("p", { id: "summary" }, `${run.name} · ${run.orchestrator} · ${run.status} · started ${run.started_at} · ${secs(run.duration_s)} · cost ${money(run.cost)} · ${run.llm_calls ?? 0} LLM calls · ${run.prompt_tokens ?? 0}+${run.completion_tokens ?? 0} tokens`),
     t.error ? el("p", { class: "error" }, t.error) : "",
-    el("h2", {}, "Experiments"), table(["Experiment", "Finished", "Failed"], groups),
+    el("h2", {}, "Experiments"), countsTable,
     el("div", { id: "experiments" }, sideBySide(run.experiments)),
     el("h2", {}, "Comparisons"), el("div", { id: "comparisons" }, comparisonsView(run.comparisons)),
     el("h2", {}, "Rows"), el("div", { class: "bar" }, pick, status, search, size), holder);
+  const counted = api(`${base}/counts`).then((found) => {
+    counts = Object.fromEntries(found.map((g) => [g.name, g]));
+    countsTable.replaceChildren(table(["Experiment", "Finished", "Failed"], found.map((g) =>
+      el("tr", { class: "count" }, el("td", {}, g.name || "(none)"), el("td", {}, g.done), el("td", { class: g.failed ? "failed" : "" }, g.failed)))));
+    if (shown) drawPager();
+  });
   await load(0, firstPage);  // the server pages the first experiment when none is named, as state.group says
+  await counted;
 }
 function scores(metrics) {
   const s = (metrics || {}).scores;
