@@ -320,3 +320,26 @@ def test_a_fresh_store_is_version_2_and_keeps_each_rows_spending(tmp_path):
         assert (killed.cost, killed.prompt_tokens, killed.completion_tokens, killed.llm_calls) == (0.5, 7, 3, 1)
     finally:
         store.close()
+
+
+def test_failed_rows_have_a_partial_index_and_older_stores_get_it(tmp_path: Path) -> None:
+    from elspeth import Failure
+
+    path = tmp_path / "runs.sqlite"
+    store = RunStore.open(path)
+    begin(store)
+    store.commit_rows("run-1", [(record("r1"), None), (None, Failure("r2", {"id": "r2"}, "llm", "HTTP 400"))])
+    store.close()
+    conn = sqlite3.connect(path)
+    plan = " ".join(
+        r[3]
+        for r in conn.execute("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM rows WHERE run_id='run-1' AND grp='' AND ok=0")
+    )
+    assert "rows_failed" in plan  # counting failures reads only the failed rows' entries
+    assert conn.execute("SELECT row_id FROM rows INDEXED BY rows_failed WHERE ok=0").fetchall() == [("r2",)]
+    conn.execute("DROP INDEX rows_failed")  # a store written before the index existed
+    conn.commit()
+    conn.close()
+    RunStore.open(path).close()
+    with sqlite3.connect(path) as again:
+        assert again.execute("SELECT name FROM sqlite_master WHERE name='rows_failed'").fetchone() == ("rows_failed",)

@@ -126,7 +126,7 @@ async def _execute_observed(prepared: PreparedRun) -> RunResult:
     if errors:
         raise RunFailed("; ".join(errors), result)
     if ctx.store is not None:
-        ctx.store.finish_run(ctx.run_id, meta.status, meta.to_dict(), totals)
+        ctx.store.finish_run(ctx.run_id, meta.status, {**meta.to_dict(), "aggregates": result.aggregates}, totals)
     return result
 
 

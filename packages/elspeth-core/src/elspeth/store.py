@@ -145,7 +145,7 @@ class RunStore(SQLiteAccess):
         Args:
             run_id: the run.
             status: ``completed``, ``stopped``, ``interrupted`` or ``failed``.
-            metadata: the run's metadata.
+            metadata: the run's metadata; the engine adds the run's aggregates (``aggregates``) for ``elspeth view``.
             totals: the run's totals over every attempt, this one included. Without them (a run that
                 failed before it could count), this attempt's committed rows and its wall time so far
                 are added to the totals of the attempts before it.
