@@ -90,8 +90,10 @@ if TYPE_CHECKING:
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.stall import reply_started
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.partitions import Partition, Partitioned, ShippedResults, ShippedRows, shipped_chunks
     from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
+    from elspeth.remote import PartitionResult, RunSpec, run_partition
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
@@ -101,6 +103,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Partition": "elspeth.partitions",
+    "Partitioned": "elspeth.partitions",
+    "ShippedResults": "elspeth.partitions",
+    "ShippedRows": "elspeth.partitions",
+    "shipped_chunks": "elspeth.partitions",
+    "PartitionResult": "elspeth.remote",
+    "RunSpec": "elspeth.remote",
+    "run_partition": "elspeth.remote",
     "CsvOptions": "elspeth.csvread",
     "CsvReader": "elspeth.csvread",
     "choose_encoding": "elspeth.csvread",
@@ -208,6 +218,14 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Artifact",
+    "Partition",
+    "PartitionResult",
+    "Partitioned",
+    "RunSpec",
+    "ShippedResults",
+    "ShippedRows",
+    "run_partition",
+    "shipped_chunks",
     "Cancel",
     "Checker",
     "ConfigError",

@@ -10,7 +10,7 @@ second pass over the bytes. A second pass on the workers checks each partition (
 :meth:`~elspeth.csvread.CsvReader.check` makes) and counts its records, so row numbers, ids and line
 numbers are those of the whole file.
 
-This needs an encoding in which ``"`` and ``\\n`` are single bytes that never occur inside another
+This needs an encoding in which the quote and the newline are single bytes that never occur inside another
 character (UTF-8, cp1252, Latin-1, ASCII), quotes only around fields (RFC 4180), and ids that a
 partition can compute alone (``id_column`` or the record number, not ``content_hash``, whose repeats
 are numbered across the file). Otherwise :func:`splittable` says why and the rows are read on the

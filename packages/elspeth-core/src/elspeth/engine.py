@@ -216,6 +216,7 @@ async def prepare(
     run_id: str | None = None,
     progress: Progress | None = None,
     options: RunOptions | None = None,
+    table: Table | None = None,
 ) -> PreparedRun:
     """Resolve, build and check everything the settings name, without processing any row.
 
@@ -225,6 +226,8 @@ async def prepare(
         run_id: the new run's id (default: a fresh one; with ``options.resume``, the resumed run's).
         progress: where to report rows as they finish.
         options: resume, cache and recording choices (the CLI's flags).
+        table: the rows to run instead of the datasource's (a cluster worker's partition); the
+            datasource is built and checked, not loaded.
 
     Raises:
         ConfigError: every problem found, each naming its place in the settings file.
@@ -270,15 +273,23 @@ async def prepare(
         ledger=ledger,
         llm_factory=factory,
     )
-    return await _check_and_open(plan, loaded, ctx, options, checker)
+    return await _check_and_open(plan, loaded, ctx, options, checker, table)
 
 
 async def _check_and_open(
-    plan: _Plan, loaded: LoadedSettings, ctx: OrchestrationContext, options: RunOptions, checker: Checker
+    plan: _Plan,
+    loaded: LoadedSettings,
+    ctx: OrchestrationContext,
+    options: RunOptions,
+    checker: Checker,
+    given: Table | None = None,
 ) -> PreparedRun:
     """Open the datasource, run the orchestrator's check and, once everything passed, the run store."""
     built = plan.built
-    table = await _open_table(built["datasource"], plan.single["datasource"], ctx.plugin_context, checker)
+    table = given
+    if table is None:
+        source, partitioned = built["datasource"], getattr(built["executor"], "reads_partitions", False)
+        table = await _open_table(source, plan.single["datasource"], ctx.plugin_context, checker, partitioned)
     if table is not None:  # a processor's `columns` or a retrieval query naming a field no row has
         check_preprocessing(list(table.columns), ctx.processors, ctx.utilities, checker)
     pairs = [(plan.single[key], plan.built[key]) for key in plan.single]
@@ -372,11 +383,17 @@ def _check_clearances(loaded: LoadedSettings, plan: _Plan, level: SecurityLevel,
         check_clearance(info.domain, info.name, ref.security_level, info.factory, (level, source), where, checker)
 
 
-async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
+async def _open_table(
+    source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker, partitioned: bool = False
+) -> Table | None:
+    """The datasource's table; for an executor that reads partitions, its partitions if it offers them."""
     assert resolved is not None
     loc: Loc = ("datasource",)
     try:
-        table: Table = await call(source.load, ctx)
+        opener = getattr(source, "open_partitioned", None) if partitioned else None
+        table: Table | None = await call(opener, ctx) if opener is not None else None
+        if table is None:  # no partitions (or not with these options): read here, shipped in chunks
+            table = await call(source.load, ctx)
         return table
     except ElspethError as exc:
         checker.add(loc, f"datasource '{resolved.info.name}': {exc}")
