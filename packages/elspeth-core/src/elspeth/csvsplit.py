@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from elspeth.csvread import CsvOptions, CsvReader, Span
-from elspeth.types import Row
+from elspeth.datatypes import Row
 
 __all__ = ["CsvPartition", "CsvPartitions", "RangeScan", "check_span", "header_end", "scan_range", "splittable"]
 

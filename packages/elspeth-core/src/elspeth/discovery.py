@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 
 import pluggy
 
@@ -92,7 +92,7 @@ def entry_point_sources() -> list[PluginSource]:
     return sources
 
 
-def _is_entry_point(value: object) -> bool:
+def _is_entry_point(value: object) -> TypeGuard[metadata.EntryPoint]:
     """An entry point, the standard library's or the ``importlib_metadata`` backport's.
 
     Once a package imports the backport (``distributed`` does), ``metadata.entry_points()`` yields

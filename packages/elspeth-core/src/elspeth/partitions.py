@@ -30,8 +30,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from elspeth._sync import iterate
-from elspeth.types import Failure, Record, Row
+from elspeth._sync import iterate_rows
+from elspeth.datatypes import Failure, Record, Row
 
 if TYPE_CHECKING:
     from elspeth.ledger import Spend
@@ -101,7 +101,7 @@ async def shipped_chunks(rows: Iterable[Row] | AsyncIterable[Row], size: int) ->
     """``rows`` in chunks of ``size`` (read as the chunks are asked for, so memory holds one chunk)."""
     chunk: list[Row] = []
     index = 0
-    async for row in iterate(rows):
+    async for row in iterate_rows(rows):
         chunk.append(row if row.index == index else Row(row.id, row.data, index))
         index += 1
         if len(chunk) >= size:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from elspeth.datatypes import Failure, Record, Row, Table
 from elspeth.ledger import Spend
-from elspeth.types import Failure, Record, Row, Table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -107,9 +107,10 @@ def run_partition(spec: RunSpec, partition: Partition) -> PartitionResult:
 
 
 async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionResult:
-    from elspeth._sync import call
+    from elspeth._sync import invoke
     from elspeth.config import load_settings_text
-    from elspeth.engine import _close_parts, _open_parts, prepare
+    from elspeth.engine import prepare
+    from elspeth.execution import _close_parts, _open_parts
     from elspeth.resume import RunOptions
 
     loaded = load_settings_text(spec.settings, base_dir=Path(spec.base_dir), file=spec.file)
@@ -125,7 +126,7 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionRe
     prepared.context.capture = capture
     await _open_parts(prepared)
     try:
-        outcome = await call(prepared.orchestrator.run, table, prepared.context)
+        outcome = await invoke(prepared.orchestrator.run, table, prepared.context)
         for sequence in (outcome.records, outcome.failures):
             close = getattr(sequence, "close", None)
             if close is not None:  # a spool of the worker's own: the client keeps the rows

@@ -14,14 +14,14 @@ from pydantic import Field
 
 from elspeth.csvread import CsvOptions, CsvReader, DataError
 from elspeth.csvsplit import CsvPartitions, splittable
+from elspeth.datatypes import Table
 from elspeth.outputs import DeclaredPath
-from elspeth.types import Table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from elspeth.datatypes import Row
     from elspeth.orchestration.context import PluginContext
-    from elspeth.types import Row
 
 __all__ = ["CsvDataSource", "DataError"]
 
