@@ -175,7 +175,12 @@ def test_a_worker_killed_mid_run_has_its_partition_rerun_and_no_row_twice(
     deadline = time.monotonic() + 60
     while len(server.requests("chat/completions")) < 6 and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.kill(next(iter(pids.values())), signal.SIGKILL)  # its partition was in flight: the scheduler reruns it
+    busy: list[str] = []
+    while not busy and time.monotonic() < deadline:  # a worker with a partition in flight
+        busy = [w for w, keys in cluster.processing().items() if any("run_partition" in str(k) for k in keys)]
+        time.sleep(0.01)
+    assert busy, "no partition was in flight"
+    os.kill(pids[busy[0]], signal.SIGKILL)  # its partition was in flight: the scheduler runs it again elsewhere
     runner.join(120)
     assert "error" not in result, result.get("error")
     rows = read_csv(tmp_path / "output/results.csv")
@@ -192,3 +197,75 @@ def test_an_unreachable_scheduler_fails_the_run_naming_the_setting(server: LLMTe
     with pytest.raises(RunFailed, match=r"cannot reach the scheduler at tcp://127\.0\.0\.1:\d+ \(executor\.options"):
         run_file(tmp_path, batch_settings(server, executor), reviews(3))
     assert not (tmp_path / "output/results.csv").exists()
+
+
+def test_a_resumed_run_sends_no_finished_row_to_the_llm_again(
+    cluster: Any, server: LLMTestServer, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from elspeth.engine import execute, prepare
+    from elspeth.resume import RunOptions
+
+    first = run_file(tmp_path, batch_settings(server, on(cluster, partition_bytes=300)), reviews(20))
+    assert len(server.requests("chat/completions")) == 20
+    server.reset()
+    loaded = load_settings(tmp_path / "settings.yaml")
+    options = RunOptions(resume=first.metadata.run_id)
+    again = asyncio.run(_resume(loaded, options, prepare, execute))
+    assert server.requests("chat/completions") == []  # the workers skipped every finished row
+    assert [r["row_id"] for r in read_csv(tmp_path / "output/results.csv")] == [f"r{i:03d}" for i in range(20)]
+    assert again.metadata.resumed_rows == 20
+
+
+async def _resume(loaded: Any, options: Any, prepare: Any, execute: Any) -> Any:
+    return await execute(await prepare(loaded, load_registry(), options=options))
+
+
+def test_a_partition_that_keeps_failing_fails_the_run_naming_it_and_its_rows(cluster: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    from elspeth_dask.executor import DaskOptions
+    from elspeth_dask.stream import run_on_cluster
+
+    from elspeth import Row, ShippedRows
+    from elspeth.engine import prepare
+
+    # classes of the test itself: the workers cannot import this module, so dask ships them by value
+    class BrokenPart:
+        """A partition that cannot be read where it runs (its storage went away)."""
+
+        label = "people.csv from line 5 (bytes 40-80)"
+        count = 3
+
+        def read(self) -> Any:
+            raise OSError("the disk went away")
+
+    class ThreeParts:
+        """A source's partitions, the middle one unreadable on every worker."""
+
+        def partitions(self, target_bytes: int, map_fn: Any) -> list[Any]:
+            def rows(start: int) -> ShippedRows:
+                return ShippedRows([Row(f"v{i}", {"email": f"u{i}@example.org"}, i) for i in range(start, start + 3)])
+
+            return [rows(0), BrokenPart(), rows(6)]
+
+    settings = {
+        "name": "broken",
+        "datasource": {"plugin": "csv", "options": {"path": "people.csv"}},
+        "orchestrator": {"plugin": "validation", "options": {"required": ["email"]}},
+        "executor": on(cluster),
+        "store": {"enabled": False},
+        "sinks": [{"plugin": "csv", "options": {"path": "valid.csv"}}],
+    }
+    (tmp_path / "people.csv").write_text("email\na@example.org\n", encoding="utf-8")
+    (tmp_path / "settings.yaml").write_text(json.dumps(settings), encoding="utf-8")
+    prepared = asyncio.run(prepare(load_settings(tmp_path / "settings.yaml"), load_registry()))
+    table = prepared.table.__class__(["email"], ThreeParts())
+    options = DaskOptions(address=cluster.scheduler.address)
+    with pytest.raises(RunFailed) as failed:
+        asyncio.run(run_on_cluster(cluster, prepared.orchestrator, table, prepared.context, options))
+    message = str(failed.value)
+    assert "partition people.csv from line 5 (bytes 40-80) (3 rows) failed on the cluster" in message
+    assert "OSError: the disk went away" in message
+    assert "--resume continues" in message

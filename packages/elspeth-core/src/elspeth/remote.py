@@ -21,6 +21,7 @@ import asyncio
 import functools
 import json
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,6 @@ from elspeth.datatypes import Failure, Record, Row, Table
 from elspeth.ledger import Spend
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from elspeth.orchestration.context import OrchestrationContext
     from elspeth.partitions import Partition
     from elspeth.registry import Registry
@@ -48,6 +47,8 @@ class RunSpec:
         base_dir: the folder the settings' paths are relative to (inputs must be readable there from workers).
         run_id: the run's id (LLM requests carry it).
         columns: the table's columns, as the client's datasource found them.
+        finished: ``(group, row_id)`` of the rows the run being resumed finished: a worker's row runner
+            skips them as a local resume does (the client takes their results from its store).
     """
 
     settings: str
@@ -55,6 +56,7 @@ class RunSpec:
     base_dir: str
     run_id: str
     columns: list[str]
+    finished: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(cls, ctx: OrchestrationContext, columns: list[str]) -> RunSpec:
@@ -62,7 +64,7 @@ class RunSpec:
         loaded = ctx.loaded
         name = loaded.path.name if loaded.path is not None else "settings.yaml"
         text = json.dumps(loaded.raw, default=str)
-        return cls(text, name, str(loaded.base_dir), ctx.run_id, list(columns))
+        return cls(text, name, str(loaded.base_dir), ctx.run_id, list(columns), frozenset(ctx.prior))
 
 
 @dataclass
@@ -83,6 +85,28 @@ class PartitionResult:
         """The results with each spend as a :class:`~elspeth.ledger.Spend`."""
         for group, row_id, item, spend in self.results:
             yield group, row_id, item, Spend.from_dict(spend)
+
+
+class _Finished(Mapping[tuple[str, str], Record | Failure]):
+    """The resumed run's finished rows as a worker knows them: their keys, each standing for a result it skips.
+
+    The worker's row runner takes such a row as resumed (no call, no result sent back); the client's
+    row runner takes the row's real result from the run store.
+    """
+
+    def __init__(self, keys: frozenset[tuple[str, str]]) -> None:
+        self._keys = keys
+
+    def __getitem__(self, key: tuple[str, str]) -> Record | Failure:
+        if key not in self._keys:
+            raise KeyError(key)
+        return Record(key[1], {})
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _recorded(rows: Iterator[Row], into: list[Row]) -> Iterator[Row]:
@@ -124,6 +148,7 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionRe
         result.results.append((group, row.id, item, spend.to_dict()))
 
     prepared.context.capture = capture
+    prepared.context.prior = _Finished(spec.finished)
     await _open_parts(prepared)
     try:
         outcome = await invoke(prepared.orchestrator.run, table, prepared.context)

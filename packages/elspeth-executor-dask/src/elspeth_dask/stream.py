@@ -68,12 +68,19 @@ async def _each(parts: Sequence[Partition]) -> AsyncIterator[Partition]:
         yield part
 
 
+def _spec(spec: RunSpec) -> RunSpec:
+    """The run's spec, as a task's result other tasks depend on."""
+    return spec
+
+
 class _Stream:
     """Submits partitions ``window`` ahead and yields their rows in order, handing each row's result to the runner."""
 
     def __init__(self, client: Any, spec: RunSpec, ctx: OrchestrationContext, window: int) -> None:
         self.client, self.ctx, self.window = client, ctx, window
-        self.spec = client.scatter(spec, broadcast=True)  # shipped once per worker, not with every task
+        # one task holds the spec, so it travels once to each worker that needs it, not with every partition;
+        # a task, not scattered data, so a worker lost with it is no loss: the scheduler computes it again
+        self.spec = client.submit(_spec, spec, pure=False)
         self.pending: deque[tuple[Any, Partition]] = deque()
         self.submitted = 0
         self.done = 0
@@ -117,8 +124,6 @@ class _Stream:
                 f"executor 'dask': partition {part.label} ({rows}) failed on the cluster: {type(exc).__name__}: {exc}; "
                 "the rows of earlier partitions are committed: --resume continues from them"
             ) from exc
-        finally:
-            future.release()
         return result
 
     def cancel(self) -> None:
