@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         redirect_refused,
     )
     from elspeth.loop_bound import LoopBoundSDK
+    from elspeth.network import is_loopback
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -111,6 +112,7 @@ _LAZY = {
     "PartitionResult": "elspeth.remote",
     "RunSpec": "elspeth.remote",
     "run_partition": "elspeth.remote",
+    "is_loopback": "elspeth.network",
     "CsvOptions": "elspeth.csvread",
     "CsvReader": "elspeth.csvread",
     "choose_encoding": "elspeth.csvread",
@@ -303,6 +305,7 @@ __all__ = [
     "inline",
     "install_log_scrubbing",
     "invoke",
+    "is_loopback",
     "iterate_rows",
     "jsonl_lines",
     "key_identity",
