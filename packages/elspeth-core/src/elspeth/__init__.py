@@ -92,8 +92,10 @@ if TYPE_CHECKING:
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.stall import reply_started
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.partitions import Partition, Partitioned, ShippedResults, ShippedRows, shipped_chunks
     from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
+    from elspeth.remote import PartitionResult, RunSpec, run_partition
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
@@ -106,6 +108,14 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "PlannedCall": "elspeth.estimating",
+    "Partition": "elspeth.partitions",
+    "Partitioned": "elspeth.partitions",
+    "ShippedResults": "elspeth.partitions",
+    "ShippedRows": "elspeth.partitions",
+    "shipped_chunks": "elspeth.partitions",
+    "PartitionResult": "elspeth.remote",
+    "RunSpec": "elspeth.remote",
+    "run_partition": "elspeth.remote",
     "is_loopback": "elspeth.network",
     "CsvOptions": "elspeth.csvread",
     "CsvReader": "elspeth.csvread",
@@ -246,6 +256,9 @@ __all__ = [
     "LoopBoundSDK",
     "NullProgress",
     "OrchestrationContext",
+    "Partition",
+    "PartitionResult",
+    "Partitioned",
     "PlannedCall",
     "PluginContext",
     "PluginError",
@@ -272,9 +285,12 @@ __all__ = [
     "RunMetadata",
     "RunOutcome",
     "RunResult",
+    "RunSpec",
     "RunStore",
     "RunTotals",
     "SanitizeOptions",
+    "ShippedResults",
+    "ShippedRows",
     "Spend",
     "Spool",
     "SpoolWriter",
@@ -321,11 +337,13 @@ __all__ = [
     "reply_started",
     "reported_artifacts",
     "retry_call",
+    "run_partition",
     "run_rows",
     "run_settings",
     "scrub_exception",
     "scrub_secrets",
     "secret_from_env",
+    "shipped_chunks",
     "to_json",
     "warn_unsanitised",
     "write_atomically",

@@ -51,6 +51,7 @@ __all__ = [
     "DataError",
     "OpenBytes",
     "Skips",
+    "Span",
     "choose_encoding",
     "decode_error",
     "detect_encoding",
@@ -97,6 +98,24 @@ class CsvOptions(BaseModel):
         if self.id_column is not None and "id_from" in self.model_fields_set:
             raise ValueError("set either id_column or id_from, not both")
         return self
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range of the input holding whole records, and where it starts among the input's records.
+
+    A reader with a span reads only those bytes, and numbers its lines, records and rows from
+    ``first_line``, ``first_number`` and ``first_index``, so ids and messages are those of the whole file
+    (:mod:`elspeth.csvsplit` finds spans without reading the file on the client).
+    """
+
+    start: int
+    end: int
+    first_line: int = 2
+    first_number: int = 1
+    first_index: int = 0
+    numbered: bool = True
+    """False while checking, before the records ahead of the span are counted: messages then name no row id."""
 
 
 @dataclass
@@ -153,8 +172,11 @@ class CsvReader:
         place: str | None = None,
         logger: logging.Logger | None = None,
         error: type[ElspethError] = DataError,
+        span: Span | None = None,
     ) -> None:
         self.options = options
+        self.span = span
+        """The byte range read (None: the whole input, header first)."""
         self.name = name
         self.place = place or name
         self.encoding = options.encoding
@@ -270,8 +292,12 @@ class CsvReader:
 
     @contextmanager
     def _open_text(self) -> Iterator[io.TextIOWrapper]:
-        with self._open_bytes() as raw, io.TextIOWrapper(raw, encoding=self.encoding, newline="") as text:
-            yield text
+        with self._open_bytes() as raw:
+            if self.span is not None:  # a partition: only its bytes, which hold whole records
+                raw.seek(self.span.start)
+                raw = io.BytesIO(raw.read(self.span.end - self.span.start))
+            with io.TextIOWrapper(raw, encoding=self.encoding, newline="") as text:
+                yield text
 
     def _decode_error(self) -> ElspethError:
         return decode_error(
@@ -289,11 +315,13 @@ class CsvReader:
         """(first line, record number, values) of every well-formed record; malformed ones are skipped or raised."""
         with self._open_text() as handle:
             reader = self._reader(handle)
-            number = 0
-            header_seen = False
+            span = self.span
+            number = 0 if span is None else span.first_number - 1
+            lines = 0 if span is None else span.first_line - 1
+            header_seen = span is not None  # a span starts after the header
             allow_nul = self.options.allow_nul
             while True:
-                start = reader.line_num + 1
+                start = lines + reader.line_num + 1
                 try:
                     values = next(reader)
                 except StopIteration:
@@ -301,7 +329,7 @@ class CsvReader:
                 except UnicodeDecodeError:
                     raise self._decode_error() from None
                 except csv.Error as exc:
-                    reason = _csv_reason(str(exc), start, reader.line_num)
+                    reason = _csv_reason(str(exc), start, lines + reader.line_num)
                 else:
                     if not values:
                         continue
@@ -316,8 +344,10 @@ class CsvReader:
                         yield start, number, values
                         continue
                     reason = f"expected {width} fields, found {len(values)}"
-                    if reader.line_num > start:
-                        reason += f"; the record runs over lines {start}-{reader.line_num} (an unbalanced quote?)"
+                    if lines + reader.line_num > start:
+                        reason += (
+                            f"; the record runs over lines {start}-{lines + reader.line_num} (an unbalanced quote?)"
+                        )
                 number += 1  # a skipped record keeps its number, so fixing it later leaves other ids alone
                 if self.options.on_malformed == "abort":
                     raise self._error(f"{self.name} line {start}: {reason}; set on_malformed: skip to skip such lines")
@@ -330,7 +360,7 @@ class CsvReader:
         typed = [(header.index(c), c, t, CONVERTERS[t]) for c, t in opts.types.items()]
         first_line: dict[str, int] = {}
         hashes: dict[str, int] = {}
-        index = 0
+        index = 0 if self.span is None else self.span.first_index
         for line, number, values in self._records(len(header), skips):
             if id_at is not None:
                 row_id = values[id_at]
@@ -358,8 +388,10 @@ class CsvReader:
                 try:
                     data[column] = convert(text)
                 except ValueError:
+                    known = self.span is None or self.span.numbered or id_at is not None
+                    named = f" (row id '{row_id}')" if known else ""
                     raise self._error(
-                        f"{self.name} line {line} (row id '{row_id}'), column '{column}': "
+                        f"{self.name} line {line}{named}, column '{column}': "
                         f"{text!r} is not {EXPECTED[kind]} (declared {kind} in `types`)"
                     ) from None
             yield Row(row_id, data, index)

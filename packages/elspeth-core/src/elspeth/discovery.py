@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 
 import pluggy
 
@@ -90,6 +90,17 @@ def entry_point_sources() -> list[PluginSource]:
         dist = ep.dist
         sources.append(PluginSource(ep.name, dist.name if dist else "?", dist.version if dist else "?", ep))
     return sources
+
+
+def _is_entry_point(value: object) -> TypeGuard[metadata.EntryPoint]:
+    """An entry point, the standard library's or the ``importlib_metadata`` backport's.
+
+    Once a package imports the backport (``distributed`` does), ``metadata.entry_points()`` yields
+    the backport's objects, which are not instances of the standard library's class.
+    """
+    return isinstance(value, metadata.EntryPoint) or (
+        isinstance(getattr(value, "group", None), str) and callable(getattr(value, "load", None))
+    )
 
 
 def _split_env(value: str | None) -> list[str] | None:
@@ -164,7 +175,7 @@ class _Loader:
 
     def register(self, source: PluginSource) -> None:
         try:
-            if isinstance(source.load, metadata.EntryPoint):
+            if _is_entry_point(source.load):
                 module = source.load.load()
             elif isinstance(source.load, str):
                 module_name, _, attribute = source.load.partition(":")

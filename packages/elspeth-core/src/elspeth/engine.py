@@ -89,6 +89,7 @@ async def prepare(
     run_id: str | None = None,
     progress: Progress | None = None,
     options: RunOptions | None = None,
+    table: Table | None = None,
 ) -> PreparedRun:
     """Resolve, build and check everything the settings name, without processing any row.
 
@@ -98,6 +99,8 @@ async def prepare(
         run_id: the new run's id (default: a fresh one; with ``options.resume``, the resumed run's).
         progress: where to report rows as they finish.
         options: resume, cache and recording choices (the CLI's flags).
+        table: the rows to run instead of the datasource's (a cluster worker's partition); the
+            datasource is built and checked, not loaded.
 
     Raises:
         ConfigError: every problem found, each naming its place in the settings file.
@@ -118,7 +121,7 @@ async def prepare(
     options = options or RunOptions()
     run_id = options.resume or run_id or new_run_id()
     ctx = _context(plan, loaded, registry, (level, source), run_id, options, checker, progress or NullProgress())
-    return await _check_and_open(plan, loaded, ctx, options, checker)
+    return await _check_and_open(plan, loaded, ctx, options, checker, table)
 
 
 def _context(
@@ -161,11 +164,19 @@ def _context(
 
 
 async def _check_and_open(
-    plan: Plan, loaded: LoadedSettings, ctx: OrchestrationContext, options: RunOptions, checker: Checker
+    plan: Plan,
+    loaded: LoadedSettings,
+    ctx: OrchestrationContext,
+    options: RunOptions,
+    checker: Checker,
+    given: Table | None = None,
 ) -> PreparedRun:
     """Open the datasource, run the orchestrator's check and, once everything passed, the run store."""
     built = plan.built
-    table = await _open_table(built["datasource"], plan.single["datasource"], ctx.plugin_context, checker)
+    table = given
+    if table is None:
+        source, partitioned = built["datasource"], getattr(built["executor"], "reads_partitions", False)
+        table = await _open_table(source, plan.single["datasource"], ctx.plugin_context, checker, partitioned)
     if table is not None:  # a processor's `columns` or a retrieval query naming a field no row has
         check_preprocessing(list(table.columns), ctx.processors, ctx.utilities, checker)
     pairs = [(plan.single[key], plan.built[key]) for key in plan.single]
@@ -214,11 +225,17 @@ async def _check_and_open(
     )
 
 
-async def _open_table(source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker) -> Table | None:
+async def _open_table(
+    source: Any, resolved: Resolved | None, ctx: PluginContext, checker: Checker, partitioned: bool = False
+) -> Table | None:
+    """The datasource's table; for an executor that reads partitions, its partitions if it offers them."""
     assert resolved is not None
     loc: Loc = ("datasource",)
     try:
-        table: Table = await invoke(source.load, ctx)
+        opener = getattr(source, "open_partitioned", None) if partitioned else None
+        table: Table | None = await invoke(opener, ctx) if opener is not None else None
+        if table is None:  # no partitions (or not with these options): read here, shipped in chunks
+            table = await invoke(source.load, ctx)
         return table
     except ElspethError as exc:
         checker.add(loc, f"datasource '{resolved.info.name}': {exc}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from elspeth.csvread import CsvOptions, CsvReader, DataError
+from elspeth.csvsplit import CsvPartitions, splittable
 from elspeth.datatypes import Table
 from elspeth.outputs import DeclaredPath
 
@@ -64,6 +65,23 @@ class CsvDataSource:
         self._reader = reader
         header = reader.check()
         return Table(columns=list(header), rows=_CheckedRows(reader, header), source=str(path))
+
+    def open_partitioned(self, ctx: PluginContext) -> Table | None:
+        """For a cluster executor: the header only, and rows as byte-range partitions checked where they are read.
+
+        None when these options cannot be split (``encoding: auto``, UTF-16, ``id_from: content_hash``):
+        the file is then loaded and checked here, and its rows shipped in chunks.
+        """
+        path = ctx.input_path(self.options.path)
+        why = splittable(self.options)
+        if why is not None:
+            ctx.logger.info("%s is read on the client and shipped in chunks: %s", path.name, why)
+            return None
+        if not path.is_file():
+            raise DataError(f"file not found: {path}")
+        reader = CsvReader(self.options, lambda: path.open("rb"), name=path.name, place=str(path), logger=ctx.logger)
+        header = reader.read_header()
+        return Table(columns=list(header), rows=CsvPartitions(path, self.options, header, encoding=reader.encoding))
 
 
 class _CheckedRows:

@@ -12,13 +12,14 @@ from elspeth.config._yaml import Checker, Loc
 from elspeth.datatypes import Failure, Record, Row
 from elspeth.endpoints import endpoint_allowed
 from elspeth.errors import ProcessorFailed
-from elspeth.ledger import Ledger
+from elspeth.ledger import Ledger, Spend
 from elspeth.observing import Observation
 from elspeth.orchestration.commits import RowCommits, _Group
 from elspeth.orchestration.llm_factory import LLMFactory
 from elspeth.orchestration.pipeline import LLMPipeline
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.orchestration.runner import Cancel
+from elspeth.partitions import ShippedResults
 from elspeth.security import SecurityLevel
 from elspeth.store import RunStore
 
@@ -87,6 +88,10 @@ class OrchestrationContext(RowCommits):
             as they are asked for: see :class:`elspeth.resume.PriorRows`).
         ledger: what the run spent (cost, tokens, LLM calls, attempts), written by every LLM pipeline of
             the run; on resume it starts from what the earlier attempts spent.
+        shipped: on the client of a cluster executor, the rows' results worked out on workers: the row
+            runner takes a row's result from here instead of working on it (:mod:`elspeth.partitions`).
+        capture: on a cluster worker, called by the row runner with ``(group, row, item, spend)`` for each
+            row it works out, so the worker can send the results back.
 
     """
 
@@ -111,6 +116,8 @@ class OrchestrationContext(RowCommits):
     ledger: Ledger = field(default_factory=Ledger)
     llm_factory: LLMFactory | None = None
     observation: Observation | None = None
+    shipped: ShippedResults | None = None
+    capture: Callable[[str | None, Row, Record | Failure, Spend], None] | None = None
     _group: _Group | None = field(default=None, init=False, repr=False)
 
     @property

@@ -270,8 +270,15 @@ class RowRunner:
             return await self._finish_row(row)
 
     async def _finish_row(self, row: Row) -> Finished:
-        with self.ctx.ledger.row() as spend:  # what this row's calls spend goes with its commit
-            item = await self._work(row)
+        shipped = self.ctx.shipped.take(self.group, row.id) if self.ctx.shipped is not None else None
+        if shipped is not None:  # worked out on a cluster worker: committed and kept here, as if done here
+            item, spend = shipped
+            self.ctx.ledger.attempt.add(spend)
+        else:
+            with self.ctx.ledger.row() as spend:  # what this row's calls spend goes with its commit
+                item = await self._work(row)
+            if self.ctx.capture is not None:  # on a cluster worker: the result goes back to the client
+                self.ctx.capture(self.group, row, item, spend)
         if self.commit:
             with self._stage("commit", row.id):
                 if isinstance(item, Record):

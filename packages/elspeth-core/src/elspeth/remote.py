@@ -1,0 +1,161 @@
+"""The worker's side of a cluster executor: rebuild the run from its settings and run one partition.
+
+What is shipped to a worker is :class:`RunSpec` (the settings as the user wrote them, which name
+environment variables and never hold a secret, the folder they are relative to, the run id and the
+columns) and a :class:`~elspeth.partitions.Partition`. The worker discovers its own installed
+plugins, builds every plugin afresh (an LLM client reads its key from the worker's environment),
+checks the settings again, and runs the orchestrator over the partition's rows with no run store
+and its outputs in a temporary folder. The row runner hands each row's result to ``ctx.capture``;
+they go back to the client as a :class:`PartitionResult`, which the client commits, in input order.
+
+Example (what an executor submits for each partition)::
+
+    spec = RunSpec.of(ctx, table.columns)
+    result = run_partition(spec, partition)       # on a worker
+    for group, row_id, item, spend in result.results: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from elspeth.datatypes import Failure, Record, Row, Table
+from elspeth.ledger import Spend
+
+if TYPE_CHECKING:
+    from elspeth.orchestration.context import OrchestrationContext
+    from elspeth.partitions import Partition
+    from elspeth.registry import Registry
+
+__all__ = ["PartitionResult", "RunSpec", "run_partition"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every worker needs to rebuild the run: no secret, no open handle, nothing built.
+
+    Attributes:
+        settings: the settings as written (JSON), naming the environment variables secrets are read from.
+        file: the settings file's name, for messages.
+        base_dir: the folder the settings' paths are relative to (inputs must be readable there from workers).
+        run_id: the run's id (LLM requests carry it).
+        columns: the table's columns, as the client's datasource found them.
+        finished: ``(group, row_id)`` of the rows the run being resumed finished: a worker's row runner
+            skips them as a local resume does (the client takes their results from its store).
+    """
+
+    settings: str
+    file: str
+    base_dir: str
+    run_id: str
+    columns: list[str]
+    finished: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def of(cls, ctx: OrchestrationContext, columns: list[str]) -> RunSpec:
+        """The spec of the run ``ctx`` belongs to."""
+        loaded = ctx.loaded
+        name = loaded.path.name if loaded.path is not None else "settings.yaml"
+        text = json.dumps(loaded.raw, default=str)
+        return cls(text, name, str(loaded.base_dir), ctx.run_id, list(columns), frozenset(ctx.prior))
+
+
+@dataclass
+class PartitionResult:
+    """A partition's rows in input order and each row's result, as a worker sends them back.
+
+    Attributes:
+        label: the partition, as messages name it.
+        rows: its rows as read, in input order.
+        results: ``(group, row_id, item, spend)`` for each row worked out (an experiment has one per group).
+    """
+
+    label: str
+    rows: list[Row] = field(default_factory=list)
+    results: list[tuple[str | None, str, Record | Failure, dict[str, Any]]] = field(default_factory=list)
+
+    def spends(self) -> Iterator[tuple[str | None, str, Record | Failure, Spend]]:
+        """The results with each spend as a :class:`~elspeth.ledger.Spend`."""
+        for group, row_id, item, spend in self.results:
+            yield group, row_id, item, Spend.from_dict(spend)
+
+
+class _Finished(Mapping[tuple[str, str], Record | Failure]):
+    """The resumed run's finished rows as a worker knows them: their keys, each standing for a result it skips.
+
+    The worker's row runner takes such a row as resumed (no call, no result sent back); the client's
+    row runner takes the row's real result from the run store.
+    """
+
+    def __init__(self, keys: frozenset[tuple[str, str]]) -> None:
+        self._keys = keys
+
+    def __getitem__(self, key: tuple[str, str]) -> Record | Failure:
+        if key not in self._keys:
+            raise KeyError(key)
+        return Record(key[1], {})
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def _recorded(rows: Iterator[Row], into: list[Row]) -> Iterator[Row]:
+    """``rows``, each kept in ``into`` as it is read (the client yields them in this order)."""
+    for row in rows:
+        into.append(row)
+        yield row
+
+
+@functools.cache
+def _registry() -> Registry:
+    """The worker's installed plugins, discovered once per worker process."""
+    from elspeth.discovery import load_registry
+
+    return load_registry()
+
+
+def run_partition(spec: RunSpec, partition: Partition) -> PartitionResult:
+    """Run the orchestrator over one partition here (a worker's thread) and return every row's result."""
+    with tempfile.TemporaryDirectory(prefix="elspeth-partition-") as folder:
+        return asyncio.run(_run(spec, partition, Path(folder)))
+
+
+async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionResult:
+    from elspeth._sync import invoke
+    from elspeth.config import load_settings_text
+    from elspeth.engine import prepare
+    from elspeth.execution import _close_parts, _open_parts
+    from elspeth.resume import RunOptions
+
+    loaded = load_settings_text(spec.settings, base_dir=Path(spec.base_dir), file=spec.file)
+    # outputs a worker's orchestrator writes (spools, a rejects file) go to a folder of its own, then away
+    loaded.settings = loaded.settings.model_copy(update={"output_dir": str(folder)})
+    result = PartitionResult(partition.label)
+    table = Table(spec.columns, _recorded(partition.read(), result.rows))
+    prepared = await prepare(loaded, _registry(), run_id=spec.run_id, options=RunOptions(record=False), table=table)
+
+    def capture(group: str | None, row: Row, item: Record | Failure, spend: Spend) -> None:
+        result.results.append((group, row.id, item, spend.to_dict()))
+
+    prepared.context.capture = capture
+    prepared.context.prior = _Finished(spec.finished)
+    await _open_parts(prepared)
+    try:
+        outcome = await invoke(prepared.orchestrator.run, table, prepared.context)
+        for sequence in (outcome.records, outcome.failures):
+            close = getattr(sequence, "close", None)
+            if close is not None:  # a spool of the worker's own: the client keeps the rows
+                close()
+    finally:
+        await _close_parts(prepared)
+    return result

@@ -1,0 +1,137 @@
+"""Partitions out to the cluster, results back in input order, with a bounded number in flight.
+
+The client holds at most one partition's results at a time (plus the rows the runner has not yet
+reached), however large the input: the next partitions run on the workers meanwhile, and their
+results wait there until they are asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from elspeth import (
+    ElspethError,
+    Partition,
+    Partitioned,
+    PartitionResult,
+    RunFailed,
+    RunResult,
+    RunSpec,
+    ShippedResults,
+    Table,
+    invoke,
+    run_partition,
+    shipped_chunks,
+)
+
+if TYPE_CHECKING:
+    from elspeth import OrchestrationContext, Row
+
+__all__ = ["run_on_cluster"]
+
+
+async def run_on_cluster(
+    client: Any, orchestrator: Any, table: Table, ctx: OrchestrationContext, options: Any
+) -> RunResult:
+    """Run ``orchestrator`` here over the rows as the cluster works them out; returns its result."""
+    threads = sum(client.nthreads().values()) or 1
+    stream = _Stream(client, RunSpec.of(ctx, table.columns), ctx, options.in_flight or 2 * threads)
+    parts = await _partitions(client, table, options)
+    ctx.shipped = ShippedResults()
+    try:
+        result: RunResult = await invoke(orchestrator.run, Table(table.columns, stream.rows(parts), table.source), ctx)
+    finally:
+        ctx.shipped = None
+        stream.cancel()
+    result.metadata.extra["executor"] = {"plugin": "dask", "workers": len(client.nthreads()), **stream.figures()}
+    return result
+
+
+async def _partitions(client: Any, table: Table, options: Any) -> AsyncIterator[Partition]:
+    """The table's partitions: planned on the cluster for a source that splits, else its rows in chunks."""
+    if isinstance(table.rows, Partitioned):
+        planned = table.rows
+
+        def map_fn(fn: Any, items: Sequence[Any]) -> list[Any]:
+            return list(client.gather(client.map(fn, items, pure=False)))
+
+        parts = await asyncio.to_thread(planned.partitions, options.partition_bytes, map_fn)
+        return _each(parts)
+    return shipped_chunks(table.rows, options.partition_rows)
+
+
+async def _each(parts: Sequence[Partition]) -> AsyncIterator[Partition]:
+    for part in parts:
+        yield part
+
+
+def _spec(spec: RunSpec) -> RunSpec:
+    """The run's spec, as a task's result other tasks depend on."""
+    return spec
+
+
+class _Stream:
+    """Submits partitions ``window`` ahead and yields their rows in order, handing each row's result to the runner."""
+
+    def __init__(self, client: Any, spec: RunSpec, ctx: OrchestrationContext, window: int) -> None:
+        self.client, self.ctx, self.window = client, ctx, window
+        # one task holds the spec, so it travels once to each worker that needs it, not with every partition;
+        # a task, not scattered data, so a worker lost with it is no loss: the scheduler computes it again
+        self.spec = client.submit(_spec, spec, pure=False)
+        self.pending: deque[tuple[Any, Partition]] = deque()
+        self.submitted = 0
+        self.done = 0
+
+    async def rows(self, parts: AsyncIterator[Partition]) -> AsyncIterator[Row]:
+        """Every partition's rows in input order, as the results arrive."""
+        exhausted = False
+
+        async def top_up() -> None:
+            nonlocal exhausted
+            while not exhausted and len(self.pending) < self.window and not self.ctx.cancel.is_set():
+                part = await anext(parts, None)
+                if part is None:
+                    exhausted = True
+                    return
+                future = self.client.submit(run_partition, self.spec, part, pure=False)
+                self.pending.append((future, part))
+                self.submitted += 1
+
+        await top_up()
+        while self.pending:
+            future, part = self.pending.popleft()
+            result = await self._result(future, part)
+            await top_up()
+            shipped = self.ctx.shipped
+            assert shipped is not None
+            for group, row_id, item, spend in result.spends():
+                shipped.add(group, row_id, item, spend)
+            self.done += 1
+            for row in result.rows:
+                yield row
+
+    async def _result(self, future: Any, part: Partition) -> PartitionResult:
+        try:
+            result: PartitionResult = await asyncio.to_thread(future.result)
+        except ElspethError:
+            raise
+        except Exception as exc:  # KilledWorker after the allowed retries, or the worker's own error
+            rows = f"{part.count:,} rows" if part.count is not None else "its rows"
+            raise RunFailed(
+                f"executor 'dask': partition {part.label} ({rows}) failed on the cluster: {type(exc).__name__}: {exc}; "
+                "the rows of earlier partitions are committed: --resume continues from them"
+            ) from exc
+        return result
+
+    def cancel(self) -> None:
+        """Cancel what is still queued or running on the cluster (the run stopped or failed)."""
+        if self.pending:
+            self.client.cancel([future for future, _ in self.pending])
+            self.pending.clear()
+
+    def figures(self) -> dict[str, int]:
+        """Partitions submitted and consumed, for the run's metadata."""
+        return {"partitions_submitted": self.submitted, "partitions_done": self.done}
