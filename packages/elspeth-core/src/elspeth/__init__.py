@@ -95,6 +95,7 @@ if TYPE_CHECKING:
     from elspeth.scrub import install_log_scrubbing, register_secret, scrub_exception, scrub_secrets, secret_from_env
     from elspeth.spool import Spool, SpoolWriter
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
+    from elspeth.streams import Acknowledges, Malformed, StreamSink
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
@@ -163,6 +164,9 @@ _LAZY = {
     "scrub_secrets": "elspeth.scrub",
     "secret_from_env": "elspeth.scrub",
     "Spool": "elspeth.spool",
+    "Acknowledges": "elspeth.streams",
+    "Malformed": "elspeth.streams",
+    "StreamSink": "elspeth.streams",
     "SpoolWriter": "elspeth.spool",
     "jsonl_lines": "elspeth.files",
     "to_json": "elspeth.files",
@@ -207,6 +211,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Acknowledges",
     "Artifact",
     "Cancel",
     "Checker",
@@ -234,6 +239,7 @@ __all__ = [
     "Ledger",
     "LoadedSettings",
     "LoopBoundSDK",
+    "Malformed",
     "NullProgress",
     "OrchestrationContext",
     "PluginContext",
@@ -265,6 +271,7 @@ __all__ = [
     "Spend",
     "Spool",
     "SpoolWriter",
+    "StreamSink",
     "Table",
     "TemplateError",
     "Usage",

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from elspeth.errors import ElspethError
 from elspeth.ledger import Spend
 from elspeth.types import Failure, Record
 
-__all__ = ["EncodedRow", "StoreError", "connect", "create_private"]
+__all__ = ["EncodedRow", "StoreError", "connect", "create_private", "insert_emitted", "select_emitted"]
 
 FORMAT = "elspeth-run-store"
 VERSION = "2"  # 2: each row keeps what its calls spent (`spend`); version 1 is refused
@@ -62,6 +63,15 @@ CREATE TABLE IF NOT EXISTS totals (
     open_attempt INTEGER,
     attempt_started_at TEXT
 );
+"""
+# which results a streaming run has handed to every sink: added to a version-2 file when it is opened, so an
+# older file gains it without a new version (nothing else reads it)
+_EMITTED = """
+CREATE TABLE IF NOT EXISTS emitted (
+    run_id TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, row_id)
+) WITHOUT ROWID
 """
 _DAMAGED = "if the file is damaged, move it aside (its runs can no longer be resumed) or set store.path to a new file"
 
@@ -135,6 +145,21 @@ def _insert_rows(count: int) -> str:
     return sql
 
 
+def insert_emitted(conn: sqlite3.Connection, run_id: str, row_ids: Sequence[str]) -> None:
+    """Mark rows' results emitted (see :meth:`elspeth.store.RunStore.mark_emitted`)."""
+    conn.executemany("INSERT OR IGNORE INTO emitted (run_id, row_id) VALUES (?, ?)", [(run_id, r) for r in row_ids])
+
+
+def select_emitted(conn: sqlite3.Connection, run_id: str, row_ids: Sequence[str]) -> set[str]:
+    """The rows of ``row_ids`` marked emitted, asked 500 at a time (SQLite's limit on parameters)."""
+    found: set[str] = set()
+    for start in range(0, len(row_ids), 500):
+        chunk = list(row_ids[start : start + 500])
+        query = f"SELECT row_id FROM emitted WHERE run_id=? AND row_id IN ({','.join('?' * len(chunk))})"
+        found.update(row_id for (row_id,) in conn.execute(query, (run_id, *chunk)))
+    return found
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open the SQLite file at ``path``: made private when new, else checked to be a store of this version."""
     fresh = not path.exists() or path.stat().st_size == 0
@@ -163,6 +188,7 @@ def connect(path: Path) -> sqlite3.Connection:
         if fresh:
             conn.executescript(_SCHEMA)
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("format", FORMAT), ("version", VERSION)])
+        conn.execute(_EMITTED)
     except StoreError:
         conn.close()
         raise

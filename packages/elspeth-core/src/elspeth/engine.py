@@ -82,6 +82,8 @@ class PreparedRun:
     """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
     observers: list[tuple[str, Any]] = field(default_factory=list)
     """(name, observer) of the settings' ``observers``, registered for the run (:mod:`elspeth.observing`)."""
+    options: RunOptions | None = None
+    """The CLI's flags the run was prepared with (``--max-seconds`` is enforced while it runs)."""
 
     def __post_init__(self) -> None:
         """Order the sinks by their ``after`` (a cycle is a ConfigError before any row); no executor means ``local``."""
@@ -269,6 +271,7 @@ async def prepare(
         security_source=source,
         ledger=ledger,
         llm_factory=factory,
+        max_messages=options.max_messages,
     )
     return await _check_and_open(plan, loaded, ctx, options, checker)
 
@@ -288,6 +291,8 @@ async def _check_and_open(
     orchestrator = plan.single["orchestrator"]
     assert table is not None
     assert orchestrator is not None
+    sinks = [(r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None]
+    ctx.sinks = [(r.info.name, obj) for r, obj in order_sinks(sinks)]  # a streaming orchestrator emits to them
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
     await call(built["orchestrator"].check, list(table.columns), ctx)
     # the store opens only once every check has passed: a bad settings file leaves nothing behind
@@ -300,7 +305,6 @@ async def _check_and_open(
         except BaseException:
             ctx.store.close()
             raise
-    sinks = [(r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None]
     warnings = ignored_settings(loaded, orchestrator)
     for warning in warnings:
         log.warning("%s", warning)
@@ -321,6 +325,7 @@ async def _check_and_open(
             for r, o in zip(plan.lists["observers"], plan.built_lists["observers"], strict=True)
             if r is not None and o is not None
         ],
+        options=options,
     )
 
 
@@ -465,6 +470,14 @@ async def _execute_observed(prepared: PreparedRun) -> RunResult:
         settings=settings.model_dump(mode="json"),
     )
     await _open_parts(prepared)
+    seconds = prepared.options.max_seconds if prepared.options is not None else None
+    timer = (
+        None
+        if seconds is None
+        else asyncio.get_running_loop().call_later(
+            seconds, ctx.cancel.set, f"time limit reached (--max-seconds {seconds:g})"
+        )
+    )
     try:
         with fewer_collections():
             result: RunResult = await call(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
@@ -473,6 +486,8 @@ async def _execute_observed(prepared: PreparedRun) -> RunResult:
     except Exception as exc:
         raise RunFailed(f"orchestrator '{prepared.orchestrator_name}' failed: {type(exc).__name__}: {exc}") from exc
     finally:
+        if timer is not None:
+            timer.cancel()
         await _close_parts(prepared)
     meta = result.metadata
     meta.extra["security_level"] = str(ctx.security_level)

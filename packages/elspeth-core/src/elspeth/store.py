@@ -48,6 +48,8 @@ from elspeth._store_file import (
     _payload,
     connect,
     create_private,
+    insert_emitted,
+    select_emitted,
 )
 from elspeth.diffing import settings_diff
 from elspeth.ledger import Spend
@@ -366,6 +368,16 @@ class RunStore:
         with self._guard(f"reading the finished rows of run {run_id}"):
             found = self._conn.execute(f"SELECT grp, row_id FROM rows WHERE {where}", (run_id, mark))
             return [(grp, row_id) for grp, row_id in found]
+
+    def mark_emitted(self, run_id: str, row_ids: Sequence[str]) -> None:
+        """Remember that these rows' results reached every streaming sink (committed before it returns)."""
+        with self._guard(f"marking results of run {run_id} emitted"), self._transaction():
+            insert_emitted(self._conn, run_id, row_ids)
+
+    def emitted(self, run_id: str, row_ids: Sequence[str]) -> set[str]:
+        """Which of these rows' results :meth:`mark_emitted` recorded for the run."""
+        with self._guard(f"reading the emitted results of run {run_id}"):
+            return select_emitted(self._conn, run_id, row_ids)
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -67,11 +67,13 @@ def run_command(
     """Run the settings, print a summary, and return the exit code.
 
     0 when the run finished; 1 when it failed: the orchestrator or a sink raised (:class:`RunFailed`
-    propagates), every row failed, or (with ``strict``) any row failed; 130 when stopped by Ctrl-C.
+    propagates), every row failed, or (with ``strict``) any row failed; 130 when stopped by Ctrl-C, except
+    for a streaming orchestrator (``streams = True``), which a first signal drains and ends with 0.
     """
     loaded = load_settings(settings_path)
     bar = _progress(progress)
     recorded: list[str] = []  # the run's id once the store records it: a crash can then be resumed
+    streams: list[bool] = []  # whether the orchestrator streams: a signal then ends the run as its input's end does
 
     async def main() -> RunResult:
         prepared = await prepare(loaded, registry, progress=bar, options=options)
@@ -84,6 +86,15 @@ def run_command(
                 if prepared.context.store is not None:
                     prepared.context.store.close()
                 raise
+        streams.append(bool(getattr(prepared.orchestrator, "streams", False)))
+        if options is not None and options.max_messages is not None and not streams[0]:
+            checker = loaded.checker()
+            checker.add(
+                ("orchestrator",), f"--max-messages bounds a streaming run; {prepared.orchestrator_name} is not"
+            )
+            if prepared.context.store is not None:
+                prepared.context.store.close()
+            checker.raise_if_any()
         summary = getattr(prepared.orchestrator, "summary", None)
         _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
         if prepared.context.store is not None:
@@ -112,7 +123,7 @@ def run_command(
     finally:
         if bar is not None:
             bar.close()
-    if result.metadata.outcome.status == "interrupted":
+    if result.metadata.outcome.status == "interrupted" and not streams[0]:
         return 130
     failed = _failed(result)
     if _every_row_failed(result):
