@@ -63,8 +63,9 @@ class JsonlStreamSink:
         self._written: list[Path] = []
 
     def output_paths(self, ctx: PluginContext) -> list[DeclaredPath]:
-        """The folder this sink writes its files in."""
-        return [DeclaredPath("directory", output_target(ctx, self.options.directory))]
+        """The first of the files this sink writes (no input of the run may be one of them)."""
+        first = f"{self.options.directory}/{self.options.prefix}-000001.jsonl"
+        return [DeclaredPath("directory", output_target(ctx, first))]
 
     def _files(self) -> list[Path]:
         assert self._folder is not None
