@@ -271,7 +271,6 @@ async def prepare(
         security_source=source,
         ledger=ledger,
         llm_factory=factory,
-        max_messages=options.max_messages,
     )
     return await _check_and_open(plan, loaded, ctx, options, checker)
 
@@ -293,6 +292,7 @@ async def _check_and_open(
     assert orchestrator is not None
     sinks = [(r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None]
     ctx.sinks = [(r.info.name, obj) for r, obj in order_sinks(sinks)]  # a streaming orchestrator emits to them
+    ctx.max_messages = options.max_messages
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
     await call(built["orchestrator"].check, list(table.columns), ctx)
     # the store opens only once every check has passed: a bad settings file leaves nothing behind
@@ -470,14 +470,7 @@ async def _execute_observed(prepared: PreparedRun) -> RunResult:
         settings=settings.model_dump(mode="json"),
     )
     await _open_parts(prepared)
-    seconds = prepared.options.max_seconds if prepared.options is not None else None
-    timer = (
-        None
-        if seconds is None
-        else asyncio.get_running_loop().call_later(
-            seconds, ctx.cancel.set, f"time limit reached (--max-seconds {seconds:g})"
-        )
-    )
+    timer = _time_limit(prepared)
     try:
         with fewer_collections():
             result: RunResult = await call(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
@@ -527,6 +520,15 @@ async def _execute_observed(prepared: PreparedRun) -> RunResult:
     if ctx.store is not None:
         ctx.store.finish_run(ctx.run_id, meta.status, meta.to_dict(), totals)
     return result
+
+
+def _time_limit(prepared: PreparedRun) -> asyncio.TimerHandle | None:
+    """With ``--max-seconds``: the timer that stops the run taking rows (cancel it once the run is done)."""
+    seconds = prepared.options.max_seconds if prepared.options is not None else None
+    if seconds is None:
+        return None
+    reason = f"time limit reached (--max-seconds {seconds:g})"
+    return asyncio.get_running_loop().call_later(seconds, prepared.context.cancel.set, reason)
 
 
 async def _open_parts(prepared: PreparedRun) -> None:

@@ -86,15 +86,7 @@ def run_command(
                 if prepared.context.store is not None:
                     prepared.context.store.close()
                 raise
-        streams.append(bool(getattr(prepared.orchestrator, "streams", False)))
-        if options is not None and options.max_messages is not None and not streams[0]:
-            checker = loaded.checker()
-            checker.add(
-                ("orchestrator",), f"--max-messages bounds a streaming run; {prepared.orchestrator_name} is not"
-            )
-            if prepared.context.store is not None:
-                prepared.context.store.close()
-            checker.raise_if_any()
+        streams.append(_streams(prepared, options))
         summary = getattr(prepared.orchestrator, "summary", None)
         _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
         if prepared.context.store is not None:
@@ -136,6 +128,20 @@ def run_command(
         typer.echo(f"error: {failed} row(s) failed (--strict)", err=True)
         return 1
     return 0
+
+
+def _streams(prepared: PreparedRun, options: RunOptions | None) -> bool:
+    """Whether the orchestrator streams (``streams = True``); ``--max-messages`` is refused for one that does not."""
+    streams = bool(getattr(prepared.orchestrator, "streams", False))
+    if options is not None and options.max_messages is not None and not streams:
+        checker = prepared.loaded.checker()
+        checker.add(
+            ("orchestrator",), f"--max-messages bounds a streaming run; {prepared.orchestrator_name} is not one"
+        )
+        if prepared.context.store is not None:
+            prepared.context.store.close()
+        checker.raise_if_any()
+    return streams
 
 
 def _failed(result: RunResult) -> int:
