@@ -53,12 +53,15 @@ class SlowSink:
         model_config = ConfigDict(extra="forbid")
 
         delay_ms: float = Field(0.0)
+        fail_after: int | None = Field(None, description="raise once this many results were received")
 
     def __init__(self, options: Options) -> None:
         self.options = options
 
     async def emit(self, items: Sequence[Record | Failure]) -> None:
         await asyncio.sleep(self.options.delay_ms / 1000)
+        if self.options.fail_after is not None and len(EMITTED) >= self.options.fail_after:
+            raise OSError("the disk went away")
         EMITTED.extend(items)
 
     async def holds(self, ids: Sequence[str]) -> set[str]:

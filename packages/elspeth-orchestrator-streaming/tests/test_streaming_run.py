@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from elspeth import ConfigError, RunResult
+from elspeth import ConfigError, RunFailed, RunResult
 from elspeth.config import load_settings
 from elspeth.engine import execute, prepare
 from elspeth.registry import Registry
@@ -171,3 +171,19 @@ def test_prompts_without_an_llm_and_an_unknown_field_are_refused(
 def test_a_missing_input_file_is_a_settings_error(write_settings: WriteSettings, registry: Registry) -> None:
     with pytest.raises(ConfigError, match=r"datasource 'jsonl_stream' cannot read its input: file not found"):
         go(write_settings(settings()), registry)
+
+
+def test_a_failing_sink_stops_the_run_naming_it_without_hanging_the_workers(
+    write_settings: WriteSettings, registry: Registry, seen: Any
+) -> None:
+    _, EMITTED = seen
+    text = settings(
+        {"plugin": "endless"},
+        [{"plugin": "slow", "options": {"fail_after": 20, "delay_ms": 5}}],
+        orchestrator={"plugin": "streaming", "options": {"emit_batch": 4, "emit_queue": 4}},
+    )
+    with pytest.raises(
+        RunFailed, match=r"streaming sink 'slow' failed to emit \d+ result\(s\): OSError: the disk went away"
+    ):
+        go(write_settings(text), registry)
+    assert 20 <= len(EMITTED) < 30, "the run stopped at the sink's first failure"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from elspeth import Failure, Record, invoke
+from elspeth import Failure, Record, RunFailed, invoke
 
 if TYPE_CHECKING:
     from elspeth import OrchestrationContext
@@ -73,16 +73,31 @@ class Emitter:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="elspeth-streaming-emitter")
 
     async def put(self, item: Finished, arrived: float) -> None:
-        """Queue a committed result (``arrived``: when its message was read); waits while the queue is full."""
-        if self._task is not None and self._task.done():
-            self._task.result()  # a sink that failed: raised here, so the run stops taking messages
-        await self.queue.put((item, arrived))
+        """Queue a committed result (``arrived``: when its message was read); waits while the queue is full.
+
+        Raises:
+            RunFailed: a sink failed (the emitting task ended): the run stops taking messages.
+        """
+        await self._put((item, arrived))
 
     async def finish(self) -> None:
         """Emit everything queued, then stop the task; raises what a sink raised."""
-        await self.queue.put((_DONE, 0.0))
+        await self._put((_DONE, 0.0))
         if self._task is not None:
             await self._task
+
+    async def _put(self, pair: tuple[Any, float]) -> None:
+        task = self._task
+        if task is not None and task.done():
+            task.result()
+        if not self.queue.full() or task is None:
+            await self.queue.put(pair)
+            return
+        putting = asyncio.ensure_future(self.queue.put(pair))
+        await asyncio.wait({putting, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not putting.done():  # the task ended while the queue was full: nothing will take from it again
+            putting.cancel()
+            task.result()
 
     async def abort(self) -> None:
         """Stop at once (a bug elsewhere stopped the run); what is queued stays committed, not marked emitted."""
@@ -113,12 +128,18 @@ class Emitter:
         emitted = self.ctx.emitted([item.row_id for item in resumed]) if resumed else set()
         self.counts.already_emitted += len(emitted)
         pending = [item for item in resumed if item.row_id not in emitted]
-        for _, sink in self.sinks:
+        for name, sink in self.sinks:
             held = await invoke(sink.holds, [item.row_id for item in pending]) if pending else set()
             self.counts.held_by_sinks += len(held)
             out = fresh + [item for item in pending if item.row_id not in held]
             if out:
-                await invoke(sink.emit, out)
+                try:
+                    await invoke(sink.emit, out)
+                except Exception as exc:  # the run stops; these results are committed, not marked emitted
+                    raise RunFailed(
+                        f"streaming sink '{name}' failed to emit {len(out)} result(s): {type(exc).__name__}: {exc}; "
+                        "they are committed but not marked emitted: resume the run to emit them"
+                    ) from exc
         self.ctx.mark_emitted([i for i in ids if i not in emitted])
         self.counts.seconds_in_sinks += time.perf_counter() - started
         if self.ack is not None:
