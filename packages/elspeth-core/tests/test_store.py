@@ -236,7 +236,7 @@ def test_the_cache_refuses_a_run_store_and_a_table_called_meta_that_is_someone_e
     begin(store)
     store.close()
     before = digest(store_path)
-    with pytest.raises(ElspethError, match=r"is an Elspeth run store with tables meta, rows, runs, totals, not an"):
+    with pytest.raises(ElspethError, match=r"is an Elspeth run store with tables emitted, meta, rows, runs, totals, not an"):
         CacheFile(store_path)
     assert digest(store_path) == before
 
