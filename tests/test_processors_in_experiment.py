@@ -52,7 +52,7 @@ def test_pii_redaction_runs_before_the_prompt_and_a_later_failure_keeps_the_reda
     trail = [json.loads(line) for line in (output / "audit.jsonl").read_text("utf-8").splitlines()]
     prompts = {e["row_id"]: e["user"] for e in trail if e["event"] == "request"}
     assert prompts == {"a": "write to [EMAIL] (age 34)", "c": "call [PHONE] (age 51)"}
-    summary = result.metadata.extra["processor"]
+    summary = result.metadata.to_dict()["processor"]
     found = summary["pii_redaction"]["found"]
     assert (found["email"], found["card"], found["phone"]) == (2, 1, 1)
     assert summary["schema_validation"] == {"checked": 3, "failed": 1}

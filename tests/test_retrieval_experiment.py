@@ -44,7 +44,7 @@ def test_the_prompt_sent_to_the_llm_holds_the_retrieved_passage(
         "q1": "Context:\nRefunds are paid within five working days.\n\nQuestion: How long do refunds take?",
         "q2": "Context:\nShipping is free for orders over 50 euros.\n\nQuestion: Is shipping free?",
     }
-    assert result.metadata.extra["utility"]["retrieval"]["queries"] == 2
+    assert result.metadata.to_dict()["utility"]["retrieval"]["queries"] == 2
 
 
 def test_without_retrieval_the_context_field_is_reported_before_any_call(

@@ -148,7 +148,7 @@ orchestrator: rows
     registry = make_registry("elspeth_azure_blob.plugin")
     result = run_settings(load_settings_text(settings, base_dir=tmp_path), registry)
     assert [r.row_id for r in result.records] == ["a", "c"]
-    assert result.metadata.extra["datasource"]["csv_blob"] == {
+    assert result.metadata.to_dict()["datasource"]["csv_blob"] == {
         "encoding": "utf-8-sig",
         "skipped": [{"line": 3, "reason": "expected 2 fields, found 3"}],
         "skipped_count": 1,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from elspeth import PluginContext, RunResult
+from elspeth import Artifact, PluginContext, RunResult
 from elspeth.config import load_settings
 from elspeth.discovery import PluginSource
 from elspeth.engine import run_settings
@@ -108,7 +108,7 @@ def test_every_artifact_of_a_real_run_is_uploaded_with_run_id_and_security_level
     assert verify_bundle(out / "signed", SIGNING_KEY.encode()).ok
 
     # the run lists the blobs by URL after the local files, so the CLI's "wrote:" shows them
-    listed = [a["path"] for a in result.metadata.extra["artifacts"]]
+    listed = [a["path"] for a in result.metadata.to_dict()["artifacts"]]
     blobs = [p for p in listed if p.startswith("http://127.0.0.1:")]
     assert [p.split(f"/{container}/", 1)[1] for p in blobs] == [
         "r/results.jsonl",
@@ -144,11 +144,11 @@ def test_a_reported_file_outside_the_output_folder_is_named(
     outside = tmp_path / "elsewhere.csv"
     outside.write_text("x\n", encoding="utf-8")
     result = sample_run_result()
-    result.metadata.extra["artifacts"] = [{"path": str(outside), "media_type": "text/csv", "sink": "csv"}]
+    result.metadata.artifacts = [Artifact(outside, "text/csv", "csv")]
     sink = AzureBlobSink(AzureBlobSink.Options(container=container, connection_string_env="TEST_AZURITE_CONNECTION"))
     with pytest.raises(BlobError, match=r"a sink of this run wrote .*elsewhere\.csv, outside the output folder"):
         sink.write(result, plugin_context)
-    result.metadata.extra["artifacts"] = [{"path": str(plugin_context.output_dir / "gone.csv")}]
+    result.metadata.artifacts = [Artifact(plugin_context.output_dir / "gone.csv", "text/csv", "csv")]
     with pytest.raises(BlobError, match=r"reported .*gone\.csv as written, but it is not there to upload"):
         sink.write(result, plugin_context)
     assert blob_names(service, container) == []  # nothing goes up when the set of files is wrong
@@ -161,9 +161,14 @@ def test_a_blob_already_uploaded_by_another_sink_is_not_uploaded_again(
     out.mkdir(parents=True)
     (out / "results.csv").write_text("row_id\nx\n", encoding="utf-8")
     result = sample_run_result()
-    result.metadata.extra["artifacts"] = [
-        {"path": str(out / "results.csv"), "sink": "csv"},
-        {"path": "https://other.blob.core.windows.net/c/r/results.jsonl", "sink": "azure_blob"},
+    result.metadata.artifacts = [
+        Artifact(out / "results.csv", "text/csv", "csv"),
+        Artifact(
+            Path("c/r/results.jsonl"),
+            "application/jsonl",
+            "azure_blob",
+            "https://other.blob.core.windows.net/c/r/results.jsonl",
+        ),
     ]
     sink = AzureBlobSink(
         AzureBlobSink.Options(container=container, prefix="x/", connection_string_env="TEST_AZURITE_CONNECTION")

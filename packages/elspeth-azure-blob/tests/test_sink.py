@@ -90,7 +90,7 @@ class TestAzureBlobSinkContract(SinkContract):
             f"output_dir: {json.dumps(str(plugin_context.output_dir))}\n"
         )
         result = run_settings(load_settings_text(text, base_dir=base), self.registry("datasources"))
-        listed = result.metadata.extra["artifacts"]
+        listed = result.metadata.to_dict()["artifacts"]
         assert [a["path"].rsplit("/", 1)[1] for a in listed] == ["results.jsonl", "summary.json", "manifest.json"]
         assert all(self.remote_artifact_exists(a["path"]) for a in listed)
 
@@ -99,7 +99,7 @@ def test_uploads_results_summary_and_manifest_under_the_run_prefix_with_metadata
     service: Any, container: str, azure_env: dict[str, str], plugin_context: PluginContext
 ) -> None:
     result = sample_run_result("first", records=3, failures=1)
-    result.metadata.extra["security_level"] = "OFFICIAL_SENSITIVE"
+    result.metadata.security_level = "OFFICIAL_SENSITIVE"
     build(container=container, connection_string_env="TEST_AZURITE_CONNECTION").write(result, plugin_context)
 
     names = sorted(b.name for b in service.get_container_client(container).list_blobs())

@@ -129,7 +129,7 @@ def test_a_run_records_every_row_and_writes_its_sinks(
     used = {(p["domain"], p["name"]): p["distribution"] for p in meta.plugins}
     assert used[("llm_client", "counting")] == "test-plugins"
     assert used[("datasource", "csv")] == "elspeth-core"
-    (artifact,) = meta.extra["artifacts"]
+    (artifact,) = meta.to_dict()["artifacts"]
     assert artifact["sink"] == "jsonl"
     assert artifact["media_type"] == "application/jsonl"
     lines = Path(artifact["path"]).read_text(encoding="utf-8").splitlines()
@@ -240,15 +240,15 @@ def test_an_orchestrator_that_raises_is_a_run_failure_naming_it(
 
 
 def test_reported_artifacts_splits_local_files_from_uploads_and_lists_each_once(tmp_path: Path) -> None:
-    from elspeth import RunMetadata, RunResult, reported_artifacts
+    from elspeth import Artifact, RunMetadata, RunResult, reported_artifacts
 
     (tmp_path / "a.csv").write_text("x", encoding="utf-8")
     listed = [
-        {"path": str(tmp_path / "a.csv"), "sink": "csv"},
-        {"path": "https://acct.blob.example/c/run/a.csv", "sink": "azure_blob"},
-        str(tmp_path / "sub" / ".." / "a.csv"),  # the same file, written another way
+        Artifact(tmp_path / "a.csv", "text/csv", "csv"),
+        Artifact(Path("c/run/a.csv"), "text/csv", "azure_blob", url="https://acct.blob.example/c/run/a.csv"),
+        Artifact(tmp_path / "sub" / ".." / "a.csv", "text/csv", "signed"),  # the same file, written another way
     ]
-    result = RunResult([], [], {}, RunMetadata("r", "n", "o", extra={"artifacts": listed}))
+    result = RunResult([], [], {}, RunMetadata("r", "n", "o", artifacts=listed))
     local, remote = reported_artifacts(result)
     assert local == [(tmp_path / "a.csv").resolve()]
     assert remote == ["https://acct.blob.example/c/run/a.csv"]

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from elspeth import LLMPipeline, LLMRequest, LLMResponse, Usage
+from elspeth.datatypes import Row
 from elspeth.llm_errors import LLMCallFailed, LLMRateLimited
 from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import run_rows
 from elspeth.orchestration.stall import reply_started
-from elspeth.types import Row
 
 
 class Counting:

@@ -107,10 +107,7 @@ def test_a_raising_observer_leaves_the_others_and_the_wrapper_running(
     assert calls[0] == "wrapper before"
     assert calls[-1] == "wrapper after"
     assert {"first", "plain", "last", "specname"} <= set(calls)
-    assert (
-        "run_finished observer elspeth-faulty:faulty raised RuntimeError: observer bug"
-        in (result.metadata.extra["warnings"])
-    )
+    assert "run_finished observer elspeth-faulty:faulty raised RuntimeError: observer bug" in (result.metadata.warnings)
 
 
 def test_a_raising_wrapper_is_a_warning_naming_its_plugin(
@@ -125,9 +122,7 @@ def test_a_raising_wrapper_is_a_warning_naming_its_plugin(
     result = run_settings(write_settings(NO_LLM, DATA), make_registry(bad))
 
     assert [r.row_id for r in result.records] == ["a"]
-    assert result.metadata.extra["warnings"] == [
-        "row_finished observer elspeth-badwrap:badwrap raised ValueError: wrapper bug"
-    ]
+    assert result.metadata.warnings == ["row_finished observer elspeth-badwrap:badwrap raised ValueError: wrapper bug"]
 
 
 def _sink(name: str) -> type:

@@ -125,7 +125,8 @@ def test_an_observer_that_raises_becomes_a_warning_in_the_metadata(
     faulty = PluginSource("faulty", "elspeth-faulty", "0.1", plugin_module("faulty", **{hook_name: hookimpl(explode)}))
     result = run_settings(write_settings(NO_LLM, DATA), make_registry(faulty, observer(events)))
     assert [r.row_id for r in result.records] == ["a", "b", "c"]
-    warnings = result.metadata.extra["warnings"]
+    warnings = result.metadata.warnings
+    assert result.metadata.to_dict()["warnings"] == warnings
     expected = f"{hook_name} observer elspeth-faulty:faulty raised RuntimeError: {hook_name} observer bug"
     assert expected in warnings
     assert [name for name, _ in events].count(hook_name) == (3 if hook_name == "row_finished" else 1)
@@ -135,4 +136,5 @@ def test_a_run_without_observer_problems_has_no_warnings(
     write_settings: WriteSettings, run_settings: RunSettings, make_registry: MakeRegistry
 ) -> None:
     result = run_settings(write_settings(NO_LLM, DATA), make_registry())
-    assert "warnings" not in result.metadata.extra
+    assert result.metadata.warnings == []
+    assert "warnings" not in result.metadata.to_dict()

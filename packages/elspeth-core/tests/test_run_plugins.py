@@ -181,8 +181,9 @@ def test_every_domain_takes_part_in_a_run(
     assert (failure.row_id, failure.stage) == ("b", "processor")
     assert failure.error == "ValueError: cannot shout 'bad'"
     assert EVENTS == ["open", "acquire a", "acquire c", "close"]
-    assert result.metadata.extra["cost"] == {"total": 0.5}
-    assert result.metadata.extra["utility"] == {"notebook": {"opened": True}}
+    assert result.metadata.cost == result.metadata.to_dict()["cost"] == {"total": 0.5}
+    assert result.metadata.summaries["utility"] == {"notebook": {"opened": True}}
+    assert result.metadata.to_dict()["utility"] == {"notebook": {"opened": True}}
     used = {(p["domain"], p["name"]) for p in result.metadata.plugins}
     assert {("processor", "shout"), ("llm_middleware", "suffix"), ("rate_limiter", "counting")} <= used
     assert {("cost_tracker", "flat"), ("utility", "notebook")} <= used

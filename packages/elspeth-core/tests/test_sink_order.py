@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -106,3 +107,53 @@ def test_the_engine_writes_sinks_in_the_declared_order(
     result = run_settings(write_settings(text, {"data.csv": "a\n1\n"}), make_registry(PLUGINS))
     assert WROTE == ["pack", "seal"]
     assert [a["sink"] for a in result.metadata.to_dict()["artifacts"]] == ["jsonl"]
+
+
+class Tick(Pack):
+    """Writes after tock."""
+
+    name = "tick"
+    after: ClassVar[tuple[str, ...]] = ("tock",)
+
+
+class Tock(Pack):
+    """Writes after tick (and after a sink no run has): with tick, a cycle."""
+
+    name = "tock"
+    after: ClassVar[tuple[str, ...]] = ("tick", "nobody")
+
+
+def _register_cycle(register: Any) -> None:
+    register(Tick)
+    register(Tock)
+
+
+_register_cycle.__name__ = "register_sinks"
+CYCLE = plugin_module("sink_cycle_plugins", hookimpl(_register_cycle))
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_sinks_whose_after_form_a_cycle_make_the_cli_exit_2_naming_both(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_registry: MakeRegistry
+) -> None:
+    from typer.testing import CliRunner
+
+    from elspeth import cli
+
+    (tmp_path / "data.csv").write_text("a\n1\n", encoding="utf-8")
+    text = SETTINGS.replace("SINKS", "csv\n  - tick\n  - tock")
+    (tmp_path / "settings.yaml").write_text(text.replace("name: order-test", "name: cycle"), encoding="utf-8")
+    monkeypatch.setattr(cli, "_registry", lambda: make_registry(CYCLE))
+    monkeypatch.chdir(tmp_path)
+    WROTE.clear()
+    args = [command, "settings.yaml"] + (["--no-progress"] if command == "run" else [])
+    result = CliRunner().invoke(cli.app, args)
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 2, output
+    assert "cycle" in output
+    assert "sinks[1] (tick, after=('tock',))" in output
+    assert "sinks[2] (tock, after=('tick', 'nobody'))" in output
+    assert "sinks[0]" not in output, "the csv sink takes no part in the cycle"
+    assert "Traceback" not in output
+    assert WROTE == [], "no sink wrote"
+    assert not (tmp_path / "output").exists(), "a bad settings file leaves nothing behind: no store, no output"

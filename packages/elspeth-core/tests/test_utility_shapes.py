@@ -8,7 +8,7 @@ import pytest
 
 from elspeth import protocols
 from elspeth.cache import ResponseCache
-from elspeth.engine import _run_cache
+from elspeth.planning import run_cache
 from elspeth.resume import RunOptions
 
 
@@ -35,6 +35,6 @@ def test_the_builtins_are_what_they_declare() -> None:
 def test_the_runs_cache_is_the_first_response_cache_unless_no_cache() -> None:
     first, second = ResponseCache(ResponseCache.Options()), ResponseCache(ResponseCache.Options())
     utilities: list[Any] = [HalfCache(), object(), first, second]
-    assert _run_cache(utilities, RunOptions()) is first
-    assert _run_cache(utilities, RunOptions(use_cache=False)) is None
-    assert _run_cache([HalfCache()], RunOptions()) is None
+    assert run_cache(utilities, RunOptions()) is first
+    assert run_cache(utilities, RunOptions(use_cache=False)) is None
+    assert run_cache([HalfCache()], RunOptions()) is None

@@ -50,7 +50,7 @@ def test_adaptive_settles_near_an_enforced_capacity_with_few_429s(
     rate = (len(settled) - 1) / (settled[-1] - settled[0])
     assert 0.9 * N <= rate <= 1.02 * N, f"settled at {rate:.1f} calls/s against a capacity of {N}"
 
-    [lane] = result.metadata.extra["rate_limiter"]["adaptive"].values()
+    [lane] = result.metadata.to_dict()["rate_limiter"]["adaptive"].values()
     events = [h["event"] for h in lane["history"]]
     assert events[0] == "start"
     assert "slow start: doubled" in events

@@ -53,7 +53,7 @@ def test_a_run_records_the_limiters_history_and_the_health_summary(
 
     assert [f.error for f in result.failures] == []
     assert len(result.records) == 12
-    lanes = result.metadata.extra["rate_limiter"]["adaptive"]
+    lanes = result.metadata.to_dict()["rate_limiter"]["adaptive"]
     [(lane, state)] = lanes.items()
     assert lane.startswith(f"{keyed_server.openai_base_url}|key-"), "the lane is not per endpoint and key"
     assert api_key not in json.dumps(lanes)
@@ -61,7 +61,7 @@ def test_a_run_records_the_limiters_history_and_the_health_summary(
     assert events[0] == "start"
     assert "429 (retry after 0.1 s)" in events
     assert state["cuts"] >= 1
-    health = result.metadata.extra["llm_middleware"]["health_monitor"]
+    health = result.metadata.to_dict()["llm_middleware"]["health_monitor"]
     assert (health["requests"], health["successes"], health["failures"], health["in_flight"]) == (12, 12, 0, 0)
     assert health["retries"] == 2
     assert health["latency_s"]["p50"] >= 0.02

@@ -151,7 +151,7 @@ def test_a_retryable_error_is_tried_max_attempts_times_with_every_attempt_record
 def test_metadata_totals_tokens_cost_and_timings(run: Any) -> None:
     cost = {"plugin": "price_table", "options": {"prices": {"*": {"input": 1000, "output": 2000}}}}
     result = run(settings(cost_tracker=cost), rows=5)
-    extra = result.metadata.extra
+    extra = result.metadata.to_dict()
     prompt = sum(r.metrics["prompt_tokens"] for r in result.records)
     completion = sum(r.metrics["completion_tokens"] for r in result.records)
     assert extra["tokens"] == {"prompt": prompt, "completion": completion, "total": prompt + completion}
@@ -262,7 +262,7 @@ def test_the_response_cache_answers_a_second_run_for_nothing(run: Any) -> None:
     assert not any(r.metrics.get("cached") for r in first.records)
 
     second = run(cached, rows=4)
-    extra = second.metadata.extra
+    extra = second.metadata.to_dict()
     assert (extra["llm_calls"], extra["cache_hits"]) == (0, 4), "a cache hit is not an LLM call"
     assert extra["cost_total"] == 0
     assert extra["tokens"]["total"] == 0, "tokens count what was sent to the LLM in this run"
@@ -272,7 +272,7 @@ def test_the_response_cache_answers_a_second_run_for_nothing(run: Any) -> None:
 
     # two new rows: only they are called and paid for
     third = run(cached, rows=6)
-    extra = third.metadata.extra
+    extra = third.metadata.to_dict()
     assert (extra["llm_calls"], extra["cache_hits"]) == (2, 4)
     live = [r for r in third.records if not r.metrics.get("cached")]
     assert [r.row_id for r in live] == ["r0004", "r0005"]
@@ -284,7 +284,7 @@ def test_a_rate_limiter_is_asked_before_every_call(run: Any) -> None:
     limiter = {"plugin": "fixed_window", "options": {"requests": 1, "per_seconds": 0.2}}
     result = run(settings(rate_limiter=limiter, concurrency=4), rows=4)
     assert len(result.records) == 4
-    assert result.metadata.extra["rate_limiter"]["fixed_window"]["waited_s"] > 0
+    assert result.metadata.to_dict()["rate_limiter"]["fixed_window"]["waited_s"] > 0
 
 
 # ---- personal data, failures' outputs and sub-plugin summaries ---------------------------------------
@@ -371,7 +371,7 @@ def test_every_processor_and_post_processor_summary_reaches_the_metadata_even_wh
     ]
     result = run(settings({"post_processors": post}, llm=llm, processors=processors), data=data)
     assert [r.outputs["response"] for r in result.records] == ["call [PHONE] or mail [EMAIL]"] * 2
-    extra = result.metadata.extra
+    extra = result.metadata.to_dict()
     found = {key: summary["found"] for key, summary in extra["processor"].items()}
     assert found == {"pii_redaction[0]": {"email": 1}, "pii_redaction[1]": {"card": 1}}
     found = {key: summary["found"] for key, summary in extra["post_processors"].items()}

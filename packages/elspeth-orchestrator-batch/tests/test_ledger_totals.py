@@ -55,7 +55,7 @@ def test_a_batch_run_resumed_after_its_sink_failed_reports_every_llm_call(tmp_pa
     finally:
         store.close()
     _, result = run(path, resume=failed["run_id"])
-    meta = result.metadata.extra
+    meta = result.metadata.to_dict()
     assert meta["resumed_rows"] == 30
     assert meta["llm_calls"] == 30, "every row was sent once, in the first attempt"
     assert meta["totals"]["llm_calls"] == 30

@@ -28,7 +28,7 @@ def test_a_budget_stops_the_run_cleanly_keeping_finished_rows(tmp_path):
     assert meta.status == "stopped"
     assert meta.to_dict()["stop_reason"].startswith("budget of 0.2 USD reached")
     assert meta.outcome.reason == meta.outcome.stop_reason == meta.to_dict()["stop_reason"]
-    assert meta.extra["cost"]["budget_reached"] is True
+    assert meta.to_dict()["cost"]["budget_reached"] is True
     done = len(result.records)
     assert 0 < done < 40
     experiments = result.aggregates["experiments"]

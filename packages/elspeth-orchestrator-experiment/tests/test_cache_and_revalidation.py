@@ -52,7 +52,7 @@ def _fresh_log() -> Iterator[None]:
 
 
 def _cache_summary(result: Any) -> dict[str, Any]:
-    return dict(result.metadata.extra["utility"]["response_cache"])
+    return dict(result.metadata.to_dict()["utility"]["response_cache"])
 
 
 def test_a_re_ask_is_live_and_only_the_accepted_answer_is_kept(run_suite: Any) -> None:

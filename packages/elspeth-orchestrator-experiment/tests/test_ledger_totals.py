@@ -90,13 +90,13 @@ def test_a_resumed_6000_row_suite_without_a_cost_tracker_counts_every_llm_call(t
     assert first.metadata.status == "interrupted"
     first_calls = InterruptingClient.calls
     assert 4000 <= first_calls < 2 * rows
-    assert first.metadata.extra["totals"]["llm_calls"] == first_calls
+    assert first.metadata.to_dict()["totals"]["llm_calls"] == first_calls
 
     InterruptingClient.stop_at = None
     _, last = run(path, registry, resume=run_id)
     assert last.metadata.status == "completed"
     assert InterruptingClient.calls == 2 * rows, "each row once per experiment over both attempts"
-    totals = last.metadata.extra["totals"]
+    totals = last.metadata.to_dict()["totals"]
     assert totals["llm_calls"] == 2 * rows
     assert (totals["prompt_tokens"], totals["completion_tokens"]) == (3 * 2 * rows, 2 * 2 * rows)
     store = RunStore.open(tmp_path / "output" / "elspeth-runs.sqlite", create=False)

@@ -163,10 +163,10 @@ def test_resume_sends_no_finished_row_again_and_the_budget_covers_every_attempt(
     assert sorted((x["experiment"], x["row_id"]) for x in lines) == sorted(
         (g, f"r{i}") for g in ("a", "b") for i in range(30)
     )
-    assert last.metadata.extra["resumed_rows"] == after_second
-    cost = last.metadata.extra["cost"]
+    assert last.metadata.to_dict()["resumed_rows"] == after_second
+    cost = last.metadata.to_dict()["cost"]
     assert (cost["total_cost"], cost["calls"], cost["tokens"]["prompt"]) == (30.0, 60, 180)
-    assert last.metadata.extra["totals"]["cost"] == 30.0
+    assert last.metadata.to_dict()["totals"]["cost"] == 30.0
     store = store_of(path)
     try:
         assert store.totals(run_id).cost == 30.0
@@ -271,7 +271,7 @@ def test_a_cached_rerun_makes_no_llm_call_and_marks_its_answers(tmp_path, regist
     assert CountingClient.calls == []
     assert all(r.metrics["cached"] for r in again.records)
     assert all(r.metrics.get("cost", 0) == 0 for r in again.records)
-    assert again.metadata.extra["utility"]["response_cache"] == {"hits": 10, "misses": 0}
+    assert again.metadata.to_dict()["utility"]["response_cache"] == {"hits": 10, "misses": 0}
     _, live = run(path, registry, use_cache=False)
     assert len(CountingClient.calls) == 10
     assert not any(r.metrics.get("cached") for r in live.records)

@@ -86,4 +86,4 @@ def test_rows_restored_on_resume_feed_the_early_stop(tmp_path: Path) -> None:
     assert exp["early_stop"]["row_id"] == "r4"
     assert exp["early_stop"]["rows_observed"] == 5
     assert (exp["succeeded"], exp["not_run"]) == (5, 5)
-    assert resumed.metadata.extra["resumed_rows"] == 4
+    assert resumed.metadata.to_dict()["resumed_rows"] == 4

@@ -130,8 +130,8 @@ def test_an_unknown_level_in_the_file_names_its_place(tmp_path):
 def test_the_level_is_recorded_in_the_metadata_and_on_every_artifact(tmp_path):
     loaded = write(tmp_path, source_level="OFFICIAL_SENSITIVE", mw_level="PROTECTED", sink_level="PROTECTED")
     result = run_settings(loaded, load_registry(environ={}))
-    assert result.metadata.extra["security_level"] == "OFFICIAL_SENSITIVE"
-    artifacts = result.metadata.extra["artifacts"]
+    assert result.metadata.to_dict()["security_level"] == "OFFICIAL_SENSITIVE"
+    artifacts = result.metadata.to_dict()["artifacts"]
     assert [a["sink"] for a in artifacts] == ["jsonl", "json"]
     assert {a["security_level"] for a in artifacts} == {"OFFICIAL_SENSITIVE"}
     summary = json.loads((tmp_path / "output" / "summary.json").read_text())

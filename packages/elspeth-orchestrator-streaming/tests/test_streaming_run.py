@@ -100,7 +100,7 @@ def test_files_rotate_by_size(write_settings: WriteSettings, registry: Registry,
     assert len(files) > 3, "a file is closed once it holds rotate_bytes and the next one begins"
     assert all(f.stat().st_size < 2000 + 256 * 400 for f in files)
     assert len(results(tmp_path / "output/stream")) == 100
-    listed = [a["path"] for a in result.metadata.extra["artifacts"]]
+    listed = [str(a.path) for a in result.metadata.artifacts or []]
     assert listed == [str(f) for f in files], "every file is listed as an artifact of the run"
 
 

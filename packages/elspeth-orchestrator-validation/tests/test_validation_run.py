@@ -197,7 +197,7 @@ def test_rejects_path_lists_each_rejected_row_with_its_rule_and_reason(run: Any,
     ]
     assert rejects[3]["reason"] == "'id' value '1' repeats that of row 1"
     assert rejects[4]["email"] == '\'=HYPERLINK("x")', "a formula is neutralised"
-    listed = [a["path"] for a in result.metadata.extra["artifacts"]]
+    listed = [a["path"] for a in result.metadata.to_dict()["artifacts"]]
     assert str(tmp_path / "output/rejects/people.csv") in listed
     assert str(tmp_path / "output/valid.csv") in listed
     assert not [p for p in (tmp_path / "output/rejects").iterdir() if p.name.startswith(".")]

@@ -248,8 +248,8 @@ def test_a_run_sends_no_personal_data_and_reports_counts(
     notes = [r.inputs["note"] for r in result.records]
     assert notes[0].split()[1] == notes[1].split()[0]  # one person, one token, in every row
     assert all("@" not in n and "0412" not in n for n in notes)
-    assert result.metadata.extra["processor"]["pii_redaction"]["found"]["email"] == 2
-    assert result.metadata.extra["processor"]["pii_redaction"]["found"]["phone"] == 1
+    assert result.metadata.to_dict()["processor"]["pii_redaction"]["found"]["email"] == 2
+    assert result.metadata.to_dict()["processor"]["pii_redaction"]["found"]["phone"] == 1
 
 
 def test_a_run_whose_salt_is_missing_fails_the_checks(

@@ -233,7 +233,7 @@ def test_processors_run_in_order_and_a_failing_row_is_recorded_with_the_reason(
     assert failure.error == (
         "SchemaViolation: row does not match the schema: field 'age': 12 is less than the minimum of 18 (rule: minimum)"
     )
-    assert result.metadata.extra["processor"] == {
+    assert result.metadata.to_dict()["processor"] == {
         "text_cleaning": {"rows_changed": 1},
         "schema_validation": {"checked": 2, "failed": 1},
     }
@@ -286,7 +286,7 @@ def test_a_processor_listed_twice_keeps_both_summaries(
     )
     path = write_settings(text, {"data.csv": "id,a,b\n1, x ,y\n2,x, y \n3, x , y \n"})
     result = run_settings(path)
-    assert result.metadata.extra["processor"] == {
+    assert result.metadata.to_dict()["processor"] == {
         "text_cleaning[0]": {"rows_changed": 2},
         "schema_validation": {"checked": 3, "failed": 0},
         "text_cleaning[2]": {"rows_changed": 2},

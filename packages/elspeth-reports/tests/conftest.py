@@ -167,11 +167,9 @@ def make_experiment_result(names: tuple[str, ...] = ("baseline", "strict", "loos
         succeeded=len(records),
         failed=len(failures),
         outcome=RunOutcome("stopped", "early stop by threshold (variant)"),
-        extra={
-            "security_level": "OFFICIAL",
-            "experiments": list(names),
-            "cost": {"currency": "USD", "total_cost": 0.0072, "calls": 37, "tokens": {"prompt": 3042}},
-        },
+        extra={"experiments": list(names)},
+        security_level="OFFICIAL",
+        cost={"currency": "USD", "total_cost": 0.0072, "calls": 37, "tokens": {"prompt": 3042}},
     )
     return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
 

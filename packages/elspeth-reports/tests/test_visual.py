@@ -57,7 +57,7 @@ def evil_result(make_result: Any) -> RunResult:
     failure = result.failures[0]
     failure.error, failure.stage, failure.row_id = EVIL, f"llm {EVIL}", f"r {EVIL}"
     result.metadata.name = f"run {EVIL}"
-    result.metadata.extra["security_level"] = EVIL
+    result.metadata.security_level = EVIL
     for comp in result.aggregates["comparisons"].values():
         for plugin in comp.values():
             plugin["criteria"] = {EVIL: plugin["criteria"]["default"]}

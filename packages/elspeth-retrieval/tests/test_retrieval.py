@@ -308,7 +308,7 @@ def test_in_a_run_every_row_gets_context_and_the_metadata_says_what_was_indexed(
     assert a.inputs["context"] == CORPUS["cats.md"]
     assert [s["id"] for s in a.inputs["context_sources"]] == ["cats.md"]
     assert (b.inputs["context"], b.inputs["context_sources"]) == ("", [])
-    summary = result.metadata.extra["utility"]["retrieval"]
+    summary = result.metadata.to_dict()["utility"]["retrieval"]
     assert (summary["passages"], summary["index"], summary["queries"], summary["no_match"]) == (6, "built", 2, 1)
     assert (path.parent / "output" / "retrieval-index.sqlite").is_file()
 

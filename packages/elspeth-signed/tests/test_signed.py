@@ -132,7 +132,7 @@ def test_earlier_sinks_artifacts_from_metadata_are_listed(plugin_context: Plugin
     out.mkdir(parents=True)
     (out / "results.csv").write_text("row_id\nx\n", encoding="utf-8")
     result = sample_run_result()
-    result.metadata.extra["artifacts"] = [str(out / "results.csv")]
+    result.metadata.artifacts = [Artifact(out / "results.csv", "text/csv", "csv")]
     bundle = write(plugin_context, result)
     assert [f["path"] for f in manifest_of(bundle)["files"]] == ["results.csv", *BUNDLE]
     assert verify_bundle(bundle, KEY.encode()).ok
@@ -142,7 +142,7 @@ def test_earlier_sinks_artifacts_from_metadata_are_listed(plugin_context: Plugin
 
 def test_include_run_artifacts_false_lists_only_the_bundle(plugin_context: PluginContext) -> None:
     result = sample_run_result()
-    result.metadata.extra["artifacts"] = [str(plugin_context.output_dir / "not-even-there.csv")]
+    result.metadata.artifacts = [Artifact(plugin_context.output_dir / "not-even-there.csv", "text/csv", "csv")]
     bundle = write(plugin_context, result, include_run_artifacts=False, files=["*.csv"])
     assert [f["path"] for f in manifest_of(bundle)["files"]] == BUNDLE
 
@@ -153,7 +153,7 @@ def test_an_artifact_outside_the_output_folder_is_refused_by_name(
     outside = tmp_path / "elsewhere.csv"
     outside.write_text("x\n", encoding="utf-8")
     result = sample_run_result()
-    result.metadata.extra["artifacts"] = [str(outside)]
+    result.metadata.artifacts = [Artifact(outside, "text/csv", "csv")]
     with pytest.raises(ElspethError, match=r"an earlier sink wrote .*elsewhere\.csv, outside the output folder"):
         write(plugin_context, result)
 
@@ -195,7 +195,7 @@ def test_a_real_run_signs_the_csv_sinks_file_through_a_glob(
     bundle = path.parent / "output" / "signed"
     assert [f["path"] for f in manifest_of(bundle)["files"]] == ["results.csv", *BUNDLE]  # listed once
     assert verify_bundle(bundle, KEY.encode()).ok
-    assert str(bundle / "manifest.json") in [a["path"] for a in result.metadata.extra["artifacts"]]
+    assert str(bundle / "manifest.json") in [a["path"] for a in result.metadata.to_dict()["artifacts"]]
 
 
 def test_a_real_run_lists_what_earlier_sinks_wrote_without_any_glob(
@@ -375,7 +375,7 @@ def test_signed_listed_before_csv_still_signs_the_csv_and_tampering_is_found(
     out = path.parent / "output"
     bundle = out / "signed"
     assert [f["path"] for f in manifest_of(bundle)["files"]] == ["results.csv", *BUNDLE]
-    written = [Path(a["path"]).name for a in result.metadata.extra["artifacts"]]
+    written = [Path(a["path"]).name for a in result.metadata.to_dict()["artifacts"]]
     assert written[0] == "results.csv"  # written first, whatever the settings' order
     assert verify_bundle(bundle, KEY.encode()).ok
     (out / "results.csv").write_text("row_id,text\na,forged\n", encoding="utf-8")
@@ -412,7 +412,8 @@ def test_a_remote_artifact_is_not_listed_and_is_named_in_a_warning(
 ) -> None:
     result = sample_run_result()
     url = "https://acct.blob.core.windows.net/results/run-first/results.jsonl"
-    result.metadata.extra["artifacts"] = [{"path": url, "media_type": "application/jsonl", "sink": "azure_blob"}]
+    blob = Artifact(Path("results/run-first/results.jsonl"), "application/jsonl", "azure_blob", url)
+    result.metadata.artifacts = [blob]
     bundle = write(plugin_context, result)
     assert [f["path"] for f in manifest_of(bundle)["files"]] == BUNDLE
     assert f"{url} is not a local file; it is not listed in the manifest" in caplog.text
@@ -449,7 +450,7 @@ def test_the_security_level_is_in_the_manifest_and_covered_by_the_signature(
 
 def test_the_level_comes_from_the_run_metadata_or_the_context(plugin_context: PluginContext) -> None:
     result = sample_run_result()
-    result.metadata.extra["security_level"] = "OFFICIAL_SENSITIVE"
+    result.metadata.security_level = "OFFICIAL_SENSITIVE"
     assert manifest_of(write(plugin_context, result, path="a"))["security_level"] == "OFFICIAL_SENSITIVE"
     plugin_context.security_level = "OFFICIAL"
     assert manifest_of(write(plugin_context, sample_run_result(), path="b"))["security_level"] == "OFFICIAL"

@@ -36,7 +36,7 @@ def test_an_intact_bundle_verifies_from_its_folder_or_the_output_folder(bundle: 
         assert done.exit_code == 0, done.output
         assert "OK " in done.stdout
         assert "signed/manifest.json: signature and 4 files verified" in done.stdout
-        level = sample_run_result().metadata.extra.get("security_level", "UNOFFICIAL")
+        level = sample_run_result().metadata.security_level or "UNOFFICIAL"
         assert f"(security level {level})" in done.stdout
 
 

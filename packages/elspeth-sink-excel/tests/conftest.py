@@ -90,6 +90,8 @@ def experiment_result() -> RunResult:
             {"domain": "sink", "name": "excel", "distribution": "elspeth-sink-excel", "version": "0.1.0"},
             {"domain": "llm_client", "name": "mock", "distribution": "elspeth-core", "version": "0.1.0"},
         ],
-        extra={"security_level": "OFFICIAL", "experiments": ["baseline", "variant"], "cost": {"total": 0.02}},
+        extra={"experiments": ["baseline", "variant"]},
+        security_level="OFFICIAL",
+        cost={"total": 0.02},
     )
     return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)

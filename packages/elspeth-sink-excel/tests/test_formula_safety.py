@@ -69,7 +69,8 @@ def payload_result() -> RunResult:
         name=PAYLOADS[0],
         orchestrator="experiment",
         plugins=[{"domain": "sink", "name": PAYLOADS[2], "distribution": PAYLOADS[3], "version": PAYLOADS[4]}],
-        extra={"security_level": PAYLOADS[5], "note": PAYLOADS[6]},
+        extra={"note": PAYLOADS[6]},
+        security_level=PAYLOADS[5],
     )
     return RunResult(records=records, failures=failures, aggregates=aggregates, metadata=metadata)
 

@@ -183,7 +183,7 @@ def test_the_run_lists_the_upload_by_url(write_settings, run_settings, make_regi
         {"in.csv": "id,text\\n1,hello\\n"},
     )
     result = run_settings(path, make_registry(elspeth_testing.plugin_module("uploads", register_sinks)))
-    (listed,) = result.metadata.extra["artifacts"]
+    (listed,) = result.metadata.to_dict()["artifacts"]
     assert listed["path"] == f"memory://bucket/{result.metadata.run_id}/results.txt"
 """,
     )

@@ -225,7 +225,7 @@ class AzureBlobSink:
             container = conn.client.get_container_client(opts.container)
             self._ensure_container(conn, container)
             prefix = self.blob_prefix(result)
-            level = str(result.metadata.extra.get("security_level") or ctx.security_level)
+            level = str(result.metadata.security_level or ctx.security_level)
             metadata = {**opts.metadata, "run_id": result.metadata.run_id, "security_level": level}
             with tempfile.TemporaryDirectory(prefix="elspeth-azure-blob-") as tmp:
                 items = self._collect(result, ctx, Path(tmp), prefix)
@@ -237,17 +237,7 @@ class AzureBlobSink:
                     if item.file is not None:
                         entry["file"] = item.file  # where it came from in the output folder
                     uploaded.append(entry)
-                manifest = {
-                    "run_id": result.metadata.run_id,
-                    "name": result.metadata.name,
-                    "security_level": level,
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "account_url": conn.account_url,
-                    "container": opts.container,
-                    "prefix": prefix,
-                    "blobs": uploaded,
-                }
-                body = to_json(manifest, indent=2) + "\n"
+                body = self._manifest(result, level, conn.account_url, prefix, uploaded)
                 manifest_item = _spool(iter([body]), Path(tmp), prefix + opts.manifest_name, "application/json")
                 self._upload(conn, container, manifest_item, metadata, ctx)
         artifacts = [
@@ -269,6 +259,22 @@ class AzureBlobSink:
             opts.container + "/" + prefix,
         )
         return artifacts
+
+    def _manifest(
+        self, result: RunResult, level: str, account_url: str, prefix: str, uploaded: list[dict[str, Any]]
+    ) -> str:
+        """The manifest blob's JSON text: the run, where its blobs are, and each blob's size and digest."""
+        manifest = {
+            "run_id": result.metadata.run_id,
+            "name": result.metadata.name,
+            "security_level": level,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "account_url": account_url,
+            "container": self.options.container,
+            "prefix": prefix,
+            "blobs": uploaded,
+        }
+        return to_json(manifest, indent=2) + "\n"
 
     def _ensure_container(self, conn: Connection, container: ContainerClient) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -330,7 +336,7 @@ class AzureBlobSink:
 
     @staticmethod
     def _run_artifacts(result: RunResult, root: Path) -> list[Path]:
-        """The local files the run's other sinks reported, as the engine lists them in ``metadata.extra``."""
+        """The local files the run's other sinks reported, as the engine lists them in ``metadata.artifacts``."""
         paths, _already_remote = reported_artifacts(result)  # a blob an earlier upload listed by its URL stays
         for path in paths:
             if not path.is_relative_to(root):

@@ -17,24 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import call as invoke
-from elspeth._sync import inline
-from elspeth._sync import iterate as iterate_rows
-from elspeth.errors import (
-    ConfigError,
-    ElspethError,
-    PluginError,
-    Problem,
-    ProcessorFailed,
-    RunFailed,
-    ValidationFailed,
-)
-from elspeth.files import DiskFull, disk_full, replace_file
-from elspeth.hookspecs import ControlRegistrar, HookspecAdder, Registrar, hookimpl, hookspec
-from elspeth.lazy import lazy_exports
-from elspeth.outcome import RunOutcome
-from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
-from elspeth.types import (
+from elspeth._sync import inline, invoke, iterate_rows
+from elspeth.datatypes import (
     Artifact,
     Failure,
     LLMRequest,
@@ -48,6 +32,22 @@ from elspeth.types import (
     flatten,
     reported_artifacts,
 )
+from elspeth.errors import (
+    ConfigError,
+    ElspethError,
+    PluginError,
+    Problem,
+    ProcessorFailed,
+    RunFailed,
+    ValidationFailed,
+)
+from elspeth.files import DiskFull, disk_full, replace_file
+from elspeth.hookspecs import hookimpl, hookspec
+from elspeth.lazy import lazy_exports
+from elspeth.outcome import RunOutcome
+from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
+from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
+from elspeth.totals import RunTotals
 
 if TYPE_CHECKING:
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
@@ -267,6 +267,7 @@ __all__ = [
     "RunMetadata",
     "RunOutcome",
     "RunResult",
+    "RunTotals",
     "SanitizeOptions",
     "Spend",
     "Spool",

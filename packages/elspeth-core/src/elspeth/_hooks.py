@@ -119,8 +119,8 @@ def _blame(caller: pluggy.HookCaller, exc: BaseException) -> str:
     return found
 
 
-def call_observers(pm: pluggy.PluginManager, hook_name: str, warn_into: dict[str, Any], **kwargs: Any) -> None:
-    """Call an observer hook through pluggy; each failure becomes a warning in ``warn_into["warnings"]``.
+def call_observers(pm: pluggy.PluginManager, hook_name: str, warnings: list[str], **kwargs: Any) -> None:
+    """Call an observer hook through pluggy; each failure becomes a warning in ``warnings`` (the run's metadata's).
 
     Neither an implementation that raises nor a wrapper that raises fails the row or the run: the
     first is skipped (the others still run), the second ends the call as pluggy says. Both are logged.
@@ -133,4 +133,4 @@ def call_observers(pm: pluggy.PluginManager, hook_name: str, warn_into: dict[str
     for plugin_name, error in state.failures:
         message = f"{hook_name} observer {plugin_name} raised {type(error).__name__}: {error}"
         log.warning(message)
-        warn_into.setdefault("warnings", []).append(message)
+        warnings.append(message)

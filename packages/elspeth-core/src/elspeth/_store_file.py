@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from elspeth.datatypes import Failure, Record
 from elspeth.errors import ElspethError
 from elspeth.ledger import Spend
-from elspeth.types import Failure, Record
 
 __all__ = ["EncodedRow", "StoreError", "connect", "create_private", "insert_emitted", "select_emitted"]
 

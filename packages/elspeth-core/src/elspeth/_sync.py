@@ -6,7 +6,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["call", "inline", "iterate"]
+__all__ = ["invoke", "inline", "iterate_rows"]
 # Public as ``elspeth.invoke`` and ``elspeth.iterate_rows``.
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,7 +23,7 @@ def inline(func: F) -> F:
     return func
 
 
-async def call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def invoke(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Await ``func(*args, **kwargs)`` whether it is a coroutine function or a plain one.
 
     Plain functions run in a worker thread unless marked :func:`inline`.
@@ -44,7 +44,7 @@ async def call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 _END = object()
 
 
-async def iterate(rows: Iterable[Any] | Any, chunk: int = 256) -> AsyncIterator[Any]:
+async def iterate_rows(rows: Iterable[Any] | Any, chunk: int = 256) -> AsyncIterator[Any]:
     """Iterate a sync or async iterable from async code; a sync iterator is read in a worker thread in chunks."""
     if hasattr(rows, "__aiter__"):
         async for item in rows:

@@ -20,13 +20,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth.datatypes import LLMResponse, Usage
 from elspeth.errors import ElspethError
 from elspeth.orchestration.pipeline import cache_key
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
 from elspeth.store import FORMAT as STORE_FORMAT
 from elspeth.store import create_private
-from elspeth.types import LLMResponse, Usage
 
 __all__ = ["CacheFile", "ResponseCache", "cache_key"]
 

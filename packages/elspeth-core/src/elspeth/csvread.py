@@ -40,8 +40,8 @@ from elspeth.csvtext import (
     detect_encoding,
     locate_decode_error,
 )
+from elspeth.datatypes import Row
 from elspeth.errors import ElspethError
-from elspeth.types import Row
 
 __all__ = [
     "MAX_LISTED",

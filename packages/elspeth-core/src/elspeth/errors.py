@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from elspeth.types import Row
+    from elspeth.datatypes import Row
 
 __all__ = [
     "ConfigError",

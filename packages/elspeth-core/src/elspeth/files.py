@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 from elspeth.errors import ElspethError
 
 if TYPE_CHECKING:
-    from elspeth.types import RunResult
+    from elspeth.datatypes import RunResult
 
 __all__ = ["DiskFull", "disk_full", "file_kind", "jsonl_lines", "replace_file", "to_json", "write_atomically"]
 

@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from elspeth.datatypes import LLMResponse
 from elspeth.totals import RunTotals, is_number
-from elspeth.types import LLMResponse
 
 __all__ = ["Ledger", "Spend"]
 

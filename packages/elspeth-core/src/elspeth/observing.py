@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from elspeth._hooks import call_observers, guarded
-from elspeth._sync import call
+from elspeth._sync import invoke
 from elspeth.errors import RunFailed
 from elspeth.hookspecs import PROJECT
 
@@ -48,10 +48,10 @@ class Observation:
 
     Attributes:
         run_id: the run's id, passed to every hook.
-        warn_into: where an observer's failure is written (the run metadata's ``extra``).
+        warn_into: where an observer's failure is written (the context's ``warnings``, then the metadata's).
     """
 
-    def __init__(self, pm: pluggy.PluginManager, run_id: str, warn_into: dict[str, Any]) -> None:
+    def __init__(self, pm: pluggy.PluginManager, run_id: str, warn_into: list[str]) -> None:
         self.pm = pm
         self.run_id = run_id
         self.warn_into = warn_into
@@ -139,7 +139,7 @@ class ObservedRun:
         for _, observer in reversed(self.observers):
             closer = getattr(observer, "close", None)
             if closer is not None:
-                await call(closer)
+                await invoke(closer)
 
 
 async def observe_run(prepared: PreparedRun) -> ObservedRun:
@@ -154,13 +154,13 @@ async def observe_run(prepared: PreparedRun) -> ObservedRun:
         opener = getattr(observer, "open", None)
         try:
             if opener is not None:
-                await call(opener, ctx.plugin_context)
+                await invoke(opener, ctx.plugin_context)
         except Exception as exc:
             await ObservedRun(pm, [], opened).end()
             raise RunFailed(f"observer '{name}' could not start: {type(exc).__name__}: {exc}") from exc
         opened.append((name, observer))
     observed = ObservedRun(pm, attach(pm, opened), opened)
-    observation = Observation(pm, ctx.run_id, ctx.extra)
+    observation = Observation(pm, ctx.run_id, ctx.warnings)
     if observation.any:  # with no fine-grained observer, the hot paths keep None and pay nothing
         ctx.observation = observation
         if ctx.llm_factory is not None:

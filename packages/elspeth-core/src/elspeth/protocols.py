@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, TypeVar, r
 
 from pydantic import BaseModel
 
-from elspeth.types import Artifact, LLMRequest, LLMResponse, RunResult, Table
+from elspeth.datatypes import Artifact, LLMRequest, LLMResponse, RunResult, Table
 
 if TYPE_CHECKING:
     from elspeth.orchestration.context import OrchestrationContext, PluginContext
@@ -61,7 +61,7 @@ class PluginClass(Protocol):
 
 
 class DataSource(Protocol):
-    """Where rows come from. ``load`` returns a :class:`~elspeth.types.Table` whose rows are read lazily."""
+    """Where rows come from. ``load`` returns a :class:`~elspeth.datatypes.Table` whose rows are read lazily."""
 
     def load(self, ctx: PluginContext) -> MaybeAwaitable[Table]:
         """Open the source and return its columns and a lazy row iterable."""
@@ -69,7 +69,7 @@ class DataSource(Protocol):
 
 
 class Sink(Protocol):
-    """Where results go. Receives the whole :class:`~elspeth.types.RunResult` once the run ends."""
+    """Where results go. Receives the whole :class:`~elspeth.datatypes.RunResult` once the run ends."""
 
     def write(self, result: RunResult, ctx: PluginContext) -> MaybeAwaitable[Sequence[Artifact] | None]:
         """Persist the result; return the files written so they can be listed and signed."""

@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from elspeth.config.settings import LoadedSettings
+from elspeth.datatypes import Failure, Record, RunMetadata
 from elspeth.errors import ConfigError
 from elspeth.ledger import Ledger
 from elspeth.store import RunStore, settings_diff
-from elspeth.totals import RunTotals, is_number
-from elspeth.types import Failure, Record, RunMetadata
+from elspeth.totals import RunTotals
 
 __all__ = [
     "ANSWER_NEUTRAL",
     "EarlierAttempts",
     "PriorRows",
-    "SPENDING_KEYS",
     "RunOptions",
     "add_earlier_attempts",
     "open_store",
@@ -188,74 +187,27 @@ def restore_spending(
     return EarlierAttempts(spent, spent)
 
 
-SPENDING_KEYS = ("llm_calls", "tokens", "cost_total")
-"""Where an orchestrator reports what it spent, in its metadata ``extra`` and its aggregates, if it does.
+def add_earlier_attempts(meta: RunMetadata, earlier: EarlierAttempts | None, spent: RunTotals) -> RunTotals:
+    """Make a resumed run's metadata count every attempt; return (and set as ``meta.totals``) the run's totals.
 
-``llm_calls`` a number, ``tokens`` a dict with ``prompt``, ``completion`` and ``total``, ``cost_total``
-a number or None. A resumed run gets what its earlier attempts spent added to each of them it has
-(see :func:`add_earlier_attempts`), so that they count the whole run.
-"""
-
-
-def add_earlier_attempts(
-    meta: RunMetadata,
-    earlier: EarlierAttempts | None,
-    spent: RunTotals,
-    aggregates: dict[str, Any] | None = None,
-) -> RunTotals:
-    """Make a resumed run's metadata count every attempt; return the run's totals over every attempt.
-
-    The cost tracker's summary (``cost``), the orchestrator's :data:`SPENDING_KEYS` in the metadata and
-    in ``aggregates``, and ``duration_s`` get what the earlier attempts spent added;
-    ``attempt_duration_s`` keeps this attempt's wall time and ``totals`` the sums.
+    Only typed facts change: ``duration_s`` gets the earlier attempts' wall time, ``attempt_duration_s``
+    keeps this attempt's. What an orchestrator reports of its spending it reads from the run's ledger
+    (``ctx.ledger.total()`` counts every attempt), and a cost tracker's summary is its own.
 
     Args:
-        meta: this attempt's metadata, changed in place when ``earlier`` is given.
+        meta: this attempt's metadata, changed in place.
         earlier: what the earlier attempts spent (None: not a resume).
         spent: what this attempt spent, from the run's ledger (:class:`elspeth.Ledger`).
-        aggregates: the result's aggregates, changed in place like the metadata (a value the two share
-            is added to once).
     """
     attempt = spent + RunTotals(duration_s=meta.duration_s)
     if earlier is None:
+        meta.totals = attempt
         return attempt
-    seeded, prior, extra = earlier.seeded, earlier.totals, meta.extra
-    unseeded = prior - seeded  # what the tracker's summary does not count yet
-    tracker = extra.get("cost")
-    if isinstance(tracker, dict) and is_number(tracker.get("total_cost")):
-        tracker["total_cost"] = round(tracker["total_cost"] + unseeded.cost, 8)
-        if is_number(tracker.get("calls")):
-            tracker["calls"] += unseeded.llm_calls
-        if isinstance(tracker.get("tokens"), dict):
-            _add_tokens(tracker["tokens"], unseeded)
-    done: set[int] = set()
-    for counts in (extra, aggregates if aggregates is not None else {}):
-        _add_spending(counts, prior, done)
-    extra["attempt_duration_s"] = meta.duration_s
+    prior = earlier.totals
+    meta.attempt_duration_s = meta.duration_s
     meta.duration_s = round(meta.duration_s + prior.duration_s, 6)
-    total = prior + attempt
-    extra["totals"] = total.to_dict()
-    return total
-
-
-def _add_spending(counts: dict[str, Any], prior: RunTotals, done: set[int]) -> None:
-    """Add ``prior`` to the :data:`SPENDING_KEYS` in ``counts`` (a tokens dict whose id is in ``done`` has it)."""
-    if is_number(counts.get("llm_calls")):
-        counts["llm_calls"] += prior.llm_calls
-    tokens = counts.get("tokens")
-    if isinstance(tokens, dict) and id(tokens) not in done:
-        done.add(id(tokens))
-        _add_tokens(tokens, prior)
-    if is_number(counts.get("cost_total")) or ("cost_total" in counts and prior.cost):
-        counts["cost_total"] = round((counts["cost_total"] or 0) + prior.cost, 10)
-
-
-def _add_tokens(tokens: dict[str, Any], spent: RunTotals) -> None:
-    for key, value in (("prompt", spent.prompt_tokens), ("completion", spent.completion_tokens)):
-        if is_number(tokens.get(key)):
-            tokens[key] += value
-    if is_number(tokens.get("total")):
-        tokens["total"] += spent.prompt_tokens + spent.completion_tokens
+    meta.totals = prior + attempt
+    return meta.totals
 
 
 def resumable(status: str, metadata: Mapping[str, Any] | None) -> bool:

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from elspeth.types import LLMResponse
+from elspeth.datatypes import LLMResponse
 
 __all__ = [
     "MIN_LENGTH",

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar, overload
 
-from elspeth.types import Failure, Record
+from elspeth.datatypes import Failure, Record
 
 if TYPE_CHECKING:
     from elspeth.orchestration.runner import Cancel
@@ -318,11 +318,11 @@ class SpoolWriter:
 
     async def numbered(self, rows: Iterable[Any] | Any) -> Any:
         """``rows`` (sync or async) with each row's ``index`` set to its position: 0, 1, 2, ... in input order."""
-        from elspeth._sync import iterate
-        from elspeth.types import Row
+        from elspeth._sync import iterate_rows
+        from elspeth.datatypes import Row
 
         position = 0
-        async for row in iterate(rows):
+        async for row in iterate_rows(rows):
             yield row if row.index == position else Row(row.id, row.data, position)
             position += 1
 

@@ -51,10 +51,10 @@ from elspeth._store_file import (
     insert_emitted,
     select_emitted,
 )
+from elspeth.datatypes import Failure, Record
 from elspeth.diffing import settings_diff
 from elspeth.ledger import Spend
 from elspeth.totals import RunTotals, seconds_between
-from elspeth.types import Failure, Record
 
 __all__ = ["FORMAT", "VERSION", "EncodedRow", "RunStore", "StoreError", "create_private", "settings_diff"]
 

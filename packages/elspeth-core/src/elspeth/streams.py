@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from elspeth.types import Failure, Record
+from elspeth.datatypes import Failure, Record
 
 __all__ = ["Acknowledges", "Malformed", "StreamSink"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import call
+from elspeth._sync import invoke
+from elspeth.datatypes import Artifact, RunResult
 from elspeth.errors import ConfigError
-from elspeth.types import Artifact, RunResult
 
 if TYPE_CHECKING:
     from elspeth.engine import PreparedRun
@@ -67,11 +68,12 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
 
     Sinks write in the order of :func:`order_sinks` (``prepared.sinks`` is already in it): a sink that
     declares ``after`` sees, through :func:`elspeth.reported_artifacts`, everything the sinks it
-    follows wrote.
+    follows wrote (``result.metadata.artifacts``).
     """
     artifacts: list[Artifact] = []
     errors: list[str] = []
-    listed = result.metadata.extra.setdefault("artifacts", [])
+    meta = result.metadata
+    listed = meta.artifacts = list(meta.artifacts or [])  # an orchestrator's own files (rejects) come first
     level = prepared.context.plugin_context.security_level
     for resolved, sink in order_sinks(prepared.sinks):
         where = f"sinks[{resolved.loc[-1]}] ({resolved.info.name})"
@@ -79,19 +81,12 @@ async def write_sinks(result: RunResult, prepared: PreparedRun) -> tuple[list[Ar
         timed = nullcontext() if observation is None else observation.stage(f"sink:{resolved.info.name}", None)
         try:
             with timed:
-                written = await call(sink.write, result, prepared.context.plugin_context)
+                written = await invoke(sink.write, result, prepared.context.plugin_context)
         except Exception as exc:  # report every sink's failure by name, keep going with the rest
             errors.append(f"{where} failed: {type(exc).__name__}: {exc}")
             continue
         for artifact in written or []:
             artifacts.append(artifact)
             # listed as each sink finishes, so a later sink (a signed bundle) sees what earlier ones wrote
-            listed.append(
-                {
-                    "path": str(getattr(artifact, "url", None) or artifact.path),  # a blob is listed by its URL
-                    "media_type": artifact.media_type,
-                    "sink": artifact.sink,
-                    "security_level": level,
-                }
-            )
+            listed.append(artifact if artifact.security_level else replace(artifact, security_level=level))
     return artifacts, errors

@@ -262,17 +262,19 @@ class BatchOrchestrator:
     ) -> RunResult:
         records, failures = writer.records, writer.failures
         done = len(records) + len(failures)
-        spent = ctx.ledger.attempt  # this attempt's: core adds the earlier attempts' to a resumed run's keys
-        priced = spent.priced and ctx.llm is not None and ctx.llm.cost_tracker is not None
+        spent = ctx.ledger.attempt  # this attempt's (cache hits, latency)
+        run = ctx.ledger.total()  # every attempt's, a resumed run's earlier ones included (calls, tokens, cost)
+        tracked = ctx.llm is not None and ctx.llm.cost_tracker is not None
+        priced = (spent.priced or ctx.ledger.earlier.cost > 0) and tracked
         extra: dict[str, Any] = {
-            "llm_calls": spent.llm_calls,
+            "llm_calls": run.llm_calls,
             "cache_hits": spent.cache_hits,
             "tokens": {
-                "prompt": spent.prompt_tokens,
-                "completion": spent.completion_tokens,
-                "total": spent.prompt_tokens + spent.completion_tokens,
+                "prompt": run.prompt_tokens,
+                "completion": run.completion_tokens,
+                "total": run.prompt_tokens + run.completion_tokens,
             },
-            "cost_total": round(spent.cost, 10) if priced else None,
+            "cost_total": round(run.cost, 10) if priced else None,
             "timings": {
                 "rows_s": round(wall, 6),
                 "rows_per_s": round(done / wall, 2) if wall > 0 else None,
@@ -285,8 +287,6 @@ class BatchOrchestrator:
         }
         if totals.parse_errors_kept:
             extra["parse_errors_kept"] = totals.parse_errors_kept
-        if counts.resumed:
-            extra["resumed_rows"] = counts.resumed
         metadata = counts.metadata(ctx, self.name, extra)
         aggregates = {
             "rows": counts.started,

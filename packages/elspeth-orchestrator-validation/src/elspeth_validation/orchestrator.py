@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from elspeth import (
@@ -244,16 +245,9 @@ class ValidationOrchestrator:
         }
         if artifact is not None:
             extra["rejects_path"] = str(artifact.path)
-            # listed like a sink's file, so the CLI shows it and a signed bundle covers it
-            extra["artifacts"] = [
-                {
-                    "path": str(artifact.path),
-                    "media_type": artifact.media_type,
-                    "sink": artifact.sink,
-                    "security_level": ctx.plugin_context.security_level,
-                }
-            ]
         metadata = counts.metadata(ctx, self.name, extra)
+        if artifact is not None:  # listed like a sink's file, so the CLI shows it and a signed bundle covers it
+            metadata.artifacts = [replace(artifact, security_level=ctx.plugin_context.security_level)]
         metadata.succeeded, metadata.failed = len(records), len(failures)  # after the uniqueness check, in order
         aggregates = {
             "rows": counts.started,

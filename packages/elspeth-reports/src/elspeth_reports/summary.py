@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from elspeth import RunResult
+from elspeth import RunMetadata, RunResult
 from elspeth_reports.__about__ import __version__
 
 __all__ = ["SUMMARY_VERSION", "build_summary", "is_number"]
@@ -85,8 +85,8 @@ def _retries(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _run_cost(extra: Mapping[str, Any]) -> dict[str, Any] | None:
-    cost = extra.get("cost")
+def _run_cost(cost: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The cost tracker's summary (``metadata.cost``), as the report shows it."""
     if not isinstance(cost, Mapping):
         return None
     total = cost.get("total_cost", cost.get("total"))
@@ -253,6 +253,34 @@ def _comparison(variant: str, baseline: Any, plugins: Mapping[str, Any]) -> dict
     }
 
 
+def _early_stop(meta: RunMetadata, experiments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each experiment's early stop, or else the run's own."""
+    early = {e["name"]: e["early_stop"] for e in experiments if e["early_stop"]}
+    return early or dict(meta.early_stop or {})
+
+
+def _run_part(meta: RunMetadata) -> dict[str, Any]:
+    return {
+        "run_id": meta.run_id,
+        "name": meta.name,
+        "orchestrator": meta.orchestrator,
+        "status": meta.status,
+        "started_at": meta.started_at,
+        "finished_at": meta.finished_at,
+        "duration_s": meta.duration_s,
+        "security_level": meta.security_level,
+    }
+
+
+def _rows_part(result: RunResult, experiments: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "input_rows": result.metadata.rows,
+        "records": len(result.records),
+        "failures": len(result.failures),
+        "not_run": sum(e["not_run"] or 0 for e in experiments if is_number(e["not_run"])),
+    }
+
+
 def build_summary(
     result: RunResult,
     *,
@@ -280,38 +308,18 @@ def build_summary(
     aggs = result.aggregates if isinstance(result.aggregates, Mapping) else {}
     is_experiment = isinstance(aggs.get("experiments"), Mapping)
     experiments = _experiments(aggs) if is_experiment else []
-    early = {e["name"]: e["early_stop"] for e in experiments if e["early_stop"]}
-    if not early and meta.early_stop:
-        early = dict(meta.early_stop)
     summary: dict[str, Any] = {
         "report": {
             "version": SUMMARY_VERSION,
             "generator": f"elspeth-reports {__version__}",
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
-        "run": {
-            "run_id": meta.run_id,
-            "name": meta.name,
-            "orchestrator": meta.orchestrator,
-            "status": meta.status,
-            "started_at": meta.started_at,
-            "finished_at": meta.finished_at,
-            "duration_s": meta.duration_s,
-            "security_level": meta.extra.get("security_level"),
-        },
-        "rows": {
-            "input_rows": meta.rows,
-            "records": len(result.records),
-            "failures": len(result.failures),
-            "not_run": sum(e["not_run"] or 0 for e in experiments if is_number(e["not_run"])),
-        },
+        "run": _run_part(meta),
+        "rows": _rows_part(result, experiments),
         "failures": _failures(result, failure_examples),
         "retries": _retries(result),
-        "early_stop": early,
-        "cost": {
-            "run": _run_cost(meta.extra),
-            "experiments": {e["name"]: e["cost"] for e in experiments if e["cost"]},
-        },
+        "early_stop": _early_stop(meta, experiments),
+        "cost": {"run": _run_cost(meta.cost), "experiments": {e["name"]: e["cost"] for e in experiments if e["cost"]}},
         "baseline": aggs.get("baseline") if is_experiment else None,
         "experiments": experiments,
         "recommendations": {e["name"]: e["recommendation"] for e in experiments if e["recommendation"]},

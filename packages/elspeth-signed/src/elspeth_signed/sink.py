@@ -129,7 +129,7 @@ class SignedSink:
             key_env=self.options.key_env,
             run_id=result.metadata.run_id,
             name=result.metadata.name,
-            security_level=str(result.metadata.extra.get("security_level") or ctx.security_level),
+            security_level=str(result.metadata.security_level or ctx.security_level),
         )
         write_atomically(
             bundle / MANIFEST_NAME,
@@ -142,7 +142,7 @@ class SignedSink:
     def _run_artifacts(self, result: RunResult, ctx: PluginContext, root: Path) -> list[Path]:
         """Files earlier sinks reported, every file the run wrote through ``ctx.output_path``, and the ``files`` globs.
 
-        The engine fills ``metadata.extra["artifacts"]`` as each sink finishes, so a later sink sees them.
+        The engine fills ``metadata.artifacts`` as each sink finishes, so a later sink sees them.
         """
         found: dict[Path, None] = {}
         local, remote = reported_artifacts(result)

@@ -214,10 +214,10 @@ def manifest_sheet(metadata: RunMetadata, settings: Mapping[str, Any]) -> Sheet:
         ("Records", metadata.succeeded),
         ("Failures", metadata.failed),
     ]
-    if metadata.extra.get("security_level") is not None:
-        facts.append(("Security level", metadata.extra["security_level"]))
+    if metadata.security_level is not None:
+        facts.append(("Security level", metadata.security_level))
     facts.extend(settings.items())
-    for key, value in metadata.extra.items():
+    for key, value in metadata.facts().items():
         if key in _MANIFEST_SKIP or value in (None, {}, []):
             continue
         if isinstance(value, Mapping):

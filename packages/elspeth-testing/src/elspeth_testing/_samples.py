@@ -48,7 +48,7 @@ def sample_run_result(marker: str = "first", *, records: int = 3, failures: int 
         rows=records + failures,
         succeeded=records,
         failed=failures,
-        extra={"cost": {"total": 0.0125, "currency": "USD"}},
+        cost={"total": 0.0125, "currency": "USD"},
     )
     aggregates = {"score": {"mean": 0.25, "by_group": {"a": 0.5, "b": None}}}
     return RunResult(records=recs, failures=fails, aggregates=aggregates, metadata=metadata)

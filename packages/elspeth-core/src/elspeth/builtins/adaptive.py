@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth.types import LLMRequest, LLMResponse
+from elspeth.datatypes import LLMRequest, LLMResponse
 
 _EPOCH = "rate_epoch"  # request.metadata key: the lane's congestion epoch when the request got its slot
 

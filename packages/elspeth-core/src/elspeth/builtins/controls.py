@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth.builtins.adaptive import Adaptive
+from elspeth.datatypes import LLMRequest, LLMResponse
 from elspeth.ledger import Ledger
-from elspeth.types import LLMRequest, LLMResponse
 
 __all__ = ["Adaptive", "FixedWindow", "ModelPrice", "PriceTable", "TokenBucket", "estimate_tokens"]
 

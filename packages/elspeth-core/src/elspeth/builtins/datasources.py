@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from elspeth.csvread import CsvOptions, CsvReader, DataError
+from elspeth.datatypes import Table
 from elspeth.outputs import DeclaredPath
-from elspeth.types import Table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from elspeth.datatypes import Row
     from elspeth.orchestration.context import PluginContext
-    from elspeth.types import Row
 
 __all__ = ["CsvDataSource", "DataError"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth.types import LLMRequest, LLMResponse, Usage
+from elspeth.datatypes import LLMRequest, LLMResponse, Usage
 
 
 def _tokens(text: str) -> int:

@@ -15,10 +15,10 @@ from typing import IO, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth.config.settings import SECRET_KEYS
+from elspeth.datatypes import LLMRequest, LLMResponse
 from elspeth.llm_errors import LLMCallFailed, LLMContentRefused
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
-from elspeth.types import LLMRequest, LLMResponse
 
 _REDACTED = "[redacted]"
 _AUDITED_METADATA = ("run_id", "row_id", "experiment", "criterion", "llm", "endpoint", "key_id")

@@ -6,7 +6,8 @@ hooks as an installed distribution. The plugin classes are imported when first u
 
 from __future__ import annotations
 
-from elspeth.hookspecs import ControlRegistrar, Registrar, hookimpl
+from elspeth.hookspecs import hookimpl
+from elspeth.registrars import ControlRegistrar, Registrar
 
 __all__ = ["cache", "controls", "datasources", "executors", "llm_clients", "middleware", "sinks"]
 

@@ -10,11 +10,11 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth.datatypes import Artifact, Failure, Record, RunResult, flatten
 from elspeth.files import jsonl_lines, to_json, write_atomically
 from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.outputs import DeclaredPath, output_target
 from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
-from elspeth.types import Artifact, Failure, Record, RunResult, flatten
 
 T = TypeVar("T")
 

@@ -11,11 +11,11 @@ from typing import Any
 import typer
 
 from elspeth.config import load_settings
+from elspeth.datatypes import RunResult
 from elspeth.engine import PreparedRun, execute, prepare
 from elspeth.errors import ElspethError, RunFailed
 from elspeth.registry import Registry
 from elspeth.resume import RunOptions
-from elspeth.types import RunResult
 
 
 def refuse_empty(prepared: PreparedRun) -> None:
@@ -93,14 +93,8 @@ def run_command(
             recorded.append(prepared.context.run_id)
         result = await execute(prepared)
         _print_summary(result, summary)
-        # not after an early stop: resuming would take over the finished rows and stop again
-        if recorded and _every_row_failed(result):  # every row is finished, as a failure: only a retry helps
-            typer.echo(
-                f"retry the failed rows with: elspeth run {settings_path} --resume {prepared.context.run_id}"
-                " --retry-errors"
-            )
-        elif recorded and result.metadata.outcome.resumable:
-            typer.echo(f"resume with: elspeth run {settings_path} --resume {prepared.context.run_id}")
+        if recorded:
+            _print_next_step(result, settings_path, recorded[0])
         return result
 
     try:
@@ -115,7 +109,12 @@ def run_command(
     finally:
         if bar is not None:
             bar.close()
-    if result.metadata.outcome.status == "interrupted" and not streams[0]:
+    return _exit_code(result, strict=strict, streams=streams[0])
+
+
+def _exit_code(result: RunResult, *, strict: bool, streams: bool) -> int:
+    """0 for a finished run, 130 after Ctrl-C (0 for a streaming run), 1 when every row (or any, strict) failed."""
+    if result.metadata.outcome.status == "interrupted" and not streams:
         return 130
     failed = _failed(result)
     if _every_row_failed(result):
@@ -142,6 +141,14 @@ def _streams(prepared: PreparedRun, options: RunOptions | None) -> bool:
             prepared.context.store.close()
         checker.raise_if_any()
     return streams
+
+
+def _print_next_step(result: RunResult, settings_path: Path, run_id: str) -> None:
+    """How to carry on a recorded run: retry its failures, or resume what it left (never after an early stop)."""
+    if _every_row_failed(result):  # every row is finished, as a failure: only a retry helps
+        typer.echo(f"retry the failed rows with: elspeth run {settings_path} --resume {run_id} --retry-errors")
+    elif result.metadata.outcome.resumable:  # not after an early stop: resuming would stop again
+        typer.echo(f"resume with: elspeth run {settings_path} --resume {run_id}")
 
 
 def _failed(result: RunResult) -> int:
@@ -195,12 +202,12 @@ def _print_summary(result: RunResult, summary: Any) -> None:
     if result.failures:
         first = result.failures[0]
         typer.echo(f"  first failure: row {first.row_id} at {first.stage}: {first.error}")
-    artifacts = meta.extra.get("artifacts") or []
+    artifacts = meta.artifacts or []
     if artifacts:
         typer.echo("wrote:")
         cwd = Path.cwd()
         for artifact in artifacts:
-            where = str(artifact["path"] if isinstance(artifact, dict) else artifact)
+            where = str(artifact.url or artifact.path)
             if "://" in where:  # an uploaded artifact is listed by its URL
                 typer.echo(f"  {where}")
                 continue

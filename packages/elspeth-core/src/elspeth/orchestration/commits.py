@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from elspeth.datatypes import Failure, Record
     from elspeth.ledger import Spend
     from elspeth.store import EncodedRow, RunStore
-    from elspeth.types import Failure, Record
 
 __all__ = ["RowCommits"]
 

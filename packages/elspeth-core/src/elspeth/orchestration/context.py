@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from elspeth._hooks import call_observers
-from elspeth._sync import call
+from elspeth._sync import invoke
 from elspeth.config._yaml import Checker, Loc
+from elspeth.datatypes import Failure, Record, Row
 from elspeth.endpoints import endpoint_allowed
 from elspeth.errors import ProcessorFailed
 from elspeth.ledger import Ledger
@@ -20,7 +21,6 @@ from elspeth.orchestration.plugin_context import PluginContext
 from elspeth.orchestration.runner import Cancel
 from elspeth.security import SecurityLevel
 from elspeth.store import RunStore
-from elspeth.types import Failure, Record, Row
 
 if TYPE_CHECKING:
     from elspeth.config.settings import LoadedSettings, PluginRef
@@ -107,6 +107,7 @@ class OrchestrationContext(RowCommits):
     cancel: Cancel = field(default_factory=Cancel)
     used: list[PluginInfo] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     security_level: SecurityLevel = SecurityLevel.UNOFFICIAL
     security_source: str = "the settings"
     store: RunStore | None = None
@@ -224,7 +225,7 @@ class OrchestrationContext(RowCommits):
         current = row
         for name, step in steps:
             try:
-                changed = await call(step, current.data)
+                changed = await invoke(step, current.data)
             except Exception as exc:  # the row's failure, carrying the row as far as it got
                 raise ProcessorFailed(str(name), exc, current) from exc
             if changed is not None:
@@ -280,7 +281,7 @@ class OrchestrationContext(RowCommits):
         self.progress.advance(failure is None)
         # through pluggy, each observer's failure kept its own: it fails neither the row nor the run
         call_observers(
-            self.registry.manager, "row_finished", self.extra, run_id=self.run_id, record=record, failure=failure
+            self.registry.manager, "row_finished", self.warnings, run_id=self.run_id, record=record, failure=failure
         )
 
     def processor_names(self) -> Sequence[str]:

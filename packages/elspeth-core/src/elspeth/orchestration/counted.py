@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 
-from elspeth._sync import iterate
-from elspeth.types import Row
+from elspeth._sync import iterate_rows
+from elspeth.datatypes import Row
 
 __all__ = ["CountedRows"]
 
@@ -26,7 +26,7 @@ class CountedRows:
     def __init__(
         self, rows: Iterable[Row] | AsyncIterable[Row], on_counted: Callable[[int], None] | None = None
     ) -> None:
-        self._rows: AsyncIterator[Row] = iterate(rows)
+        self._rows: AsyncIterator[Row] = iterate_rows(rows)
         self.taken = 0
         self._exhausted = False
         self._on_counted = on_counted

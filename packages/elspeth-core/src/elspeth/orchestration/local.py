@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from elspeth._sync import call
-from elspeth.types import RunResult, Table
+from elspeth._sync import invoke
+from elspeth.datatypes import RunResult, Table
 
 __all__ = ["LocalExecutor"]
 
@@ -34,5 +34,5 @@ class LocalExecutor:
 
     async def run(self, orchestrator: Any, table: Table, ctx: Any) -> RunResult:
         """Run ``orchestrator`` over ``table`` here: ``def`` or ``async def``, as every plugin method may be."""
-        result: RunResult = await call(orchestrator.run, table, ctx)
+        result: RunResult = await invoke(orchestrator.run, table, ctx)
         return result

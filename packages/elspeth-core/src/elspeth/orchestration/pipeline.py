@@ -31,7 +31,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from elspeth._sync import call
+from elspeth._sync import invoke
+from elspeth.datatypes import LLMRequest, LLMResponse
 from elspeth.ledger import Ledger
 from elspeth.llm_errors import LLMCallFailed, LLMError, LLMRateLimited, LLMTimeout
 from elspeth.observing import Observation, current_row_id
@@ -39,7 +40,6 @@ from elspeth.orchestration.retry import RetryPolicy
 from elspeth.orchestration.runner import Cancel, waiting_out
 from elspeth.orchestration.stall import StallWatch
 from elspeth.scrub import scrub_exception, scrub_response, scrub_secrets
-from elspeth.types import LLMRequest, LLMResponse
 
 __all__ = ["LLMPipeline", "cache_key", "key_identity"]
 
@@ -159,7 +159,7 @@ class LLMPipeline:
             request.metadata.setdefault("key_id", self.key_id)
         try:
             for before in self._before:
-                request = await call(before, request)
+                request = await invoke(before, request)
         except Exception as exc:
             scrub_exception(exc)  # a middleware service's error is text from outside
             await self._refused(request, exc, None)
@@ -168,7 +168,7 @@ class LLMPipeline:
         if key is not None:
             request.metadata["cache_key"] = key  # what discard() evicts if the caller rejects the answer
         fresh = bool(request.metadata.get("refresh_cache"))
-        response = None if self.cache is None or fresh else await call(self.cache.lookup, key)
+        response = None if self.cache is None or fresh else await invoke(self.cache.lookup, key)
         hit = response is not None
         if response is None:
             try:
@@ -176,26 +176,26 @@ class LLMPipeline:
             except LLMCallFailed as failed:
                 self.ledger.failed(len(failed.attempts))
                 for on_error in self._on_error:
-                    await call(on_error, request, failed)
+                    await invoke(on_error, request, failed)
                 raise
             await self._price(request, response)
             if self.observation is not None:  # after pricing, so the attempt carries its cost
                 self._report(request, response.attempts, "ok", None, response.latency_s, 0.0, response)
             if self.cache is not None:
-                await call(self.cache.store, key, response)
+                await invoke(self.cache.store, key, response)
         if response.cached:
             response.metrics["cost"] = 0.0
         if hit:
             self.ledger.answered(response)  # a cache hit: nothing spent
         try:
             for after in self._after:
-                response = await call(after, request, response)
+                response = await invoke(after, request, response)
         except Exception as exc:
             scrub_exception(exc)
             await self._refused(request, exc, response)
             raise
         for on_success in self._on_mw_success:
-            await call(on_success, request, response)
+            await invoke(on_success, request, response)
         return response
 
     async def discard(self, request: LLMRequest) -> None:
@@ -207,7 +207,7 @@ class LLMPipeline:
         key = request.metadata.get("cache_key")
         evict = getattr(self.cache, "discard", None)
         if key is not None and evict is not None:
-            await call(evict, key)
+            await invoke(evict, key)
 
     async def _price(self, request: LLMRequest, response: LLMResponse) -> None:
         """Price a paid answer, write it into the ledger, and stop the run if that reached the budget.
@@ -217,7 +217,7 @@ class LLMPipeline:
         if self.cost_tracker is None:
             self.ledger.answered(response)
             return
-        cost = await call(self.cost_tracker.record, request, response)
+        cost = await invoke(self.cost_tracker.record, request, response)
         if cost is not None:
             response.metrics["cost"] = cost
         self.ledger.answered(response)  # paid, whatever a middleware then makes of it
@@ -227,7 +227,7 @@ class LLMPipeline:
 
     async def _refused(self, request: LLMRequest, error: Exception, response: LLMResponse | None) -> None:
         for on_refused in self._on_refused:
-            await call(on_refused, request, error, response)
+            await invoke(on_refused, request, error, response)
 
     async def _attempt(self, request: LLMRequest, last: bool) -> LLMResponse | BaseException:
         """One attempt under the timeout; unless it is the ``last``, abandoned early when nothing came for too long."""
@@ -236,7 +236,7 @@ class LLMPipeline:
         state = None
         try:
             async with watch.attempt(policy.timeout_s, early=not last) as state:
-                response: LLMResponse = await call(self.client.generate, request)
+                response: LLMResponse = await invoke(self.client.generate, request)
         except TimeoutError:
             waited = time.perf_counter() - started
             if state is not None and watch.was_early(state, started, policy.timeout_s):
@@ -259,7 +259,7 @@ class LLMPipeline:
         for attempt in range(1, policy.max_attempts + 1):
             request.metadata["attempt"] = attempt
             if self.rate_limiter is not None:
-                await call(self.rate_limiter.acquire, request)
+                await invoke(self.rate_limiter.acquire, request)
                 if self.observation is not None:
                     self._report_rate(request)
             started = time.perf_counter()
@@ -267,14 +267,14 @@ class LLMPipeline:
             if isinstance(result, LLMResponse):
                 result.attempts = attempt
                 if self._on_success is not None:
-                    await call(self._on_success, request, result)
+                    await invoke(self._on_success, request, result)
                 return result
             error = result
             duration = time.perf_counter() - started
             retryable = isinstance(error, LLMError) and error.retryable
             retry_after = policy.cap_retry_after(error.retry_after if isinstance(error, LLMError) else None)
             if isinstance(error, LLMRateLimited) and self._on_rate_limited is not None:
-                await call(self._on_rate_limited, request, retry_after)
+                await invoke(self._on_rate_limited, request, retry_after)
             last = attempt == policy.max_attempts
             delay = 0.0 if (last or not retryable) else policy.delay(backoffs + 1, retry_after)
             backoffs += retry_after is None or not policy.honour_retry_after

@@ -27,12 +27,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import iterate
+from elspeth._sync import iterate_rows
+from elspeth.datatypes import Failure, Record, Row, RunMetadata
 from elspeth.errors import ProcessorFailed
 from elspeth.orchestration.counted import CountedRows
 from elspeth.orchestration.runner import Cancel, run_rows
 from elspeth.outcome import RunOutcome
-from elspeth.types import Failure, Record, Row, RunMetadata
 
 if TYPE_CHECKING:
     from elspeth.orchestration.context import OrchestrationContext
@@ -320,6 +320,6 @@ async def _maybe(value: Awaitable[None] | None) -> None:
 
 async def _numbered(rows: CountedRows) -> Any:
     position = 0
-    async for row in iterate(rows):
+    async for row in iterate_rows(rows):
         yield row if row.index == position else Row(row.id, row.data, position)
         position += 1

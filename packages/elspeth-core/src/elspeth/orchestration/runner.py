@@ -8,8 +8,8 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from elspeth._sync import iterate
-from elspeth.types import Row
+from elspeth._sync import iterate_rows
+from elspeth.datatypes import Row
 
 __all__ = ["Cancel", "run_rows", "waiting_out"]
 
@@ -132,7 +132,7 @@ async def run_rows(
                 slots.release()
 
     async with asyncio.TaskGroup() as group:
-        async for row in iterate(rows):
+        async for row in iterate_rows(rows):
             if cancel.is_set() or errors:
                 break
             await slots.acquire()

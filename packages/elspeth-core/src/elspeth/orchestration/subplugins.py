@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import call
+from elspeth._sync import invoke
 from elspeth.errors import RunFailed
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ async def open_plugins(plugins: Plugins, ctx: PluginContext, *, label: str, opti
         if opener is None:
             continue
         try:
-            await call(opener, ctx)
+            await invoke(opener, ctx)
         except Exception as exc:  # name the plugin and its place, after closing those already open
             await close_plugins(plugins[:i])
             raise RunFailed(
@@ -83,11 +83,11 @@ async def close_plugins(plugins: Plugins, *, label: str = "", logger: logging.Lo
         if closer is None:
             continue
         try:
-            await call(closer)
+            await invoke(closer)
         except Exception as exc:  # closing is best effort; say so rather than lose the run
             (logger or log).warning("%s'%s' failed to close: %s", prefix, name, exc)
 
 
 async def plugin_summaries(plugins: Plugins) -> dict[str, dict[str, Any]]:
     """Each plugin's ``summary()`` (sync or async), keyed as :func:`keyed_plugins` says."""
-    return {key: dict(await call(p.summary)) for key, p in keyed_plugins(plugins) if hasattr(p, "summary")}
+    return {key: dict(await invoke(p.summary)) for key, p in keyed_plugins(plugins) if hasattr(p, "summary")}

@@ -147,7 +147,7 @@ class SinkContract(PluginContract):
         )
         result = run_settings(load_settings_text(text, base_dir=base), self.registry("datasources"))
         assert result.metadata.succeeded == 2
-        listed = result.metadata.extra["artifacts"]
+        listed = [artifact.to_dict() for artifact in result.metadata.artifacts or []]
         assert listed, f"the run lists nothing that sink {cls.name!r} wrote: write() must return its artifacts"
         for artifact in listed:
             path = artifact["path"]
@@ -156,4 +156,4 @@ class SinkContract(PluginContract):
             else:
                 assert Path(path).is_file(), f"the run reported {path} as written but it does not exist"
             assert artifact["sink"] == cls.name
-            assert artifact["security_level"] == result.metadata.extra["security_level"]
+            assert artifact["security_level"] == result.metadata.security_level

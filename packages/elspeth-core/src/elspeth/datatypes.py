@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from elspeth.outcome import RunOutcome, Status
+from elspeth.totals import RunTotals
 
 __all__ = [
     "Artifact",
@@ -174,6 +176,7 @@ class Artifact:
         media_type: e.g. ``text/csv``.
         sink: the name of the sink that wrote it.
         url: where an uploaded artifact is (without credentials); the run lists it by this URL.
+        security_level: the level of the data in it; the engine sets the run's when a sink leaves it None.
 
     """
 
@@ -181,6 +184,16 @@ class Artifact:
     media_type: str
     sink: str
     url: str | None = None
+    security_level: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """How the run lists it (``summary.json``'s ``artifacts``): an upload by its URL."""
+        return {
+            "path": str(self.url or self.path),
+            "media_type": self.media_type,
+            "sink": self.sink,
+            "security_level": self.security_level,
+        }
 
 
 @dataclass
@@ -203,7 +216,18 @@ class RunMetadata:
         early_stop: what an orchestrator declares stopped early, by part (an experiment's name: the
             early-stop plugin and its detail); None for an orchestrator with no early stops. The
             engine reads it to decide the outcome.
-        extra: orchestrator- and plugin-specific facts, each plugin under its own keys.
+        extra: orchestrator- and plugin-specific facts, each plugin under its own keys; core reads none.
+        security_level: the level of the run's data (the engine's).
+        summaries: each part's ``summary()`` (middleware, controls, processors, utilities, datasource),
+            by domain and then name (``name[i]`` for a plugin listed twice); the engine's.
+        warnings: observers that raised, each in words; the row and the run went on.
+        cost: the cost tracker's own summary, if the run has a cost tracker with one.
+        resumed_rows: rows taken over from the earlier attempts of a resumed run (None: not resumed).
+        attempt_duration_s: a resumed run's wall time of this attempt (``duration_s`` counts every attempt).
+        totals: what the run spent over every attempt, from its ledger (the engine's).
+        artifacts: the files the sinks wrote, in the order they wrote them, so a sink that writes
+            ``after`` others sees theirs (None until the sinks write); an orchestrator may list a file it
+            wrote itself (the validation's rejects).
 
     """
 
@@ -220,6 +244,14 @@ class RunMetadata:
     plugins: list[dict[str, str]] = field(default_factory=list)
     early_stop: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    security_level: str | None = None
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    cost: dict[str, Any] | None = None
+    resumed_rows: int | None = None
+    attempt_duration_s: float | None = None
+    totals: RunTotals | None = None
+    artifacts: list[Artifact] | None = None
 
     @property
     def status(self) -> Status:
@@ -248,8 +280,43 @@ class RunMetadata:
             "status": self.status,
             "plugins": list(self.plugins),
             **typed,
-            **self.extra,
+            **self.facts(),
         }
+
+    def facts(self) -> dict[str, Any]:
+        """``extra`` and the engine's facts, JSON-ready, as :meth:`to_dict` lists them after the fixed fields."""
+        out = dict(self.extra)
+        if self.security_level is not None:
+            out["security_level"] = self.security_level
+        out.update((domain, dict(by_name)) for domain, by_name in self.summaries.items())
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        optional = {"cost": self.cost, "resumed_rows": self.resumed_rows, "attempt_duration_s": self.attempt_duration_s}
+        out.update((key, value) for key, value in optional.items() if value is not None)
+        if self.totals is not None:
+            out["totals"] = self.totals.to_dict()
+        if self.artifacts is not None:
+            out["artifacts"] = [artifact.to_dict() for artifact in self.artifacts]
+        return out
+
+
+_constructed = RunMetadata.__init__
+
+
+def _init_with_status(self: RunMetadata, *args: Any, status: Status | None = None, **kwargs: Any) -> None:
+    """``RunMetadata(status=...)``, deprecated: the engine decides the outcome; ``outcome=`` says one."""
+    _constructed(self, *args, **kwargs)
+    if status is not None:
+        warnings.warn(
+            "RunMetadata(status=...) is deprecated and will be removed in elspeth-core 0.2; the engine decides "
+            "a run's status (leave it out), or pass outcome=elspeth.RunOutcome(status)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.outcome = RunOutcome(status)
+
+
+RunMetadata.__init__ = _init_with_status  # type: ignore[method-assign]
 
 
 @dataclass
@@ -275,7 +342,7 @@ class RunResult:
 
 
 def reported_artifacts(result: RunResult) -> tuple[list[Path], list[str]]:
-    """What the run's sinks reported writing so far, from ``metadata.extra["artifacts"]``.
+    """What the run's sinks reported writing so far, from ``metadata.artifacts``.
 
     The engine adds each sink's artifacts there as the sink finishes, so a sink that writes after the
     others (``collects_run_artifacts``) sees theirs.
@@ -286,9 +353,8 @@ def reported_artifacts(result: RunResult) -> tuple[list[Path], list[str]]:
     """
     local: dict[Path, None] = {}
     remote: list[str] = []
-    for reported in result.metadata.extra.get("artifacts") or []:
-        # the engine lists each as {"path": ..., "media_type": ..., ...}; a plain path is accepted too
-        raw = str(reported.get("path") if isinstance(reported, Mapping) else getattr(reported, "path", reported))
+    for reported in result.metadata.artifacts or []:
+        raw = str(reported.url or reported.path)
         if "://" in raw:
             remote.append(raw)
         else:
