@@ -147,7 +147,8 @@ def test_every_attempt_stage_and_gauge_is_observed(tmp_path: Path, llm_server: A
     assert ("r2", 2, "ok", False) in attempts
     assert len(attempts) == 7
     stages = [v for k, v in SEEN if k == "stage"]
-    assert {s for r, s in stages if r == "r0"} == {"processors", "work", "commit"}
+    assert {s for r, s in stages if r == "r0"} == {"processors", "work", "commit", "row"}
+    assert [s for r, s in stages if r == "r0"][-1] == "row", "a row's whole span is its last stage"
     assert (None, "sink:jsonl") in stages
     gauges = [v for k, v in SEEN if k == "gauge"]
     assert max(v for n, v in gauges if n == "in_flight") >= 1

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         redirect_refused,
     )
     from elspeth.loop_bound import LoopBoundSDK
+    from elspeth.network import is_loopback
     from elspeth.orchestration import (
         Cancel,
         LLMPipeline,
@@ -102,6 +103,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "is_loopback": "elspeth.network",
     "CsvOptions": "elspeth.csvread",
     "CsvReader": "elspeth.csvread",
     "choose_encoding": "elspeth.csvread",
@@ -294,6 +296,7 @@ __all__ = [
     "inline",
     "install_log_scrubbing",
     "invoke",
+    "is_loopback",
     "iterate_rows",
     "jsonl_lines",
     "key_identity",

@@ -291,7 +291,10 @@ def stage_finished(
     failed: bool,
     error: str | None,
 ) -> None:
-    """Observe a stage of a row (``processors``, ``work``, ``commit``) or of the run (``sink:<name>``) as it ends."""
+    """Observe a stage of a row or a sink's write (``sink:<name>``, with ``row_id`` None) as it ends.
+
+    A row's stages: ``processors``, ``work``, ``validation:<name>``, ``commit``, and last ``row``.
+    """
 
 
 @hookspec

@@ -95,12 +95,17 @@ class Observation:
 
     @contextmanager
     def row(self, row_id: str) -> Iterator[None]:
-        """Mark this task as working on ``row_id`` and count it in flight while it runs."""
+        """Mark this task as working on ``row_id``, count it in flight, and report its whole span as stage ``row``.
+
+        ``row`` is reported last of the row's stages (after ``commit`` and its ``row_finished``), so an
+        observer that groups a row's stages (``opentelemetry``) knows the row is complete.
+        """
         token = _row_id.set(row_id)
         self.in_flight += 1
         self.gauge("in_flight", self.in_flight)
         try:
-            yield
+            with self.stage("row", row_id):
+                yield
         finally:
             self.in_flight -= 1
             self.gauge("in_flight", self.in_flight)

@@ -10,7 +10,6 @@ exchange is an info metric, cut to ``text_limit`` characters.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from elspeth import Failure, LLMRequest, LLMResponse, PluginContext, Record, RunResult, hookimpl
+from elspeth import Failure, LLMRequest, LLMResponse, PluginContext, Record, RunResult, hookimpl, is_loopback
 
 __all__ = ["PrometheusObserver"]
 
@@ -26,15 +25,6 @@ log = logging.getLogger("elspeth.observe.prometheus")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _NAMED_GAUGES = ("in_flight", "rate_limiter_rate", "consumer_lag")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name other than localhost: where it points may change
-        return False
 
 
 class _Metrics:
@@ -106,7 +96,7 @@ class PrometheusObserver:
         @field_validator("host")
         @classmethod
         def _loopback(cls, host: str, info: ValidationInfo) -> str:
-            if not info.data.get("allow_non_loopback") and not _is_loopback(host):
+            if not info.data.get("allow_non_loopback") and not is_loopback(host):
                 raise ValueError(f"{host!r} is not a loopback address; set allow_non_loopback: true to serve it there")
             return host
 

@@ -88,9 +88,14 @@ class _ExperimentRun:
         The calls a validator made to decide (returned, or carried by its ``ValidationFailedWithCalls``)
         are appended to ``judged`` so the row pays for them.
         """
+        observation = self.ctx.observation
         for name, validator in self.experiment.validators:
             try:
-                made = await invoke(validator.validate, response, row)
+                if observation is None:
+                    made = await invoke(validator.validate, response, row)
+                else:
+                    with observation.stage(f"validation:{name}", row.id):  # a rejection: failed, ValidationFailed
+                        made = await invoke(validator.validate, response, row)
             except ValidationFailed as exc:
                 if isinstance(exc, ValidationFailedWithCalls):
                     judged.extend(_made_calls(exc.calls))
