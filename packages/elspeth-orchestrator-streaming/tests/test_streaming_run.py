@@ -95,7 +95,8 @@ def test_a_missing_id_field_is_a_failure_and_ids_come_from_the_field(
 
 def test_files_rotate_by_size(write_settings: WriteSettings, registry: Registry, results: Any, tmp_path: Path) -> None:
     sink = {"plugin": "jsonl_stream", "options": {"rotate_bytes": 2000}}
-    result = go(write_settings(settings(sinks=[sink]), {"in.jsonl": lines(100)}), registry)
+    text = settings(sinks=[sink], orchestrator={"plugin": "streaming", "options": {"emit_batch": 4}})
+    result = go(write_settings(text, {"in.jsonl": lines(100)}), registry)
     files = sorted((tmp_path / "output/stream").glob("results-*.jsonl"))
     assert len(files) > 3, "a file is closed once it holds rotate_bytes and the next one begins"
     assert all(f.stat().st_size < 2000 + 256 * 400 for f in files)
@@ -140,9 +141,10 @@ def test_a_slow_sink_holds_back_the_source_while_the_run_goes_on(
         orchestrator={"plugin": "streaming", "options": {"emit_batch": 4, "emit_queue": 8}},
     )
     result = go(write_settings(text), registry, max_seconds=0.6)
-    # 0.6 s at 4 results per 50 ms is about 48 emitted; read at most the queue, the batch and the workers more
+    # 0.6 s at 4 results per 50 ms is about 48 emitted; read at most the queue, a batch, the workers and the
+    # read-ahead (concurrency) more
     assert 0 < len(EMITTED) <= 60
-    assert len(READ) - len(EMITTED) <= 8 + 4 + 4 + 1
+    assert len(READ) - len(EMITTED) <= 8 + 4 + 4 + 4 + 1  # the queue, a batch, the workers, the read-ahead
     assert result.metadata.outcome.status == "stopped"
     assert "--max-seconds" in (result.metadata.outcome.reason or "")
 

@@ -147,7 +147,12 @@ def _insert_rows(count: int) -> str:
 
 def insert_emitted(conn: sqlite3.Connection, run_id: str, row_ids: Sequence[str]) -> None:
     """Mark rows' results emitted (see :meth:`elspeth.store.RunStore.mark_emitted`)."""
-    conn.executemany("INSERT OR IGNORE INTO emitted (run_id, row_id) VALUES (?, ?)", [(run_id, r) for r in row_ids])
+    for start in range(0, len(row_ids), 400):  # one statement per 400 rows (SQLite's limit on parameters)
+        chunk = row_ids[start : start + 400]
+        values = ",".join("(?, ?)" for _ in chunk)
+        conn.execute(
+            f"INSERT OR IGNORE INTO emitted (run_id, row_id) VALUES {values}", [p for r in chunk for p in (run_id, r)]
+        )
 
 
 def select_emitted(conn: sqlite3.Connection, run_id: str, row_ids: Sequence[str]) -> set[str]:

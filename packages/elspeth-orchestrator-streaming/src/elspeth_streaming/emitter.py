@@ -53,12 +53,20 @@ class Emitter:
         ack: the source's ``ack(ids)``, or None for a source that needs none (a file, standard input).
         batch: at most this many results per emit.
         limit: results that may wait before :meth:`put` waits.
+        linger: seconds to wait, after a result, for more to go out with it (fewer, larger emits and commits).
     """
 
     def __init__(
-        self, ctx: OrchestrationContext, sinks: Sequence[tuple[str, Any]], ack: Any, *, batch: int, limit: int
-    ):
-        self.ctx, self.sinks, self.ack, self.batch = ctx, list(sinks), ack, batch
+        self,
+        ctx: OrchestrationContext,
+        sinks: Sequence[tuple[str, Any]],
+        ack: Any,
+        *,
+        batch: int,
+        limit: int,
+        linger: float = 0.0,
+    ) -> None:
+        self.ctx, self.sinks, self.ack, self.batch, self.linger = ctx, list(sinks), ack, batch, linger
         self.queue: asyncio.Queue[tuple[Finished, float]] = asyncio.Queue(limit)
         self.counts = EmitterCounts()
         self._task: asyncio.Task[None] | None = None
@@ -108,6 +116,8 @@ class Emitter:
     async def _loop(self) -> None:
         while True:
             group = [await self.queue.get()]
+            if self.queue.qsize() + 1 < self.batch:  # as Kafka's linger.ms: the results close behind go out with it
+                await asyncio.sleep(self.linger)
             while len(group) < self.batch and not self.queue.empty():
                 group.append(self.queue.get_nowait())
             done = group[-1][0] is _DONE

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -16,14 +15,23 @@ if TYPE_CHECKING:
 
 __all__ = ["Messages"]
 
+_END: Any = object()
+
+
+class _Raised:
+    """What the source raised, carried to where messages are taken."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
 
 class Messages:
     """The source's messages as rows for the row runner.
 
-    A :class:`~elspeth.Malformed` message becomes a failure at stage ``source`` (committed, then
-    emitted like any result) and the stream goes on. ``max_messages`` ends the stream after that many
-    messages; a cancel (a signal, ``--max-seconds``, a budget) ends it even while the source has
-    nothing to give, looked at every ``poll`` seconds.
+    A task reads up to ``ahead`` messages ahead of the row runner (never past ``max_messages``). A
+    :class:`~elspeth.Malformed` message becomes a failure at stage ``source`` (committed, then emitted
+    like any result) and the stream goes on. A cancel (a signal, ``--max-seconds``, a budget) ends the
+    stream even while the source has nothing to give, looked at every ``poll`` seconds.
     """
 
     def __init__(
@@ -35,52 +43,65 @@ class Messages:
         cancel: Cancel,
         max_messages: int | None,
         poll: float,
+        ahead: int,
     ) -> None:
         self.source, self.ctx, self.emitter, self.cancel = source, ctx, emitter, cancel
         self.max_messages, self.poll = max_messages, poll
+        self.ahead = ahead
         self.taken = 0
         self.malformed = 0
-        self.arrived: dict[str, float] = {}  # message id -> when it was read, until its result is queued
+        self.arrived: dict[str, float] = {}  # message id -> when it was read, until its result is queued (bounded by
+        # the messages read ahead, in flight and waiting for the sinks)
 
     async def __aiter__(self) -> AsyncIterator[Row]:
-        items = aiter(iterate_rows(self.source))
+        # a task reads the source a little ahead (``ahead`` messages, never past max_messages), so taking a message
+        # costs no task of its own; only a wait on an empty queue is raced against the run's stop
+        queue: asyncio.Queue[Any] = asyncio.Queue(self.ahead)
+        reader = asyncio.ensure_future(self._read(queue))
         try:
-            while self.max_messages is None or self.taken < self.max_messages:
-                item = await self._next(items)
-                if item is None:
+            while True:
+                item = queue.get_nowait() if not queue.empty() else await self._wait(queue)
+                if item is _END or self.cancel.is_set():
                     return
+                if isinstance(item, _Raised):
+                    raise item.error
                 self.taken += 1
                 if isinstance(item, Malformed):
                     await self._malformed(item)
                     continue
-                self.arrived[item.id] = time.monotonic()
                 yield item
         finally:
-            closing = getattr(items, "aclose", None)
-            if closing is not None:
-                await closing()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
 
-    async def _next(self, items: AsyncIterator[Any]) -> Any:
-        """The next message, or None at the stream's end or once the run is asked to stop."""
-        if self.cancel.is_set():
-            return None
-        waiting = asyncio.ensure_future(anext(items))
+    async def _read(self, queue: asyncio.Queue[Any]) -> None:
+        read = 0
+        try:
+            async for item in iterate_rows(self.source):
+                if isinstance(item, Row):
+                    self.arrived[item.id] = time.monotonic()  # read: the latency to its result starts here
+                await queue.put(item)
+                read += 1
+                if self.max_messages is not None and read >= self.max_messages:
+                    break
+        except Exception as exc:  # the source's failure stops the run, raised where the messages are taken
+            await queue.put(_Raised(exc))
+            return
+        await queue.put(_END)
+
+    async def _wait(self, queue: asyncio.Queue[Any]) -> Any:
+        """The next item once one comes, or the end once the run is asked to stop (looked at every ``poll`` s)."""
+        getting = asyncio.ensure_future(queue.get())
         try:
             while True:
-                done, _ = await asyncio.wait({waiting}, timeout=self.poll)
+                done, _ = await asyncio.wait({getting}, timeout=self.poll)
                 if done:
-                    break
+                    return getting.result()
                 if self.cancel.is_set():
-                    return None
+                    return _END
         finally:
-            if not waiting.done():
-                waiting.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await waiting
-        try:
-            return waiting.result()
-        except StopAsyncIteration:
-            return None
+            if not getting.done():
+                getting.cancel()
 
     async def _malformed(self, item: Malformed) -> None:
         self.malformed += 1

@@ -21,6 +21,13 @@ class StreamingOptions(BaseModel):
     emit_batch: int = Field(
         256, ge=1, description="at most this many results per emit to the sinks (fewer when the stream is quiet)"
     )
+    emit_linger_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="after a result, wait this long for more to go out with it (as Kafka's linger.ms): fewer, "
+        "larger emits and run-store commits, at this much latency",
+    )
     emit_queue: int | None = Field(
         None,
         ge=1,

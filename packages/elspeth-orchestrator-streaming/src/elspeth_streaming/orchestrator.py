@@ -111,9 +111,15 @@ class StreamingOrchestrator:
         opts = self.options
         ack = table.rows.ack if isinstance(table.rows, Acknowledges) else None
         limit = opts.emit_queue or max(64, 4 * ctx.concurrency)
-        emitter = Emitter(ctx, self._sinks, ack, batch=opts.emit_batch, limit=limit)
+        emitter = Emitter(ctx, self._sinks, ack, batch=opts.emit_batch, limit=limit, linger=opts.emit_linger_ms / 1000)
         messages = Messages(
-            table.rows, ctx, emitter, cancel=ctx.cancel, max_messages=ctx.max_messages, poll=opts.poll_seconds
+            table.rows,
+            ctx,
+            emitter,
+            cancel=ctx.cancel,
+            max_messages=ctx.max_messages,
+            poll=opts.poll_seconds,
+            ahead=ctx.concurrency,
         )
 
         async def keep(position: int, item: Finished | None) -> None:
