@@ -148,3 +148,18 @@ def test_kill_9_of_a_consumer_mid_stream_then_restart_emits_each_message_once(
     assert [i for i, n in Counter(out).items() if n > 1] == [], "no message reached the sink twice"
     assert sorted(out) == sorted(ids), "no message was lost"
     assert client.xpending("tickets", "elspeth")["pending"] == 0
+
+
+def test_a_time_limit_stops_a_quiet_consumer_after_acknowledging_what_it_did(
+    redis_server: Any, write_settings: WriteSettings, registry: Registry
+) -> None:
+    client = redis_server.client()
+    ids = add(client, 20)
+    result = go(write_settings(settings(redis_server.url, idle=None)), registry, max_seconds=1.5)
+    assert result.metadata.outcome.status == "stopped"
+    assert sorted(r["row_id"] for r in results(client)) == sorted(ids)
+    assert client.xpending("tickets", "elspeth")["pending"] == 0, "acknowledged after the blocked read was stopped"
+    later = add(client, 3, start=21)
+    again = go(write_settings(settings(redis_server.url, idle=0.5)), registry, max_messages=3)
+    assert again.metadata.succeeded == 3
+    assert sorted(r["row_id"] for r in results(client)) == sorted(ids + later)
