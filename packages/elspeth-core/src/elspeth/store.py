@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -371,12 +371,10 @@ class RunStore:
 
     def mark_emitted(self, run_id: str, row_ids: Sequence[str]) -> None:
         """Remember that these rows' results reached every streaming sink (committed before it returns)."""
-        with self._guard(f"marking results of run {run_id} emitted"):
-            if len(row_ids) <= 400:  # one statement, autocommitted: no BEGIN and COMMIT to pay for
-                insert_emitted(self._conn, run_id, row_ids)
-                return
-            with self._transaction():
-                insert_emitted(self._conn, run_id, row_ids)
+        # up to 400 is one statement, autocommitted: no BEGIN and COMMIT to pay for
+        once = self._transaction() if len(row_ids) > 400 else nullcontext()
+        with self._guard(f"marking results of run {run_id} emitted"), once:
+            insert_emitted(self._conn, run_id, row_ids)
 
     def emitted(self, run_id: str, row_ids: Sequence[str]) -> set[str]:
         """Which of these rows' results :meth:`mark_emitted` recorded for the run."""
