@@ -123,3 +123,24 @@ def test_a_read_only_output_dir_is_exit_2_naming_output_dir_and_its_line(cli: Cl
     assert f"error: output_dir: cannot write into {folder} (read-only file system)" in done.stderr
     assert done.stderr.rstrip().endswith("(s.yaml:14)")
     assert "unexpected" not in done.stderr
+
+
+def test_max_messages_on_a_mode_that_does_not_stream_is_exit_2_naming_it(cli: Cli, project: Path) -> None:
+    (project / "s.yaml").write_text(settings("  - plugin: csv\n    options:\n      path: r.csv\n"))
+    done = cli("run", "s.yaml", "--no-progress", "--max-messages", "1", cwd=project)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "orchestrator: --max-messages bounds a streaming run; batch is not one" in done.stderr
+    assert not (project / "output" / "r.csv").exists()
+
+
+def test_max_seconds_stops_a_batch_run_too_and_it_stays_resumable(cli: Cli, project: Path) -> None:
+    slow = settings("  - plugin: csv\n    options:\n      path: r.csv\n").replace(
+        "llm:\n  plugin: static\n  options:\n    content: hi\n",
+        "llm:\n  plugin: mock\n  options:\n    latency_ms: 800\n",
+    )
+    (project / "data.csv").write_text("id,text\n" + "".join(f"r{i},t{i}\n" for i in range(40)), encoding="utf-8")
+    (project / "s.yaml").write_text(slow.replace("orchestrator: batch\n", "orchestrator: batch\nconcurrency: 2\n"))
+    done = cli("run", "s.yaml", "--no-progress", "--max-seconds", "1", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stopped: time limit reached (--max-seconds 1)" in done.stdout
+    assert "resume with: elspeth run s.yaml --resume" in done.stdout

@@ -236,7 +236,9 @@ def test_the_cache_refuses_a_run_store_and_a_table_called_meta_that_is_someone_e
     begin(store)
     store.close()
     before = digest(store_path)
-    with pytest.raises(ElspethError, match=r"is an Elspeth run store with tables meta, rows, runs, totals, not an"):
+    with pytest.raises(
+        ElspethError, match=r"is an Elspeth run store with tables emitted, meta, rows, runs, totals, not an"
+    ):
         CacheFile(store_path)
     assert digest(store_path) == before
 
@@ -343,3 +345,24 @@ def test_failed_rows_have_a_partial_index_and_older_stores_get_it(tmp_path: Path
     RunStore.open(path).close()
     with sqlite3.connect(path) as again:
         assert again.execute("SELECT name FROM sqlite_master WHERE name='rows_failed'").fetchone() == ("rows_failed",)
+
+
+def test_emitted_marks_are_kept_per_run_across_reopening_and_an_older_file_gains_their_table(tmp_path):
+    path = tmp_path / "elspeth-runs.sqlite"
+    store = RunStore.open(path)
+    begin(store)
+    begin(store, "run-2")
+    store.mark_emitted("run-1", [f"m{i}" for i in range(1200)])  # more than one statement's parameters
+    store.mark_emitted("run-1", ["m0"])  # marking again is harmless
+    asked = [f"m{i}" for i in range(1300)]
+    assert store.emitted("run-1", asked) == {f"m{i}" for i in range(1200)}  # asked 500 at a time
+    store.close()
+    with sqlite3.connect(path) as conn:  # a version-2 file written before streaming existed has no such table
+        conn.execute("DROP TABLE emitted")
+    conn.close()
+    reopened = RunStore.open(path)
+    assert reopened.emitted("run-1", ["m0"]) == set(), "the table is made again, empty, when the file is opened"
+    reopened.mark_emitted("run-1", ["m5", "m7"])
+    assert reopened.emitted("run-1", ["m5", "m6", "m7"]) == {"m5", "m7"}
+    assert reopened.emitted("run-2", ["m5"]) == set(), "marks belong to their run"
+    reopened.close()

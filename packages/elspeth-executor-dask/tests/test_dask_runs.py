@@ -227,11 +227,10 @@ async def _resume(loaded: Any, options: Any, prepare: Any, execute: Any) -> Any:
 def test_a_partition_that_keeps_failing_fails_the_run_naming_it_and_its_rows(cluster: Any, tmp_path: Path) -> None:
     import asyncio
 
-    from elspeth_dask.executor import DaskOptions
-    from elspeth_dask.stream import run_on_cluster
-
     from elspeth import Row, ShippedRows
     from elspeth.engine import prepare
+    from elspeth_dask.executor import DaskOptions
+    from elspeth_dask.stream import run_on_cluster
 
     # classes of the test itself: the workers cannot import this module, so dask ships them by value
     class BrokenPart:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import elspeth_llm_anthropic.sdk  # noqa: F401  # import anthropic now, not inside the first call's short timeout
 import pytest
 
+import elspeth_llm_anthropic.sdk  # noqa: F401  # import anthropic now, not inside the first call's short timeout
 from elspeth_testing.llm_server import LLMTestServer
 
 KEY_ENV = "ANTHROPIC_TEST_KEY"

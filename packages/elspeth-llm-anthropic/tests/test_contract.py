@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from elspeth_llm_anthropic import AnthropicClient
 
+from elspeth_llm_anthropic import AnthropicClient
 from elspeth_testing import LLMClientContract
 from elspeth_testing.llm_server import LLMTestServer
 

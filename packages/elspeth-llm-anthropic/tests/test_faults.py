@@ -7,7 +7,6 @@ import json
 from typing import Any, ClassVar
 
 import pytest
-from elspeth_llm_anthropic import AnthropicClient
 
 from elspeth import (
     LLMError,
@@ -19,6 +18,7 @@ from elspeth import (
     scrub_secrets,
 )
 from elspeth.orchestration.retry import RetryPolicy
+from elspeth_llm_anthropic import AnthropicClient
 from elspeth_testing import COMMON_FAULTS, LLMFaultContract
 from elspeth_testing.llm_server import LLMTestServer
 

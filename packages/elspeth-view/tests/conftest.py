@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from elspeth_view.server import make_server
 
 from elspeth import Failure, Record, load_settings, run_settings
 from elspeth.discovery import PluginSource
@@ -25,6 +24,7 @@ from elspeth.totals import RunTotals
 from elspeth_testing import build_registry
 from elspeth_testing.llm_server import LLMTestServer, ServerConfig
 from elspeth_testing.services import ensure_program
+from elspeth_view.server import make_server
 
 SOURCES = [
     PluginSource("experiment", "elspeth-orchestrator-experiment", "0.1.0", "elspeth_experiment.plugin"),

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elspeth_view import queries
 from typer.testing import CliRunner
+
+from elspeth_view import queries
 
 
 def get(url: str) -> tuple[int, Any]:

@@ -124,10 +124,9 @@ def test_the_diff_of_two_runs(page: Any, real_viewer: str, real_runs: Any) -> No
 
 
 def test_stored_markup_is_shown_as_text_and_fetches_nothing(page: Any, tmp_path: Any) -> None:
-    from elspeth_view.server import make_server
-
     from elspeth import Record
     from elspeth.store import RunStore
+    from elspeth_view.server import make_server
 
     path = tmp_path / "runs.sqlite"
     store = RunStore.open(path)

@@ -101,6 +101,7 @@ if TYPE_CHECKING:
     from elspeth.spreadsheet import SanitizeOptions, neutralise_formula, warn_unsanitised
     from elspeth.store import RunStore, StoreError
     from elspeth.store_backends import open_store_url
+    from elspeth.streams import Acknowledges, Malformed, StreamSink
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
@@ -182,6 +183,9 @@ _LAZY = {
     "scrub_secrets": "elspeth.scrub",
     "secret_from_env": "elspeth.scrub",
     "Spool": "elspeth.spool",
+    "Acknowledges": "elspeth.streams",
+    "Malformed": "elspeth.streams",
+    "StreamSink": "elspeth.streams",
     "SpoolWriter": "elspeth.spool",
     "jsonl_lines": "elspeth.files",
     "to_json": "elspeth.files",
@@ -226,6 +230,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Acknowledges",
     "Artifact",
     "Cancel",
     "Checker",
@@ -254,6 +259,7 @@ __all__ = [
     "Ledger",
     "LoadedSettings",
     "LoopBoundSDK",
+    "Malformed",
     "NullProgress",
     "OrchestrationContext",
     "Partition",
@@ -295,6 +301,7 @@ __all__ = [
     "Spool",
     "SpoolWriter",
     "StoreError",
+    "StreamSink",
     "Table",
     "TemplateError",
     "Usage",

@@ -22,7 +22,7 @@ from elspeth.datatypes import Failure, Record
 from elspeth.errors import ElspethError
 from elspeth.ledger import Spend
 
-__all__ = ["EncodedRow", "SQLiteAccess", "StoreError", "connect", "create_private"]
+__all__ = ["EncodedRow", "SQLiteAccess", "StoreError", "connect", "create_private", "insert_emitted", "select_emitted"]
 
 FORMAT = "elspeth-run-store"
 VERSION = "2"  # 2: each row keeps what its calls spent (`spend`); version 1 is refused
@@ -68,6 +68,15 @@ CREATE TABLE IF NOT EXISTS totals (
 # a partial index holding only failed rows: `elspeth view` counts and pages a run's failures without
 # reading every row, and a run pays for it only on the rows that fail. Added to older stores on open.
 _FAILED_INDEX = "CREATE INDEX IF NOT EXISTS rows_failed ON rows (run_id, grp, row_id) WHERE ok = 0"
+# which results a streaming run has handed to every sink: added to a version-2 file when it is opened, so an
+# older file gains it without a new version (nothing else reads it)
+_EMITTED = """
+CREATE TABLE IF NOT EXISTS emitted (
+    run_id TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, row_id)
+) WITHOUT ROWID
+"""
 _DAMAGED = "if the file is damaged, move it aside (its runs can no longer be resumed) or set store.path to a new file"
 
 
@@ -140,6 +149,26 @@ def _insert_rows(count: int) -> str:
     return sql
 
 
+def insert_emitted(conn: sqlite3.Connection, run_id: str, row_ids: Sequence[str]) -> None:
+    """Mark rows' results emitted (see :meth:`elspeth.store.RunStore.mark_emitted`)."""
+    for start in range(0, len(row_ids), 400):  # one statement per 400 rows (SQLite's limit on parameters)
+        chunk = row_ids[start : start + 400]
+        values = ",".join("(?, ?)" for _ in chunk)
+        conn.execute(
+            f"INSERT OR IGNORE INTO emitted (run_id, row_id) VALUES {values}", [p for r in chunk for p in (run_id, r)]
+        )
+
+
+def select_emitted(conn: sqlite3.Connection, run_id: str, row_ids: Sequence[str]) -> set[str]:
+    """The rows of ``row_ids`` marked emitted, asked 500 at a time (SQLite's limit on parameters)."""
+    found: set[str] = set()
+    for start in range(0, len(row_ids), 500):
+        chunk = list(row_ids[start : start + 500])
+        query = f"SELECT row_id FROM emitted WHERE run_id=? AND row_id IN ({','.join('?' * len(chunk))})"
+        found.update(row_id for (row_id,) in conn.execute(query, (run_id, *chunk)))
+    return found
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open the SQLite file at ``path``: made private when new, else checked to be a store of this version."""
     fresh = not path.exists() or path.stat().st_size == 0
@@ -170,6 +199,7 @@ def connect(path: Path) -> sqlite3.Connection:
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("format", FORMAT), ("version", VERSION)])
         with suppress(sqlite3.OperationalError):  # a file this user may only read works without it, only slower
             conn.execute(_FAILED_INDEX)
+        conn.execute(_EMITTED)
     except StoreError:
         conn.close()
         raise

@@ -74,6 +74,8 @@ class PreparedRun:
     """Where the orchestrator runs (``executor:``; None runs it here, as ``local`` does)."""
     observers: list[tuple[str, Any]] = field(default_factory=list)
     """(name, observer) of the settings' ``observers``, registered for the run (:mod:`elspeth.observing`)."""
+    options: RunOptions | None = None
+    """The CLI's flags the run was prepared with (``--max-seconds`` is enforced while it runs)."""
 
     def __post_init__(self) -> None:
         """Order the sinks by their ``after`` (a cycle is a ConfigError before any row); no executor means ``local``."""
@@ -186,12 +188,14 @@ async def _check_and_open(
     orchestrator = plan.single["orchestrator"]
     assert table is not None
     assert orchestrator is not None
-    # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
-    await invoke(built["orchestrator"].check, list(table.columns), ctx)
     declared = [
         (r, obj) for r, obj in zip(plan.lists["sinks"], plan.built_lists["sinks"], strict=True) if r is not None
     ]
     sinks = order_sinks(declared)  # sinks whose `after` form a cycle: a ConfigError naming them
+    ctx.sinks = [(r.info.name, obj) for r, obj in sinks]  # a streaming orchestrator emits to them
+    ctx.max_messages = options.max_messages
+    # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
+    await invoke(built["orchestrator"].check, list(table.columns), ctx)
     # the store opens only once every check has passed: a bad settings file leaves nothing behind
     ctx.store = open_store(loaded, options)
     earlier = None
@@ -222,6 +226,7 @@ async def _check_and_open(
             for r, o in zip(plan.lists["observers"], plan.built_lists["observers"], strict=True)
             if r is not None and o is not None
         ],
+        options=options,
     )
 
 

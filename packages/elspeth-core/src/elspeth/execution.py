@@ -7,6 +7,7 @@ attempt, the parts' summaries), hands the result to the sinks and records the ru
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -143,6 +144,7 @@ async def _run_orchestrator(prepared: PreparedRun) -> RunResult:
         settings=prepared.loaded.settings.model_dump(mode="json"),
     )
     await _open_parts(prepared)
+    timer = _time_limit(prepared)
     try:
         with fewer_collections():
             result: RunResult = await invoke(prepared.executor.run, prepared.orchestrator, prepared.table, ctx)
@@ -151,6 +153,8 @@ async def _run_orchestrator(prepared: PreparedRun) -> RunResult:
     except Exception as exc:
         raise RunFailed(f"orchestrator '{prepared.orchestrator_name}' failed: {type(exc).__name__}: {exc}") from exc
     finally:
+        if timer is not None:
+            timer.cancel()
         await _close_parts(prepared)
     return result
 
@@ -180,6 +184,15 @@ async def _open_parts(prepared: PreparedRun) -> None:
         except Exception as exc:  # a part that cannot start stops the run before any row, naming it
             await _close_parts(prepared)
             raise RunFailed(f"{domain} '{name}' could not open: {type(exc).__name__}: {exc}") from exc
+
+
+def _time_limit(prepared: PreparedRun) -> asyncio.TimerHandle | None:
+    """With ``--max-seconds``: the timer that stops the run taking rows (cancel it once the run is done)."""
+    seconds = prepared.options.max_seconds if prepared.options is not None else None
+    if seconds is None:
+        return None
+    reason = f"time limit reached (--max-seconds {seconds:g})"
+    return asyncio.get_running_loop().call_later(seconds, prepared.context.cancel.set, reason)
 
 
 async def _close_parts(prepared: PreparedRun) -> None:

@@ -51,6 +51,8 @@ class RunOptions:
         force: resume even though the settings changed.
         use_cache: consult the response cache, if the settings configure one.
         record: keep the run in the run store (off for ``elspeth validate``).
+        max_messages: a streaming run stops taking messages after this many (``--max-messages``).
+        max_seconds: the run stops taking rows or messages after this many seconds (``--max-seconds``).
     """
 
     resume: str | None = None
@@ -58,6 +60,8 @@ class RunOptions:
     force: bool = False
     use_cache: bool = True
     record: bool = True
+    max_messages: int | None = None
+    max_seconds: float | None = None
 
 
 def store_path(loaded: LoadedSettings) -> Path:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ from elspeth._store_file import (
     _payload,
     connect,
     create_private,
+    insert_emitted,
+    select_emitted,
 )
 from elspeth.datatypes import Failure, Record
 from elspeth.diffing import settings_diff
@@ -368,3 +371,15 @@ class RunStore(SQLiteAccess):
         with self._guard(f"reading the finished rows of run {run_id}"):
             found = self._execute(f"SELECT grp, row_id FROM rows WHERE {where}", (run_id, mark))
             return [(grp, row_id) for grp, row_id in found]
+
+    def mark_emitted(self, run_id: str, row_ids: Sequence[str]) -> None:
+        """Remember that these rows' results reached every streaming sink (committed before it returns)."""
+        # up to 400 is one statement, autocommitted: no BEGIN and COMMIT to pay for
+        once = self._transaction() if len(row_ids) > 400 else nullcontext()
+        with self._guard(f"marking results of run {run_id} emitted"), once:
+            insert_emitted(self._conn, run_id, row_ids)
+
+    def emitted(self, run_id: str, row_ids: Sequence[str]) -> set[str]:
+        """Which of these rows' results :meth:`mark_emitted` recorded for the run."""
+        with self._guard(f"reading the emitted results of run {run_id}"):
+            return select_emitted(self._conn, run_id, row_ids)

@@ -100,6 +100,14 @@ def run(
         ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer calls from the response cache.")] = False,
+    max_messages: Annotated[
+        int | None,
+        typer.Option("--max-messages", min=1, help="A streaming run stops after this many messages."),
+    ] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option("--max-seconds", min=0.0, help="Stop taking rows or messages after this many seconds."),
+    ] = None,
 ) -> None:
     """Run the settings file and write its sinks. Ctrl-C stops taking rows; a second Ctrl-C quits at once."""
     from elspeth.cli._run import run_command
@@ -107,7 +115,14 @@ def run(
 
     if retry_errors and not resume:
         _fail("--retry-errors goes with --resume RUN_ID", 2)
-    options = RunOptions(resume=resume, retry_errors=retry_errors, force=force, use_cache=not no_cache)
+    options = RunOptions(
+        resume=resume,
+        retry_errors=retry_errors,
+        force=force,
+        use_cache=not no_cache,
+        max_messages=max_messages,
+        max_seconds=max_seconds,
+    )
     code = guarded(lambda: run_command(settings, _registry(), strict=strict, progress=progress, options=options))
     raise typer.Exit(code)
 

@@ -74,7 +74,8 @@ def run_command(
 
     0 when the run finished; 1 when it failed: the orchestrator or a sink raised (:class:`RunFailed`
     propagates), every row failed, or (with ``strict``) any row failed; 3 when it finished but a quality
-    gate failed (``gates:``; each failed gate is printed with its figures); 130 when stopped by Ctrl-C.
+    gate failed (``gates:``; each failed gate is printed with its figures); 130 when stopped by Ctrl-C, except
+    for a streaming orchestrator (``streams = True``), which a first signal drains and ends with 0.
     """
     loaded = load_settings(settings_path)
     options = options or RunOptions()
@@ -85,6 +86,7 @@ def run_command(
             refuse_over_budget(loaded, registry)
     bar = _progress(progress)
     recorded: list[str] = []  # the run's id once the store records it: a crash can then be resumed
+    streams: list[bool] = []  # whether the orchestrator streams: a signal then ends the run as its input's end does
 
     async def main() -> RunResult:
         prepared = await prepare(loaded, registry, progress=bar, options=options)
@@ -97,6 +99,7 @@ def run_command(
                 if prepared.context.store is not None:
                     prepared.context.store.close()
                 raise
+        streams.append(_streams(prepared, options))
         summary = getattr(prepared.orchestrator, "summary", None)
         _handle_interrupts(prepared.context.cancel, prepared.context.run_id, settings_path)
         if prepared.context.store is not None:
@@ -119,12 +122,12 @@ def run_command(
     finally:
         if bar is not None:
             bar.close()
-    return _exit_code(result, strict=strict)
+    return _exit_code(result, strict=strict, streams=streams[0])
 
 
-def _exit_code(result: RunResult, *, strict: bool) -> int:
-    """0 for a finished run, 130 after Ctrl-C, 1 when every row (or, with ``strict``, any row) failed, 3 for a gate."""
-    if result.metadata.outcome.status == "interrupted":
+def _exit_code(result: RunResult, *, strict: bool, streams: bool = False) -> int:
+    """0 for a finished run, 130 after Ctrl-C (0 for a streaming run), 1 when rows failed, 3 for a gate."""
+    if result.metadata.outcome.status == "interrupted" and not streams:
         return 130
     failed = _failed(result)
     if _every_row_failed(result):
@@ -152,6 +155,20 @@ def _gates_code(result: RunResult) -> int:
 
 GATE_FAILED = 3
 """The exit code of a run that finished but did not meet a quality gate (1, 2 and 130 mean other things)."""
+
+
+def _streams(prepared: PreparedRun, options: RunOptions | None) -> bool:
+    """Whether the orchestrator streams (``streams = True``); ``--max-messages`` is refused for one that does not."""
+    streams = bool(getattr(prepared.orchestrator, "streams", False))
+    if options is not None and options.max_messages is not None and not streams:
+        checker = prepared.loaded.checker()
+        checker.add(
+            ("orchestrator",), f"--max-messages bounds a streaming run; {prepared.orchestrator_name} is not one"
+        )
+        if prepared.context.store is not None:
+            prepared.context.store.close()
+        checker.raise_if_any()
+    return streams
 
 
 def _print_next_step(result: RunResult, settings_path: Path, run_id: str) -> None:

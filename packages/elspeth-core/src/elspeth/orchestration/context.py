@@ -92,6 +92,10 @@ class OrchestrationContext(RowCommits):
             runner takes a row's result from here instead of working on it (:mod:`elspeth.partitions`).
         capture: on a cluster worker, called by the row runner with ``(group, row, item, spend)`` for each
             row it works out, so the worker can send the results back.
+        sinks: the settings' sinks as ``(name, sink)`` in writing order, for an orchestrator that hands results
+            to them as they finish (the streaming orchestrator's :class:`elspeth.StreamSink`); every sink is
+            still handed the run's result when it ends.
+        max_messages: a streaming orchestrator stops taking messages after this many (``--max-messages``).
 
     """
 
@@ -118,6 +122,8 @@ class OrchestrationContext(RowCommits):
     observation: Observation | None = None
     shipped: ShippedResults | None = None
     capture: Callable[[str | None, Row, Record | Failure, Spend], None] | None = None
+    sinks: list[tuple[str, Any]] = field(default_factory=list)
+    max_messages: int | None = None
     _group: _Group | None = field(default=None, init=False, repr=False)
 
     @property
@@ -252,6 +258,19 @@ class OrchestrationContext(RowCommits):
         """Say how many rows the whole run will finish (across every phase), for history's "pending" count."""
         if self.store is not None:
             self.store.set_total(self.run_id, total)
+
+    def mark_emitted(self, row_ids: Sequence[str]) -> None:
+        """Remember in the run store that these rows' results reached every streaming sink (a streaming run).
+
+        A restart asks :meth:`emitted` before emitting a resumed row's result again. Without a run store
+        there is nothing to remember across runs, and this does nothing.
+        """
+        if self.store is not None and row_ids:
+            self.store.mark_emitted(self.run_id, row_ids)
+
+    def emitted(self, row_ids: Sequence[str]) -> set[str]:
+        """Which of these rows' results :meth:`mark_emitted` recorded, in this run or the attempts it resumes."""
+        return self.store.emitted(self.run_id, row_ids) if self.store is not None and row_ids else set()
 
     def prior_result(self, group: str | None, row_id: str) -> Record | Failure | None:
         """The result this row already has from the run being resumed, if any.
