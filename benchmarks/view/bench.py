@@ -30,11 +30,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from elspeth_view.server import make_server
-
 from elspeth import Failure, Record
 from elspeth.store import RunStore
 from elspeth.totals import RunTotals
+from elspeth_view.server import make_server
 
 RUN = "bench-run"
 CHUNK = 20_000

@@ -197,15 +197,7 @@ async def _check_and_open(
     # `def` or `async def`, like every plugin method: a sync check runs in a worker thread
     await invoke(built["orchestrator"].check, list(table.columns), ctx)
     # the store opens only once every check has passed: a bad settings file leaves nothing behind
-    ctx.store = open_store(loaded, options)
-    earlier = None
-    if ctx.store is not None:
-        try:
-            ctx.prior = prior_rows(ctx.store, loaded, options)
-            earlier = restore_spending(ctx.store, options, built["cost_tracker"], ctx.ledger)  # seeds the ledger
-        except BaseException:
-            ctx.store.close()
-            raise
+    earlier = _open_store(loaded, ctx, options, built["cost_tracker"])
     warnings = ignored_settings(loaded, orchestrator)
     for warning in warnings:
         log.warning("%s", warning)
@@ -228,6 +220,21 @@ async def _check_and_open(
         ],
         options=options,
     )
+
+
+def _open_store(
+    loaded: LoadedSettings, ctx: OrchestrationContext, options: RunOptions, cost_tracker: Any
+) -> EarlierAttempts | None:
+    """Open the run store into ``ctx``; on resume read its prior rows and seed the ledger with what was spent."""
+    ctx.store = open_store(loaded, options)
+    if ctx.store is None:
+        return None
+    try:
+        ctx.prior = prior_rows(ctx.store, loaded, options)
+        return restore_spending(ctx.store, options, cost_tracker, ctx.ledger)  # seeds the ledger
+    except BaseException:
+        ctx.store.close()
+        raise
 
 
 async def _open_table(

@@ -43,7 +43,9 @@ def validate_command(settings_path: Path, registry: Registry, *, strict: bool = 
     from elspeth.cli._estimate import estimate_line
     from elspeth.estimating import estimate_run
 
-    estimate = asyncio.run(estimate_run(prepared))  # validate runs nothing: its rows are read for the estimate
+    # validate runs nothing, so its rows may be read for the estimate; never an unbounded stream's
+    estimable = hasattr(prepared.orchestrator, "planned_calls") and not getattr(prepared.orchestrator, "streams", False)
+    estimate = asyncio.run(estimate_run(prepared)) if estimable else None
     s = loaded.settings
     parts = [
         f"orchestrator {prepared.orchestrator_name}",
@@ -53,7 +55,7 @@ def validate_command(settings_path: Path, registry: Registry, *, strict: bool = 
         parts.append(f"llm {s.llm.plugin}")
     parts.append(f"{len(prepared.sinks)} sink{'s' if len(prepared.sinks) != 1 else ''}")
     typer.echo(f"{settings_path} is valid: {', '.join(parts)}")
-    if estimate.total.calls:
+    if estimate is not None and estimate.total.calls:
         typer.echo(estimate_line(estimate))
 
 
