@@ -36,11 +36,8 @@ def estimate_line(estimate: Estimate) -> str:
     """One line for ``validate``: calls, input tokens, and the live and batch cost."""
     total = estimate.total
     tokens = f"{'' if total.inputs_exact else '~'}{total.input_tokens:,} input tokens"
-    cost = (
-        f", {total.live_cost:,.4f} {estimate.currency} live ({total.batch_cost:,.4f} in batch)".replace("  ", " ")
-        if total.priced
-        else ", unpriced"
-    )
+    cur = f" {estimate.currency}" if estimate.currency else ""
+    cost = f", {total.live_cost:,.4f}{cur} live ({total.batch_cost:,.4f} in batch)" if total.priced else ", unpriced"
     return f"estimate: {total.calls:,} LLM calls, {tokens}{cost} (elspeth estimate for the detail)"
 
 
