@@ -123,6 +123,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "md": (out / "analytics.md").read_text(encoding="utf-8"),
         "html": " ".join(" ".join(page.text).split()),
         "axes": page.axes,
+        "page": out / "visual.html",
     }
 
 
@@ -216,3 +217,25 @@ def test_chart_axes_start_at_sensible_values(suite: dict[str, Any]) -> None:
     assert (latency[0], latency[-1]) == ("0", "ms"), "latency from 0, in ms"
     cost = [t for t in axes["cost"] if t]
     assert (cost[0], cost[-1]) == ("0", "cost EUR")
+
+
+ADVICE = """
+JSON.stringify(Array.from(document.querySelectorAll('div.advice')).map(d => {
+  const box = d.getBoundingClientRect();
+  return {variant: d.dataset.variant, text: d.innerText, height: box.height, width: box.width};
+}))
+"""
+
+
+def test_a_person_sees_each_variants_advice_and_the_gates_in_chromium(suite: dict[str, Any], browser_page: Any) -> None:
+    browser_page.open(suite["page"])
+    shown = json.loads(browser_page.evaluate(ADVICE))
+    assert [a["variant"] for a in shown] == ["better", "same", "strict"]
+    for block in shown:
+        assert block["height"] > 40, block
+        assert block["width"] > 300, block
+        assert block["text"].startswith(f"{block['variant']}: "), block["text"][:80]
+    assert len({a["text"].splitlines()[0] for a in shown}) == 3, "one verdict per variant, not one for all"
+    gates = browser_page.evaluate("document.querySelectorAll('table.gates tr.gate.passed').length")
+    assert gates == 3
+    assert browser_page.console_errors() == []
