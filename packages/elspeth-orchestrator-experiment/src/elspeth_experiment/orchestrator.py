@@ -60,6 +60,12 @@ class ExperimentOrchestrator:
             results.append(await run_experiment(experiment, rows, ctx, baseline))
         comparisons = await self._compare(results)
         result = self._result(results, comparisons, rows, ctx)
+        if self.options.group_by is not None:
+            from elspeth_experiment.grouping import breakdown
+
+            result.aggregates["groups"] = await breakdown(
+                self._suite, results, rows, self.options.group_by, self.options.group_min_rows, self._compare
+            )
         if self.options.gates:
             from elspeth_experiment.gates import evaluate_gates
 
@@ -129,6 +135,7 @@ class ExperimentOrchestrator:
                     "failed": len(r.failures),
                     "not_run": r.rows_not_run,
                     "early_stop": r.early_stop,
+                    "epochs": r.epochs,
                     "aggregates": r.aggregates,
                 }
                 for r in results
@@ -161,5 +168,12 @@ class ExperimentOrchestrator:
                     line += f", pass rate {stats['pass_rate']:.0%}"
             if exp["early_stop"]:
                 line += f"; stopped early ({exp['early_stop'].get('plugin')})"
+            if exp.get("epochs", 1) > 1:
+                line += f"; {exp['epochs']} epochs a row"
             lines.append(line)
+        groups = result.aggregates.get("groups")
+        if groups:
+            from elspeth_experiment.grouping_summary import group_lines
+
+            lines += group_lines(groups)
         return lines
