@@ -352,6 +352,10 @@ def build_summary(
             for variant, plugins in (comparisons or {}).items()
             if isinstance(plugins, Mapping)
         ]
+    if is_experiment:  # repeated samples and breakdowns, present only when the run used them
+        from elspeth_reports.breakdowns import epochs_part, groups_part
+
+        summary["epochs"], summary["groups"] = epochs_part(aggs), groups_part(aggs)
     if include_metadata:
         summary["metadata"] = meta.to_dict()
     return summary
