@@ -45,6 +45,21 @@ def build_registry(module: object) -> Registry:
     )
 
 
+def _write_settings(tmp_path: Path, options: dict[str, Any], llm: str = "seeded", **extra: Any) -> Path:
+    """A settings file over data.csv with the experiment ``options``; ``extra`` adds top-level keys."""
+    settings = {
+        "name": "epochs",
+        "datasource": {"plugin": "csv", "options": {"path": "data.csv", "id_column": "id"}},
+        "llm": {"plugin": llm},
+        "prompts": {"user": "Rate {{ text }}"},
+        "orchestrator": {"plugin": "experiment", "options": options},
+        **extra,
+    }
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(settings))
+    return path
+
+
 class SeededClient:
     """A score from the row, the seed and the experiment's shift; logs every request it is sent."""
 
@@ -120,16 +135,7 @@ def test_cache_keys_include_the_epoch_so_a_client_without_seed_is_asked_k_times_
     tmp_path: Path,
 ) -> None:
     write_rows(tmp_path / "data.csv", 3)
-    settings = {
-        "name": "cached",
-        "datasource": {"plugin": "csv", "options": {"path": "data.csv", "id_column": "id"}},
-        "llm": {"plugin": "noseed"},
-        "prompts": {"user": "Rate {{ text }}"},
-        "utilities": [{"plugin": "response_cache"}],
-        "orchestrator": {"plugin": "experiment", "options": {**SCORES, "epochs": 2}},
-    }
-    path = tmp_path / "settings.json"
-    path.write_text(json.dumps(settings))
+    path = _write_settings(tmp_path, {**SCORES, "epochs": 2}, llm="noseed", utilities=[{"plugin": "response_cache"}])
     registry = build_registry(_module())
     assert run_command(path, registry, strict=False, progress=False, options=RunOptions()) == 0
     first = list(SeededClient.requests)
@@ -143,20 +149,10 @@ def test_cache_keys_include_the_epoch_so_a_client_without_seed_is_asked_k_times_
 
 def test_resume_repeats_no_row_whose_epochs_all_finished(tmp_path: Path) -> None:
     write_rows(tmp_path / "data.csv", 6)
-    settings = {
-        "name": "resumed",
-        "datasource": {"plugin": "csv", "options": {"path": "data.csv", "id_column": "id"}},
-        "llm": {"plugin": "seeded"},
-        "prompts": {"user": "Rate {{ text }}"},
-        "concurrency": 1,
-        "cost_tracker": {"plugin": "price_table", "options": {"prices": {"*": {"input": 1e5, "output": 1e5}}}},
-        "orchestrator": {"plugin": "experiment", "options": {**SCORES, "epochs": 3}},
-    }
-    path = tmp_path / "settings.json"
+    prices = {"*": {"input": 1e5, "output": 1e5}}
     # each call costs (4 + 2) x 0.1 = 0.6: a budget of 5 stops after the 9th call, the 3rd row's last epoch
-    budgeted = {**settings, "cost_tracker": {**settings["cost_tracker"]}}
-    budgeted["cost_tracker"]["options"] = {**settings["cost_tracker"]["options"], "budget": 5}
-    path.write_text(json.dumps(budgeted))
+    budgeted = {"plugin": "price_table", "options": {"prices": prices, "budget": 5}}
+    path = _write_settings(tmp_path, {**SCORES, "epochs": 3}, concurrency=1, cost_tracker=budgeted)
     registry = build_registry(_module())
     assert run_command(path, registry, strict=False, progress=False, options=RunOptions(force=True)) == 0
     first = [(r.metadata["row_id"], r.metadata["epoch"]) for r in SeededClient.requests]
@@ -171,7 +167,12 @@ def test_resume_repeats_no_row_whose_epochs_all_finished(tmp_path: Path) -> None
     finally:
         store.close()
     assert {row for _, row in done} == {"r000", "r001", "r002"}, "a row is done when its 3 epochs are"
-    path.write_text(json.dumps(settings))
+    _write_settings(
+        tmp_path,
+        {**SCORES, "epochs": 3},
+        concurrency=1,
+        cost_tracker={"plugin": "price_table", "options": {"prices": prices}},
+    )
     SeededClient.requests = []
     assert run_command(path, registry, strict=False, progress=False, options=RunOptions(resume=run["run_id"])) == 0
     again = [(r.metadata["row_id"], r.metadata["epoch"]) for r in SeededClient.requests]
@@ -313,15 +314,7 @@ def test_bad_epoch_settings_exit_2_naming_the_field(
     tmp_path: Path, options: dict[str, Any], where: str, says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_rows(tmp_path / "data.csv", 3)
-    settings = {
-        "name": "bad",
-        "datasource": {"plugin": "csv", "options": {"path": "data.csv", "id_column": "id"}},
-        "llm": {"plugin": "seeded"},
-        "prompts": {"user": "Rate {{ text }}"},
-        "orchestrator": {"plugin": "experiment", "options": options},
-    }
-    path = tmp_path / "settings.json"
-    path.write_text(json.dumps(settings))
+    path = _write_settings(tmp_path, options)
     registry = build_registry(_module())
     try:
         code = run_command(path, registry, strict=False, progress=False, options=RunOptions())
