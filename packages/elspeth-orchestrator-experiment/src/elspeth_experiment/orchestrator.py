@@ -75,7 +75,7 @@ class ExperimentOrchestrator:
         return result
 
     def planned_calls(self, row: Row, ctx: OrchestrationContext) -> list[PlannedCall]:
-        """For ``elspeth estimate``: each experiment's first call per criterion for this row (if it renders)."""
+        """For ``elspeth estimate``: each experiment's call per criterion and epoch for this row (if it renders)."""
         from elspeth import LLMRequest, PlannedCall, TemplateError
 
         assert self._suite is not None, "check() compiles the suite first"
@@ -84,10 +84,14 @@ class ExperimentOrchestrator:
             for criterion, template in experiment.users.items():
                 values = {**row.data, "criterion": criterion}  # as the runner renders them
                 try:
-                    request = LLMRequest(experiment.system.render(values), template.render(values))
+                    system, user = experiment.system.render(values), template.render(values)
                 except TemplateError:
                     continue
-                calls.append(PlannedCall(request, experiment.llm, experiment.name))
+                plan = experiment.plan
+                for epoch in [0] if plan.epochs == 1 else range(1, plan.epochs + 1):  # as the runner sends them
+                    params, metadata = (plan.params(epoch), {"epoch": epoch}) if epoch else ({}, {})
+                    request = LLMRequest(system, user, params=params, metadata=metadata)
+                    calls.append(PlannedCall(request, experiment.llm, experiment.name))
         return calls
 
     async def _compare(self, results: list[ExperimentResult]) -> dict[str, dict[str, Any]]:
