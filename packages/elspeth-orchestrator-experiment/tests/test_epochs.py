@@ -71,6 +71,7 @@ class SeededClient:
         model_config = ConfigDict(extra="forbid")
         shift: float = 0.0
         noise: float = 1.0
+        fail: list[str] = []  # "row_id@epoch": calls that raise (pydantic copies the default)
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -78,6 +79,8 @@ class SeededClient:
     async def generate(self, request: LLMRequest) -> LLMResponse:
         SeededClient.requests.append(request)
         row = request.metadata["row_id"]
+        if f"{row}@{request.metadata.get('epoch')}" in self.options.fail:
+            raise RuntimeError(f"seeded refuses {row} in epoch {request.metadata.get('epoch')}")
         score = 5 + _unit("row", row).gauss(0, 1) + self.options.shift
         score += _unit(row, request.params.get("seed")).gauss(0, self.options.noise)
         return LLMResponse(content=f"Score: {score:.6f}", usage=Usage(4, 2), model="seeded")
@@ -333,3 +336,15 @@ def test_the_clustered_line_of_identical_clusters_is_certain() -> None:
     assert out["p_value"] == 0.0
     assert out["ci"] == [1.0, 1.0]
     assert math.isclose(out["difference"], 1.0)
+
+
+def test_an_epoch_that_fails_fails_the_row_naming_the_epoch_with_every_call_paid_for(run_suite: RunSuite) -> None:
+    llm = {"plugin": "seeded", "options": {"fail": ["r001@2"]}}
+    result = run_suite({**SCORES, "epochs": 3}, rows=3, llm=llm, modules=[_module()])
+    (failure,) = result.failures
+    assert failure.row_id == "r001"
+    assert failure.stage == "llm"
+    assert "seeded refuses r001 in epoch 2" in failure.error
+    assert failure.attempts[0]["epoch"] == 2
+    assert failure.metrics["prompt_tokens"] == 4  # epoch 1's call, paid before epoch 2 failed
+    assert [r.row_id for r in result.records] == ["r000", "r002"]
