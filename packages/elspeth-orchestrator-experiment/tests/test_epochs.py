@@ -274,6 +274,7 @@ def test_a_comparison_with_epochs_is_clustered_by_row_and_by_a_column(run_suite:
     result = run_suite(by_doc, rows=rows, llm={"plugin": "seeded"}, modules=[_module()])
     line = result.aggregates["comparisons"]["b"]["score_significance"]["criteria"]["default"]["clustered"]
     assert (line["cluster_by"], line["clusters"], line["df"]) == ("doc", 6, 5)
+    assert "rows sharing a 'doc' are not independent" in line["note"]
     summary = result.aggregates["experiments"]["a"]["aggregates"]["epochs"]["criteria"]["default"]
     assert summary["rows"] == 24
     assert summary["within_row_variance"] > 0

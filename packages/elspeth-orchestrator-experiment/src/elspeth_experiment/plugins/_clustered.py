@@ -66,5 +66,10 @@ def clustered(
     if out is None:
         return None
     out["cluster_by"] = cluster_by or "row"
+    if cluster_by is not None:  # the primary line takes rows as independent, which this column says they are not
+        out["note"] = (
+            f"rows sharing a '{cluster_by}' are not independent: this line's standard error, test and interval "
+            "hold; the primary line's take every row as independent"
+        )
     out["rows"] = {"baseline": len(base), "variant": len(var)}
     return out
