@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,3 +164,44 @@ def test_a_time_limit_stops_a_quiet_consumer_after_acknowledging_what_it_did(
     again = go(write_settings(settings(redis_server.url, idle=0.5)), registry, max_messages=3)
     assert again.metadata.succeeded == 3
     assert sorted(r["row_id"] for r in results(client)) == sorted(ids + later)
+
+
+class _Lines:
+    """A Progress that keeps every status line it is shown."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def start(self, total: int | None, description: str) -> None:
+        pass
+
+    def advance(self, ok: bool) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def status(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_the_progress_line_shows_the_groups_lag_from_the_server(
+    redis_server: Any, write_settings: WriteSettings, registry: Registry
+) -> None:
+    client = redis_server.client()
+    add(client, 300)
+    doc = json.loads(settings(redis_server.url, latency=20, idle=0.5))
+    doc["orchestrator"]["options"]["progress_seconds"] = 0.05
+    doc["datasource"]["options"]["count"] = 10
+    path = write_settings(json.dumps(doc, indent=2))
+    progress = _Lines()
+
+    async def main() -> RunResult:
+        return await execute(await prepare(load_settings(path), registry, progress=progress, options=RunOptions()))
+
+    asyncio.run(main())
+    lags = [int(m.group(1)) for text in progress.lines if (m := re.search(r"lag (\d+) messages", text))]
+    assert len(lags) >= 3, progress.lines
+    assert max(lags) > 100, "early on, most of the stream is not yet delivered to the group (XINFO GROUPS lag)"
+    assert lags[-1] == 0, "all of it delivered at the end"
+    assert lags == sorted(lags, reverse=True), "the lag only falls while nothing is added"

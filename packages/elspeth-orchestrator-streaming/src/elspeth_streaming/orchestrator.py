@@ -12,6 +12,7 @@ stays flat however long the stream runs.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from elspeth import Acknowledges, Failure, LLMRequest, Record, Row, RowFailed, R
 from elspeth_streaming.emitter import Emitter
 from elspeth_streaming.messages import Messages
 from elspeth_streaming.options import StreamingOptions
+from elspeth_streaming.status import StatusLine
 from elspeth_streaming.windowing import Windowing
 from elspeth_streaming.windows import WindowSpec, build_windows
 
@@ -131,19 +133,32 @@ class StreamingOrchestrator:
             arrived=arrived,
         )
 
+        kept = [0, 0]  # results kept, failures among them
+
         async def keep(position: int, item: Finished | None) -> None:
             if item is not None:  # committed by the runner before it is kept
+                kept[0] += 1
+                kept[1] += isinstance(item, Failure)
                 await emitter.put(item, messages.arrived.pop(item.row_id, time.monotonic()))
 
+        def so_far() -> tuple[int, int, int]:
+            return messages.taken, kept[0] + messages.malformed, kept[1] + messages.malformed
+
+        status = StatusLine(ctx, table.rows, so_far, opts.progress_seconds)
         runner = RowRunner(ctx, self.work, description="messages", keep=keep, count_rows=False)
         started = time.perf_counter()
         await emitter.start()
+        ticker = asyncio.ensure_future(status.run())
         try:
             counts = await runner.run(messages)
             await emitter.finish()
         except BaseException:
             await emitter.abort()
             raise
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        await status.show()
         elapsed = time.perf_counter() - started
         counts.started += messages.malformed
         counts.failed += messages.malformed
