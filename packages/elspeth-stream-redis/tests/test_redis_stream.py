@@ -97,8 +97,9 @@ def test_an_unreachable_server_is_exit_2(tmp_path: Path, elspeth_cli: ElspethCli
     assert "datasource.options.url: cannot reach the Redis server" in done.stderr
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
 def test_a_server_lost_mid_stream_is_retried_and_nothing_is_lost(
-    redis_server: Any, write_settings: WriteSettings, registry: Registry, caplog: pytest.LogCaptureFixture
+    how: str, redis_server: Any, write_settings: WriteSettings, registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = redis_server.client()
     ids = add(client, 200)
@@ -109,14 +110,16 @@ def test_a_server_lost_mid_stream_is_retried_and_nothing_is_lost(
         run = asyncio.ensure_future(execute(prepared))
         while len(client.xrange("screened")) < 40:
             await asyncio.sleep(0.02)
-        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(getattr(redis_server, how))  # SIGTERM, or SIGKILL (kill -9)
         await asyncio.sleep(0.5)
         await asyncio.to_thread(redis_server.start)  # the same port and append-only file
         return await run
 
     result = asyncio.run(main())
-    out = [r["row_id"] for r in results(redis_server.client())]
+    client = redis_server.client()
+    out = [r["row_id"] for r in results(client) if r["kind"] == "result"]
     assert sorted(set(out)) == sorted(ids), "every message reached the sink after the server came back"
+    assert client.xpending("tickets", "elspeth")["pending"] == 0, "and was acknowledged"
     assert [i for i, n in Counter(out).items() if n > 1] == []
     assert result.metadata.succeeded == 200
     retried = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
@@ -205,3 +208,18 @@ def test_the_progress_line_shows_the_groups_lag_from_the_server(
     assert max(lags) > 100, "early on, most of the stream is not yet delivered to the group (XINFO GROUPS lag)"
     assert lags[-1] == 0, "all of it delivered at the end"
     assert lags == sorted(lags, reverse=True), "the lag only falls while nothing is added"
+
+
+def test_an_unreachable_sink_server_is_exit_2_naming_the_sink(
+    redis_server: Any, tmp_path: Path, elspeth_cli: ElspethCli
+) -> None:
+    from elspeth_testing.services import free_port
+
+    add(redis_server.client(), 3)
+    doc = json.loads(settings(redis_server.url))
+    doc["sinks"][0]["options"]["url"] = f"redis://127.0.0.1:{free_port()}/0"
+    (tmp_path / "settings.yaml").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    done = elspeth_cli("run", "settings.yaml", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "sink 'redis_stream'.options.url: cannot reach the Redis server" in done.stderr
+    assert redis_server.client().xpending("tickets", "elspeth")["pending"] == 0, "nothing read, nothing left pending"
