@@ -38,6 +38,7 @@ from typing import Any
 import redis
 
 from elspeth_testing.llm_server import LLMTestServer, ServerConfig
+from elspeth_testing.measure import run_measured
 from elspeth_testing.services import ensure_program, free_port, wait_for_port
 
 KEY_ENV = "ELSPETH_BENCH_KEY"
@@ -84,21 +85,10 @@ def run(folder: Path, text: str, tag: str) -> tuple[float, float]:
     path = folder / f"settings-{tag}.yaml"
     path.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELSPETH_") or k == KEY_ENV}
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "elspeth", "run", str(path), "--no-progress"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"elspeth run ({tag}) failed:\n{output}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - started
+    done = run_measured(["run", str(path), "--no-progress"], folder, env)
+    if done.returncode != 0:
+        sys.exit(f"elspeth run ({tag}) failed:\n{done.output}")
+    return done.peak_mib, done.wall_s
 
 
 def results(client: Any, tag: str) -> list[tuple[int, int]]:

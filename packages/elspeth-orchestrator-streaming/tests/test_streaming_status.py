@@ -15,27 +15,9 @@ from elspeth.engine import execute, prepare
 from elspeth.registry import Registry
 from elspeth.resume import RunOptions
 from elspeth_testing.plugin import ElspethCli, WriteSettings
+from elspeth_testing.progress import RecordingProgress
 
 PRICES = {"plugin": "price_table", "options": {"prices": {"mock-1": {"input": 1.0, "output": 2.0}}}}
-
-
-class Recorder:
-    """A Progress that keeps every status line it is shown."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, total: int | None, description: str) -> None:
-        pass
-
-    def advance(self, ok: bool) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def status(self, text: str) -> None:
-        self.lines.append(text)
 
 
 def settings(source: dict[str, Any], sinks: list[Any], latency: float = 5) -> str:
@@ -53,7 +35,7 @@ def settings(source: dict[str, Any], sinks: list[Any], latency: float = 5) -> st
     return json.dumps(doc, indent=2)
 
 
-def go(path: Path, registry: Registry, progress: Recorder, **options: Any) -> RunResult:
+def go(path: Path, registry: Registry, progress: RecordingProgress, **options: Any) -> RunResult:
     async def main() -> RunResult:
         loaded = load_settings(path)
         return await execute(await prepare(loaded, registry, progress=progress, options=RunOptions(**options)))
@@ -85,7 +67,7 @@ def test_a_file_reports_its_unread_bytes_and_the_line_ends_with_the_totals(
     source = {"plugin": "jsonl_stream", "options": {"path": "in.jsonl", "fields": ["text"]}}
     sinks = [{"plugin": "jsonl_stream", "options": {}}]
     path = write_settings(settings(source, sinks), {"in.jsonl": lines(400)})
-    progress = Recorder()
+    progress = RecordingProgress()
     go(path, registry, progress)
     figures = [parsed(text) for text in progress.lines]
     assert len(figures) >= 3, "the line is redrawn every progress_seconds"
@@ -105,7 +87,7 @@ def test_a_source_that_cannot_say_its_lag_shows_none(
     write_settings: WriteSettings, registry: Registry, seen: Any
 ) -> None:
     sinks = [{"plugin": "slow", "options": {}}]
-    progress = Recorder()
+    progress = RecordingProgress()
     go(write_settings(settings({"plugin": "endless"}, sinks)), registry, progress, max_seconds=0.5)
     assert progress.lines
     assert all(" lag " not in text for text in progress.lines), "absent, not 0"

@@ -22,6 +22,7 @@ from elspeth.engine import execute, prepare
 from elspeth.registry import Registry
 from elspeth.resume import RunOptions
 from elspeth_testing.plugin import ElspethCli, WriteSettings
+from elspeth_testing.progress import RecordingProgress
 
 
 def settings(url: str, *, latency: float = 0, idle: float | None = 1.0, store: bool = False) -> str:
@@ -169,25 +170,6 @@ def test_a_time_limit_stops_a_quiet_consumer_after_acknowledging_what_it_did(
     assert sorted(r["row_id"] for r in results(client)) == sorted(ids + later)
 
 
-class _Lines:
-    """A Progress that keeps every status line it is shown."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, total: int | None, description: str) -> None:
-        pass
-
-    def advance(self, ok: bool) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def status(self, text: str) -> None:
-        self.lines.append(text)
-
-
 def test_the_progress_line_shows_the_groups_lag_from_the_server(
     redis_server: Any, write_settings: WriteSettings, registry: Registry
 ) -> None:
@@ -197,7 +179,7 @@ def test_the_progress_line_shows_the_groups_lag_from_the_server(
     doc["orchestrator"]["options"]["progress_seconds"] = 0.05
     doc["datasource"]["options"]["count"] = 10
     path = write_settings(json.dumps(doc, indent=2))
-    progress = _Lines()
+    progress = RecordingProgress()
 
     async def main() -> RunResult:
         return await execute(await prepare(load_settings(path), registry, progress=progress, options=RunOptions()))
