@@ -26,6 +26,7 @@ from elspeth_reports._format import (
     p_value,
     pct,
 )
+from elspeth_reports.breakdowns import epochs_html, groups_html
 from elspeth_reports.sections import advice_html, gates_html, judges_html, table_html
 from elspeth_reports.summary import is_number
 from elspeth_reports.svg import ForestRow, bar_chart, distribution_chart, esc, forest_plot
@@ -338,6 +339,8 @@ def render_html(summary: Mapping[str, Any], result: RunResult, title: str | None
         advice_html(summary),
         _recommendations(summary),
         _comparisons(summary),
+        epochs_html(summary.get("epochs"), _table, esc),
+        groups_html(summary.get("groups"), _table, esc),
         _distributions(result, order, fallback, fields),
         _cost_latency(summary, result, order, fallback, fields),
         _experiments(summary),
