@@ -50,6 +50,16 @@ from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 from elspeth.totals import RunTotals
 
 if TYPE_CHECKING:
+    from elspeth.batching import (
+        BATCH_ID_KEY,
+        BatchingClient,
+        BatchItem,
+        BatchLimits,
+        BatchResult,
+        BatchStatus,
+        split_batches,
+        supports_batching,
+    )
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
@@ -108,6 +118,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "BATCH_ID_KEY": "elspeth.batching",
+    "BatchItem": "elspeth.batching",
+    "BatchLimits": "elspeth.batching",
+    "BatchResult": "elspeth.batching",
+    "BatchStatus": "elspeth.batching",
+    "BatchingClient": "elspeth.batching",
+    "split_batches": "elspeth.batching",
+    "supports_batching": "elspeth.batching",
     "PlannedCall": "elspeth.estimating",
     "Partition": "elspeth.partitions",
     "Partitioned": "elspeth.partitions",
@@ -232,6 +250,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "Acknowledges",
     "Artifact",
+    "BATCH_ID_KEY",
+    "BatchItem",
+    "BatchLimits",
+    "BatchResult",
+    "BatchStatus",
+    "BatchingClient",
     "Cancel",
     "Checker",
     "ConfigError",
@@ -351,6 +375,8 @@ __all__ = [
     "scrub_secrets",
     "secret_from_env",
     "shipped_chunks",
+    "split_batches",
+    "supports_batching",
     "to_json",
     "warn_unsanitised",
     "write_atomically",
