@@ -50,6 +50,7 @@ from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 from elspeth.totals import RunTotals
 
 if TYPE_CHECKING:
+    from elspeth.batch_run import BatchJournal, JournalEntry, MemoryJournal, run_batches
     from elspeth.batching import (
         BATCH_ID_KEY,
         BatchingClient,
@@ -118,6 +119,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "BatchJournal": "elspeth.batch_run",
+    "JournalEntry": "elspeth.batch_run",
+    "MemoryJournal": "elspeth.batch_run",
+    "run_batches": "elspeth.batch_run",
     "BATCH_ID_KEY": "elspeth.batching",
     "BatchItem": "elspeth.batching",
     "BatchLimits": "elspeth.batching",
@@ -252,6 +257,7 @@ __all__ = [
     "Artifact",
     "BATCH_ID_KEY",
     "BatchItem",
+    "BatchJournal",
     "BatchLimits",
     "BatchResult",
     "BatchStatus",
@@ -268,6 +274,7 @@ __all__ = [
     "Failure",
     "GateResult",
     "HookspecAdder",
+    "JournalEntry",
     "LLMCallFailed",
     "LLMConnectionError",
     "LLMContentRefused",
@@ -284,6 +291,7 @@ __all__ = [
     "LoadedSettings",
     "LoopBoundSDK",
     "Malformed",
+    "MemoryJournal",
     "NullProgress",
     "OrchestrationContext",
     "Partition",
@@ -368,6 +376,7 @@ __all__ = [
     "reply_started",
     "reported_artifacts",
     "retry_call",
+    "run_batches",
     "run_partition",
     "run_rows",
     "run_settings",

@@ -12,6 +12,8 @@ Routes:
     ``POST /model/{modelId}/converse``: Amazon Bedrock Converse, SigV4 (:mod:`elspeth_testing._llm_server_bedrock`).
     ``POST /{version}/models/{model}:generateContent`` and the Vertex AI ``projects/.../locations/...`` form:
     Gemini (:mod:`elspeth_testing._llm_server_gemini`); ``POST /token``: Google's OAuth token exchange.
+    ``/v1/files``, ``/v1/batches`` and Azure's ``/openai/files``, ``/openai/batches``: the Files and Batches
+    APIs (:mod:`elspeth_testing._llm_server_batches`).
     ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process; the
     config route never sends back a credential.
 """
@@ -26,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from elspeth_testing._llm_server_anthropic import messages_route
+from elspeth_testing._llm_server_batches import add_batch_routes
 from elspeth_testing._llm_server_bedrock import converse_route
 from elspeth_testing._llm_server_gemini import generate_route, token_route
 from elspeth_testing._llm_server_http import (
@@ -259,6 +262,7 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_post("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}", gemini)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
     app.router.add_post("/contentsafety/text:shieldPrompt", _recorded(_shield_route))
+    add_batch_routes(app, _recorded)
     app.router.add_get("/_elspeth/requests", _control_requests)
     app.router.add_route("*", "/_elspeth/config", _control_config)
     app.router.add_post("/_elspeth/script", _control_script)
