@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from elspeth import (
+    BatchedClient,
     BatchItem,
     BatchLimits,
     BatchResult,
     BatchStatus,
+    LLMPipeline,
     LLMRateLimited,
     LLMRequest,
     LLMResponse,
     MemoryJournal,
+    RetryPolicy,
     run_batches,
 )
 
@@ -114,3 +117,41 @@ def test_a_resume_whose_items_changed_is_refused_naming_the_batch():
     journal.planned("run/0", ["r0", "gone"])
     with pytest.raises(ValueError, match=r"batch run/0 .*\(gone\)"):
         collect(Provider(), items(2), journal)
+
+
+class SlowProvider(Provider):
+    """Answers only after several polls, each slower than the pipeline's attempt timeout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+
+    async def poll(self, batch_id: str) -> BatchStatus:
+        self.polls += 1
+        await asyncio.sleep(0.05)
+        n = len(self.batches[batch_id])
+        return BatchStatus(batch_id, "running", terminal=self.polls >= 3, submitted=n)
+
+    async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
+        for item in self.batches[batch_id]:
+            if item.request.user != "p2":
+                yield BatchResult(item.custom_id, response=LLMResponse(item.request.user.upper()))
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        return LLMResponse("live " + request.user)
+
+
+def test_a_batched_attempt_outlasts_the_attempt_timeout_and_goes_live_on_retry():
+    provider = SlowProvider()
+    client = BatchedClient(provider, MemoryJournal(), run_tag="run", gather_s=0.01, poll_interval=0, retry_live=True)
+    pipeline = LLMPipeline(client, retry=RetryPolicy(timeout_s=0.02, initial_delay_s=0))
+
+    async def main() -> list[LLMResponse]:
+        return await asyncio.gather(
+            *(pipeline.call(LLMRequest("", f"p{i}", metadata={"row_id": str(i)})) for i in range(3))
+        )
+
+    answers = asyncio.run(main())
+    assert [a.content for a in answers] == ["P0", "P1", "live p2"]  # p2 is dropped by the provider: expired
+    assert provider.submits == 2  # three gathered at once, two a batch
+    assert client.sent == 3

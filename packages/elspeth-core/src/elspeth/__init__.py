@@ -50,6 +50,7 @@ from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 from elspeth.totals import RunTotals
 
 if TYPE_CHECKING:
+    from elspeth.batch_gather import BatchedClient
     from elspeth.batch_run import BatchJournal, JournalEntry, MemoryJournal, run_batches
     from elspeth.batching import (
         BATCH_ID_KEY,
@@ -119,6 +120,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "BatchedClient": "elspeth.batch_gather",
     "BatchJournal": "elspeth.batch_run",
     "JournalEntry": "elspeth.batch_run",
     "MemoryJournal": "elspeth.batch_run",
@@ -261,6 +263,7 @@ __all__ = [
     "BatchLimits",
     "BatchResult",
     "BatchStatus",
+    "BatchedClient",
     "BatchingClient",
     "Cancel",
     "Checker",

@@ -139,7 +139,8 @@ async def run_batches(
 
     Args:
         client: the provider's client.
-        items: the run's requests; on a resume, the same ones (ids planned earlier must be among them).
+        items: the requests to answer; only batches holding one of them are submitted and polled. A
+            batch planned (but not submitted) by an earlier process must find all its items here.
         journal: the run's batches so far (empty on a fresh run).
         run_tag: prefix of every batch tag (the run id), so a tag is unique at the provider.
         on_result: called with each item's result (sync or async); an item the provider left out
@@ -152,7 +153,8 @@ async def run_batches(
 
     """
     by_id = {item.custom_id: item for item in items}
-    pending = [entry for entry in _plan(client, by_id, journal, run_tag) if not entry.collected]
+    planned = _plan(client, by_id, journal, run_tag)
+    pending = [entry for entry in planned if not entry.collected and not by_id.keys().isdisjoint(entry.custom_ids)]
     for entry in pending:
         if entry.batch_id is None:
             entry.batch_id = await _submit(client, entry, by_id)
