@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +107,42 @@ def test_a_client_without_a_batch_api_is_exit_2(write_settings: WriteSettings, e
     done = elspeth_cli("run", str(path))
     assert done.returncode == 2
     assert "batch_api is on, but llm_client 'mock' has no batch API" in done.stderr
+
+
+def test_a_run_killed_while_polling_resumes_by_polling_never_submitting_again(
+    options: dict[str, Any], keyed_server: LLMTestServer, write_settings: WriteSettings, elspeth_cli: ElspethCli
+) -> None:
+    keyed_server.configure_batches(polls_per_step=100_000)  # the batch stays `validating` until the kill
+    path = write_settings(settings(options), {"reviews.csv": reviews(9)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELSPETH_")}
+    env["OPENAI_TEST_KEY"] = "sk-test-not-a-secret"
+    with open(path.parent / "first.err", "w") as err:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "elspeth", "run", str(path)], cwd=path.parent, env=env, stderr=err
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and first.poll() is None:
+                polls = [r for r in keyed_server.requests("/v1/batches/") if r.method == "GET"]
+                if len(polls) >= 3:
+                    break
+                time.sleep(0.05)
+            assert first.poll() is None, (path.parent / "first.err").read_text()
+            assert len(polls) >= 3, "the run never polled its batch"
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+    store = sqlite3.connect(path.parent / "out" / "elspeth-runs.sqlite")
+    (run_id,) = store.execute("SELECT run_id FROM runs").fetchone()
+    [(tag, batch_id, collected)] = store.execute("SELECT tag, batch_id, collected FROM batches").fetchall()
+    store.close()
+    assert (tag, batch_id, collected) == (f"{run_id}/0", "batch_000001", 0)
+
+    keyed_server.configure_batches(polls_per_step=1)
+    done = elspeth_cli("run", str(path), "--resume", run_id, env={"OPENAI_TEST_KEY": "sk-test-not-a-secret"})
+    assert done.returncode == 0, done.stderr
+    assert [r.method for r in keyed_server.requests("/v1/batches")].count("POST") == 1  # never submitted again
+    assert [r.method for r in keyed_server.requests("/v1/files")].count("POST") == 1
+    assert keyed_server.requests("/chat/completions") == []
+    rows = (path.parent / "out" / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 9

@@ -30,7 +30,7 @@ from elspeth.llm_errors import LLMError, LLMRequestRejected, LLMServerError
 
 __all__ = ["BatchedClient", "item_id"]
 
-_ID_METADATA = ("row_id", "llm", "experiment", "criterion", "group")
+_ID_METADATA = ("row_id", "llm", "experiment", "criterion", "group", "validation_attempt")
 
 
 def item_id(request: LLMRequest) -> str:

@@ -234,6 +234,8 @@ def _open_store(
     ctx.store = open_store(loaded, options)
     if ctx.store is None:
         return None
+    if ctx.llm_factory is not None and loaded.settings.batch_api.enabled:  # a killed batch run resumes by polling
+        ctx.llm_factory.use_journal(ctx.store.batch_journal(ctx.run_id))
     try:
         ctx.prior = prior_rows(ctx.store, loaded, options)
         return restore_spending(ctx.store, options, cost_tracker, ctx.ledger)  # seeds the ledger

@@ -106,6 +106,13 @@ class LLMFactory:
         self.built.append(made)
         return made
 
+    def use_journal(self, journal: Any) -> None:
+        """Keep the run's batches in ``journal`` (the run store's), for every pipeline built and to be built."""
+        self.journal = journal
+        for pipeline in self.built:
+            if hasattr(pipeline.client, "journal"):
+                pipeline.client.journal = journal
+
     def checked(self, client: Any, name: str, loc: Loc, checker: Checker) -> LLMPipeline | None:
         """The pipeline for ``client`` if its endpoints are allowed; else None, the problem reported at ``loc``."""
         if not check_endpoints(client, "LLM", self.loaded.settings.allowed_endpoints, loc, checker):
