@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from elspeth import (
-    BatchedClient,
     BatchItem,
     BatchLimits,
     BatchResult,
@@ -17,10 +16,10 @@ from elspeth import (
     LLMRateLimited,
     LLMRequest,
     LLMResponse,
-    MemoryJournal,
     RetryPolicy,
-    run_batches,
 )
+from elspeth.batch_gather import BatchedClient
+from elspeth.batch_run import MemoryJournal, run_batches
 
 
 class Provider:

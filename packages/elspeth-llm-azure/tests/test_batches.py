@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from elspeth import BatchItem, BatchResult, LLMRequest, LLMServerError, MemoryJournal, run_batches, supports_batching
+from elspeth import BatchItem, BatchResult, LLMRequest, LLMServerError, supports_batching
+from elspeth.batch_run import MemoryJournal, run_batches
 from elspeth_llm_azure import AzureOpenAIClient
 from elspeth_testing.llm_server import LLMTestServer
 

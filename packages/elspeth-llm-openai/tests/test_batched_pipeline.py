@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from elspeth import BatchedClient, LLMCallFailed, LLMPipeline, LLMRequest, LLMResponse, MemoryJournal, RetryPolicy
+from elspeth import LLMCallFailed, LLMPipeline, LLMRequest, LLMResponse, RetryPolicy
+from elspeth.batch_gather import BatchedClient
+from elspeth.batch_run import MemoryJournal
 from elspeth.builtins.controls import PriceTable
 from elspeth.cache import CacheFile, ResponseCache
 from elspeth_llm_openai import OpenAIClient

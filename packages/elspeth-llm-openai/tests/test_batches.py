@@ -15,10 +15,9 @@ from elspeth import (
     LLMContentRefused,
     LLMRequest,
     LLMServerError,
-    MemoryJournal,
-    run_batches,
     supports_batching,
 )
+from elspeth.batch_run import MemoryJournal, run_batches
 from elspeth_llm_openai import OpenAIClient
 from elspeth_testing.llm_server import LLMTestServer
 

@@ -1,15 +1,13 @@
 """Elspeth: an orchestrator for work over tabular data that usually involves LLM calls.
 
-This module is the public API for plugin authors. A plugin module imports what it needs from here::
+The public API for plugin authors; a plugin module imports what it needs from here::
 
     from elspeth import hookimpl, LLMRequest, LLMResponse
 
-Heavier parts (templates, the run engine, discovery) load on first use, so that importing
-``elspeth`` stays cheap for every plugin.
+Heavier parts (templates, the run engine, discovery) load on first use: importing ``elspeth`` stays cheap.
 
-``__all__`` is the public API: every name in it is documented in docs/api.md and stable during 0.x
-as docs/compatibility.md says. A name that is renamed or withdrawn stays reachable for one minor
-release through ``_DEPRECATED``, with a ``DeprecationWarning``.
+``__all__`` is the public API: each name is in docs/api.md and stable during 0.x (docs/compatibility.md); a
+name renamed or withdrawn stays reachable for one minor release through ``_DEPRECATED``, with a warning.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 
 if TYPE_CHECKING:
     from elspeth._sync import inline, invoke, iterate_rows
-    from elspeth.batch_gather import BatchedClient
-    from elspeth.batch_run import BatchJournal, JournalEntry, MemoryJournal, run_batches
     from elspeth.batching import (
         BATCH_ID_KEY,
         BatchingClient,
@@ -119,19 +115,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
-    "BatchedClient": "elspeth.batch_gather",
-    "BatchJournal": "elspeth.batch_run",
-    "JournalEntry": "elspeth.batch_run",
-    "MemoryJournal": "elspeth.batch_run",
-    "run_batches": "elspeth.batch_run",
-    "BATCH_ID_KEY": "elspeth.batching",
-    "BatchItem": "elspeth.batching",
-    "BatchLimits": "elspeth.batching",
-    "BatchResult": "elspeth.batching",
-    "BatchStatus": "elspeth.batching",
-    "BatchingClient": "elspeth.batching",
-    "split_batches": "elspeth.batching",
-    "supports_batching": "elspeth.batching",
+    **dict.fromkeys(["BATCH_ID_KEY", "BatchItem", "BatchLimits", "BatchResult", "BatchStatus"], "elspeth.batching"),
+    **dict.fromkeys(["BatchingClient", "split_batches", "supports_batching"], "elspeth.batching"),
     # light, but not needed by `elspeth --help` or by a plugin that never touches them
     "inline": "elspeth._sync",
     "invoke": "elspeth._sync",
@@ -284,11 +269,9 @@ __all__ = [
     "Artifact",
     "BATCH_ID_KEY",
     "BatchItem",
-    "BatchJournal",
     "BatchLimits",
     "BatchResult",
     "BatchStatus",
-    "BatchedClient",
     "BatchingClient",
     "Cancel",
     "Checker",
@@ -302,7 +285,6 @@ __all__ = [
     "Failure",
     "GateResult",
     "HookspecAdder",
-    "JournalEntry",
     "LLMCallFailed",
     "LLMConnectionError",
     "LLMContentRefused",
@@ -319,7 +301,6 @@ __all__ = [
     "LoadedSettings",
     "LoopBoundSDK",
     "Malformed",
-    "MemoryJournal",
     "NullProgress",
     "OrchestrationContext",
     "Partition",
@@ -404,7 +385,6 @@ __all__ = [
     "reply_started",
     "reported_artifacts",
     "retry_call",
-    "run_batches",
     "run_partition",
     "run_rows",
     "run_settings",
