@@ -57,6 +57,7 @@ class AzureOpenAIClient(OpenAIBatches):
     """
 
     name = "azure_openai"
+    supports_seed = True  # ``seed`` in the request's params is sent: an experiment's epochs each get their own
     Options = AzureOpenAIOptions
     batch_url = "/chat/completions"  # Azure global batch: each line names the deployment as its `model`
 

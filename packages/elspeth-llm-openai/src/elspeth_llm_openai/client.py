@@ -96,6 +96,7 @@ class OpenAIClient(OpenAIBatches):
     """
 
     name = "openai"
+    supports_seed = True  # ``seed`` in the request's params is sent: an experiment's epochs each get their own
     Options = OpenAIOptions
 
     def __init__(self, options: OpenAIOptions) -> None:
