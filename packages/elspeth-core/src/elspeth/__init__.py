@@ -1,15 +1,13 @@
 """Elspeth: an orchestrator for work over tabular data that usually involves LLM calls.
 
-This module is the public API for plugin authors. A plugin module imports what it needs from here::
+The public API for plugin authors; a plugin module imports what it needs from here::
 
     from elspeth import hookimpl, LLMRequest, LLMResponse
 
-Heavier parts (templates, the run engine, discovery) load on first use, so that importing
-``elspeth`` stays cheap for every plugin.
+Heavier parts (templates, the run engine, discovery) load on first use: importing ``elspeth`` stays cheap.
 
-``__all__`` is the public API: every name in it is documented in docs/api.md and stable during 0.x
-as docs/compatibility.md says. A name that is renamed or withdrawn stays reachable for one minor
-release through ``_DEPRECATED``, with a ``DeprecationWarning``.
+``__all__`` is the public API: each name is in docs/api.md and stable during 0.x (docs/compatibility.md); a
+name renamed or withdrawn stays reachable for one minor release through ``_DEPRECATED``, with a warning.
 """
 
 from __future__ import annotations
@@ -32,6 +30,16 @@ from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
 
 if TYPE_CHECKING:
     from elspeth._sync import inline, invoke, iterate_rows
+    from elspeth.batching import (
+        BATCH_ID_KEY,
+        BatchingClient,
+        BatchItem,
+        BatchLimits,
+        BatchResult,
+        BatchStatus,
+        split_batches,
+        supports_batching,
+    )
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
@@ -107,6 +115,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    **dict.fromkeys(["BATCH_ID_KEY", "BatchItem", "BatchLimits", "BatchResult", "BatchStatus"], "elspeth.batching"),
+    **dict.fromkeys(["BatchingClient", "split_batches", "supports_batching"], "elspeth.batching"),
     # light, but not needed by `elspeth --help` or by a plugin that never touches them
     "inline": "elspeth._sync",
     "invoke": "elspeth._sync",
@@ -257,6 +267,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "Acknowledges",
     "Artifact",
+    "BATCH_ID_KEY",
+    "BatchItem",
+    "BatchLimits",
+    "BatchResult",
+    "BatchStatus",
+    "BatchingClient",
     "Cancel",
     "Checker",
     "ConfigError",
@@ -376,6 +392,8 @@ __all__ = [
     "scrub_secrets",
     "secret_from_env",
     "shipped_chunks",
+    "split_batches",
+    "supports_batching",
     "to_json",
     "warn_unsanitised",
     "write_atomically",

@@ -12,6 +12,8 @@ Routes:
     ``POST /model/{modelId}/converse``: Amazon Bedrock Converse, SigV4 (:mod:`elspeth_testing._llm_server_bedrock`).
     ``POST /{version}/models/{model}:generateContent`` and the Vertex AI ``projects/.../locations/...`` form:
     Gemini (:mod:`elspeth_testing._llm_server_gemini`); ``POST /token``: Google's OAuth token exchange.
+    ``/v1/files``, ``/v1/batches`` and Azure's ``/openai/files``, ``/openai/batches``: the Files and Batches
+    APIs (:mod:`elspeth_testing._llm_server_batches`).
     ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process; the
     config route never sends back a credential.
 """
@@ -26,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from elspeth_testing._llm_server_anthropic import messages_route
+from elspeth_testing._llm_server_batches import add_batch_routes
 from elspeth_testing._llm_server_bedrock import converse_route
 from elspeth_testing._llm_server_gemini import generate_route, token_route
 from elspeth_testing._llm_server_http import (
@@ -40,6 +43,7 @@ from elspeth_testing._llm_server_http import (
     _presented,
     _read,
     _truncated,
+    refused_credential,
 )
 from elspeth_testing._llm_server_replies import DONE, check_stream_request, chunks, sse
 from elspeth_testing._llm_server_state import (
@@ -86,13 +90,9 @@ async def _chat(request: web.Request, rec: RecordedRequest) -> web.StreamRespons
     state = request.app[STATE]
     deployment = request.match_info.get("deployment")
     azure = deployment is not None
-    rec.credential, rec.credential_ok = _credential(request, state, azure)
-    if azure and "api-version" not in request.query:
-        rec.status, rec.outcome = 404, "404"
-        return _error(404, "Resource not found: api-version is required", "404")
-    if not rec.credential_ok:
-        rec.status, rec.outcome = 401, "401"
-        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
+    refused_answer = refused_credential(request, rec, azure)
+    if refused_answer is not None:
+        return refused_answer
     body = await _read(request, rec)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not (azure or body.get("model")):
         rec.status, rec.outcome = 400, "400"
@@ -259,6 +259,7 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_post("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}", gemini)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
     app.router.add_post("/contentsafety/text:shieldPrompt", _recorded(_shield_route))
+    add_batch_routes(app, _recorded)
     app.router.add_get("/_elspeth/requests", _control_requests)
     app.router.add_route("*", "/_elspeth/config", _control_config)
     app.router.add_post("/_elspeth/script", _control_script)

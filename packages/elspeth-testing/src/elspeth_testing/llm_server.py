@@ -225,6 +225,11 @@ class LLMTestServer:
         else:
             self._state.add_script(Script(parsed, match, path))
 
+    def configure_batches(self, *, polls_per_step: int | None = None, expire_marker: str | None = None) -> None:
+        """How the Batches API behaves: retrievals per status step, and the text that makes a line expire."""
+        changes = {"polls_per_step": polls_per_step, "expire_marker": expire_marker}
+        self._control("batches", {k: v for k, v in changes.items() if v is not None})
+
     def reset(self) -> None:
         """Forget recorded requests, scripts and per-prompt counts; the configuration stays."""
         if self._child is not None:
