@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
+    from elspeth.csvsplit import ByteRanges, CsvPartitions, open_ranges, splittable
     from elspeth.discovery import PluginSource, builtin_sources, load_registry
     from elspeth.engine import run_settings
     from elspeth.estimating import PlannedCall
@@ -119,6 +120,10 @@ _LAZY = {
     "run_partition": "elspeth.remote",
     "is_loopback": "elspeth.network",
     "CsvOptions": "elspeth.csvread",
+    "ByteRanges": "elspeth.csvsplit",
+    "CsvPartitions": "elspeth.csvsplit",
+    "open_ranges": "elspeth.csvsplit",
+    "splittable": "elspeth.csvsplit",
     "CsvReader": "elspeth.csvread",
     "choose_encoding": "elspeth.csvread",
     "decode_error": "elspeth.csvread",
@@ -232,11 +237,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "Acknowledges",
     "Artifact",
+    "ByteRanges",
     "Cancel",
     "Checker",
     "ConfigError",
     "ControlRegistrar",
     "CsvOptions",
+    "CsvPartitions",
     "CsvReader",
     "DeclaredPath",
     "DiskFull",
@@ -334,6 +341,7 @@ __all__ = [
     "load_settings_text",
     "neutralise_formula",
     "open_plugins",
+    "open_ranges",
     "open_store_url",
     "output_target",
     "parse_retry_after",
@@ -351,6 +359,7 @@ __all__ = [
     "scrub_secrets",
     "secret_from_env",
     "shipped_chunks",
+    "splittable",
     "to_json",
     "warn_unsanitised",
     "write_atomically",
