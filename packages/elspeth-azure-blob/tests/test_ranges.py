@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 from elspeth import CsvPartitions, ElspethError, PluginContext, load_registry, load_settings, run_settings
 from elspeth_azure_blob import AzureBlobDataSource, CsvBlobDataSource
+from elspeth_testing.services import dask_cluster
 
 HERE = [lambda fn, items: [fn(item) for item in items]][0]
 ENV = "TEST_AZURITE_CONNECTION"
@@ -101,18 +101,8 @@ def test_what_cannot_be_split_is_loaded_here(
 @pytest.fixture(scope="module")
 def cluster(azurite: Any) -> Iterator[Any]:
     """2 single-threaded workers that find the connection string in their own environment, as real ones would."""
-    from distributed import Client, LocalCluster
-
-    os.environ[ENV] = azurite.connection_string
-    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-    local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0")
-    client = Client(local)
-    try:
+    with dask_cluster(env={ENV: azurite.connection_string, "NO_PROXY": "127.0.0.1,localhost"}) as client:
         yield client
-    finally:
-        client.close()
-        local.close()
-        os.environ.pop(ENV, None)
 
 
 def run(folder: Path, container: str, executor: dict[str, Any] | None) -> Any:

@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from elspeth_testing.services import dask_cluster
+
 
 def people(n: int) -> pa.Table:
     """``n`` people: an id, an email repeating every 25 rows, an age (some out of range) and a joining date."""
@@ -39,12 +41,5 @@ def write() -> Any:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    from distributed import Client, LocalCluster
-
-    local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0")
-    client = Client(local)
-    try:
+    with dask_cluster() as client:
         yield client
-    finally:
-        client.close()
-        local.close()
