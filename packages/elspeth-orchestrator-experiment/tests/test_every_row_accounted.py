@@ -184,3 +184,34 @@ def test_a_validator_that_rejects_low_scores_is_seen_in_a_real_suite(run_suite: 
     assert cell["rows"]["used"] == 120 - failed
     assert cell["itt"]["imputed"]["variant"] == failed
     assert cell["itt"]["mean_difference"] < cell["mean_difference"]
+
+
+@pytest.mark.parametrize(
+    ("base_ids", "var_ids"),
+    [
+        (["r2", "r0", "r1"], ["r0", "r9", "r1", "r2"]),  # reordered, one row the baseline never took
+        (["a", "b", "a"], ["a", "b"]),  # a duplicate id: the last of them wins, as a dict would say
+        ([-2, 5], [-1, 5]),  # hash(-1) == hash(-2): equal hashes, different ids, never paired
+        ([-1, -2, 3], [-2, 3, -1]),  # colliding hashes within the baseline
+        ([1, "1", 2.0], ["1", 2, 1]),  # mixed types: 2 == 2.0 pairs as a dict pairs them
+        ([], ["x"]),
+        (["x"], []),
+    ],
+)
+def test_ids_are_matched_exactly_as_a_dict_of_the_baselines_ids_matches_them(
+    base_ids: list[Any], var_ids: list[Any]
+) -> None:
+    from elspeth_experiment.plugins._rows import _positions
+
+    position = {row_id: i for i, row_id in enumerate(base_ids)}
+    assert _positions(base_ids, var_ids).tolist() == [position.get(row_id, -1) for row_id in var_ids]
+
+
+def test_matching_shuffled_ids_agrees_with_a_dict() -> None:
+    from elspeth_experiment.plugins._rows import _positions
+
+    rng = np.random.default_rng(3)
+    base_ids = [f"row-{i}" for i in range(200_000)]
+    var_ids = [base_ids[i] for i in rng.permutation(200_000)[:150_000]] + [f"new-{i}" for i in range(1000)]
+    position = {row_id: i for i, row_id in enumerate(base_ids)}
+    assert _positions(base_ids, var_ids).tolist() == [position.get(row_id, -1) for row_id in var_ids]

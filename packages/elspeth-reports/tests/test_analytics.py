@@ -57,7 +57,7 @@ def test_rows_failures_retries_early_stop_and_cost(experiment_result: RunResult,
     assert doc["cost"]["run"]["total"] == pytest.approx(0.0072)
     assert doc["cost"]["run"]["currency"] == "USD"
     assert doc["cost"]["experiments"]["strict"]["total"] == pytest.approx(0.0024)
-    assert "Total cost | 0.007200 USD" in md
+    assert "Total cost | 0.00720 USD" in md
     assert "| r99 | loose | llm | 3 | LLMCallFailed: RateLimitError: 429 (gave up after 3 attempts) |" in md
     assert "Retries: 2 extra attempts on 1 failed row; 3 retries on 3 finished rows." in md
     assert "- **loose**: mean of cost is 0.1, gte 0.1" in md

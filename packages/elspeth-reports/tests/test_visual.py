@@ -102,7 +102,7 @@ def test_the_page_has_every_chart_and_table(experiment_result: RunResult, ctx: P
         "Power — default: 12 pairs is below the 70 needed",
         "Stopped early — loose: mean of cost is 0.1, gte 0.1",
         "LLMCallFailed: RateLimitError: 429 (gave up after 3 attempts)",
-        "0.007200 USD",
+        "0.00720 USD",
     ):
         assert words in text, words
 

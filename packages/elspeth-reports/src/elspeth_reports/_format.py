@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,11 +12,17 @@ __all__ = [
     "ci_label",
     "comparison_table",
     "count_of",
+    "currency_of",
+    "judge_costs",
+    "duration",
     "headline",
     "interval",
+    "interval_pct",
     "level",
     "money",
     "num",
+    "pairwise_line",
+    "p_is",
     "p_value",
     "pct",
     "plain",
@@ -50,17 +57,37 @@ def p_value(value: Any) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def p_is(value: Any) -> str:
+    """``p = 0.016`` or ``p < 0.001``: a p-value in a sentence."""
+    text = p_value(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def pct(value: Any, digits: int = 1) -> str:
     """A share as a percentage."""
     return f"{value * 100:.{digits}f}%" if is_number(value) else DASH
 
 
 def money(value: Any, currency: Any = None) -> str:
-    """A cost with enough digits for fractions of a cent."""
+    """A cost in currency units: cents for a unit or more, else three significant digits (``0.00406 EUR``)."""
     if not is_number(value):
         return DASH
-    text = f"{value:.4f}" if abs(value) >= 0.01 else f"{value:.6f}"
+    # fractions of a cent matter when a row costs a thousandth of one
+    decimals = 2 if abs(value) >= 1 or value == 0 else 2 - math.floor(math.log10(abs(value)))
+    text = f"{value:,.{decimals}f}"
     return f"{text} {currency}" if currency else text
+
+
+def duration(seconds: Any) -> str:
+    """A latency or duration as people read it: ``6.14 ms``, ``1.25 s``, ``2 min 5 s``."""
+    if not is_number(seconds):
+        return DASH
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:.3g} ms"
+    if abs(seconds) < 120:
+        return f"{seconds:.3g} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes:,} min {rest} s"
 
 
 def interval(value: Any, digits: int = 3) -> str:
@@ -113,15 +140,60 @@ def headline(row: Mapping[str, Any]) -> str:
         correction = freq.get("correction")
         adjusted = f"after {correction.capitalize()} " if isinstance(correction, str) and correction != "none" else ""
         verdict = "significant" if freq.get("significant") else "not significant"
-        parts.append(
-            f"{verdict} {adjusted}(p = {p_value(freq.get('p_value'))}, adjusted {p_value(freq.get('p_adjusted'))})"
-        )
+        parts.append(f"{verdict} {adjusted}({p_is(freq.get('p_value'))}, adjusted {p_value(freq.get('p_adjusted'))})")
         parts += _accounting(freq)
     elif isinstance(freq, Mapping) and freq.get("power_warning"):
         parts.append(str(freq["power_warning"]))
     if isinstance(bayes, Mapping) and is_number(bayes.get("prob_variant_better")):
         parts.append(f"P(variant better) = {pct(bayes['prob_variant_better'])}")
+    if isinstance(freq, Mapping):
+        parts += _pass_rates(freq)
+    if isinstance(row.get("pairwise"), Mapping):
+        parts.append(pairwise_line(row["pairwise"]))
     return "; ".join(parts) if parts else "no comparison figures"
+
+
+def _pass_rates(freq: Mapping[str, Any]) -> list[str]:
+    """The paired pass-rate line (McNemar), after the mean's: a second family, a second question."""
+    parts: list[str] = []
+    mcnemar = freq.get("mcnemar")
+    if isinstance(mcnemar, Mapping) and is_number(mcnemar.get("p_value")):
+        rates = (
+            f"pass rate {pct(mcnemar['baseline_pass_rate'])} → {pct(mcnemar.get('variant_pass_rate'))} "
+            if is_number(mcnemar.get("baseline_pass_rate"))
+            else "pass rate "
+        )
+        parts.append(
+            rates + f"({signed(mcnemar.get('difference'))}, {interval(mcnemar.get('ci'))}, exact McNemar "
+            f"{p_is(mcnemar['p_value'])}, adjusted {p_value(mcnemar.get('p_adjusted'))})"
+        )
+    return parts
+
+
+def pairwise_line(judge: Mapping[str, Any]) -> str:
+    """A pairwise judge's verdict, its certainty and the position bias it measured."""
+    text = (
+        f"the judge ({judge.get('plugin')}) preferred the variant in {num(judge.get('variant_wins'))} "
+        f"of {num(judge.get('pairs'))} pairs ({num(judge.get('baseline_wins'))} the baseline, "
+        f"{num(judge.get('ties'))} ties; win rate {pct(judge.get('variant_win_rate'))}, "
+        f"95% CI {interval_pct(judge.get('win_rate_ci'))}, sign test {p_is(judge.get('p_value'))}, "
+        f"{'significant' if judge.get('significant') else 'not significant'})"
+    )
+    bias = judge.get("position_bias")
+    if isinstance(bias, Mapping) and is_number(bias.get("first_win_rate")):
+        said = "biased" if bias.get("biased") else "no significant bias"
+        text += (
+            f"; position bias: the response shown first won {pct(bias['first_win_rate'])} of decided pairs "
+            f"({p_is(bias.get('p_value'))}, {said})"
+        )
+    return text
+
+
+def interval_pct(value: Any) -> str:
+    """``[37.3%, 72.4%]``: an interval of a share."""
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return f"[{pct(value[0])}, {pct(value[1])}]"
+    return DASH
 
 
 _REASONS = {"failed": "failed", "missing_score": "unscored", "not_run": "not run", "unpaired": "unpaired"}
@@ -151,7 +223,7 @@ def _accounting(freq: Mapping[str, Any]) -> list[str]:
         verdict = "the same verdict" if freq.get("itt_agrees") else "a different verdict"
         parts.append(
             f"intention-to-treat, a failed or unscored row as {num(itt.get('worst_score'))}: "
-            f"{signed(itt.get('mean_difference'))} (p = {p_value(freq.get('itt_p_value'))}, {verdict})"
+            f"{signed(itt.get('mean_difference'))} ({p_is(freq.get('itt_p_value'))}, {verdict})"
         )
     equivalence = freq.get("equivalence")
     if isinstance(equivalence, Mapping) and isinstance(equivalence.get("no_worse"), Mapping):
@@ -159,10 +231,14 @@ def _accounting(freq: Mapping[str, Any]) -> list[str]:
         holds = "holds" if claim.get("holds") else "not shown"
         parts.append(
             f"no worse than the baseline by more than {num(equivalence.get('margin'))}: {holds} "
-            f"(adjusted p = {p_value(claim.get('p_adjusted'))})"
+            f"(adjusted {p_is(claim.get('p_adjusted'))})"
         )
+    tost = equivalence.get("tost") if isinstance(equivalence, Mapping) else None
+    if isinstance(equivalence, Mapping) and isinstance(tost, Mapping) and is_number(tost.get("p_value")):
+        verdict = "equivalent" if tost.get("equivalent") else "equivalence not shown"
+        parts.append(f"TOST within ±{num(equivalence.get('margin'))}: {verdict} ({p_is(tost['p_value'])})")
     if freq.get("p_values_hold") is False:
-        parts.append("these p-values do not hold: an experiment stopped early on what it saw")
+        parts.append(str(freq.get("stop_warning") or "these p-values do not hold: an experiment stopped early"))
     return parts
 
 
@@ -202,3 +278,38 @@ def comparison_table(criteria: Sequence[Mapping[str, Any]]) -> tuple[list[str], 
     headers = ["Criterion", "Design", "n", "Δ mean", ci_label(first.get("ci_level")), "Test", "p", correction]
     headers += ["Significant", "Cohen's d", "Cliff's δ", "P(better)", "Credible interval"]
     return headers, rows
+
+
+def currency_of(summary: Mapping[str, Any]) -> str:
+    """The price table's currency (``USD`` unless it says otherwise), or nothing without a cost tracker."""
+    run = (summary.get("cost") or {}).get("run") or {}
+    return str(run.get("currency") or "")
+
+
+def judge_costs(summary: Mapping[str, Any]) -> list[list[Any]]:
+    """One row per judge and experiment: calls, cached calls, tokens and cost, kept apart from the experiment's."""
+    cur, rows = currency_of(summary), []
+    for e in summary.get("experiments") or []:
+        for label, c in ((e.get("judge_cost") or {}).get("judges") or {}).items():
+            tokens = (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0)
+            rows.append(
+                [
+                    e["name"],
+                    f"row judge {label}",
+                    c.get("calls"),
+                    c.get("cached"),
+                    num(tokens),
+                    money(c.get("cost"), cur),
+                ]
+            )
+    for comp in summary.get("comparisons") or []:
+        seen = {
+            r["pairwise"]["plugin"]: r["pairwise"] for r in comp["criteria"] if isinstance(r.get("pairwise"), Mapping)
+        }
+        for plugin, judge in seen.items():
+            c = judge.get("judge") or {}
+            tokens = (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0)
+            rows.append(
+                [comp["variant"], plugin, c.get("calls"), c.get("cached"), num(tokens), money(c.get("cost"), cur)]
+            )
+    return rows

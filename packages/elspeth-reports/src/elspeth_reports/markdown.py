@@ -14,13 +14,18 @@ from typing import Any
 from elspeth_reports._format import (
     comparison_table,
     count_of,
+    currency_of,
+    duration,
     headline,
     interval,
+    judge_costs,
     money,
     num,
     pct,
     plain,
 )
+from elspeth_reports.advice import advice
+from elspeth_reports.breakdowns import epochs_markdown, groups_markdown
 
 __all__ = ["md_text", "render_markdown"]
 
@@ -48,7 +53,7 @@ def _run(summary: Mapping[str, Any]) -> list[str]:
         ("Status", run["status"]),
         ("Started", run["started_at"] or None),
         ("Finished", run["finished_at"] or None),
-        ("Duration (s)", run["duration_s"]),
+        ("Duration", duration(run["duration_s"])),
         ("Input rows", rows["input_rows"]),
         ("Records", rows["records"]),
         ("Failures", rows["failures"]),
@@ -80,12 +85,14 @@ def _experiments(summary: Mapping[str, Any]) -> list[str]:
                 num(scores.get("mean")),
                 interval(ci) if ci else None,
                 pct(scores.get("pass_rate")),
-                money((e.get("cost") or {}).get("total")),
-                num((e.get("latency") or {}).get("p95")),
+                money((e.get("cost") or {}).get("total"), currency_of(summary)),
+                duration((e.get("latency") or {}).get("median")),
+                duration((e.get("latency") or {}).get("p95")),
                 (e.get("early_stop") or {}).get("reason") if e.get("early_stop") else None,
             ]
         )
-    headers = ["Experiment", "Rows", "OK", "Failed", "Not run", "Mean score", "CI", "Pass rate", "Cost", "p95 (s)"]
+    headers = ["Experiment", "Rows", "OK", "Failed", "Not run", "Mean score", "CI", "Pass rate", "Cost"]
+    headers += ["Median latency", "p95 latency"]
     return ["## Experiments", "", *_table([*headers, "Early stop"], rows)]
 
 
@@ -167,12 +174,17 @@ def _cost(summary: Mapping[str, Any]) -> list[str]:
     lines = ["## Cost", ""]
     if run:
         lines += [f"Run total: {md_text(money(run['total'], run.get('currency')))}", ""]
+    cur = currency_of(summary)
     if per:
         rows = [
-            [n, money(c["total"]), money(c["mean_per_row"]), num(c["tokens"]), c["rows_with_cost"]]
+            [n, money(c["total"], cur), money(c["mean_per_row"], cur), num(c["tokens"]), c["rows_with_cost"]]
             for n, c in per.items()
         ]
         lines += _table(["Experiment", "Cost", "Mean per row", "Tokens", "Rows with cost"], rows)
+    judges = judge_costs(summary)
+    if judges:
+        lines += ["The judges' calls, apart from the experiments' own:", ""]
+        lines += _table(["Experiment", "Judge", "Calls", "Cached", "Tokens", "Cost"], judges)
     return lines
 
 
@@ -197,14 +209,28 @@ def _gates(summary: Mapping[str, Any]) -> list[str]:
     return ["## Gates", "", f"{verdict[0].upper()}{verdict[1:]}.", "", *_table(["Gate", "Result", "Figures"], rows)]
 
 
+def _advice(summary: Mapping[str, Any]) -> list[str]:
+    """Each variant's verdict from its own figures, before the tables an analyst checks it against."""
+    said = advice(summary)
+    if not said:
+        return []
+    lines = ["## What the figures say", ""]
+    for _, verdict, sentences in said:
+        lines += [f"**{md_text(verdict)}**", "", *[f"- {md_text(s)}" for s in sentences], ""]
+    return lines
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The whole report as Markdown text."""
     run = summary["run"]
     lines = [f"# Analytics report: {md_text(run['name'])}", ""]
     lines += _run(summary)
     lines += _gates(summary)
+    lines += _advice(summary)
     lines += _recommendations(summary)
     lines += _comparisons(summary)
+    lines += epochs_markdown(summary.get("epochs"), _table)
+    lines += groups_markdown(summary.get("groups"), _table, md_text)
     lines += _experiments(summary)
     lines += _cost(summary)
     lines += _failures(summary)

@@ -17,14 +17,17 @@ from elspeth_reports._format import (
     ci_label,
     comparison_table,
     count_of,
+    currency_of,
+    duration,
     headline,
     interval,
     money,
     num,
     p_value,
     pct,
-    plain,
 )
+from elspeth_reports.breakdowns import epochs_html, groups_html
+from elspeth_reports.sections import advice_html, gates_html, judges_html, table_html
 from elspeth_reports.summary import is_number
 from elspeth_reports.svg import ForestRow, bar_chart, distribution_chart, esc, forest_plot
 
@@ -90,16 +93,7 @@ def _scores(
     return out
 
 
-_NUM = ' class="n"'
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = (), cls: str = "") -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td{_NUM if i in numeric else ''}>{esc(plain(c))}</td>" for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    return f'<table class="{esc(cls)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+_table = table_html
 
 
 def _card(value: str, label: str) -> str:
@@ -113,7 +107,7 @@ def _header(summary: Mapping[str, Any], title: str) -> str:
         _card(num(rows["input_rows"]), "input rows"),
         _card(num(rows["records"]), "records"),
         _card(num(rows["failures"]), "failures"),
-        _card(f"{num(run['duration_s'])} s", "duration"),
+        _card(duration(run["duration_s"]), "duration"),
     ]
     if cost:
         cards.append(_card(money(cost["total"], cost.get("currency")), "total cost"))
@@ -230,7 +224,9 @@ def _distributions(result: RunResult, order: Sequence[str], fallback: str, field
     if not per:
         return parts[0] + f'<p class="muted">No record carries scores in the metric {esc(fields.scores)!s}.</p>'
     for criterion, groups in per.items():
-        chart = distribution_chart(list(groups.items()), f"Scores: {criterion}", "score")
+        values = [v for vs in groups.values() for v in vs]
+        span = (0.0, 1.0) if min(values) >= 0 and max(values) <= 1 else None  # a 0-1 score on its whole scale
+        chart = distribution_chart(list(groups.items()), f"Scores: {criterion}", "score", span=span)
         parts.append(
             f'<figure data-chart="scores" data-criterion="{esc(criterion)}"><h3>{esc(criterion)}</h3>{chart}'
             '<figcaption class="muted">Box: quartiles and median; whiskers: lowest to highest; dots: rows; '
@@ -256,7 +252,9 @@ def _cost_latency(
         parts.append('<p class="muted">No cost recorded (configure a cost tracker to see one).</p>')
     latency = _series(result.records, order, fallback, fields.latency)
     if latency:
-        chart = distribution_chart(latency, "Latency per row", "seconds")
+        slow = max(v for _, vs in latency for v in vs) >= 2  # seconds once a row takes that long, else ms
+        scaled = latency if slow else [(n, [v * 1000 for v in vs]) for n, vs in latency]
+        chart = distribution_chart(scaled, "Latency per row", "seconds" if slow else "ms", include_zero=True)
         parts.append(
             f'<figure data-chart="latency"><h3>Latency per row</h3>{chart}'
             f'<figcaption class="muted">Per row, from the metric {esc(fields.latency)}; box: quartiles; '
@@ -264,7 +262,7 @@ def _cost_latency(
         )
     else:
         parts.append(f'<p class="muted">No record carries a latency in the metric {esc(fields.latency)}.</p>')
-    return "".join(parts)
+    return "".join(parts) + judges_html(summary)
 
 
 def _experiments(summary: Mapping[str, Any]) -> str:
@@ -285,14 +283,14 @@ def _experiments(summary: Mapping[str, Any]) -> str:
                 num(scores.get("mean")),
                 interval(scores.get("ci")),
                 pct(scores.get("pass_rate")),
-                money((e.get("cost") or {}).get("total")),
-                num(lat.get("median")),
-                num(lat.get("p95")),
+                money((e.get("cost") or {}).get("total"), currency_of(summary)),
+                duration(lat.get("median")),
+                duration(lat.get("p95")),
                 (e.get("early_stop") or {}).get("reason") if e.get("early_stop") else None,
             ]
         )
     headers = ["Experiment", "Rows", "OK", "Failed", "Not run", "Mean score", "CI", "Pass rate", "Cost"]
-    headers += ["Median latency (s)", "p95 latency (s)", "Early stop"]
+    headers += ["Median latency", "p95 latency", "Early stop"]
     return "<h2>Experiments</h2>" + _table(headers, rows, numeric=(1, 2, 3, 4, 5, 7, 8, 9, 10))
 
 
@@ -337,8 +335,12 @@ def render_html(summary: Mapping[str, Any], result: RunResult, title: str | None
     fallback = run["name"] or "all rows"
     body = [
         _header(summary, heading),
+        gates_html(summary),
+        advice_html(summary),
         _recommendations(summary),
         _comparisons(summary),
+        epochs_html(summary.get("epochs"), _table, esc),
+        groups_html(summary.get("groups"), _table, esc),
         _distributions(result, order, fallback, fields),
         _cost_latency(summary, result, order, fallback, fields),
         _experiments(summary),

@@ -112,6 +112,14 @@ def _latency(aggregates: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _judge_cost(aggregates: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``judge_cost``'s totals: what this experiment's row judges cost, apart from its own calls."""
+    for value in aggregates.values():
+        if isinstance(value, Mapping) and isinstance(value.get("judges"), Mapping) and "total" in value:
+            return {"total": dict(_mapping(value["total"])), "judges": dict(value["judges"])}
+    return None
+
+
 def _recommendation(aggregates: Mapping[str, Any]) -> dict[str, Any] | None:
     for value in aggregates.values():
         if isinstance(value, Mapping) and isinstance(value.get("recommendation"), str):
@@ -144,6 +152,7 @@ def _experiments(aggs: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "scores": _scores(plugins),
                 "cost": _experiment_cost(plugins),
                 "latency": _latency(plugins),
+                "judge_cost": _judge_cost(plugins),
                 "recommendation": _recommendation(plugins),
                 "aggregates": dict(plugins),
             }
@@ -182,21 +191,42 @@ def _frequentist(cell: Mapping[str, Any], plugin: str, result: Mapping[str, Any]
         "cliffs_label": cell.get("cliffs_label"),
         "power_warning": power.get("warning") or cell.get("warning"),
         "n_required": power.get("n_required"),
-        "mcnemar": (
-            {
-                k: mcnemar.get(k)
-                for k in ("n", "p_value", "p_adjusted", "pass_to_fail", "fail_to_pass", "difference", "ci", "method")
-            }
-            if mcnemar
-            else None
-        ),
+        "mcnemar": ({k: mcnemar.get(k) for k in _MCNEMAR_KEYS} if mcnemar else None),
         "rows": dict(_mapping(cell.get("rows"))) or None,
         "itt": _pick(cell.get("itt"), ("same_as_primary", "n", "worst_score", "imputed", "mean_difference", "ci")),
         "itt_p_value": _mapping(cell.get("itt")).get("p_value"),
         "itt_agrees": _mapping(cell.get("itt")).get("agrees"),
         "equivalence": _pick(cell.get("equivalence"), ("margin", "no_worse", "tost")),
         "p_values_hold": cell.get("p_values_hold"),
+        "stop_warning": cell.get("warning") if cell.get("p_values_hold") is False else None,
     }
+
+
+_MCNEMAR_KEYS: tuple[str, ...] = (
+    "n",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "pass_to_fail",
+    "fail_to_pass",
+    "difference",
+    "ci",
+)
+_MCNEMAR_KEYS += ("method", "baseline_pass_rate", "variant_pass_rate", "itt")
+
+
+def _pairwise(cell: Mapping[str, Any], plugin: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    """A pairwise judge's verdict on one criterion: wins, the sign test, position bias and the judge's cost."""
+    keys = ("pairs", "variant_wins", "baseline_wins", "ties", "refused", "variant_win_rate", "win_rate_ci")
+    out = {k: cell.get(k) for k in (*keys, "p_value", "significant", "direction")}
+    bias = cell.get("position_bias") if isinstance(cell.get("position_bias"), Mapping) else result.get("position_bias")
+    return {**out, "plugin": plugin, "position_bias": dict(_mapping(bias)) or None, "judge": _pick_cost(result)}
+
+
+def _pick_cost(value: Any) -> dict[str, Any] | None:
+    """A judge's calls and cost (``judge`` of a pairwise comparison, ``total`` of ``judge_cost``)."""
+    judge = _mapping(_mapping(value).get("judge"))
+    return {k: judge.get(k) for k in ("calls", "cached", "prompt_tokens", "completion_tokens", "cost")} or None
 
 
 def _pick(value: Any, keys: Sequence[str]) -> dict[str, Any] | None:
@@ -245,7 +275,10 @@ def _comparison(variant: str, baseline: Any, plugins: Mapping[str, Any]) -> dict
                 if not isinstance(cell, Mapping):
                     continue
                 row = criteria.setdefault(str(criterion), {"criterion": str(criterion)})
-                if (
+                if "variant_wins" in cell and "pairs" in cell:  # a pairwise judge: its own block, not a t-test's
+                    row["pairwise"] = _pairwise(cell, str(plugin), result)
+                    known = True
+                elif (
                     isinstance(cell.get("mean_difference"), Mapping)
                     and "prob_variant_better" in cell["mean_difference"]
                 ):
@@ -294,6 +327,15 @@ def _rows_part(result: RunResult, experiments: list[dict[str, Any]]) -> dict[str
         "failures": len(result.failures),
         "not_run": sum(e["not_run"] or 0 for e in experiments if is_number(e["not_run"])),
     }
+
+
+def _breakdowns(summary: dict[str, Any], aggs: Mapping[str, Any] | None) -> None:
+    """Repeated samples (``epochs``) and the ``group_by`` breakdown of an experiment run; each None when unused."""
+    if aggs is None:  # not an experiment run
+        return
+    from elspeth_reports.breakdowns import epochs_part, groups_part
+
+    summary["epochs"], summary["groups"] = epochs_part(aggs), groups_part(aggs)
 
 
 def build_summary(
@@ -352,6 +394,7 @@ def build_summary(
             for variant, plugins in (comparisons or {}).items()
             if isinstance(plugins, Mapping)
         ]
+    _breakdowns(summary, aggs if is_experiment else None)
     if include_metadata:
         summary["metadata"] = meta.to_dict()
     return summary

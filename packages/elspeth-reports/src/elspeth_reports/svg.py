@@ -60,8 +60,20 @@ class _Scale:
     step: float
 
     @classmethod
-    def fit(cls, values: Sequence[float], left: float, right: float, *, include_zero: bool = False) -> _Scale:
+    def fit(
+        cls,
+        values: Sequence[float],
+        left: float,
+        right: float,
+        *,
+        include_zero: bool = False,
+        span: tuple[float, float] | None = None,
+    ) -> _Scale:
         lo, hi = min(values), max(values)
+        if span is not None:  # the quantity's own range (0-1 for a score or rate), widened only by data outside it
+            low, high = min(lo, span[0]), max(hi, span[1])
+            step = _nice_step(high - low)
+            return cls(math.floor(low / step) * step, math.ceil(high / step) * step, left, right, step)
         if include_zero:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         if hi == lo:
@@ -111,14 +123,25 @@ def _jitter(i: int) -> float:
 
 
 def distribution_chart(
-    groups: Sequence[tuple[str, Sequence[float]]], title: str, unit: str = "", max_points: int = 1000
+    groups: Sequence[tuple[str, Sequence[float]]],
+    title: str,
+    unit: str = "",
+    max_points: int = 1000,
+    *,
+    span: tuple[float, float] | None = None,
+    include_zero: bool = False,
 ) -> str:
-    """One lane per group: a box (quartiles, median), whiskers to min and max, the values as dots, the mean as ◆."""
+    """One lane per group: a box (quartiles, median), whiskers to min and max, the values as dots, the mean as ◆.
+
+    ``span`` fixes the axis to a quantity's own range (a score of 0 to 1), ``include_zero`` starts it at 0
+    (latencies): an axis that starts where the data happen to start exaggerates small differences.
+    """
     groups = [(name, list(values)) for name, values in groups if values]
     labels = [name for name, _ in groups]
     left = _label_width(labels)
     height = TOP + LANE * len(groups) + BOTTOM
-    scale = _Scale.fit([v for _, vs in groups for v in vs], left, WIDTH - RIGHT)
+    every = [v for _, vs in groups for v in vs]
+    scale = _Scale.fit(every, left, WIDTH - RIGHT, span=span, include_zero=include_zero)
     body = _axis(scale, TOP - 8, TOP + LANE * len(groups), unit)
     for lane, (name, values) in enumerate(groups):
         mid = TOP + LANE * lane + LANE / 2

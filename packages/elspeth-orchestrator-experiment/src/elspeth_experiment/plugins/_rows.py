@@ -88,12 +88,15 @@ _EMPTY: dict[str, Any] = {}
 
 
 def _maps(tables: list[Any], key: str) -> list[Any]:
-    """Each table's ``key``, a Mapping; a missing or None entry is an empty dict."""
+    """Each table's ``key``, a Mapping, or None where it is None (:func:`_columns` reads None as empty).
+
+    None is left for ``_columns`` to replace, where it costs nothing unless one is there: a search for
+    None here is a pass over every row, a tenth of reading a column at 1,000,000 rows.
+    """
     try:
-        out = list(map(dict.get, tables, repeat(key), repeat(_EMPTY)))
+        return list(map(dict.get, tables, repeat(key), repeat(_EMPTY)))
     except TypeError:  # a Mapping that is not a dict
         return [t.get(key) or _EMPTY for t in tables]
-    return [m or _EMPTY for m in out] if None in out else out
 
 
 def _columns(maps: list[Any]) -> dict[str, list[Any]]:
@@ -102,11 +105,14 @@ def _columns(maps: list[Any]) -> dict[str, list[Any]]:
     The usual case is cheap: when every map is as long as the first and has each of its keys, every map
     has exactly the first one's keys, and no other key has to be looked for.
     """
+    try:
+        lengths = set(map(len, maps))
+    except TypeError:  # a None among them (``scores: null``): no scores in that row
+        maps = [m or _EMPTY for m in maps]
+        lengths = set(map(len, maps))
     first = next((m for m in maps if m), _EMPTY)
     columns = {key: _values(maps, key) for key in first}
-    same = set(map(len, maps)) <= {len(first), 0} and all(
-        _ABSENT not in c or _all_empty(c, maps) for c in columns.values()
-    )
+    same = lengths <= {len(first), 0} and all(_ABSENT not in c or _all_empty(c, maps) for c in columns.values())
     if not same:
         for key in dict.fromkeys(k for m in maps for k in m):
             if key not in columns:
@@ -148,6 +154,48 @@ def arm_from_column(name: str, column: dict[str, float], criterion: str) -> Arm:
     return Arm(name, list(column), len(column), {criterion: _column(list(column.values()), len(column))})
 
 
+def _positions(base_ids: list[Any], var_ids: list[Any]) -> Any:
+    """Each variant id's position among the baseline's ids (-1 where the baseline lacks it), as int64.
+
+    Matched on the ids' hashes, sorted on both sides so the search walks memory in order: at 1,000,000
+    rows this takes a third of the time of a dict of the baseline's ids. Every match is then checked
+    for equality, so a hash collision cannot pair two different rows; with a collision among the
+    baseline's hashes, a duplicate id or ids numpy cannot hold, the dict answers (the last of duplicate
+    ids wins, as before).
+    """
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        base_hash = np.fromiter(map(hash, base_ids), np.int64, len(base_ids))
+        var_hash = np.fromiter(map(hash, var_ids), np.int64, len(var_ids))
+        base_order = np.argsort(base_hash)
+        base_sorted = base_hash[base_order]
+        if not len(base_sorted) or (base_sorted[1:] == base_sorted[:-1]).any():
+            return _positions_by_dict(base_ids, var_ids)
+        var_order = np.argsort(var_hash)
+        var_sorted = var_hash[var_order]
+        at = np.minimum(np.searchsorted(base_sorted, var_sorted), len(base_sorted) - 1)
+        hit = base_sorted[at] == var_sorted
+        where = np.full(len(var_ids), -1, dtype=np.int64)
+        where[var_order[hit]] = base_order[at[hit]]
+        matched = np.flatnonzero(where >= 0)
+        base_obj = np.fromiter(base_ids, object, len(base_ids))
+        var_obj = np.fromiter(var_ids, object, len(var_ids))
+        same = base_obj[where[matched]] == var_obj[matched]
+        if same.dtype != bool or not same.all():
+            return _positions_by_dict(base_ids, var_ids)
+    except (TypeError, ValueError):  # an id numpy cannot hold in an object array, or unhashable
+        return _positions_by_dict(base_ids, var_ids)
+    return where
+
+
+def _positions_by_dict(base_ids: list[Any], var_ids: list[Any]) -> Any:
+    import numpy as np  # type: ignore[import-untyped, unused-ignore]
+
+    position = dict(zip(base_ids, range(len(base_ids)), strict=True))
+    return np.fromiter(map(position.get, var_ids, repeat(-1)), np.int64, len(var_ids))
+
+
 class Pair:
     """Two arms on one row order: the baseline's rows, then the variant's rows the baseline never took."""
 
@@ -156,11 +204,8 @@ class Pair:
 
         self.base, self.var = base, var
         size = len(base.ids)
-        if var.ids == base.ids:  # the same rows in the same order: nothing to look up
-            where = np.arange(size, dtype=np.int64)
-        else:
-            position = dict(zip(base.ids, range(size), strict=True))
-            where = np.fromiter(map(position.get, var.ids, repeat(-1)), np.int64, len(var.ids))
+        # the same rows in the same order: nothing to look up
+        where = np.arange(size, dtype=np.int64) if var.ids == base.ids else _positions(base.ids, var.ids)
         extra = where < 0
         where[extra] = np.arange(size, size + int(extra.sum()))
         self.size = size + int(extra.sum())
