@@ -69,7 +69,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     """One strict mypy run over every distribution's src/."""
-    session.install("mypy>=1.10", "types-PyYAML", *[f"-e{DISTS[d]}" for d in CODE_DISTS])
+    session.install("mypy>=1.10", "types-PyYAML", "pyarrow-stubs", *[f"-e{DISTS[d]}" for d in CODE_DISTS])
     session.run("mypy", *[str(DISTS[d] / "src") for d in CODE_DISTS])
 
 

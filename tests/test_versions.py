@@ -196,6 +196,17 @@ def test_the_check_names_the_file_of_a_stale_pin_and_write_derives_it(tmp_path: 
     ]
 
 
+def test_an_extras_stale_pin_is_named_and_write_derives_it(tmp_path: Path) -> None:
+    root = copy_of_the_workspace(tmp_path)
+    meta = root / "packages/elspeth/pyproject.toml"
+    meta.write_text(meta.read_text().replace(f'"elspeth-source-parquet=={VERSION}"', '"elspeth-source-parquet==0.0.9"'))
+    assert versions.problems(root) == [
+        f"packages/elspeth/pyproject.toml: pins elspeth-source-parquet==0.0.9, it is at {VERSION}"
+    ]
+    versions.write_meta(root)
+    assert versions.problems(root) == []
+
+
 def test_a_distribution_with_a_static_version_is_reported(tmp_path: Path) -> None:
     root = copy_of_the_workspace(tmp_path)
     new = root / "packages/elspeth-new/pyproject.toml"

@@ -73,8 +73,10 @@ def _where(dist: Dist, root: Path) -> str:
 
 
 def _pins(meta: Dist) -> dict[str, str]:
+    """The meta-package's exact pins: its dependencies and those of its extras (``elspeth[parquet]``)."""
     pins = {}
-    for requirement in meta.project.get("dependencies", []):
+    extras = meta.project.get("optional-dependencies", {}).values()
+    for requirement in [*meta.project.get("dependencies", []), *(r for extra in extras for r in extra)]:
         name, _, version = str(requirement).partition("==")
         pins[name.strip()] = version.strip()
     return pins

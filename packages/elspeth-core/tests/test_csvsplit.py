@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from elspeth.csvread import CsvOptions, CsvReader
-from elspeth.csvsplit import CsvPartitions, header_end, scan_range, splittable
+from elspeth.csvsplit import CsvPartitions, header_end, open_ranges, scan_range, splittable
 from elspeth.csvtext import DataError
 
 HERE = [lambda fn, items: [fn(item) for item in items]][0]
@@ -101,3 +102,43 @@ def test_what_cannot_be_split_says_why() -> None:
     assert "auto" in (splittable(CsvOptions(encoding="auto")) or "")
     assert "utf-16" in (splittable(CsvOptions(encoding="utf-16")) or "")
     assert "content_hash" in (splittable(CsvOptions(encoding="utf-8", id_from="content_hash")) or "")
+
+
+@dataclass
+class CountedRanges:
+    """Bytes read by ranges, as a blob's ranged GETs read them, counting each request."""
+
+    data: bytes
+    name: str = "mem.csv"
+    requests: list[tuple[int, int]] = field(default_factory=list)
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def read_range(self, start: int, end: int) -> bytes:
+        self.requests.append((start, end))
+        return self.data[start:end]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1 << 20])
+def test_partitions_over_byte_ranges_give_the_local_files_rows(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(AWKWARD, encoding="utf-8")
+    options = CsvOptions(encoding="utf-8", id_column="id")
+    ranges = CountedRanges(path.read_bytes())
+    header = CsvReader(options, lambda: open_ranges(ranges), name=ranges.name).read_header()
+    planned = CsvPartitions(Path("inputs/mem.csv"), options, header, encoding="utf-8", ranges=ranges)
+    parts = planned.partitions(size, HERE)
+    assert [(r.id, r.index, dict(r.data)) for p in parts for r in p.read()] == whole(path, options)
+    assert parts[0].label.startswith("mem.csv from line 2 (bytes ")
+    # reading a partition is one request for its bytes: never the whole input
+    ranges.requests.clear()
+    list(parts[-1].read())
+    assert ranges.requests == [(parts[-1].span.start, parts[-1].span.end)]
+
+
+def test_a_bad_value_read_by_ranges_names_the_input_and_line() -> None:
+    ranges = CountedRanges(b"id,n\na,1\nb,x\n", name="blob 'n.csv'")
+    options = CsvOptions(encoding="utf-8", types={"n": "int"})
+    with pytest.raises(DataError, match=r"blob 'n.csv' line 3, column 'n': 'x' is not"):
+        CsvPartitions(Path("n.csv"), options, ["id", "n"], encoding="utf-8", ranges=ranges).partitions(4, HERE)

@@ -163,6 +163,18 @@ class _BlobSource:
         ctx.logger.info("reading %s from %s (%d bytes)", self.format, self._source, self._size)
         return Table(columns=columns, rows=rows, source=self._source)
 
+    def open_partitioned(self, ctx: PluginContext) -> Table | None:
+        """For a cluster executor: a CSV blob's header only, the rest as byte ranges read on the workers.
+
+        None (the blob is then loaded here and its rows shipped in chunks) for JSON Lines and for CSV
+        options that cannot be split (``encoding: auto``, UTF-16, ``id_from: content_hash``).
+        """
+        if self.format != "csv":
+            return None
+        from elspeth_azure_blob._ranges import partitioned_table
+
+        return partitioned_table(self.options, self.account_url, self.container, self.blob, ctx)
+
     @contextmanager
     def _open(self) -> Iterator[IO[bytes]]:
         """The blob's bytes, streamed a chunk at a time; a read after the first asks for the same version."""

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
+    from elspeth.csvsplit import ByteRanges, CsvPartitions, open_ranges, splittable
     from elspeth.datatypes import (
         Artifact,
         Failure,
@@ -154,6 +155,10 @@ _LAZY = {
     "run_partition": "elspeth.remote",
     "is_loopback": "elspeth.network",
     "CsvOptions": "elspeth.csvread",
+    "ByteRanges": "elspeth.csvsplit",
+    "CsvPartitions": "elspeth.csvsplit",
+    "open_ranges": "elspeth.csvsplit",
+    "splittable": "elspeth.csvsplit",
     "CsvReader": "elspeth.csvread",
     "choose_encoding": "elspeth.csvread",
     "decode_error": "elspeth.csvread",
@@ -273,11 +278,13 @@ __all__ = [
     "BatchResult",
     "BatchStatus",
     "BatchingClient",
+    "ByteRanges",
     "Cancel",
     "Checker",
     "ConfigError",
     "ControlRegistrar",
     "CsvOptions",
+    "CsvPartitions",
     "CsvReader",
     "DeclaredPath",
     "DiskFull",
@@ -375,6 +382,7 @@ __all__ = [
     "load_settings_text",
     "neutralise_formula",
     "open_plugins",
+    "open_ranges",
     "open_store_url",
     "output_target",
     "parse_retry_after",
@@ -394,6 +402,7 @@ __all__ = [
     "shipped_chunks",
     "split_batches",
     "supports_batching",
+    "splittable",
     "to_json",
     "warn_unsanitised",
     "write_atomically",

@@ -16,6 +16,10 @@ partition can compute alone (``id_column`` or the record number, not ``content_h
 are numbered across the file). Otherwise :func:`splittable` says why and the rows are read on the
 client and shipped in chunks.
 
+The bytes need not be a local file: a source whose input can be read by ranges (a blob store's
+ranged GETs) hands :class:`CsvPartitions` a picklable :class:`ByteRanges`, and every scan, check and
+read then asks it for the bytes it needs, where it runs.
+
 Example::
 
     planned = CsvPartitions(path, options, header, encoding="utf-8")
@@ -26,19 +30,101 @@ Example::
 from __future__ import annotations
 
 import codecs
+import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 from elspeth.csvread import CsvOptions, CsvReader, Span
 from elspeth.datatypes import Row
 
-__all__ = ["CsvPartition", "CsvPartitions", "RangeScan", "check_span", "header_end", "scan_range", "splittable"]
+__all__ = [
+    "ByteRanges",
+    "CsvPartition",
+    "CsvPartitions",
+    "RangeFile",
+    "RangeScan",
+    "check_span",
+    "header_end",
+    "open_ranges",
+    "scan_range",
+    "splittable",
+]
 
 MapFn = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
 _ONE_BYTE = {"utf-8", "cp1252", "latin-1", "iso8859-1", "ascii"}
 _BLOCK = 1 << 16
+
+
+@runtime_checkable
+class ByteRanges(Protocol):
+    """An input read by byte ranges (a blob's ranged GETs): small and picklable, read where it runs.
+
+    Attributes:
+        name: the input as messages name it, e.g. ``reviews.csv``.
+    """
+
+    @property
+    def name(self) -> str:
+        """The input as messages name it."""
+        ...
+
+    def size(self) -> int:
+        """The input's length in bytes."""
+        ...
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """The bytes ``[start, end)`` (fewer only at the end of the input)."""
+        ...
+
+
+class RangeFile(io.RawIOBase):
+    """A seekable read-only file over :class:`ByteRanges`: each read is one range request."""
+
+    def __init__(self, ranges: ByteRanges) -> None:
+        self._ranges, self._at, self._size = ranges, 0, ranges.size()
+
+    def readable(self) -> bool:
+        """Always: the file is read-only."""
+        return True
+
+    def seekable(self) -> bool:
+        """Always: a read may start anywhere."""
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move where the next read starts (no request is made)."""
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: self._size}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        """Where the next read starts."""
+        return self._at
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from one range request; 0 at the end."""
+        end = min(self._size, self._at + len(buffer))
+        if end <= self._at:
+            return 0
+        data = self._ranges.read_range(self._at, end)
+        buffer[: len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+
+def open_ranges(ranges: ByteRanges, buffer_size: int = 1 << 20) -> IO[bytes]:
+    """``ranges`` as a buffered file, for :class:`~elspeth.CsvReader`'s ``open_bytes``."""
+    return io.BufferedReader(RangeFile(ranges), buffer_size=buffer_size)
+
+
+def _read(source: str | ByteRanges, start: int, end: int) -> bytes:
+    if isinstance(source, str):
+        with open(source, "rb") as handle:
+            handle.seek(start)
+            return handle.read(end - start)
+    return source.read_range(start, end)
 
 
 def splittable(options: CsvOptions) -> str | None:
@@ -73,12 +159,10 @@ class RangeScan:
     lines: tuple[int, int]
 
 
-def scan_range(job: tuple[str, int, int]) -> RangeScan:
-    """Scan the bytes ``[start, end)`` of ``path`` (run where the file is read: a cluster worker)."""
-    path, start, end = job
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        data = handle.read(end - start)
+def scan_range(job: tuple[str | ByteRanges, int, int]) -> RangeScan:
+    """Scan the bytes ``[start, end)`` of a file's path or :class:`ByteRanges` (run where it is read: a worker)."""
+    source, start, end = job
+    data = _read(source, start, end)
     boundary: list[int | None] = [None, None]
     lines = [0, 0]
     quotes, at, newlines = 0, 0, 0
@@ -95,10 +179,10 @@ def scan_range(job: tuple[str, int, int]) -> RangeScan:
     return RangeScan(data.count(b'"'), data.count(b"\n"), (boundary[0], boundary[1]), (lines[0], lines[1]))
 
 
-def header_end(path: Path) -> tuple[int, int]:
+def header_end(path: Path | ByteRanges) -> tuple[int, int]:
     """The offset just after the header record and the newlines in it, reading only the header's bytes."""
     quotes, offset, newlines = 0, 0, 0
-    with path.open("rb") as handle:
+    with path.open("rb") if isinstance(path, Path) else open_ranges(path, _BLOCK) as handle:
         while block := handle.read(_BLOCK):
             at = 0
             while (found := block.find(b"\n", at)) >= 0:
@@ -123,6 +207,8 @@ class CsvPartition:
     span: Span
     count: int | None = None
     """The rows in it (known once the checking pass ran)."""
+    ranges: ByteRanges | None = None
+    """Where the bytes are read when they are not the local file ``path`` (a blob): ``path`` then only names it."""
 
     @property
     def label(self) -> str:
@@ -131,7 +217,10 @@ class CsvPartition:
 
     def reader(self) -> CsvReader:
         """A reader of this partition's bytes only."""
-        path = Path(self.path)
+        path, ranges = Path(self.path), self.ranges
+        if ranges is not None:  # the span's bytes in one range request (the buffer is as large as the span)
+            size = max(1, self.span.end - self.span.start)
+            return CsvReader(self.options, lambda: open_ranges(ranges, size), name=ranges.name, span=self.span)
         return CsvReader(self.options, lambda: path.open("rb"), name=path.name, place=self.path, span=self.span)
 
     def read(self) -> Iterator[Row]:
@@ -171,8 +260,12 @@ class CsvPartitions:
     else iterates it, which plans and reads the partitions here, one after another.
     """
 
-    def __init__(self, path: Path, options: CsvOptions, header: list[str], *, encoding: str) -> None:
+    def __init__(
+        self, path: Path, options: CsvOptions, header: list[str], *, encoding: str, ranges: ByteRanges | None = None
+    ) -> None:
         self.path, self.options, self.header, self.encoding = path, options, header, encoding
+        self.ranges = ranges
+        """Where the bytes are read, when not from the local file ``path`` (which then only names the input)."""
         self.checks: list[SpanCheck] = []
         """What the checking pass found per partition (set by :meth:`partitions`)."""
 
@@ -183,21 +276,27 @@ class CsvPartitions:
             DataError: what checking a partition found (the first, in file order).
         """
         spans = self._spans(target_bytes, map_fn)
-        parts = [CsvPartition(str(self.path), self.options, self.header, self.encoding, span) for span in spans]
+        parts = [
+            CsvPartition(str(self.path), self.options, self.header, self.encoding, span, ranges=self.ranges)
+            for span in spans
+        ]
         self.checks = map_fn(check_span, parts)
         planned, number, index = [], 1, 0
         for part, check in zip(parts, self.checks, strict=True):
             span = Span(part.span.start, part.span.end, part.span.first_line, number, index)
-            planned.append(CsvPartition(part.path, part.options, part.header, part.encoding, span, check.rows))
+            planned.append(
+                CsvPartition(part.path, part.options, part.header, part.encoding, span, check.rows, self.ranges)
+            )
             number, index = number + check.records, index + check.rows
         return planned
 
     def _spans(self, target_bytes: int, map_fn: MapFn) -> list[Span]:
         """Record-aligned spans from one scan of every range (line numbers set; record numbers not yet)."""
-        start, header_lines = header_end(self.path)
-        size = self.path.stat().st_size
+        source: str | ByteRanges = str(self.path) if self.ranges is None else self.ranges
+        start, header_lines = header_end(self.path if self.ranges is None else self.ranges)
+        size = self.path.stat().st_size if self.ranges is None else self.ranges.size()
         offsets = list(range(start, size, max(1, target_bytes)))
-        scans: list[RangeScan] = map_fn(scan_range, [(str(self.path), a, min(a + target_bytes, size)) for a in offsets])
+        scans: list[RangeScan] = map_fn(scan_range, [(source, a, min(a + target_bytes, size)) for a in offsets])
         bounds = [(start, header_lines + 1)] if offsets else []
         state, lines = 0, header_lines
         for k, scan in enumerate(scans):

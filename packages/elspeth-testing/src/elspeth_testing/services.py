@@ -8,7 +8,8 @@ CI must not pass by leaving out what it was asked to test.
 
 :func:`free_port` hands out a free TCP port on 127.0.0.1, and :func:`wait_for_port` waits until a
 started server listens there. :func:`postgres_server` runs a throwaway PostgreSQL server from a
-temporary data folder. Nothing here talks to anything but 127.0.0.1.
+temporary data folder; :func:`dask_cluster` a ``LocalCluster`` of worker processes (which needs
+``distributed`` installed). Nothing here talks to anything but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PostgresServer", "ServiceUnavailable", "ensure_program", "free_port", "postgres_server", "wait_for_port"]
+__all__ = [
+    "PostgresServer",
+    "ServiceUnavailable",
+    "dask_cluster",
+    "ensure_program",
+    "free_port",
+    "postgres_server",
+    "wait_for_port",
+]
 
 _APT_LOCK = Path("/tmp/elspeth-testing-apt.lock")
 # Debian puts PostgreSQL's server programs outside PATH.
@@ -172,3 +182,30 @@ def postgres_server(*, user: str = "elspeth", timeout: float = 60.0) -> Iterator
             subprocess.run([*prefix, *stop], capture_output=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def dask_cluster(*, n_workers: int = 2, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` of a ``LocalCluster`` of single-threaded worker processes on 127.0.0.1.
+
+    ``env`` is put into this process's environment before the workers start, so they find it in
+    theirs, as a real cluster's workers find their credentials; it is removed again afterwards.
+    """
+    from distributed import Client, LocalCluster
+
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    local: Any = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
+    client: Any = Client(local)  # type: ignore[no-untyped-call]
+    try:
+        yield client
+    finally:
+        client.close()
+        local.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

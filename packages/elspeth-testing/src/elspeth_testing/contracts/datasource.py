@@ -29,11 +29,11 @@ class DataSourceContract(PluginContract):
     Example::
 
         class TestParquetSource(DataSourceContract):
-            plugin_class = ParquetSource
+            plugin_class = ParquetDataSource  # elspeth_parquet.datasource
 
             @pytest.fixture
             def plugin_options(self, plugin_context):
-                write_parquet(plugin_context.base_dir / "in.parquet")
+                pq.write_table(pa.table({"id": ["a", "b"]}), plugin_context.base_dir / "in.parquet")
                 return {"path": "in.parquet"}
 
     """
