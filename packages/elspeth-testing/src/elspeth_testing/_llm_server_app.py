@@ -12,7 +12,10 @@ Routes:
     ``POST /model/{modelId}/converse``: Amazon Bedrock Converse, SigV4 (:mod:`elspeth_testing._llm_server_bedrock`).
     ``POST /{version}/models/{model}:generateContent`` and the Vertex AI ``projects/.../locations/...`` form:
     Gemini (:mod:`elspeth_testing._llm_server_gemini`); ``POST /token``: Google's OAuth token exchange.
-    ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process; the
+    ``/v1/messages/batches...``: Anthropic Message Batches (:mod:`elspeth_testing._llm_server_anthropic_batches`);
+    ``models/{model}:batchGenerateContent``, ``batches/{id}``: Gemini batch mode, with the Files API's upload
+    and download (:mod:`elspeth_testing._llm_server_gemini_batches`, :mod:`elspeth_testing._llm_server_gemini_files`).
+    ``/_elspeth/...``: control routes (log, config, scripts, batches, reset) for a server in another process; the
     config route never sends back a credential.
 """
 
@@ -26,8 +29,18 @@ from typing import Any
 from aiohttp import web
 
 from elspeth_testing._llm_server_anthropic import messages_route
+from elspeth_testing._llm_server_anthropic_batches import (
+    batch_cancel_route,
+    batch_create_route,
+    batch_get_route,
+    batch_results_route,
+)
+from elspeth_testing._llm_server_batches import BATCHES, BatchStore
 from elspeth_testing._llm_server_bedrock import converse_route
 from elspeth_testing._llm_server_gemini import generate_route, token_route
+from elspeth_testing._llm_server_gemini_batches import batch_call_route, models_route
+from elspeth_testing._llm_server_gemini_batches import batch_get_route as gemini_batch_get_route
+from elspeth_testing._llm_server_gemini_files import download_route, upload_route
 from elspeth_testing._llm_server_http import (
     STATE,
     STOPPING,
@@ -233,15 +246,30 @@ async def _control_script(request: web.Request) -> web.Response:
     return web.json_response({"queued": len(faults)})
 
 
+async def _control_batches(request: web.Request) -> web.Response:
+    store = request.app[BATCHES]
+    if request.method == "POST":
+        try:
+            store.configure(**(await request.json()))
+        except ValueError as exc:
+            return _error(400, str(exc))
+    answered = dict(store.answered)
+    return web.json_response(
+        {"settings": store.settings.model_dump(), "batches": store.summaries(), "answered": answered}
+    )
+
+
 async def _control_reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
+    request.app[BATCHES].clear()
     return web.json_response({"reset": True})
 
 
-def build_app(state: ServerState) -> web.Application:
-    """The aiohttp application serving ``state``."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+def build_app(state: ServerState, batches: BatchStore | None = None) -> web.Application:
+    """The aiohttp application serving ``state`` (and the batch jobs in ``batches``)."""
+    app = web.Application(client_max_size=300 * 1024 * 1024)  # a batch may be 256 MB
     app[STATE] = state
+    app[BATCHES] = batches if batches is not None else BatchStore()
     app[STOPPING] = asyncio.Event()
     chat = _recorded(_chat_route)
     app.router.add_post("/v1/chat/completions", chat)
@@ -252,9 +280,17 @@ def build_app(state: ServerState) -> web.Application:
         app.router.add_get(f"{prefix}/models", models)
         app.router.add_get(f"{prefix}/models/{{model}}", models)
     app.router.add_post("/v1/messages", _recorded(messages_route))
+    app.router.add_post("/v1/messages/batches", _recorded(batch_create_route))
+    app.router.add_get("/v1/messages/batches/{batch_id}", _recorded(batch_get_route))
+    app.router.add_get("/v1/messages/batches/{batch_id}/results", _recorded(batch_results_route))
+    app.router.add_post("/v1/messages/batches/{batch_id}/cancel", _recorded(batch_cancel_route))
     app.router.add_post("/model/{model_id}/converse", _recorded(converse_route))
     gemini = _recorded(generate_route)
-    app.router.add_post("/{version}/models/{call}", gemini)
+    app.router.add_post("/{version}/models/{call}", _recorded(models_route))
+    app.router.add_get("/{version}/batches/{name}", _recorded(gemini_batch_get_route))
+    app.router.add_post("/{version}/batches/{call}", _recorded(batch_call_route))
+    app.router.add_post("/upload/{version}/files", _recorded(upload_route))
+    app.router.add_get("/{version}/files/{call}", _recorded(download_route))
     app.router.add_post("/token", _recorded(token_route))
     app.router.add_post("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}", gemini)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
@@ -262,6 +298,7 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_get("/_elspeth/requests", _control_requests)
     app.router.add_route("*", "/_elspeth/config", _control_config)
     app.router.add_post("/_elspeth/script", _control_script)
+    app.router.add_route("*", "/_elspeth/batches", _control_batches)
     app.router.add_post("/_elspeth/reset", _control_reset)
     return app
 
