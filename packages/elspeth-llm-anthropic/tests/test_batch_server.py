@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -11,8 +12,9 @@ from elspeth_testing.llm_server import LLMTestServer
 
 
 @pytest.fixture
-def sdk(keyed_server: LLMTestServer, api_key: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key=api_key, base_url=keyed_server.url, max_retries=0)
+def sdk(keyed_server: LLMTestServer, api_key: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(api_key=api_key, base_url=keyed_server.url, max_retries=0) as client:
+        yield client
 
 
 def _request(custom_id: str, user: str, **params: Any) -> dict[str, Any]:
@@ -26,11 +28,13 @@ def test_a_batch_is_in_progress_then_ended_with_the_live_replies(
     keyed_server.configure_batches(polls=2)
     batch = sdk.messages.batches.create(requests=[_request(f"row-{n}", f"review {n}") for n in range(3)])
     assert batch.processing_status == "in_progress"
-    assert batch.request_counts.processing == 3 and batch.results_url is None
+    assert batch.request_counts.processing == 3
+    assert batch.results_url is None
     assert sdk.messages.batches.retrieve(batch.id).processing_status == "in_progress"
     assert sdk.messages.batches.retrieve(batch.id).processing_status == "in_progress"
     ended = sdk.messages.batches.retrieve(batch.id)
-    assert ended.processing_status == "ended" and ended.ended_at is not None
+    assert ended.processing_status == "ended"
+    assert ended.ended_at is not None
     assert (ended.request_counts.succeeded, ended.request_counts.processing) == (3, 0)
     results = {r.custom_id: r.result for r in sdk.messages.batches.results(batch.id)}
     assert set(results) == {"row-0", "row-1", "row-2"}
@@ -66,9 +70,11 @@ def test_items_error_and_expire_one_by_one(keyed_server: LLMTestServer, sdk: ant
     assert results["ok"].type == "succeeded"
     assert results["x"].type == "expired"
     errors = {k: results[k].error.error for k in ("e", "l", "f")}  # type: ignore[union-attr]
-    assert errors["e"].type == "api_error" and "500" in errors["e"].message
+    assert errors["e"].type == "api_error"
+    assert "500" in errors["e"].message
     assert errors["l"].type == "rate_limit_error"
-    assert errors["f"].type == "invalid_request_error" and "content filtering" in errors["f"].message
+    assert errors["f"].type == "invalid_request_error"
+    assert "content filtering" in errors["f"].message
     assert keyed_server.successes_per_prompt() == {"fine": 1}
 
 
@@ -77,7 +83,8 @@ def test_a_canceled_batch_ends_with_every_item_canceled(keyed_server: LLMTestSer
     batch = sdk.messages.batches.create(requests=[_request("a", "one"), _request("b", "two")])
     assert sdk.messages.batches.cancel(batch.id).processing_status == "canceling"
     ended = sdk.messages.batches.retrieve(batch.id)
-    assert ended.processing_status == "ended" and ended.cancel_initiated_at is not None
+    assert ended.processing_status == "ended"
+    assert ended.cancel_initiated_at is not None
     assert ended.request_counts.canceled == 2
     assert {r.result.type for r in sdk.messages.batches.results(batch.id)} == {"canceled"}
     assert keyed_server.successes_per_prompt() == {}
@@ -104,7 +111,8 @@ def test_a_batch_over_the_limits_is_refused_413(keyed_server: LLMTestServer, sdk
     keyed_server.configure_batches(max_requests=2)
     with pytest.raises(anthropic.APIStatusError) as caught:
         sdk.messages.batches.create(requests=[_request(f"r{n}", "x") for n in range(3)])
-    assert caught.value.status_code == 413 and "at most 2 requests" in str(caught.value)
+    assert caught.value.status_code == 413
+    assert "at most 2 requests" in str(caught.value)
     assert keyed_server.batches() == []
 
 
@@ -119,12 +127,16 @@ def test_results_before_the_end_and_unknown_batches_are_refused(
         sdk.messages.batches.retrieve("msgbatch_nope")
 
 
-def test_the_batch_calls_take_scripted_faults_and_the_key(keyed_server: LLMTestServer, api_key: str) -> None:
-    sdk = anthropic.Anthropic(api_key=api_key, base_url=keyed_server.url, max_retries=0)
+def test_the_batch_calls_take_scripted_faults_and_the_key(
+    keyed_server: LLMTestServer, sdk: anthropic.Anthropic
+) -> None:
     keyed_server.script(["529"], path="/v1/messages/batches")
     with pytest.raises(anthropic.APIStatusError) as caught:
         sdk.messages.batches.create(requests=[_request("a", "one")])
-    assert caught.value.status_code == 529 and keyed_server.batches() == []
-    wrong = anthropic.Anthropic(api_key="wrong", base_url=keyed_server.url, max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError):
+    assert caught.value.status_code == 529
+    assert keyed_server.batches() == []
+    with (
+        anthropic.Anthropic(api_key="wrong", base_url=keyed_server.url, max_retries=0) as wrong,
+        pytest.raises(anthropic.AuthenticationError),
+    ):
         wrong.messages.batches.create(requests=[_request("a", "one")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,8 +18,10 @@ KEY = "AIza-gemini-test-not-a-secret"  # the conftest's, which the keyed server 
 
 
 @pytest.fixture
-def sdk(keyed_server: LLMTestServer) -> genai.Client:
-    return genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=keyed_server.url))
+def sdk(keyed_server: LLMTestServer) -> Iterator[genai.Client]:
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=keyed_server.url))
+    yield client
+    client.close()
 
 
 def _inlined(key: str, user: str, **config: Any) -> dict[str, Any]:
@@ -42,15 +45,19 @@ def test_inlined_requests_go_pending_running_succeeded_with_the_live_replies(
     keyed_server.configure_batches(polls=1)
     requests = [_inlined(f"row-{n}", f"review {n}", max_output_tokens=64) for n in range(3)]
     job = sdk.batches.create(model="gemini-test", src=requests)  # type: ignore[arg-type]
-    assert job.state == types.JobState.JOB_STATE_PENDING and job.name is not None
+    assert job.state == types.JobState.JOB_STATE_PENDING
+    assert job.name is not None
     assert sdk.batches.get(name=job.name).state == types.JobState.JOB_STATE_RUNNING
     done = sdk.batches.get(name=job.name)
-    assert done.state == types.JobState.JOB_STATE_SUCCEEDED and done.end_time is not None
-    assert done.dest is not None and done.dest.inlined_responses is not None
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert done.end_time is not None
+    assert done.dest is not None
+    assert done.dest.inlined_responses is not None
     replies = done.dest.inlined_responses
     assert [r.metadata for r in replies] == [{"key": f"row-{n}"} for n in range(3)]
     live = sdk.models.generate_content(model="gemini-test", contents="review 1", config={"max_output_tokens": 64})
-    assert replies[1].response is not None and replies[1].response.text == live.text
+    assert replies[1].response is not None
+    assert replies[1].response.text == live.text
     assert replies[1].response.usage_metadata == live.usage_metadata
     assert keyed_server.batches("gemini")[0]["counts"] == {"succeeded": 3}
 
@@ -62,7 +69,8 @@ def test_a_file_batch_answers_a_result_file_keyed_by_line(keyed_server: LLMTestS
     assert job.name is not None
     done = sdk.batches.get(name=job.name)
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert done.dest is not None and done.dest.file_name is not None
+    assert done.dest is not None
+    assert done.dest.file_name is not None
     lines = [json.loads(x) for x in sdk.files.download(file=done.dest.file_name).decode().splitlines()]
     assert [x["key"] for x in lines] == ["b", "a"]  # not in the input's order
     assert lines[1]["response"]["candidates"][0]["content"]["parts"][0]["text"].startswith("Score: ")
@@ -77,12 +85,18 @@ def test_item_errors_refusals_and_expiry(keyed_server: LLMTestServer, sdk: genai
     assert job.name is not None
     done = sdk.batches.get(name=job.name)
     assert done.state == types.JobState.JOB_STATE_EXPIRED  # one item never finished
-    assert done.dest is not None and done.dest.inlined_responses is not None
+    assert done.dest is not None
+    assert done.dest.inlined_responses is not None
     ok, broken, slow, forbidden = done.dest.inlined_responses
-    assert ok.response is not None and ok.response.text
-    assert broken.error is not None and broken.error.code == 503 and broken.error.message
-    assert slow.error is not None and slow.error.code == 504
-    assert forbidden.response is not None and forbidden.response.prompt_feedback is not None
+    assert ok.response is not None
+    assert ok.response.text
+    assert broken.error is not None
+    assert broken.error.code == 503
+    assert broken.error.message
+    assert slow.error is not None
+    assert slow.error.code == 504
+    assert forbidden.response is not None
+    assert forbidden.response.prompt_feedback is not None
     assert forbidden.response.prompt_feedback.block_reason == types.BlockedReason.SAFETY
     assert keyed_server.successes_per_prompt() == {"fine": 1}
 
@@ -100,7 +114,8 @@ def test_a_cancelled_job_has_no_output(keyed_server: LLMTestServer, sdk: genai.C
     assert job.name is not None
     sdk.batches.cancel(name=job.name)
     done = sdk.batches.get(name=job.name)
-    assert done.state == types.JobState.JOB_STATE_CANCELLED and done.dest is None
+    assert done.state == types.JobState.JOB_STATE_CANCELLED
+    assert done.dest is None
     assert keyed_server.successes_per_prompt() == {}
 
 
@@ -113,13 +128,15 @@ def test_refusals_name_the_place(keyed_server: LLMTestServer, sdk: genai.Client)
     url = f"{keyed_server.url}/v1beta/models/gemini-test:batchGenerateContent"  # the SDK refuses empty contents
     body = {"batch": {"inputConfig": {"requests": {"requests": [{"request": {"contents": []}}]}}}}
     refused = httpx.post(url, headers={"x-goog-api-key": KEY}, json=body)
-    assert refused.status_code == 400 and "requests[0].request.contents" in refused.text
+    assert refused.status_code == 400
+    assert "requests[0].request.contents" in refused.text
     with pytest.raises(errors.ClientError) as caught:
         sdk.batches.get(name="batches/nope")
     assert caught.value.code == 404
     wrong = genai.Client(api_key="wrong", http_options=types.HttpOptions(base_url=keyed_server.url))
     with pytest.raises(errors.ClientError):
         wrong.batches.create(model="gemini-test", src=[_inlined("a", "one")])  # type: ignore[arg-type]
+    wrong.close()
     assert keyed_server.batches() == []
 
 
@@ -127,4 +144,5 @@ def test_the_batch_calls_take_scripted_faults(keyed_server: LLMTestServer, sdk: 
     keyed_server.script(["503"], path=":batchGenerateContent")
     with pytest.raises(errors.ServerError) as caught:
         sdk.batches.create(model="gemini-test", src=[_inlined("a", "one")])  # type: ignore[arg-type]
-    assert caught.value.code == 503 and keyed_server.batches() == []
+    assert caught.value.code == 503
+    assert keyed_server.batches() == []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,8 +30,17 @@ from elspeth_testing._llm_server_anthropic import (
     to_chat_body,
 )
 from elspeth_testing._llm_server_anthropic import _text as _block_text
-from elspeth_testing._llm_server_batches import BATCHES, Batch, BatchItem, ItemResult, advance, cancel
-from elspeth_testing._llm_server_http import STATE, _faulted, _read, reshaped
+from elspeth_testing._llm_server_batches import (
+    BATCHES,
+    Batch,
+    BatchItem,
+    ItemResult,
+    advance,
+    batch_fault,
+    cancel,
+    timestamp,
+)
+from elspeth_testing._llm_server_http import STATE, _read
 from elspeth_testing._llm_server_state import RecordedRequest
 
 __all__ = ["batch_cancel_route", "batch_create_route", "batch_get_route", "batch_results_route"]
@@ -41,21 +49,9 @@ _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _DAY_S = 24 * 3600
 
 
-def _when(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
 def _refused(rec: RecordedRequest, status: int, message: str) -> web.Response:
     rec.status, rec.outcome = status, str(status)
     return _anthropic_error(status, message)
-
-
-async def _batch_fault(request: web.Request, rec: RecordedRequest) -> web.Response | None:
-    """A scripted fault of the batch call itself (scripts with a ``path``), in Anthropic's shape."""
-    state = request.app[STATE]
-    fault, _ = state.choose("batch", request.path, "", f"batch:{request.method}:{request.path}")
-    answer = await _faulted(request, rec, fault, state)
-    return None if answer is None else reshaped(answer, _anthropic_error)
 
 
 def _view(request: web.Request, batch: Batch) -> dict[str, Any]:
@@ -67,10 +63,10 @@ def _view(request: web.Request, batch: Batch) -> dict[str, Any]:
         "type": "message_batch",
         "processing_status": status,
         "request_counts": {k: counts.get(k, 0) for k in ("processing", "succeeded", "errored", "canceled", "expired")},
-        "created_at": _when(batch.created_at),
-        "expires_at": _when(batch.created_at + _DAY_S),
-        "ended_at": _when(batch.ended_at),
-        "cancel_initiated_at": _when(batch.cancel_requested_at),
+        "created_at": timestamp(batch.created_at),
+        "expires_at": timestamp(batch.created_at + _DAY_S),
+        "ended_at": timestamp(batch.ended_at),
+        "cancel_initiated_at": timestamp(batch.cancel_requested_at),
         "archived_at": None,
         "results_url": results,
     }
@@ -102,7 +98,7 @@ def _items(body: Any) -> list[BatchItem] | str:
 async def batch_create_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """Accept a Message Batch (``POST /v1/messages/batches``)."""
     store = request.app[BATCHES]
-    refused = _check(request, rec) or await _batch_fault(request, rec)
+    refused = _check(request, rec) or await batch_fault(request, rec, _anthropic_error)
     if refused is not None:
         return refused
     raw_size = len(await request.read())
@@ -119,7 +115,11 @@ async def batch_create_route(request: web.Request, rec: RecordedRequest) -> web.
     return web.json_response(_view(request, batch))
 
 
-def _found(request: web.Request, rec: RecordedRequest) -> Batch | web.Response:
+async def _found(request: web.Request, rec: RecordedRequest) -> Batch | web.Response:
+    """The batch the path names, or the refusal: a wrong key, a scripted fault, no such batch."""
+    refused = _check(request, rec) or await batch_fault(request, rec, _anthropic_error)
+    if refused is not None:
+        return refused
     batch = request.app[BATCHES].get(request.match_info["batch_id"])
     if batch is None or batch.provider != "anthropic":
         return _refused(rec, 404, f"no message batch {request.match_info['batch_id']!r} (test server)")
@@ -128,10 +128,7 @@ def _found(request: web.Request, rec: RecordedRequest) -> Batch | web.Response:
 
 async def batch_get_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """A batch's status (``GET /v1/messages/batches/{id}``); ends it once it has been polled enough."""
-    refused = _check(request, rec) or await _batch_fault(request, rec)
-    if refused is not None:
-        return refused
-    batch = _found(request, rec)
+    batch = await _found(request, rec)
     if isinstance(batch, web.Response):
         return batch
     advance(request.app[STATE], request.app[BATCHES], batch)
@@ -141,10 +138,7 @@ async def batch_get_route(request: web.Request, rec: RecordedRequest) -> web.Res
 
 async def batch_cancel_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """Cancel a batch (``POST /v1/messages/batches/{id}/cancel``): ``canceling`` now, ``ended`` at the next read."""
-    refused = _check(request, rec) or await _batch_fault(request, rec)
-    if refused is not None:
-        return refused
-    batch = _found(request, rec)
+    batch = await _found(request, rec)
     if isinstance(batch, web.Response):
         return batch
     was_ended = batch.ended
@@ -172,10 +166,7 @@ def _line(item: BatchItem, result: ItemResult) -> dict[str, Any]:
 
 async def batch_results_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """The results of an ended batch as JSONL (``GET /v1/messages/batches/{id}/results``)."""
-    refused = _check(request, rec) or await _batch_fault(request, rec)
-    if refused is not None:
-        return refused
-    batch = _found(request, rec)
+    batch = await _found(request, rec)
     if isinstance(batch, web.Response):
         return batch
     if batch.results is None:

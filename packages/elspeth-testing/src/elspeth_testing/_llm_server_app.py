@@ -38,7 +38,7 @@ from elspeth_testing._llm_server_anthropic_batches import (
 from elspeth_testing._llm_server_batches import BATCHES, BatchStore
 from elspeth_testing._llm_server_bedrock import converse_route
 from elspeth_testing._llm_server_gemini import generate_route, token_route
-from elspeth_testing._llm_server_gemini_batches import batch_call_route, models_route
+from elspeth_testing._llm_server_gemini_batches import batch_call_route, batch_list_route, models_route
 from elspeth_testing._llm_server_gemini_batches import batch_get_route as gemini_batch_get_route
 from elspeth_testing._llm_server_gemini_files import download_route, upload_route
 from elspeth_testing._llm_server_http import (
@@ -287,6 +287,7 @@ def build_app(state: ServerState, batches: BatchStore | None = None) -> web.Appl
     app.router.add_post("/model/{model_id}/converse", _recorded(converse_route))
     gemini = _recorded(generate_route)
     app.router.add_post("/{version}/models/{call}", _recorded(models_route))
+    app.router.add_get("/{version}/batches", _recorded(batch_list_route))
     app.router.add_get("/{version}/batches/{name}", _recorded(gemini_batch_get_route))
     app.router.add_post("/{version}/batches/{call}", _recorded(batch_call_route))
     app.router.add_post("/upload/{version}/files", _recorded(upload_route))

@@ -21,17 +21,30 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth_testing._llm_server_state import CHAT, last_user_message
+from elspeth_testing._llm_server_http import STATE, ErrorBuilder, _faulted, reshaped
+from elspeth_testing._llm_server_state import CHAT, RecordedRequest, last_user_message
 
 if TYPE_CHECKING:
     from elspeth_testing._llm_server_state import ServerState
 
-__all__ = ["BATCHES", "Batch", "BatchItem", "BatchSettings", "BatchStore", "ItemResult", "advance", "cancel"]
+__all__ = [
+    "BATCHES",
+    "batch_fault",
+    "timestamp",
+    "Batch",
+    "BatchItem",
+    "BatchSettings",
+    "BatchStore",
+    "ItemResult",
+    "advance",
+    "cancel",
+]
 
 SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
 
@@ -165,6 +178,19 @@ class BatchStore:
 
 
 BATCHES: web.AppKey[BatchStore] = web.AppKey("batches", BatchStore)
+
+
+def timestamp(t: float | None) -> str | None:
+    """``t`` (seconds since the epoch) as the RFC 3339 UTC time both providers write, or None."""
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def batch_fault(request: web.Request, rec: RecordedRequest, build: ErrorBuilder) -> web.Response | None:
+    """A scripted fault of a batch call itself (scripts with a ``path``), built in the provider's shape."""
+    state = request.app[STATE]
+    fault, _ = state.choose("batch", request.path, "", f"batch:{request.method}:{request.path}")
+    answer = await _faulted(request, rec, fault, state)
+    return None if answer is None else reshaped(answer, build)
 
 
 def _answer(state: ServerState, batch: Batch, item: BatchItem) -> ItemResult:

@@ -2,7 +2,8 @@
 
 Routes: ``POST /{version}/models/{model}:batchGenerateContent`` (``batches.create``: inlined
 ``requests`` or an uploaded ``fileName``), ``GET /{version}/batches/{id}`` (``batches.get``; each
-read counts as a poll) and ``POST /{version}/batches/{id}:cancel``. Both answer a long-running
+read counts as a poll), ``GET /{version}/batches`` (``batches.list``, newest first) and
+``POST /{version}/batches/{id}:cancel``. They answer a long-running
 operation whose ``metadata`` is the ``GenerateContentBatch``: ``state`` goes
 ``BATCH_STATE_PENDING`` (at creation) -> ``BATCH_STATE_RUNNING`` -> ``BATCH_STATE_SUCCEEDED``, or
 ``BATCH_STATE_EXPIRED`` when any item expired, ``BATCH_STATE_CANCELLED`` after a cancel,
@@ -18,37 +19,34 @@ Vertex AI's ``batchPredictionJobs`` (Cloud Storage or BigQuery input) are not se
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from elspeth_testing._llm_server_batches import BATCHES, Batch, BatchItem, ItemResult, advance, cancel
+from elspeth_testing._llm_server_batches import (
+    BATCHES,
+    Batch,
+    BatchItem,
+    ItemResult,
+    advance,
+    batch_fault,
+    cancel,
+    timestamp,
+)
 from elspeth_testing._llm_server_gemini import _STATUSES, _check, _reply, generate_route, google_error, to_chat_body
 from elspeth_testing._llm_server_gemini_files import file_name
-from elspeth_testing._llm_server_http import STATE, _faulted, _read, reshaped
+from elspeth_testing._llm_server_http import STATE, _read
 from elspeth_testing._llm_server_state import RecordedRequest, tokens
 
-__all__ = ["batch_call_route", "batch_get_route", "models_route"]
+__all__ = ["batch_call_route", "batch_get_route", "batch_list_route", "models_route"]
 
 _BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 _OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
 
 
-def _when(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
 def _refused(rec: RecordedRequest, status: int, message: str) -> web.Response:
     rec.status, rec.outcome = status, str(status)
     return google_error(status, message)
-
-
-async def _batch_fault(request: web.Request, rec: RecordedRequest) -> web.Response | None:
-    state = request.app[STATE]
-    fault, _ = state.choose("batch", request.path, "", f"batch:{request.method}:{request.path}")
-    answer = await _faulted(request, rec, fault, state)
-    return None if answer is None else reshaped(answer, google_error)
 
 
 def _state_of(batch: Batch) -> str:
@@ -105,12 +103,12 @@ def _view(batch: Batch, store: Any) -> dict[str, Any]:
         "model": batch.extra["model"],
         "displayName": batch.extra.get("display_name") or batch.id,
         "state": _state_of(batch),
-        "createTime": _when(batch.created_at),
-        "updateTime": _when(batch.ended_at or batch.created_at),
+        "createTime": timestamp(batch.created_at),
+        "updateTime": timestamp(batch.ended_at or batch.created_at),
         "batchStats": stats,
     }
     if batch.ended:
-        metadata["endTime"] = _when(batch.ended_at)
+        metadata["endTime"] = timestamp(batch.ended_at)
     output = _output(batch, store)
     if output is not None:
         metadata["output"] = output
@@ -199,7 +197,7 @@ async def models_route(request: web.Request, rec: RecordedRequest) -> web.Respon
     model, _, method = request.match_info["call"].partition(":")
     if method != "batchGenerateContent":
         return await generate_route(request, rec)
-    refused = _check(request, rec) or await _batch_fault(request, rec)
+    refused = _check(request, rec) or await batch_fault(request, rec, google_error)
     return refused if refused is not None else await _create(request, rec, model)
 
 
@@ -212,7 +210,7 @@ def _found(request: web.Request, rec: RecordedRequest, name: str) -> Batch | web
 
 async def batch_get_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """``GET /{version}/batches/{id}``: the job, ended once it has been polled enough."""
-    refused = _check(request, rec) or await _batch_fault(request, rec)
+    refused = _check(request, rec) or await batch_fault(request, rec, google_error)
     if refused is not None:
         return refused
     batch = _found(request, rec, request.match_info["name"])
@@ -224,12 +222,24 @@ async def batch_get_route(request: web.Request, rec: RecordedRequest) -> web.Res
     return web.json_response(_view(batch, store))
 
 
+async def batch_list_route(request: web.Request, rec: RecordedRequest) -> web.Response:
+    """``GET /{version}/batches``: every Gemini job, newest first, as ``batches.list`` pages them (one page)."""
+    refused = _check(request, rec) or await batch_fault(request, rec, google_error)
+    if refused is not None:
+        return refused
+    store = request.app[BATCHES]
+    with store.lock:
+        jobs = [b for b in store.batches.values() if b.provider == "gemini"]
+    rec.status, rec.outcome = 200, "ok"
+    return web.json_response({"operations": [_view(b, store) for b in reversed(jobs)]})
+
+
 async def batch_call_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """``POST /{version}/batches/{id}:cancel``: the job is cancelled (items not answered yet are dropped)."""
     name, _, method = request.match_info["call"].partition(":")
     if method != "cancel":
         return _refused(rec, 404, f"method {method or '(none)'} is not served by the test server")
-    refused = _check(request, rec) or await _batch_fault(request, rec)
+    refused = _check(request, rec) or await batch_fault(request, rec, google_error)
     if refused is not None:
         return refused
     batch = _found(request, rec, name)

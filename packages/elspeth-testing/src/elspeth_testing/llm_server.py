@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import subprocess
 import sys
@@ -108,6 +109,9 @@ class LLMTestServer:
         return self
 
     def _start_thread(self) -> None:
+        # imported here, not first on the server's thread: CPython 3.11 compiling modules on two threads at
+        # once (pytest rewrites this plugin's modules) can fail with "AST constructor recursion depth mismatch"
+        importlib.import_module("elspeth_testing._llm_server_app")
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         self._loop = loop
