@@ -107,8 +107,8 @@ def test_every_problem_is_reported_at_once() -> None:
         "sinks: input should be a valid list (settings.yaml:4)",
         "concurrency: input should be greater than or equal to 1 (settings.yaml:2)",
         "colour: unknown key (known keys: name, security_level, orchestrator, datasource, llm, middleware,"
-        " rate_limiter, cost_tracker, processors, utilities, sinks, observers, prompts, concurrency, retry, executor,"
-        " store,"
+        " rate_limiter, cost_tracker, processors, utilities, sinks, observers, prompts, concurrency, retry, batch_api,"
+        " executor, store,"
         " allowed_endpoints, output_dir) (settings.yaml:3)",
     ]
 

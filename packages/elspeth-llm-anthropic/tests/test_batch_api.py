@@ -64,7 +64,7 @@ def test_it_is_a_batching_client_within_anthropics_limits(options: dict[str, Any
 
 
 def test_a_batch_answers_each_row_as_generate_does(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.configure_batches(polls=2)
+    keyed_server.configure_batch_jobs(polls=2)
     plugin = client(options, max_tokens=64, temperature=0.5)
     found = asyncio.run(run_batch(plugin, items("the kettle", "the toaster", "the lamp")))
     assert set(found) == {"row-0", "row-1", "row-2"}
@@ -75,14 +75,14 @@ def test_a_batch_answers_each_row_as_generate_does(keyed_server: LLMTestServer, 
     sent = keyed_server.requests("/v1/messages/batches")[0].body["requests"][1]["params"]
     assert sent == {**keyed_server.requests("/v1/messages")[-1].body}  # the same body as the live call
     assert (
-        keyed_server.batches("anthropic")[0]["polls"] == 3 + 1
+        keyed_server.batch_jobs("anthropic")[0]["polls"] == 3 + 1
     )  # two in progress, the end, the SDK's read for results
 
 
 def test_item_errors_map_to_elspeths_and_expiry_is_its_own(
     keyed_server: LLMTestServer, options: dict[str, Any]
 ) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     keyed_server.script(["500"], match="broken")
     keyed_server.script(["429"], match="limited")
     keyed_server.script(["hang"], match="slow")
@@ -100,7 +100,7 @@ def test_item_errors_map_to_elspeths_and_expiry_is_its_own(
 
 
 def test_the_status_counts_what_the_provider_counts(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.configure_batches(polls=1)
+    keyed_server.configure_batch_jobs(polls=1)
     keyed_server.script(["500"], match="broken")
     keyed_server.script(["hang"], match="slow")
     plugin = client(options)
@@ -118,7 +118,7 @@ def test_the_status_counts_what_the_provider_counts(keyed_server: LLMTestServer,
 
 
 def test_a_cancelled_batch_gives_retryable_errors(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.configure_batches(polls=10)
+    keyed_server.configure_batch_jobs(polls=10)
     plugin = client(options)
 
     async def cancelled() -> list[BatchResult]:
@@ -139,7 +139,7 @@ def test_item_bytes_are_what_the_server_counts(keyed_server: LLMTestServer, opti
     batch = items(*(f"review number {n} " * 8 for n in range(40)))
     parts = split_batches(batch, plugin.batch_limits, plugin.item_bytes)
     assert len(parts) > 2
-    keyed_server.configure_batches(max_bytes=4096, polls=0)
+    keyed_server.configure_batch_jobs(max_bytes=4096, polls=0)
 
     async def submit_all() -> None:
         for n, part in enumerate(parts):
@@ -149,7 +149,7 @@ def test_item_bytes_are_what_the_server_counts(keyed_server: LLMTestServer, opti
     asyncio.run(submit_all())  # the server refuses (413) any batch over 4096 bytes
     sizes = [len(json.dumps(r.body).encode()) for r in keyed_server.requests("/v1/messages/batches")]
     assert max(sizes) <= 4096
-    assert [b["items"] for b in keyed_server.batches()] == [[i.custom_id for i in p] for p in parts]
+    assert [b["items"] for b in keyed_server.batch_jobs()] == [[i.custom_id for i in p] for p in parts]
 
 
 def test_submit_failures_are_elspeths_errors(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
@@ -161,7 +161,7 @@ def test_submit_failures_are_elspeths_errors(keyed_server: LLMTestServer, option
     keyed_server.configure(api_key="another-key")
     with pytest.raises(LLMRequestRejected, match="401"):
         once(client(options), "submit", items("one"), "t")
-    assert keyed_server.batches() == []
+    assert keyed_server.batch_jobs() == []
 
 
 def test_find_says_it_cannot_tell(options: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ def _request(custom_id: str, user: str, **params: Any) -> dict[str, Any]:
 def test_a_batch_is_in_progress_then_ended_with_the_live_replies(
     keyed_server: LLMTestServer, sdk: anthropic.Anthropic
 ) -> None:
-    keyed_server.configure_batches(polls=2)
+    keyed_server.configure_batch_jobs(polls=2)
     batch = sdk.messages.batches.create(requests=[_request(f"row-{n}", f"review {n}") for n in range(3)])
     assert batch.processing_status == "in_progress"
     assert batch.request_counts.processing == 3
@@ -43,21 +43,21 @@ def test_a_batch_is_in_progress_then_ended_with_the_live_replies(
     assert one.type == "succeeded"
     assert one.message.content[0].text == live.content[0].text  # type: ignore[union-attr]
     assert one.message.usage.input_tokens == live.usage.input_tokens
-    assert keyed_server.batches("anthropic")[0]["counts"] == {"succeeded": 3}
+    assert keyed_server.batch_jobs("anthropic")[0]["counts"] == {"succeeded": 3}
     assert len(keyed_server.requests("/v1/messages/batches")) == 1 + 3 + 2  # create, 3 reads, results (+its read)
 
 
 def test_results_come_out_of_order_and_name_their_custom_id(
     keyed_server: LLMTestServer, sdk: anthropic.Anthropic
 ) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     batch = sdk.messages.batches.create(requests=[_request(f"r{n}", f"text {n}") for n in range(4)])
     sdk.messages.batches.retrieve(batch.id)
     assert [r.custom_id for r in sdk.messages.batches.results(batch.id)] == ["r3", "r2", "r1", "r0"]
 
 
 def test_items_error_and_expire_one_by_one(keyed_server: LLMTestServer, sdk: anthropic.Anthropic) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     keyed_server.script(["500"], match="broken")
     keyed_server.script(["hang"], match="slow")
     keyed_server.script(["429"], match="limited")
@@ -79,7 +79,7 @@ def test_items_error_and_expire_one_by_one(keyed_server: LLMTestServer, sdk: ant
 
 
 def test_a_canceled_batch_ends_with_every_item_canceled(keyed_server: LLMTestServer, sdk: anthropic.Anthropic) -> None:
-    keyed_server.configure_batches(polls=5)
+    keyed_server.configure_batch_jobs(polls=5)
     batch = sdk.messages.batches.create(requests=[_request("a", "one"), _request("b", "two")])
     assert sdk.messages.batches.cancel(batch.id).processing_status == "canceling"
     ended = sdk.messages.batches.retrieve(batch.id)
@@ -108,18 +108,18 @@ def test_a_bad_batch_is_refused_naming_the_request(
 
 
 def test_a_batch_over_the_limits_is_refused_413(keyed_server: LLMTestServer, sdk: anthropic.Anthropic) -> None:
-    keyed_server.configure_batches(max_requests=2)
+    keyed_server.configure_batch_jobs(max_requests=2)
     with pytest.raises(anthropic.APIStatusError) as caught:
         sdk.messages.batches.create(requests=[_request(f"r{n}", "x") for n in range(3)])
     assert caught.value.status_code == 413
     assert "at most 2 requests" in str(caught.value)
-    assert keyed_server.batches() == []
+    assert keyed_server.batch_jobs() == []
 
 
 def test_results_before_the_end_and_unknown_batches_are_refused(
     keyed_server: LLMTestServer, sdk: anthropic.Anthropic
 ) -> None:
-    keyed_server.configure_batches(polls=3)
+    keyed_server.configure_batch_jobs(polls=3)
     batch = sdk.messages.batches.create(requests=[_request("a", "one")])
     with pytest.raises(anthropic.AnthropicError, match="results_url"):
         sdk.messages.batches.results(batch.id)
@@ -134,7 +134,7 @@ def test_the_batch_calls_take_scripted_faults_and_the_key(
     with pytest.raises(anthropic.APIStatusError) as caught:
         sdk.messages.batches.create(requests=[_request("a", "one")])
     assert caught.value.status_code == 529
-    assert keyed_server.batches() == []
+    assert keyed_server.batch_jobs() == []
     with (
         anthropic.Anthropic(api_key="wrong", base_url=keyed_server.url, max_retries=0) as wrong,
         pytest.raises(anthropic.AuthenticationError),

@@ -66,7 +66,7 @@ def test_it_is_a_batching_client_within_geminis_limits(options: dict[str, Any]) 
 def test_a_batch_answers_each_row_as_generate_does(
     keyed_server: LLMTestServer, options: dict[str, Any], inline_bytes: int
 ) -> None:
-    keyed_server.configure_batches(polls=2)
+    keyed_server.configure_batch_jobs(polls=2)
     plugin = client(options, max_tokens=64, temperature=0.5, batch_inline_max_bytes=inline_bytes)
     status, found = asyncio.run(run_batch(plugin, items("the kettle", "the toaster", "the lamp")))
     assert (status.state, status.submitted, status.in_progress) == ("JOB_STATE_SUCCEEDED", 3, 0)
@@ -82,7 +82,7 @@ def test_a_batch_answers_each_row_as_generate_does(
 def test_item_errors_map_to_elspeths_and_expiry_is_its_own(
     keyed_server: LLMTestServer, options: dict[str, Any]
 ) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     keyed_server.script(["500"], match="broken")
     keyed_server.script(["429"], match="limited")
     keyed_server.script(["hang"], match="slow")
@@ -102,7 +102,7 @@ def test_item_errors_map_to_elspeths_and_expiry_is_its_own(
 
 
 def test_a_file_batch_maps_errors_too(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     keyed_server.script(["503"], match="broken")
     _, found = asyncio.run(run_batch(client(options, batch_inline_max_bytes=0), items("fine", "broken")))
     assert found["row-0"].response is not None
@@ -125,7 +125,7 @@ def test_find_recovers_a_job_by_its_tag(keyed_server: LLMTestServer, options: di
 
 
 def test_a_cancelled_job_ends_without_results(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
-    keyed_server.configure_batches(polls=10)
+    keyed_server.configure_batch_jobs(polls=10)
     plugin = client(options)
 
     async def cancelled() -> tuple[BatchStatus, list[BatchResult]]:
@@ -147,7 +147,7 @@ def test_split_batches_keep_within_the_servers_limits(keyed_server: LLMTestServe
     batch = items(*(f"review number {n} " * 8 for n in range(30)))
     parts = split_batches(batch, plugin.batch_limits, plugin.item_bytes)
     assert len(parts) > 4
-    keyed_server.configure_batches(max_bytes=4096, max_requests=7)
+    keyed_server.configure_batch_jobs(max_bytes=4096, max_requests=7)
 
     async def submit_all() -> None:
         for n, part in enumerate(parts):
@@ -155,7 +155,7 @@ def test_split_batches_keep_within_the_servers_limits(keyed_server: LLMTestServe
         await plugin.aclose()
 
     asyncio.run(submit_all())  # the server refuses any batch over its limits
-    assert [b["items"] for b in keyed_server.batches()] == [[i.custom_id for i in p] for p in parts]
+    assert [b["items"] for b in keyed_server.batch_jobs()] == [[i.custom_id for i in p] for p in parts]
 
 
 def test_failures_are_elspeths_errors(keyed_server: LLMTestServer, options: dict[str, Any]) -> None:
@@ -167,7 +167,7 @@ def test_failures_are_elspeths_errors(keyed_server: LLMTestServer, options: dict
     keyed_server.configure(api_key="another-key")
     with pytest.raises(LLMRequestRejected, match="400"):
         once(client(options), "submit", items("one"), "t")
-    assert keyed_server.batches() == []
+    assert keyed_server.batch_jobs() == []
 
 
 def test_vertex_ai_is_refused_clearly(vertex_options: dict[str, Any]) -> None:

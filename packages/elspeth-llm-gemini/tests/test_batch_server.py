@@ -42,7 +42,7 @@ def _upload(sdk: genai.Client, lines: list[str]) -> str:
 def test_inlined_requests_go_pending_running_succeeded_with_the_live_replies(
     keyed_server: LLMTestServer, sdk: genai.Client
 ) -> None:
-    keyed_server.configure_batches(polls=1)
+    keyed_server.configure_batch_jobs(polls=1)
     requests = [_inlined(f"row-{n}", f"review {n}", max_output_tokens=64) for n in range(3)]
     job = sdk.batches.create(model="gemini-test", src=requests)  # type: ignore[arg-type]
     assert job.state == types.JobState.JOB_STATE_PENDING
@@ -59,11 +59,11 @@ def test_inlined_requests_go_pending_running_succeeded_with_the_live_replies(
     assert replies[1].response is not None
     assert replies[1].response.text == live.text
     assert replies[1].response.usage_metadata == live.usage_metadata
-    assert keyed_server.batches("gemini")[0]["counts"] == {"succeeded": 3}
+    assert keyed_server.batch_jobs("gemini")[0]["counts"] == {"succeeded": 3}
 
 
 def test_a_file_batch_answers_a_result_file_keyed_by_line(keyed_server: LLMTestServer, sdk: genai.Client) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     name = _upload(sdk, [_line("a", "first"), _line("b", "second")])
     job = sdk.batches.create(model="gemini-test", src=name)
     assert job.name is not None
@@ -77,7 +77,7 @@ def test_a_file_batch_answers_a_result_file_keyed_by_line(keyed_server: LLMTestS
 
 
 def test_item_errors_refusals_and_expiry(keyed_server: LLMTestServer, sdk: genai.Client) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     keyed_server.script(["503"], match="broken")
     keyed_server.script(["hang"], match="slow")
     requests = [_inlined("ok", "fine"), _inlined("e", "broken"), _inlined("x", "slow"), _inlined("f", "FORBIDDEN")]
@@ -102,14 +102,14 @@ def test_item_errors_refusals_and_expiry(keyed_server: LLMTestServer, sdk: genai
 
 
 def test_a_bad_input_line_fails_the_job(keyed_server: LLMTestServer, sdk: genai.Client) -> None:
-    keyed_server.configure_batches(polls=0)
+    keyed_server.configure_batch_jobs(polls=0)
     job = sdk.batches.create(model="gemini-test", src=_upload(sdk, [_line("a", "first"), "not json"]))
     assert job.name is not None
     assert sdk.batches.get(name=job.name).state == types.JobState.JOB_STATE_FAILED
 
 
 def test_a_cancelled_job_has_no_output(keyed_server: LLMTestServer, sdk: genai.Client) -> None:
-    keyed_server.configure_batches(polls=5)
+    keyed_server.configure_batch_jobs(polls=5)
     job = sdk.batches.create(model="gemini-test", src=[_inlined("a", "one")])  # type: ignore[arg-type]
     assert job.name is not None
     sdk.batches.cancel(name=job.name)
@@ -120,7 +120,7 @@ def test_a_cancelled_job_has_no_output(keyed_server: LLMTestServer, sdk: genai.C
 
 
 def test_refusals_name_the_place(keyed_server: LLMTestServer, sdk: genai.Client) -> None:
-    keyed_server.configure_batches(max_requests=1)
+    keyed_server.configure_batch_jobs(max_requests=1)
     with pytest.raises(errors.ClientError, match="at most 1 requests"):
         sdk.batches.create(model="gemini-test", src=[_inlined("a", "one"), _inlined("b", "two")])  # type: ignore[arg-type]
     with pytest.raises(errors.ClientError, match="no file"):
@@ -137,7 +137,7 @@ def test_refusals_name_the_place(keyed_server: LLMTestServer, sdk: genai.Client)
     with pytest.raises(errors.ClientError):
         wrong.batches.create(model="gemini-test", src=[_inlined("a", "one")])  # type: ignore[arg-type]
     wrong.close()
-    assert keyed_server.batches() == []
+    assert keyed_server.batch_jobs() == []
 
 
 def test_the_batch_calls_take_scripted_faults(keyed_server: LLMTestServer, sdk: genai.Client) -> None:
@@ -145,4 +145,4 @@ def test_the_batch_calls_take_scripted_faults(keyed_server: LLMTestServer, sdk: 
     with pytest.raises(errors.ServerError) as caught:
         sdk.batches.create(model="gemini-test", src=[_inlined("a", "one")])  # type: ignore[arg-type]
     assert caught.value.code == 503
-    assert keyed_server.batches() == []
+    assert keyed_server.batch_jobs() == []

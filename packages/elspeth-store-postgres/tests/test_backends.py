@@ -171,3 +171,22 @@ def test_a_row_given_twice_in_one_commit_is_kept_once_the_later(open_store: Open
     store.commit_rows("run-1", [(None, failure("r1")), (record("r2"), None), (record("r1"), None)])
     rows = open_store().finished_rows("run-1")
     assert rows == {("a", "r1"): record("r1"), ("a", "r2"): record("r2")}
+
+
+def test_a_runs_batches_are_kept_in_order_across_a_reopen(open_store: Opener) -> None:
+    store = open_store()
+    begin(store)
+    journal = store.batch_journal("run-1")
+    journal.planned("run-1/0", ["a", "b"])
+    journal.planned("run-1/1", ["c"])
+    journal.submitted("run-1/0", "batch_9")
+    journal.collected("run-1/0")
+    store.batch_journal("run-2").planned("run-2/0", ["z"])
+
+    again = open_store(create=False).batch_journal("run-1").entries()
+    assert [(e.tag, e.custom_ids, e.batch_id, e.collected) for e in again] == [
+        ("run-1/0", ["a", "b"], "batch_9", True),
+        ("run-1/1", ["c"], None, False),
+    ]
+    with pytest.raises(StoreError, match="recording a batch of run run-1"):
+        journal.planned("run-1/1", ["c"])  # a tag is planned once

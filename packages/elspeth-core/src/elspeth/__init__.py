@@ -17,21 +17,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import inline, invoke, iterate_rows
-from elspeth.datatypes import (
-    Artifact,
-    Failure,
-    LLMRequest,
-    LLMResponse,
-    Record,
-    Row,
-    RunMetadata,
-    RunResult,
-    Table,
-    Usage,
-    flatten,
-    reported_artifacts,
-)
 from elspeth.errors import (
     ConfigError,
     ElspethError,
@@ -41,22 +26,45 @@ from elspeth.errors import (
     RunFailed,
     ValidationFailed,
 )
-from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import hookimpl, hookspec
 from elspeth.lazy import lazy_exports
-from elspeth.outcome import GateResult, RunOutcome
-from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
-from elspeth.totals import RunTotals
 
 if TYPE_CHECKING:
+    from elspeth._sync import inline, invoke, iterate_rows
+    from elspeth.batch_gather import BatchedClient
+    from elspeth.batch_run import BatchJournal, JournalEntry, MemoryJournal, run_batches
+    from elspeth.batching import (
+        BATCH_ID_KEY,
+        BatchingClient,
+        BatchItem,
+        BatchLimits,
+        BatchResult,
+        BatchStatus,
+        split_batches,
+        supports_batching,
+    )
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
+    from elspeth.datatypes import (
+        Artifact,
+        Failure,
+        LLMRequest,
+        LLMResponse,
+        Record,
+        Row,
+        RunMetadata,
+        RunResult,
+        Table,
+        Usage,
+        flatten,
+        reported_artifacts,
+    )
     from elspeth.discovery import PluginSource, builtin_sources, load_registry
     from elspeth.engine import run_settings
     from elspeth.estimating import PlannedCall
-    from elspeth.files import jsonl_lines, to_json, write_atomically
+    from elspeth.files import DiskFull, disk_full, jsonl_lines, replace_file, to_json, write_atomically
     from elspeth.ledger import Ledger, Spend
     from elspeth.llm_errors import (
         LLMCallFailed,
@@ -92,6 +100,8 @@ if TYPE_CHECKING:
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.stall import reply_started
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.outcome import GateResult, RunOutcome
+    from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
     from elspeth.partitions import Partition, Partitioned, ShippedResults, ShippedRows, shipped_chunks
     from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
@@ -103,11 +113,51 @@ if TYPE_CHECKING:
     from elspeth.store_backends import open_store_url
     from elspeth.streams import Acknowledges, Malformed, StreamSink
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
+    from elspeth.totals import RunTotals
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
 __version__ = "0.1.0"
 
 _LAZY = {
+    "BatchedClient": "elspeth.batch_gather",
+    "BatchJournal": "elspeth.batch_run",
+    "JournalEntry": "elspeth.batch_run",
+    "MemoryJournal": "elspeth.batch_run",
+    "run_batches": "elspeth.batch_run",
+    "BATCH_ID_KEY": "elspeth.batching",
+    "BatchItem": "elspeth.batching",
+    "BatchLimits": "elspeth.batching",
+    "BatchResult": "elspeth.batching",
+    "BatchStatus": "elspeth.batching",
+    "BatchingClient": "elspeth.batching",
+    "split_batches": "elspeth.batching",
+    "supports_batching": "elspeth.batching",
+    # light, but not needed by `elspeth --help` or by a plugin that never touches them
+    "inline": "elspeth._sync",
+    "invoke": "elspeth._sync",
+    "iterate_rows": "elspeth._sync",
+    "Artifact": "elspeth.datatypes",
+    "Failure": "elspeth.datatypes",
+    "LLMRequest": "elspeth.datatypes",
+    "LLMResponse": "elspeth.datatypes",
+    "Record": "elspeth.datatypes",
+    "Row": "elspeth.datatypes",
+    "RunMetadata": "elspeth.datatypes",
+    "RunResult": "elspeth.datatypes",
+    "Table": "elspeth.datatypes",
+    "Usage": "elspeth.datatypes",
+    "flatten": "elspeth.datatypes",
+    "reported_artifacts": "elspeth.datatypes",
+    "DiskFull": "elspeth.files",
+    "disk_full": "elspeth.files",
+    "replace_file": "elspeth.files",
+    "GateResult": "elspeth.outcome",
+    "RunOutcome": "elspeth.outcome",
+    "DeclaredPath": "elspeth.outputs",
+    "ReadsFiles": "elspeth.outputs",
+    "WritesFiles": "elspeth.outputs",
+    "output_target": "elspeth.outputs",
+    "RunTotals": "elspeth.totals",
     "PlannedCall": "elspeth.estimating",
     "Partition": "elspeth.partitions",
     "Partitioned": "elspeth.partitions",
@@ -232,6 +282,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "Acknowledges",
     "Artifact",
+    "BATCH_ID_KEY",
+    "BatchItem",
+    "BatchJournal",
+    "BatchLimits",
+    "BatchResult",
+    "BatchStatus",
+    "BatchedClient",
+    "BatchingClient",
     "Cancel",
     "Checker",
     "ConfigError",
@@ -244,6 +302,7 @@ __all__ = [
     "Failure",
     "GateResult",
     "HookspecAdder",
+    "JournalEntry",
     "LLMCallFailed",
     "LLMConnectionError",
     "LLMContentRefused",
@@ -260,6 +319,7 @@ __all__ = [
     "LoadedSettings",
     "LoopBoundSDK",
     "Malformed",
+    "MemoryJournal",
     "NullProgress",
     "OrchestrationContext",
     "Partition",
@@ -344,6 +404,7 @@ __all__ = [
     "reply_started",
     "reported_artifacts",
     "retry_call",
+    "run_batches",
     "run_partition",
     "run_rows",
     "run_settings",
@@ -351,6 +412,8 @@ __all__ = [
     "scrub_secrets",
     "secret_from_env",
     "shipped_chunks",
+    "split_batches",
+    "supports_batching",
     "to_json",
     "warn_unsanitised",
     "write_atomically",

@@ -48,6 +48,9 @@ __all__ = ["PreparedRun", "execute", "new_run_id", "prepare", "run_settings"]
 log = logging.getLogger("elspeth")
 
 
+BATCH_ROWS = 10_000  # rows in flight at once with `batch_api` on (more make one batch larger, and use memory)
+
+
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus random hex."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
@@ -140,6 +143,7 @@ def _context(
     settings, (level, source) = loaded.settings, data
     cancel, ledger = Cancel(), Ledger()
     factory = llm_factory(plan, loaded, data, cancel, options, ledger)
+    factory.run_tag = run_id
     llm = run_llm(plan, loaded, factory, checker)
     check_services(plan, settings, checker)
     checker.raise_if_any()
@@ -151,7 +155,8 @@ def _context(
         llm=llm,
         processors=plan.processors(),
         utilities=plan.built_lists["utilities"],
-        concurrency=settings.concurrency,
+        # a batch run waits on whole batches: rows in flight are what one batch gathers
+        concurrency=max(settings.concurrency, BATCH_ROWS) if settings.batch_api.enabled else settings.concurrency,
         plugin_context=PluginContext(
             run_id, settings.name, loaded.base_dir, loaded.output_dir, security_level=str(level)
         ),
@@ -229,6 +234,8 @@ def _open_store(
     ctx.store = open_store(loaded, options)
     if ctx.store is None:
         return None
+    if ctx.llm_factory is not None and loaded.settings.batch_api.enabled:  # a killed batch run resumes by polling
+        ctx.llm_factory.use_journal(ctx.store.batch_journal(ctx.run_id))
     try:
         ctx.prior = prior_rows(ctx.store, loaded, options)
         return restore_spending(ctx.store, options, cost_tracker, ctx.ledger)  # seeds the ledger

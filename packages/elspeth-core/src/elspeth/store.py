@@ -51,12 +51,13 @@ from elspeth._store_file import (
 from elspeth.datatypes import Failure, Record
 from elspeth.diffing import settings_diff
 from elspeth.ledger import Spend
+from elspeth.store_batches import BatchRecords
 from elspeth.totals import RunTotals, seconds_between
 
 __all__ = ["FORMAT", "VERSION", "EncodedRow", "RunStore", "StoreError", "create_private", "settings_diff"]
 
 
-class RunStore(SQLiteAccess):
+class RunStore(SQLiteAccess, BatchRecords):
     """A run store file. Open it with :meth:`open`; every write is committed before it returns.
 
     Every read and write turns SQLite's errors (a damaged page, a locked file) into :class:`StoreError`

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, register_secret, secret_from_env
-from elspeth_llm_openai import chat_params, check_response_format
+from elspeth_llm_openai import OpenAIBatches, chat_params, check_response_format
 
 __all__ = ["ENTRA_SCOPE", "AzureOpenAIClient", "AzureOpenAIOptions"]
 
@@ -46,7 +46,7 @@ class AzureOpenAIOptions(BaseModel):
         return check_response_format(value)
 
 
-class AzureOpenAIClient:
+class AzureOpenAIClient(OpenAIBatches):
     """Chat completions from an Azure OpenAI deployment, with an API key or a Microsoft Entra ID token.
 
     Args:
@@ -58,6 +58,7 @@ class AzureOpenAIClient:
 
     name = "azure_openai"
     Options = AzureOpenAIOptions
+    batch_url = "/chat/completions"  # Azure global batch: each line names the deployment as its `model`
 
     def __init__(self, options: AzureOpenAIOptions, credential: Any = None) -> None:
         self.options = options
@@ -111,14 +112,20 @@ class AzureOpenAIClient:
 
         ``request.params`` override the client's options for this call.
         """
+        from elspeth_llm_openai import send
+
+        sdk = await self._batch_sdk()
+        return await send(sdk, self._base, request, self.options.extra_body, self._where)
+
+    async def _batch_sdk(self) -> Any:
+        """The SDK client of this event loop (the batch members of :class:`OpenAIBatches` use it too)."""
         if self._sdk is None:
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
-        from elspeth_llm_openai import LoopBoundSDK, send
+        from elspeth_llm_openai import LoopBoundSDK
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)
-        holder = await self._sdk.get()
-        return await send(holder.sdk, self._base, request, self.options.extra_body, self._where)
+        return (await self._sdk.get()).sdk
 
     async def aclose(self) -> None:
         """Close the HTTP connections (and a credential the client made) now; they also close with the loop."""

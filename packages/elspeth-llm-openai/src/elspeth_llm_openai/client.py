@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, secret_from_env
+from elspeth_llm_openai.batches import OpenAIBatches
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIClient", "OpenAIOptions"]
 
@@ -86,11 +87,12 @@ class OpenAIOptions(BaseModel):
         return check_response_format(value)
 
 
-class OpenAIClient:
+class OpenAIClient(OpenAIBatches):
     """Chat completions from OpenAI or any OpenAI-compatible endpoint, through the ``openai`` SDK.
 
     The SDK's own retries are off: Elspeth's pipeline retries (429 with ``Retry-After``, 5xx, timeouts,
-    dropped connections) and never retries 400/401/403/404 or content refusals.
+    dropped connections) and never retries 400/401/403/404 or content refusals. It is also an
+    :class:`elspeth.BatchingClient` over the OpenAI Batch API (:mod:`elspeth_llm_openai.batches`).
     """
 
     name = "openai"
@@ -133,14 +135,21 @@ class OpenAIClient:
         ``request.params`` override the client's options for this call (``temperature``,
         ``max_tokens``, ``response_format``, ``model``, or any other chat-completions parameter).
         """
+        from elspeth_llm_openai.sdk import send
+
+        sdk = await self._sdk_client()  # importing openai takes a second: done off the event loop
+        return await send(sdk, self._base, request, self.options.extra_body, self._where)
+
+    async def _sdk_client(self) -> Any:
         if self._sdk is None:
-            # importing openai takes a second or more; do it off the event loop so other rows keep moving
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_openai.sdk")
-        from elspeth_llm_openai.sdk import LoopBoundSDK, send
+        from elspeth_llm_openai.sdk import LoopBoundSDK
 
         if self._sdk is None:
             self._sdk = LoopBoundSDK(self._make_sdk)
-        return await send(await self._sdk.get(), self._base, request, self.options.extra_body, self._where)
+        return await self._sdk.get()
+
+    _batch_sdk = _sdk_client
 
     async def aclose(self) -> None:
         """Close the HTTP connections now (they also close with the event loop); a later call opens new ones."""

@@ -2,7 +2,7 @@
 
 Routes: ``POST /v1/messages/batches`` (``{"requests": [{"custom_id", "params"}]}``), ``GET
 /v1/messages/batches/{id}`` (each read counts as a poll, see
-:class:`~elspeth_testing._llm_server_batches.BatchSettings`), ``GET /v1/messages/batches/{id}/results``
+:class:`~elspeth_testing._llm_server_batch_jobs.BatchSettings`), ``GET /v1/messages/batches/{id}/results``
 (JSONL, one line per item, in the reverse of the submitted order since the API promises no order)
 and ``POST /v1/messages/batches/{id}/cancel``. ``processing_status`` goes ``in_progress`` ->
 ``ended`` (``canceling`` is answered by the cancel call itself); ``request_counts`` count
@@ -10,7 +10,7 @@ and ``POST /v1/messages/batches/{id}/cancel``. ``processing_status`` goes ``in_p
 A batch over the settings' ``max_requests`` or ``max_bytes`` is refused with 413, a duplicate or
 malformed ``custom_id`` or ``params`` with 400 naming ``requests.N``. Scripts whose ``path`` names
 ``/v1/messages/batches`` fault the batch calls themselves; faults of the items are drawn as a live
-call's (see :mod:`elspeth_testing._llm_server_batches`).
+call's (see :mod:`elspeth_testing._llm_server_batch_jobs`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from elspeth_testing._llm_server_anthropic import (
     to_chat_body,
 )
 from elspeth_testing._llm_server_anthropic import _text as _block_text
-from elspeth_testing._llm_server_batches import (
+from elspeth_testing._llm_server_batch_jobs import (
     BATCHES,
     Batch,
     BatchItem,

@@ -12,10 +12,13 @@ Routes:
     ``POST /model/{modelId}/converse``: Amazon Bedrock Converse, SigV4 (:mod:`elspeth_testing._llm_server_bedrock`).
     ``POST /{version}/models/{model}:generateContent`` and the Vertex AI ``projects/.../locations/...`` form:
     Gemini (:mod:`elspeth_testing._llm_server_gemini`); ``POST /token``: Google's OAuth token exchange.
+    ``/v1/files``, ``/v1/batches`` and Azure's ``/openai/files``, ``/openai/batches``: the Files and Batches
+    APIs (:mod:`elspeth_testing._llm_server_batches`).
     ``/v1/messages/batches...``: Anthropic Message Batches (:mod:`elspeth_testing._llm_server_anthropic_batches`);
     ``models/{model}:batchGenerateContent``, ``batches/{id}``: Gemini batch mode, with the Files API's upload
     and download (:mod:`elspeth_testing._llm_server_gemini_batches`, :mod:`elspeth_testing._llm_server_gemini_files`).
-    ``/_elspeth/...``: control routes (log, config, scripts, batches, reset) for a server in another process; the
+    ``/_elspeth/...``: control routes (log, config, scripts, batches, batch-jobs, reset) for a server in another
+    process; the
     config route never sends back a credential.
 """
 
@@ -35,7 +38,8 @@ from elspeth_testing._llm_server_anthropic_batches import (
     batch_get_route,
     batch_results_route,
 )
-from elspeth_testing._llm_server_batches import BATCHES, BatchStore
+from elspeth_testing._llm_server_batch_jobs import BATCHES, BatchStore
+from elspeth_testing._llm_server_batches import _file, _list, _retrieve, add_batch_routes
 from elspeth_testing._llm_server_bedrock import converse_route
 from elspeth_testing._llm_server_gemini import generate_route, token_route
 from elspeth_testing._llm_server_gemini_batches import batch_call_route, batch_list_route, models_route
@@ -265,6 +269,24 @@ async def _control_reset(request: web.Request) -> web.Response:
     return web.json_response({"reset": True})
 
 
+def _google_or(google: Any, other: Any) -> Any:
+    """A route shared by Gemini and OpenAI paths: Gemini's when the request carries a Google API key."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        wanted = google if "x-goog-api-key" in request.headers or "key" in request.query else other
+        response: web.StreamResponse = await wanted(request)
+        return response
+
+    return route
+
+
+def _add_shared_v1_routes(app: web.Application) -> None:
+    """``/v1/batches``, ``/v1/batches/{id}`` and ``/v1/files/{id}`` are both the OpenAI and the Gemini API's paths."""
+    app.router.add_get("/v1/batches", _google_or(_recorded(batch_list_route), _recorded(_list)))
+    app.router.add_get("/v1/batches/{batch_id}", _google_or(_recorded(gemini_batch_get_route), _recorded(_retrieve)))
+    app.router.add_get("/v1/files/{file_id}", _google_or(_recorded(download_route), _recorded(_file)))
+
+
 def build_app(state: ServerState, batches: BatchStore | None = None) -> web.Application:
     """The aiohttp application serving ``state`` (and the batch jobs in ``batches``)."""
     app = web.Application(client_max_size=300 * 1024 * 1024)  # a batch may be 256 MB
@@ -285,13 +307,15 @@ def build_app(state: ServerState, batches: BatchStore | None = None) -> web.Appl
     app.router.add_get("/v1/messages/batches/{batch_id}/results", _recorded(batch_results_route))
     app.router.add_post("/v1/messages/batches/{batch_id}/cancel", _recorded(batch_cancel_route))
     app.router.add_post("/model/{model_id}/converse", _recorded(converse_route))
+    _add_shared_v1_routes(app)
+    add_batch_routes(app, _recorded)  # OpenAI's and Azure's, before Gemini's `/{version}/batches` could take them
     gemini = _recorded(generate_route)
     app.router.add_post("/{version}/models/{call}", _recorded(models_route))
     app.router.add_get("/{version}/batches", _recorded(batch_list_route))
-    app.router.add_get("/{version}/batches/{name}", _recorded(gemini_batch_get_route))
+    app.router.add_get("/{version}/batches/{batch_id}", _recorded(gemini_batch_get_route))
     app.router.add_post("/{version}/batches/{call}", _recorded(batch_call_route))
     app.router.add_post("/upload/{version}/files", _recorded(upload_route))
-    app.router.add_get("/{version}/files/{call}", _recorded(download_route))
+    app.router.add_get("/{version}/files/{file_id}", _recorded(download_route))
     app.router.add_post("/token", _recorded(token_route))
     app.router.add_post("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}", gemini)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
@@ -299,7 +323,7 @@ def build_app(state: ServerState, batches: BatchStore | None = None) -> web.Appl
     app.router.add_get("/_elspeth/requests", _control_requests)
     app.router.add_route("*", "/_elspeth/config", _control_config)
     app.router.add_post("/_elspeth/script", _control_script)
-    app.router.add_route("*", "/_elspeth/batches", _control_batches)
+    app.router.add_route("*", "/_elspeth/batch-jobs", _control_batches)
     app.router.add_post("/_elspeth/reset", _control_reset)
     return app
 

@@ -1,245 +1,303 @@
-"""The LLM test server's batch jobs, whichever provider's wire API submitted them.
+"""The LLM test server's OpenAI Files and Batches APIs, and Azure OpenAI's global batch shape.
 
-A batch holds its items as chat-completions-equivalent bodies, so an item gets the same reply,
-usage and faults as the same prompt sent live: when a batch ends, each item draws its fault
-through :meth:`ServerState.choose` (scripts with a ``match`` and the config's fault rates apply
-to batch items too) and is answered by :meth:`ServerState.completion`. A ``hang`` leaves the item
-unanswered (``expired``); a status fault, a ``drop``, ``malformed`` or ``empty`` makes it ``errored``
-with that status (500 for the three that have none); ``content_filter`` or the refuse marker makes
-it a refusal. A batch stays in progress until it has been polled ``polls`` times and ``seconds``
-have passed since it was created (:class:`BatchSettings`), so a test decides how long it runs.
+Routes (``/v1/...`` for OpenAI; ``/openai/...?api-version=...`` for Azure, whose lines name the
+deployment as ``model``):
+    ``POST files`` (multipart ``purpose``, ``file``), ``GET files/{id}``, ``GET files/{id}/content``;
+    ``POST batches`` (``input_file_id``, ``endpoint``, ``completion_window``, ``metadata``),
+    ``GET batches`` (newest first), ``GET batches/{id}``, ``POST batches/{id}/cancel``.
 
-The provider modules (:mod:`elspeth_testing._llm_server_anthropic_batches`,
-:mod:`elspeth_testing._llm_server_gemini_batches`) own the wire shapes; this module owns the facts.
+A batch moves ``validating`` -> ``in_progress`` -> ``finalizing`` -> ``completed`` one step every
+``polls_per_step`` retrievals (``BatchBook.polls_per_step``, 1 by default; ``/_elspeth/batches`` sets
+it from another process). Each line is answered as the chat endpoint answers the same body (same
+reply, usage and faults: scripts and fault rates apply per line, ``path`` matching the line's
+``url``): a status fault becomes that line's error in the error file, ``hang`` and a prompt holding
+``BatchBook.expire_marker`` leave the line unanswered, and the batch ends ``expired`` with those lines
+as ``batch_expired`` errors. A cancelled batch ends ``cancelled`` with no answers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth_testing._llm_server_http import STATE, ErrorBuilder, _faulted, reshaped
-from elspeth_testing._llm_server_state import CHAT, RecordedRequest, last_user_message
+from elspeth_testing._llm_server_http import STATE, _credential, _error
+from elspeth_testing._llm_server_state import CHAT, RecordedRequest, ServerState, last_user_message
 
-if TYPE_CHECKING:
-    from elspeth_testing._llm_server_state import ServerState
+__all__ = ["BOOK", "BatchBook", "add_batch_routes"]
 
-__all__ = [
-    "BATCHES",
-    "batch_fault",
-    "timestamp",
-    "Batch",
-    "BatchItem",
-    "BatchSettings",
-    "BatchStore",
-    "ItemResult",
-    "advance",
-    "cancel",
-]
-
-SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
-
-
-class BatchSettings(BaseModel):
-    """How the server's batch jobs behave; changed with ``LLMTestServer.configure_batches``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    polls: int = Field(1, ge=0, description="status reads a batch answers `in progress` before it ends")
-    seconds: float = Field(0.0, ge=0, description="and the least time from its creation to its end")
-    max_requests: int = Field(100_000, ge=1, description="most items one batch may hold (Anthropic's limit)")
-    max_bytes: int = Field(256 * 1024 * 1024, ge=1, description="largest batch body, in bytes (Anthropic's 256 MB)")
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    """One request of a batch: its id, its chat-equivalent body, its model and the provider's own body."""
-
-    custom_id: str
-    chat: dict[str, Any]
-    model: str
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """One item's fate: ``succeeded`` (``reply``, a chat completion), ``errored``, ``expired`` or ``canceled``.
-
-    ``seen_system`` says whether the item's system prompt had been seen before it was answered
-    (prompt caching); ``refused`` marks an errored item refused for its content.
-    """
-
-    custom_id: str
-    outcome: str
-    reply: dict[str, Any] | None = None
-    status: int | None = None
-    message: str = ""
-    refused: bool = False
-    seen_system: bool = False
+_STEPS = ("validating", "in_progress", "finalizing")
 
 
 @dataclass
-class Batch:
-    """A submitted batch; ``results`` is None while it is in progress."""
-
+class _Batch:
+    body: dict[str, Any]
     id: str
-    provider: str
-    path: str
-    items: list[BatchItem]
-    extra: dict[str, Any] = field(default_factory=dict)
-    created: float = field(default_factory=time.monotonic)
-    created_at: float = field(default_factory=time.time)
-    polls: int = 0
-    cancel_requested_at: float | None = None
-    ended_at: float | None = None
-    results: list[ItemResult] | None = None
-
-    @property
-    def ended(self) -> bool:
-        """Whether processing has ended (every item succeeded, errored, expired or was canceled)."""
-        return self.results is not None
-
-    def counts(self) -> Counter[str]:
-        """Items per outcome, plus ``processing`` for those not ended yet (all of them until the batch ends)."""
-        if self.results is None:
-            return Counter({"processing": len(self.items)})
-        return Counter(r.outcome for r in self.results)
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready view for tests and the ``/_elspeth/batches`` control route."""
-        return {
-            "id": self.id,
-            "provider": self.provider,
-            "items": [i.custom_id for i in self.items],
-            "polls": self.polls,
-            "ended": self.ended,
-            "canceled": self.cancel_requested_at is not None,
-            "counts": dict(self.counts()),
-        }
+    created: int
+    azure: bool
+    retrievals: int = 0
+    status: str = "validating"
+    counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
+    output_file_id: str | None = None
+    error_file_id: str | None = None
 
 
-class BatchStore:
-    """Every batch and uploaded file the server holds, and the settings batches follow."""
+class BatchBook:
+    """Files and batches the server holds (forgotten only when the server stops)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.settings = BatchSettings()
-        self.batches: dict[str, Batch] = {}
-        self.files: dict[str, bytes] = {}
-        self.uploads: dict[str, tuple[dict[str, Any], bytearray]] = {}
-        self.answered: Counter[str] = Counter()
-        self.issued = 0
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self.batches: dict[str, _Batch] = {}
+        self.polls_per_step = 1
+        self.expire_marker = "EXPIRE-IN-BATCH"
+        self.lock = threading.RLock()  # finishing a batch adds its files while holding it
 
-    def configure(self, **changes: Any) -> None:
-        """Change settings (validated); others keep their values."""
+    def add_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        """Keep ``content`` and return its file object."""
         with self.lock:
-            self.settings = BatchSettings.model_validate({**self.settings.model_dump(), **changes})
-
-    def new_id(self, prefix: str, *parts: object) -> str:
-        """A fresh id: ``prefix``, a sequence number and a digest of ``parts`` (never reused in a run)."""
-        with self.lock:
-            self.issued += 1
-            sequence = self.issued
-        digest = hashlib.sha256(json.dumps([sequence, *map(str, parts)]).encode()).hexdigest()[:16]
-        return f"{prefix}{sequence:04d}{digest}"
-
-    def add(self, batch: Batch) -> Batch:
-        """Keep a new batch."""
-        with self.lock:
-            self.batches[batch.id] = batch
-        return batch
-
-    def get(self, batch_id: str) -> Batch | None:
-        """The batch with this id, if there is one."""
-        with self.lock:
-            return self.batches.get(batch_id)
-
-    def summaries(self) -> list[dict[str, Any]]:
-        """Every batch, oldest first, as :meth:`Batch.summary` shows it."""
-        with self.lock:
-            return [b.summary() for b in self.batches.values()]
-
-    def clear(self) -> None:
-        """Forget every batch, file and answer count (the settings stay)."""
-        with self.lock:
-            self.batches.clear()
-            self.files.clear()
-            self.uploads.clear()
-            self.answered.clear()
+            file_id = f"file-{len(self.files) + 1:06d}"
+            meta = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": purpose,
+                "status": "processed",
+            }
+            self.files[file_id] = (meta, content)
+        return meta
 
 
-BATCHES: web.AppKey[BatchStore] = web.AppKey("batches", BatchStore)
+BOOK: web.AppKey[BatchBook] = web.AppKey("batches", BatchBook)
 
 
-def timestamp(t: float | None) -> str | None:
-    """``t`` (seconds since the epoch) as the RFC 3339 UTC time both providers write, or None."""
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
-async def batch_fault(request: web.Request, rec: RecordedRequest, build: ErrorBuilder) -> web.Response | None:
-    """A scripted fault of a batch call itself (scripts with a ``path``), built in the provider's shape."""
+def _refused(request: web.Request, rec: RecordedRequest, azure: bool) -> web.Response | None:
     state = request.app[STATE]
-    fault, _ = state.choose("batch", request.path, "", f"batch:{request.method}:{request.path}")
-    answer = await _faulted(request, rec, fault, state)
-    return None if answer is None else reshaped(answer, build)
+    rec.credential, rec.credential_ok = _credential(request, state, azure)
+    if azure and "api-version" not in request.query:
+        rec.status, rec.outcome = 404, "404"
+        return _error(404, "Resource not found: api-version is required", "404")
+    if not rec.credential_ok:
+        rec.status, rec.outcome = 401, "401"
+        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
+    return None
 
 
-def _answer(state: ServerState, batch: Batch, item: BatchItem) -> ItemResult:
-    prompt = last_user_message(item.chat)
-    fault, _ = state.choose(CHAT, batch.path, prompt, json.dumps(item.chat["messages"], sort_keys=True))
-    cfg = state.config
-    if fault.kind == "hang":
-        return ItemResult(item.custom_id, EXPIRED, message="the request expired before it was processed (test server)")
-    if fault.kind == "content_filter" or (cfg.refuse_marker and cfg.refuse_marker in prompt):
-        message = "Output blocked by content filtering policy (test server)."
-        return ItemResult(item.custom_id, ERRORED, status=400, message=message, refused=True)
-    status = fault.status if fault.status is not None else (500 if fault.kind != "ok" else None)
-    if status is not None:
-        return ItemResult(item.custom_id, ERRORED, status=status, message=f"Injected {status} (test server).")
-    system = "".join(str(m.get("content")) for m in item.chat["messages"] if m.get("role") == "system")
-    seen = system in state.seen_systems
-    reply = state.completion(item.chat, item.model)
-    return ItemResult(item.custom_id, SUCCEEDED, reply=reply, seen_system=seen)
+def _is_azure(request: web.Request) -> bool:
+    return request.path.startswith("/openai/")
 
 
-def _end(state: ServerState, store: BatchStore, batch: Batch, canceled: bool) -> None:
-    if canceled:
-        results = [ItemResult(i.custom_id, CANCELED, message="the batch was canceled") for i in batch.items]
-    else:
-        results = [_answer(state, batch, item) for item in batch.items]
-    with store.lock:
-        if batch.results is None:
-            batch.results, batch.ended_at = results, time.time()
-            store.answered.update(
-                last_user_message(i.chat) for i, r in zip(batch.items, results, strict=True) if r.outcome == SUCCEEDED
+async def _upload(request: web.Request, rec: RecordedRequest) -> web.Response:
+    azure = _is_azure(request)
+    if (refused := _refused(request, rec, azure)) is not None:
+        return refused
+    form = await request.post()
+    upload, purpose = form.get("file"), str(form.get("purpose") or "")
+    if not hasattr(upload, "file") or purpose != "batch":
+        rec.status = 400
+        return _error(400, "multipart `file` and `purpose: batch` are required (test server)", "invalid_request")
+    content = upload.file.read()  # type: ignore[union-attr]
+    problem = _check_lines(content, azure)
+    if problem:
+        rec.status = 400
+        return _error(400, problem, "invalid_file")
+    rec.status = 200
+    return web.json_response(request.app[BOOK].add_file(content, str(upload.filename), purpose))  # type: ignore[union-attr]
+
+
+def _check_lines(content: bytes, azure: bool) -> str | None:
+    seen: set[str] = set()
+    for number, line in enumerate(content.decode("utf-8", "replace").splitlines(), 1):
+        try:
+            item = json.loads(line)
+        except ValueError:
+            return f"line {number} is not JSON"
+        custom_id = item.get("custom_id") if isinstance(item, dict) else None
+        if not isinstance(custom_id, str) or custom_id in seen:
+            return f"line {number}: `custom_id` missing or repeated"
+        seen.add(custom_id)
+        body = item.get("body")
+        if item.get("method") != "POST" or not isinstance(body, dict) or not body.get("model"):
+            return (
+                f"line {number}: needs method POST, url and a body with `model` ({'deployment' if azure else 'model'})"
             )
+    return None if seen else "the file has no lines"
 
 
-def advance(state: ServerState, store: BatchStore, batch: Batch) -> Batch:
-    """Count one status read of ``batch`` and end it once the settings allow (answering every item)."""
-    with store.lock:
-        batch.polls += 1
-        settings = store.settings
-        due = batch.polls > settings.polls and time.monotonic() - batch.created >= settings.seconds
-    if due and not batch.ended:
-        _end(state, store, batch, canceled=batch.cancel_requested_at is not None)
-    return batch
+def _batch_object(batch: _Batch) -> dict[str, Any]:
+    body = batch.body
+    return {
+        "id": batch.id,
+        "object": "batch",
+        "endpoint": body.get("endpoint"),
+        "input_file_id": body.get("input_file_id"),
+        "completion_window": body.get("completion_window", "24h"),
+        "status": batch.status,
+        "created_at": batch.created,
+        "output_file_id": batch.output_file_id,
+        "error_file_id": batch.error_file_id,
+        "request_counts": dict(batch.counts),
+        "metadata": body.get("metadata"),
+        "errors": None,
+    }
 
 
-def cancel(state: ServerState, store: BatchStore, batch: Batch) -> Batch:
-    """Ask for ``batch`` to stop: its items not answered yet are ``canceled`` (at once, on this server)."""
-    with store.lock:
-        if batch.cancel_requested_at is None:
-            batch.cancel_requested_at = time.time()
-    if not batch.ended:
-        _end(state, store, batch, canceled=True)
-    return batch
+async def _create(request: web.Request, rec: RecordedRequest) -> web.Response:
+    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+        return refused
+    body = await request.json()
+    rec.body = body
+    book = request.app[BOOK]
+    file = book.files.get(str(body.get("input_file_id")))
+    if file is None or body.get("endpoint") not in {"/v1/chat/completions", "/chat/completions"}:
+        rec.status = 400
+        return _error(400, "unknown `input_file_id`, or `endpoint` is not /v1/chat/completions", "invalid_request")
+    with book.lock:
+        batch = _Batch(body, f"batch_{len(book.batches) + 1:06d}", int(time.time()), _is_azure(request))
+        batch.counts["total"] = len(file[1].splitlines())
+        book.batches[batch.id] = batch
+    rec.status = 200
+    return web.json_response(_batch_object(batch))
+
+
+def _answer_line(state: ServerState, book: BatchBook, item: dict[str, Any], azure: bool) -> dict[str, Any] | None:
+    """The output line for one input line, or None when it goes unanswered (expired)."""
+    body, custom_id = item["body"], item["custom_id"]
+    prompt = last_user_message(body)
+    if book.expire_marker in prompt:
+        return None
+    fault, _ = state.choose(CHAT, str(item.get("url")), prompt, json.dumps(body.get("messages"), sort_keys=True))
+    line_id = f"batch_req_{custom_id}"
+    if fault.kind == "hang":
+        return None
+    failing = fault.status if fault.status is not None and fault.status >= 300 else None
+    refused = bool(state.config.refuse_marker) and state.config.refuse_marker in prompt
+    if failing is not None or refused:
+        status, code = (failing, str(failing)) if failing is not None else (400, "content_filter")
+        error = {"error": {"message": f"HTTP {status} (test server)", "type": "test_server_error", "code": code}}
+        return {
+            "id": line_id,
+            "custom_id": custom_id,
+            "response": {"status_code": status, "body": error},
+            "error": None,
+        }
+    model = state.config.azure_model if azure else str(body["model"])
+    reply = state.completion(body, model)
+    return {"id": line_id, "custom_id": custom_id, "response": {"status_code": 200, "body": reply}, "error": None}
+
+
+def _finish(state: ServerState, book: BatchBook, batch: _Batch) -> None:
+    content = book.files[str(batch.body["input_file_id"])][1]
+    done: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for raw in content.decode("utf-8").splitlines():
+        item = json.loads(raw)
+        line = _answer_line(state, book, item, batch.azure)
+        if line is None:
+            late = {"code": "batch_expired", "message": "This request could not be executed before the window."}
+            errors.append(
+                {
+                    "id": f"batch_req_{item['custom_id']}",
+                    "custom_id": item["custom_id"],
+                    "response": None,
+                    "error": late,
+                }
+            )
+        elif line["response"]["status_code"] == 200:
+            done.append(line)
+        else:
+            errors.append(line)
+    expired = sum(e["error"] is not None for e in errors)
+    batch.counts.update(completed=len(done), failed=len(errors) - expired)
+    if done:
+        batch.output_file_id = book.add_file(_jsonl(done), f"{batch.id}_output.jsonl", "batch_output")["id"]
+    if errors:
+        batch.error_file_id = book.add_file(_jsonl(errors), f"{batch.id}_error.jsonl", "batch_output")["id"]
+    batch.status = "expired" if expired else "completed"
+
+
+def _jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+async def _retrieve(request: web.Request, rec: RecordedRequest) -> web.Response:
+    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+        return refused
+    book = request.app[BOOK]
+    batch = book.batches.get(request.match_info["batch_id"])
+    if batch is None:
+        rec.status = 404
+        return _error(404, "No batch found with that id (test server).", "not_found")
+    with book.lock:
+        batch.retrievals += 1
+        if batch.status == "cancelling":
+            batch.status = "cancelled"
+        elif batch.status in _STEPS:
+            step = min(batch.retrievals // book.polls_per_step, len(_STEPS))
+            if step >= len(_STEPS):
+                _finish(request.app[STATE], book, batch)
+            else:
+                batch.status = _STEPS[step]
+    rec.status = 200
+    return web.json_response(_batch_object(batch))
+
+
+async def _list(request: web.Request, rec: RecordedRequest) -> web.Response:
+    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+        return refused
+    batches = [_batch_object(b) for b in reversed(request.app[BOOK].batches.values())]
+    rec.status = 200
+    return web.json_response({"object": "list", "data": batches, "has_more": False})
+
+
+async def _cancel(request: web.Request, rec: RecordedRequest) -> web.Response:
+    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+        return refused
+    batch = request.app[BOOK].batches.get(request.match_info["batch_id"])
+    if batch is None:
+        rec.status = 404
+        return _error(404, "No batch found with that id (test server).", "not_found")
+    if batch.status in _STEPS:
+        batch.status = "cancelling"
+    rec.status = 200
+    return web.json_response(_batch_object(batch))
+
+
+async def _file(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+        return refused
+    found = request.app[BOOK].files.get(request.match_info["file_id"])
+    if found is None:
+        rec.status = 404
+        return _error(404, "No such file (test server).", "not_found")
+    rec.status = 200
+    if request.path.endswith("/content"):
+        return web.Response(body=found[1], content_type="application/octet-stream")
+    return web.json_response(found[0])
+
+
+async def _control(request: web.Request) -> web.Response:
+    book = request.app[BOOK]
+    data = await request.json()
+    book.polls_per_step = max(1, int(data.get("polls_per_step", book.polls_per_step)))
+    book.expire_marker = str(data.get("expire_marker", book.expire_marker))
+    return web.json_response({"polls_per_step": book.polls_per_step, "expire_marker": book.expire_marker})
+
+
+def add_batch_routes(app: web.Application, recorded: Any) -> None:
+    """Add the Files and Batches routes (each wrapped by ``recorded``, so they are in the request log)."""
+    app[BOOK] = BatchBook()
+    for prefix in ("/v1", "/openai"):
+        app.router.add_post(f"{prefix}/files", recorded(_upload))
+        app.router.add_get(f"{prefix}/files/{{file_id}}", recorded(_file))
+        app.router.add_get(f"{prefix}/files/{{file_id}}/content", recorded(_file))
+        app.router.add_post(f"{prefix}/batches", recorded(_create))
+        app.router.add_get(f"{prefix}/batches", recorded(_list))
+        app.router.add_get(f"{prefix}/batches/{{batch_id}}", recorded(_retrieve))
+        app.router.add_post(f"{prefix}/batches/{{batch_id}}/cancel", recorded(_cancel))
+    app.router.add_post("/_elspeth/batches", _control)

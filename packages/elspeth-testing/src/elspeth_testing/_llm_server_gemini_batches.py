@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from elspeth_testing._llm_server_batches import (
+from elspeth_testing._llm_server_batch_jobs import (
     BATCHES,
     Batch,
     BatchItem,
@@ -213,7 +213,7 @@ async def batch_get_route(request: web.Request, rec: RecordedRequest) -> web.Res
     refused = _check(request, rec) or await batch_fault(request, rec, google_error)
     if refused is not None:
         return refused
-    batch = _found(request, rec, request.match_info["name"])
+    batch = _found(request, rec, request.match_info["batch_id"])
     if isinstance(batch, web.Response):
         return batch
     store = request.app[BATCHES]

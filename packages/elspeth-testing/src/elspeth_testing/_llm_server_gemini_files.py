@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from elspeth_testing._llm_server_batches import BATCHES
+from elspeth_testing._llm_server_batch_jobs import BATCHES
 from elspeth_testing._llm_server_gemini import _check, google_error
 from elspeth_testing._llm_server_state import RecordedRequest
 
@@ -95,7 +95,7 @@ async def upload_route(request: web.Request, rec: RecordedRequest) -> web.Respon
 
 async def download_route(request: web.Request, rec: RecordedRequest) -> web.Response:
     """``GET /{version}/files/{id}:download?alt=media``: the file's bytes."""
-    name, _, method = request.match_info["call"].partition(":")
+    name, _, method = request.match_info["file_id"].partition(":")
     if method != "download" or request.query.get("alt") != "media":
         return _refused(rec, 404, "only files/{id}:download?alt=media is served by the test server")
     refused = _check(request, rec)

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from elspeth_testing._llm_server_batches import BatchSettings, BatchStore
+from elspeth_testing._llm_server_batch_jobs import BatchSettings, BatchStore
 from elspeth_testing._llm_server_state import SECRET_FIELDS, Fault, RecordedRequest, Script, ServerConfig, ServerState
 
 __all__ = ["BatchSettings", "Fault", "LLMTestServer", "RecordedRequest", "ServerConfig", "main"]
@@ -232,6 +232,11 @@ class LLMTestServer:
         else:
             self._state.add_script(Script(parsed, match, path))
 
+    def configure_batches(self, *, polls_per_step: int | None = None, expire_marker: str | None = None) -> None:
+        """How the Batches API behaves: retrievals per status step, and the text that makes a line expire."""
+        changes = {"polls_per_step": polls_per_step, "expire_marker": expire_marker}
+        self._control("batches", {k: v for k, v in changes.items() if v is not None})
+
     def reset(self) -> None:
         """Forget recorded requests, scripts and per-prompt counts; the configuration stays."""
         if self._child is not None:
@@ -261,11 +266,11 @@ class LLMTestServer:
             counts[prompt] = counts.get(prompt, 0) + answered
         return counts
 
-    # -- batch jobs ------------------------------------------------------------------------------
+    # -- Anthropic and Gemini batch jobs ------------------------------------------------------------------------------
 
     def _batch_report(self) -> dict[str, Any]:
         if self._child is not None:
-            report: dict[str, Any] = self._control("batches")
+            report: dict[str, Any] = self._control("batch-jobs")
             return report
         return {
             "settings": self._batches.settings.model_dump(),
@@ -273,20 +278,20 @@ class LLMTestServer:
             "answered": dict(self._batches.answered),
         }
 
-    def configure_batches(self, **changes: Any) -> None:
-        """Change how batch jobs behave (see :class:`BatchSettings`: ``polls``, ``seconds``, limits)."""
+    def configure_batch_jobs(self, **changes: Any) -> None:
+        """How Anthropic and Gemini batch jobs behave (see :class:`BatchSettings`: ``polls``, ``seconds``, limits)."""
         if self._child is not None:
-            self._control("batches", changes)
+            self._control("batch-jobs", changes)
         else:
             self._batches.configure(**changes)
 
     @property
-    def batch_settings(self) -> BatchSettings:
-        """How batch jobs behave now."""
+    def batch_job_settings(self) -> BatchSettings:
+        """How Anthropic and Gemini batch jobs behave now."""
         return BatchSettings.model_validate(self._batch_report()["settings"])
 
-    def batches(self, provider: str | None = None) -> list[dict[str, Any]]:
-        """Every batch submitted (oldest first): ``id``, ``provider``, ``items`` (custom ids), ``polls``, ``counts``."""
+    def batch_jobs(self, provider: str | None = None) -> list[dict[str, Any]]:
+        """Every Anthropic or Gemini batch submitted, oldest first: ``id``, ``provider``, ``items``, ``counts``."""
         return [b for b in self._batch_report()["batches"] if provider is None or b["provider"] == provider]
 
 

@@ -212,12 +212,13 @@ class PriceTable:
             self.unpriced[str(model)] = self.unpriced.get(str(model), 0) + 1
             return None
         cached = min(usage.cached_tokens, usage.prompt_tokens)
-        cached_price = price.cached_input if price.cached_input is not None else price.input
-        cost = (
-            (usage.prompt_tokens - cached) * price.input
-            + cached * cached_price
-            + usage.completion_tokens * price.output
-        ) / 1_000_000
+        live_in, live_out = price.input, price.output
+        if request.metadata.get("batch_id"):  # elspeth.batching.BATCH_ID_KEY: sent through a provider batch API
+            live_in = price.batch_input if price.batch_input is not None else price.input / 2
+            live_out = price.batch_output if price.batch_output is not None else price.output / 2
+        cached_price = price.cached_input if price.cached_input is not None else live_in
+        cost = (usage.prompt_tokens - cached) * live_in + cached * cached_price + usage.completion_tokens * live_out
+        cost /= 1_000_000
         self.by_model[str(model)] = self.by_model.get(str(model), 0.0) + cost
         return cost
 

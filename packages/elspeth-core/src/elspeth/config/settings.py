@@ -58,6 +58,17 @@ class Prompts(BaseModel):
     user: str = Field(description="user prompt template")
 
 
+class BatchAPISettings(BaseModel):
+    """Sending the run's LLM calls through the provider's batch API (half price, answers within 24 h)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="send calls through the llm client's batch API (docs/batch-api.md)")
+    poll_interval_s: float = Field(30.0, gt=0, description="seconds between polls of the submitted batches")
+    gather_s: float = Field(1.0, gt=0, description="seconds without a new call before the gathered ones are sent")
+    retry_live: bool = Field(False, description="retry items that failed or expired in a batch through the live API")
+
+
 class StoreSettings(BaseModel):
     """Where the run store keeps finished rows (for resume and history)."""
 
@@ -119,6 +130,9 @@ class Settings(BaseModel):
     prompts: Prompts | None = None
     concurrency: int = Field(8, ge=1, le=10_000, description="rows in flight at once")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how LLM calls are retried")
+    batch_api: BatchAPISettings = Field(
+        default_factory=BatchAPISettings, description="send LLM calls through the provider's batch API"
+    )
     executor: PluginRef | None = Field(
         None, description="where rows run: local (this process; null means local) or a cluster executor such as dask"
     )

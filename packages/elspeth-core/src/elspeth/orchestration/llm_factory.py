@@ -80,6 +80,8 @@ class LLMFactory:
     ledger: Ledger | None = None
     built: list[LLMPipeline] = field(default_factory=list, repr=False)
     observation: Observation | None = None
+    run_tag: str = "run"  # the run's id: the prefix of its provider batches' tags (settings `batch_api`)
+    journal: Any | None = None  # where the run's batches are kept (default: in memory)
 
     def observe(self, observation: Observation) -> None:
         """Report every attempt of every pipeline built, and of each built from now on, to ``observation``."""
@@ -104,11 +106,49 @@ class LLMFactory:
         self.built.append(made)
         return made
 
+    def use_journal(self, journal: Any) -> None:
+        """Keep the run's batches in ``journal`` (the run store's), for every pipeline built and to be built."""
+        self.journal = journal
+        for pipeline in self.built:
+            if hasattr(pipeline.client, "journal"):
+                pipeline.client.journal = journal
+
     def checked(self, client: Any, name: str, loc: Loc, checker: Checker) -> LLMPipeline | None:
         """The pipeline for ``client`` if its endpoints are allowed; else None, the problem reported at ``loc``."""
         if not check_endpoints(client, "LLM", self.loaded.settings.allowed_endpoints, loc, checker):
             return None
+        if self.loaded.settings.batch_api.enabled:
+            batched = self._batched(client, name, loc, checker)
+            if batched is None:
+                return None
+            client = batched
         return self.pipeline(client, name)
+
+    def _batched(self, client: Any, name: str, loc: Loc, checker: Checker) -> Any | None:
+        """``client`` gathering its calls into provider batches, or None (reported) if it has no batch API."""
+        from elspeth.batch_gather import BatchedClient
+        from elspeth.batch_run import MemoryJournal
+        from elspeth.batching import supports_batching
+
+        if not supports_batching(client):
+            checker.add(
+                loc,
+                f"batch_api is on, but llm_client '{name}' has no batch API (see docs/batch-api.md for the clients "
+                "that do); turn `batch_api.enabled` off",
+            )
+            return None
+        if self.journal is None:
+            self.journal = MemoryJournal()
+        opts = self.loaded.settings.batch_api
+        return BatchedClient(
+            client,
+            self.journal,
+            run_tag=self.run_tag,
+            gather_s=opts.gather_s,
+            poll_interval=opts.poll_interval_s,
+            retry_live=opts.retry_live,
+            on_status=batch_progress,
+        )
 
     def variant(
         self,
@@ -168,3 +208,16 @@ class LLMFactory:
             else:
                 change = f"uses deployment {new[1]!r} instead of {old[1]!r}"
         return f"this variant {change}, so the security_level declared on `llm` does not carry over: "
+
+
+def batch_progress(statuses: Sequence[Any]) -> None:
+    """One line on stderr per poll round: each batch's state and counts."""
+    import sys
+
+    for st in statuses:
+        print(
+            f"batch {st.batch_id}: {st.state} (submitted {st.submitted}, in progress {st.in_progress}, "
+            f"done {st.done}, failed {st.failed}, expired {st.expired})",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -144,6 +144,9 @@ class LLMPipeline:
         self.key_id = str(getattr(client, "key_id", None) or "")
         self._on_success = getattr(rate_limiter, "on_success", None)
         self._on_rate_limited = getattr(rate_limiter, "on_rate_limited", None)
+        # a client that gathers requests into provider batches (elspeth.batch_gather) says which attempts
+        # wait on a batch: those have no attempt timeout, no stall watch and no rate limiter
+        self._deferred = getattr(client, "defers", None)
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         """Send ``request`` through the whole chain and return the final response.
@@ -234,8 +237,9 @@ class LLMPipeline:
         policy, watch = self.retry, self.stall
         started = time.perf_counter()
         state = None
+        deferred = self._deferred is not None and self._deferred(request)  # waits on a provider batch: hours
         try:
-            async with watch.attempt(policy.timeout_s, early=not last) as state:
+            async with watch.attempt(None if deferred else policy.timeout_s, early=not (last or deferred)) as state:
                 response: LLMResponse = await invoke(self.client.generate, request)
         except TimeoutError:
             waited = time.perf_counter() - started
@@ -249,7 +253,8 @@ class LLMPipeline:
             return scrub_exception(exc)  # a server may echo the key in its error: scrub before recording
         scrub_response(response)
         response.latency_s = time.perf_counter() - started
-        watch.learn(response.latency_s)
+        if not deferred:
+            watch.learn(response.latency_s)
         return response
 
     async def _send(self, request: LLMRequest) -> LLMResponse:
@@ -258,7 +263,7 @@ class LLMPipeline:
         backoffs = 0  # waits chosen by backoff: a Retry-After wait does not lengthen the next backoff
         for attempt in range(1, policy.max_attempts + 1):
             request.metadata["attempt"] = attempt
-            if self.rate_limiter is not None:
+            if self.rate_limiter is not None and not (self._deferred is not None and self._deferred(request)):
                 await invoke(self.rate_limiter.acquire, request)
                 if self.observation is not None:
                     self._report_rate(request)
