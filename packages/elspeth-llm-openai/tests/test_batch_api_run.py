@@ -146,3 +146,18 @@ def test_a_run_killed_while_polling_resumes_by_polling_never_submitting_again(
     assert keyed_server.requests("/chat/completions") == []
     rows = (path.parent / "out" / "results.jsonl").read_text().splitlines()
     assert len(rows) == 9
+
+
+@pytest.mark.skipif(importlib.util.find_spec("elspeth_batch") is None, reason="needs elspeth-orchestrator-batch")
+def test_the_batch_orchestrator_sends_one_batch_too(
+    options: dict[str, Any], keyed_server: LLMTestServer, write_settings: WriteSettings, elspeth_cli: ElspethCli
+) -> None:
+    text = settings(options).replace(
+        "  plugin: experiment\n  options:\n    row_plugins: [score_extractor]", "  plugin: batch\n  options: {}"
+    )
+    path = write_settings(text, {"reviews.csv": reviews(7)})
+    done = elspeth_cli("run", str(path), env={"OPENAI_TEST_KEY": "sk-test-not-a-secret"})
+    assert done.returncode == 0, done.stderr
+    assert [r.method for r in keyed_server.requests("/v1/batches")].count("POST") == 1
+    assert keyed_server.requests("/chat/completions") == []
+    assert len((Path(path).parent / "out" / "results.jsonl").read_text().splitlines()) == 7

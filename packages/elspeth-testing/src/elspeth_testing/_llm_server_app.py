@@ -57,6 +57,7 @@ from elspeth_testing._llm_server_http import (
     _presented,
     _read,
     _truncated,
+    refused_credential,
 )
 from elspeth_testing._llm_server_replies import DONE, check_stream_request, chunks, sse
 from elspeth_testing._llm_server_state import (
@@ -103,13 +104,9 @@ async def _chat(request: web.Request, rec: RecordedRequest) -> web.StreamRespons
     state = request.app[STATE]
     deployment = request.match_info.get("deployment")
     azure = deployment is not None
-    rec.credential, rec.credential_ok = _credential(request, state, azure)
-    if azure and "api-version" not in request.query:
-        rec.status, rec.outcome = 404, "404"
-        return _error(404, "Resource not found: api-version is required", "404")
-    if not rec.credential_ok:
-        rec.status, rec.outcome = 401, "401"
-        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
+    refused_answer = refused_credential(request, rec, azure)
+    if refused_answer is not None:
+        return refused_answer
     body = await _read(request, rec)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not (azure or body.get("model")):
         rec.status, rec.outcome = 400, "400"

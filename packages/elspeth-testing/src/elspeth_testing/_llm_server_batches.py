@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from elspeth_testing._llm_server_http import STATE, _credential, _error
+from elspeth_testing._llm_server_http import STATE, _error, refused_credential
 from elspeth_testing._llm_server_state import CHAT, RecordedRequest, ServerState, last_user_message
 
 __all__ = ["BOOK", "BatchBook", "add_batch_routes"]
@@ -76,25 +76,13 @@ class BatchBook:
 BOOK: web.AppKey[BatchBook] = web.AppKey("batches", BatchBook)
 
 
-def _refused(request: web.Request, rec: RecordedRequest, azure: bool) -> web.Response | None:
-    state = request.app[STATE]
-    rec.credential, rec.credential_ok = _credential(request, state, azure)
-    if azure and "api-version" not in request.query:
-        rec.status, rec.outcome = 404, "404"
-        return _error(404, "Resource not found: api-version is required", "404")
-    if not rec.credential_ok:
-        rec.status, rec.outcome = 401, "401"
-        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
-    return None
-
-
 def _is_azure(request: web.Request) -> bool:
     return request.path.startswith("/openai/")
 
 
 async def _upload(request: web.Request, rec: RecordedRequest) -> web.Response:
     azure = _is_azure(request)
-    if (refused := _refused(request, rec, azure)) is not None:
+    if (refused := refused_credential(request, rec, azure)) is not None:
         return refused
     form = await request.post()
     upload, purpose = form.get("file"), str(form.get("purpose") or "")
@@ -148,7 +136,7 @@ def _batch_object(batch: _Batch) -> dict[str, Any]:
 
 
 async def _create(request: web.Request, rec: RecordedRequest) -> web.Response:
-    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+    if (refused := refused_credential(request, rec, _is_azure(request))) is not None:
         return refused
     body = await request.json()
     rec.body = body
@@ -225,14 +213,18 @@ def _jsonl(lines: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
+def _no_batch(rec: RecordedRequest) -> web.Response:
+    rec.status = 404
+    return _error(404, "No batch found with that id (test server).", "not_found")
+
+
 async def _retrieve(request: web.Request, rec: RecordedRequest) -> web.Response:
-    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+    if (refused := refused_credential(request, rec, _is_azure(request))) is not None:
         return refused
     book = request.app[BOOK]
     batch = book.batches.get(request.match_info["batch_id"])
     if batch is None:
-        rec.status = 404
-        return _error(404, "No batch found with that id (test server).", "not_found")
+        return _no_batch(rec)
     with book.lock:
         batch.retrievals += 1
         if batch.status == "cancelling":
@@ -248,7 +240,7 @@ async def _retrieve(request: web.Request, rec: RecordedRequest) -> web.Response:
 
 
 async def _list(request: web.Request, rec: RecordedRequest) -> web.Response:
-    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+    if (refused := refused_credential(request, rec, _is_azure(request))) is not None:
         return refused
     batches = [_batch_object(b) for b in reversed(request.app[BOOK].batches.values())]
     rec.status = 200
@@ -256,12 +248,11 @@ async def _list(request: web.Request, rec: RecordedRequest) -> web.Response:
 
 
 async def _cancel(request: web.Request, rec: RecordedRequest) -> web.Response:
-    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+    if (refused := refused_credential(request, rec, _is_azure(request))) is not None:
         return refused
     batch = request.app[BOOK].batches.get(request.match_info["batch_id"])
     if batch is None:
-        rec.status = 404
-        return _error(404, "No batch found with that id (test server).", "not_found")
+        return _no_batch(rec)
     if batch.status in _STEPS:
         batch.status = "cancelling"
     rec.status = 200
@@ -269,7 +260,7 @@ async def _cancel(request: web.Request, rec: RecordedRequest) -> web.Response:
 
 
 async def _file(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-    if (refused := _refused(request, rec, _is_azure(request))) is not None:
+    if (refused := refused_credential(request, rec, _is_azure(request))) is not None:
         return refused
     found = request.app[BOOK].files.get(request.match_info["file_id"])
     if found is None:

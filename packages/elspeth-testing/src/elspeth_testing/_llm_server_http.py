@@ -60,6 +60,18 @@ def _credential(request: web.Request, state: ServerState, azure: bool) -> tuple[
     return "bearer", cfg.api_key is None or bearer == cfg.api_key
 
 
+def refused_credential(request: web.Request, rec: RecordedRequest, azure: bool) -> web.Response | None:
+    """The 404 (an Azure path without ``api-version``) or 401 (a wrong credential) to answer, else None."""
+    rec.credential, rec.credential_ok = _credential(request, request.app[STATE], azure)
+    if azure and "api-version" not in request.query:
+        rec.status, rec.outcome = 404, "404"
+        return _error(404, "Resource not found: api-version is required", "404")
+    if not rec.credential_ok:
+        rec.status, rec.outcome = 401, "401"
+        return _error(401, "Incorrect API key provided (test server).", "invalid_api_key")
+    return None
+
+
 def _presented(request: web.Request) -> str:
     """The credential a request presented, as it sent it (for ``echo_credentials``)."""
     for name in ("Authorization", "api-key", "x-api-key", "x-goog-api-key", "Ocp-Apim-Subscription-Key"):
