@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-import elspeth_llm_anthropic.sdk  # noqa: F401  # import anthropic now, not inside the first call's short timeout
+import elspeth_llm_anthropic.batch  # noqa: F401  # the SDK and the batch side now, not in a call's short timeout or a thread
 from elspeth_testing.llm_server import LLMTestServer
 
 KEY_ENV = "ANTHROPIC_TEST_KEY"

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, secret_from_env
+from elspeth import (
+    BatchItem,
+    BatchLimits,
+    BatchResult,
+    BatchStatus,
+    ConfigError,
+    LLMRequest,
+    LLMResponse,
+    key_identity,
+    secret_from_env,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "AnthropicClient", "AnthropicOptions"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+BATCH_MAX_REQUESTS = 100_000  # Anthropic's limits per Message Batch
+BATCH_MAX_BYTES = 256 * 1024 * 1024
 
 
 class AnthropicOptions(BaseModel):
@@ -35,6 +48,12 @@ class AnthropicOptions(BaseModel):
     timeout: float = Field(60.0, gt=0, description="seconds one HTTP request may take before it counts as timed out")
     max_connections: int = Field(256, ge=1, le=10_000, description="HTTP connections kept open at most")
     params: dict[str, Any] = Field(default_factory=dict, description="further Messages parameters (top_p, top_k, ...)")
+    batch_max_requests: int = Field(
+        BATCH_MAX_REQUESTS, ge=1, le=BATCH_MAX_REQUESTS, description="requests per Message Batch at most (batch API)"
+    )
+    batch_max_bytes: int = Field(
+        BATCH_MAX_BYTES, ge=1024, le=BATCH_MAX_BYTES, description="bytes of one Message Batch's body at most"
+    )
 
 
 class AnthropicClient:
@@ -42,6 +61,8 @@ class AnthropicClient:
 
     The SDK's own retries are off: Elspeth's pipeline retries (429 with ``retry-after``, 529
     overloaded, 5xx, timeouts, dropped connections) and never retries 400/401/403/404 or refusals.
+    It is also a :class:`~elspeth.BatchingClient` over Message Batches (half price); Anthropic keeps
+    nothing a caller chooses with a batch, so :meth:`find` cannot recover a lost id and says so.
     """
 
     name = "anthropic"
@@ -79,18 +100,70 @@ class AnthropicClient:
             api_key=self._api_key, base_url=self.endpoint, timeout=self.options.timeout, max_retries=0, http_client=http
         )
 
+    async def _client(self) -> Any:
+        if self._sdk is None:
+            await asyncio.to_thread(importlib.import_module, "elspeth_llm_anthropic.sdk")
+        from elspeth_llm_anthropic.sdk import LoopBoundSDK
+
+        if self._sdk is None:  # again: concurrent first calls all waited for the import above
+            self._sdk = LoopBoundSDK(self._make_sdk)
+        return await self._sdk.get()
+
     async def generate(self, request: LLMRequest) -> LLMResponse:
         """Send one message; SDK failures become :mod:`elspeth.llm_errors` exceptions.
 
         ``request.params`` override the options' Messages parameters for this call.
         """
-        if self._sdk is None:
-            await asyncio.to_thread(importlib.import_module, "elspeth_llm_anthropic.sdk")
-        from elspeth_llm_anthropic.sdk import LoopBoundSDK, message_body, send
+        sdk = await self._client()
+        from elspeth_llm_anthropic.sdk import message_body, send
 
-        if self._sdk is None:
-            self._sdk = LoopBoundSDK(self._make_sdk)
-        return await send(await self._sdk.get(), message_body(self.options, request), self._where)
+        return await send(sdk, message_body(self.options, request), self._where)
+
+    # -- the batch API (elspeth.BatchingClient) ----------------------------------------------------
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        """Requests and body bytes per Message Batch (Anthropic's 100,000 and 256 MB, or the options' lower ones)."""
+        return BatchLimits(self.options.batch_max_requests, self.options.batch_max_bytes)
+
+    def item_bytes(self, item: BatchItem) -> int:
+        """Bytes the item's ``{"custom_id", "params"}`` entry adds to the batch body."""
+        from elspeth_llm_anthropic.batch import item_size
+
+        return item_size(self.options, item)
+
+    async def submit(self, items: Sequence[BatchItem], tag: str) -> str:
+        """Create a Message Batch of ``items`` (each the Messages body ``generate`` sends); ``tag`` is not kept."""
+        sdk = await self._client()
+        from elspeth_llm_anthropic.batch import submit
+
+        return await submit(sdk, self.options, items, self._where)
+
+    async def find(self, tag: str) -> str | None:
+        """None: a Message Batch keeps nothing the caller chose, so a batch cannot be found by ``tag``."""
+        return None
+
+    async def poll(self, batch_id: str) -> BatchStatus:
+        """The batch's ``processing_status`` (``in_progress``, ``canceling``, ``ended``) and ``request_counts``."""
+        sdk = await self._client()
+        from elspeth_llm_anthropic.batch import poll
+
+        return await poll(sdk, batch_id, self._where)
+
+    async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
+        """Each item's outcome from the ended batch's results file (in the provider's order)."""
+        sdk = await self._client()
+        from elspeth_llm_anthropic.batch import results
+
+        async for result in results(sdk, batch_id, self._where):
+            yield result
+
+    async def cancel(self, batch_id: str) -> None:
+        """Ask Anthropic to cancel the batch."""
+        sdk = await self._client()
+        from elspeth_llm_anthropic.batch import cancel
+
+        await cancel(sdk, batch_id, self._where)
 
     async def aclose(self) -> None:
         """Close the HTTP connections now; a later call opens new ones."""

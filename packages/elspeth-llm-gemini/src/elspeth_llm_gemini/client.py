@@ -5,15 +5,28 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elspeth import ConfigError, LLMRequest, LLMResponse, key_identity, secret_from_env
+from elspeth import (
+    BatchItem,
+    BatchLimits,
+    BatchResult,
+    BatchStatus,
+    ConfigError,
+    LLMRequest,
+    LLMResponse,
+    key_identity,
+    secret_from_env,
+)
 
 __all__ = ["GEMINI_API_URL", "GeminiClient", "GeminiOptions", "vertex_url"]
 
 GEMINI_API_URL = "https://generativelanguage.googleapis.com"
+BATCH_FILE_MAX_BYTES = 2 * 1024**3  # Gemini batch mode: an input file of 2 GB at most
+BATCH_INLINE_MAX_BYTES = 20 * 1024**2  # and a request carrying its items inline of 20 MB
 
 
 def vertex_url(location: str) -> str:
@@ -55,6 +68,16 @@ class GeminiOptions(BaseModel):
     max_connections: int = Field(256, ge=1, le=10_000, description="HTTP connections kept open at most")
     params: dict[str, Any] = Field(
         default_factory=dict, description="further GenerateContentConfig fields (top_k, seed, thinking_config, ...)"
+    )
+    batch_max_requests: int = Field(100_000, ge=1, description="requests per batch job at most (batch API)")
+    batch_max_bytes: int = Field(
+        BATCH_FILE_MAX_BYTES, ge=1024, le=BATCH_FILE_MAX_BYTES, description="bytes per batch job at most (2 GB)"
+    )
+    batch_inline_max_bytes: int = Field(
+        BATCH_INLINE_MAX_BYTES,
+        ge=0,
+        le=BATCH_INLINE_MAX_BYTES,
+        description="a batch up to this size sends its requests inline; a bigger one is uploaded as a JSONL file",
     )
 
     @model_validator(mode="after")
@@ -126,12 +149,68 @@ class GeminiClient:
         """
         if self._sdk is None:
             await asyncio.to_thread(importlib.import_module, "elspeth_llm_gemini.sdk")
-        from elspeth_llm_gemini.sdk import LoopBoundSDK, generation_config, make_sdk, send
+        from elspeth_llm_gemini.sdk import generation_config, send
 
         config = generation_config(self.options, request, self._where)
+        return await send(await self._client(), self.options.model, request.user, config, self._where)
+
+    async def _client(self) -> Any:
         if self._sdk is None:
+            await asyncio.to_thread(importlib.import_module, "elspeth_llm_gemini.sdk")
+        from elspeth_llm_gemini.sdk import LoopBoundSDK, make_sdk
+
+        if self._sdk is None:  # again: concurrent first calls all waited for the import above
             self._sdk = LoopBoundSDK(lambda: make_sdk(self.options, self._secret), close=lambda s: s.aclose())
-        return await send(await self._sdk.get(), self.options.model, request.user, config, self._where)
+        return await self._sdk.get()
+
+    # -- the batch API (elspeth.BatchingClient) ----------------------------------------------------
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        """Requests and bytes per batch job (Gemini's 2 GB input file, or the options' lower limits)."""
+        return BatchLimits(self.options.batch_max_requests, self.options.batch_max_bytes)
+
+    def item_bytes(self, item: BatchItem) -> int:
+        """About the bytes the item's request adds to a batch (JSON, with room for its key)."""
+        from elspeth_llm_gemini.batch import item_size
+
+        return item_size(self.options, item, self._where)
+
+    async def submit(self, items: Sequence[BatchItem], tag: str) -> str:
+        """Create a batch job of ``items`` (inline, or an uploaded file past ``batch_inline_max_bytes``)."""
+        sdk = await self._client()
+        from elspeth_llm_gemini.batch import submit
+
+        return await submit(sdk, self.options, items, tag, self._where)
+
+    async def find(self, tag: str) -> str | None:
+        """The job submitted with ``tag`` (its ``display_name``), from ``batches.list``."""
+        sdk = await self._client()
+        from elspeth_llm_gemini.batch import find
+
+        return await find(sdk, tag, self._where)
+
+    async def poll(self, batch_id: str) -> BatchStatus:
+        """The job's ``state`` (``JOB_STATE_PENDING`` ... ``JOB_STATE_SUCCEEDED``) and what it counts."""
+        sdk = await self._client()
+        from elspeth_llm_gemini.batch import poll
+
+        return await poll(sdk, batch_id, self._where)
+
+    async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
+        """Each item's outcome: the inlined responses, or the lines of the job's result file."""
+        sdk = await self._client()
+        from elspeth_llm_gemini.batch import results
+
+        async for result in results(sdk, batch_id, self.options.model, self._where):
+            yield result
+
+    async def cancel(self, batch_id: str) -> None:
+        """Ask Gemini to cancel the job."""
+        sdk = await self._client()
+        from elspeth_llm_gemini.batch import cancel
+
+        await cancel(sdk, batch_id, self._where)
 
     async def aclose(self) -> None:
         """Close the HTTP connections now; a later call opens new ones."""

@@ -14,7 +14,11 @@ Routes:
     Gemini (:mod:`elspeth_testing._llm_server_gemini`); ``POST /token``: Google's OAuth token exchange.
     ``/v1/files``, ``/v1/batches`` and Azure's ``/openai/files``, ``/openai/batches``: the Files and Batches
     APIs (:mod:`elspeth_testing._llm_server_batches`).
-    ``/_elspeth/...``: control routes (log, config, scripts, reset) for a server in another process; the
+    ``/v1/messages/batches...``: Anthropic Message Batches (:mod:`elspeth_testing._llm_server_anthropic_batches`);
+    ``models/{model}:batchGenerateContent``, ``batches/{id}``: Gemini batch mode, with the Files API's upload
+    and download (:mod:`elspeth_testing._llm_server_gemini_batches`, :mod:`elspeth_testing._llm_server_gemini_files`).
+    ``/_elspeth/...``: control routes (log, config, scripts, batches, batch-jobs, reset) for a server in another
+    process; the
     config route never sends back a credential.
 """
 
@@ -28,9 +32,19 @@ from typing import Any
 from aiohttp import web
 
 from elspeth_testing._llm_server_anthropic import messages_route
-from elspeth_testing._llm_server_batches import add_batch_routes
+from elspeth_testing._llm_server_anthropic_batches import (
+    batch_cancel_route,
+    batch_create_route,
+    batch_get_route,
+    batch_results_route,
+)
+from elspeth_testing._llm_server_batch_jobs import BATCHES, BatchStore
+from elspeth_testing._llm_server_batches import _file, _list, _retrieve, add_batch_routes
 from elspeth_testing._llm_server_bedrock import converse_route
 from elspeth_testing._llm_server_gemini import generate_route, token_route
+from elspeth_testing._llm_server_gemini_batches import batch_call_route, batch_list_route, models_route
+from elspeth_testing._llm_server_gemini_batches import batch_get_route as gemini_batch_get_route
+from elspeth_testing._llm_server_gemini_files import download_route, upload_route
 from elspeth_testing._llm_server_http import (
     STATE,
     STOPPING,
@@ -233,15 +247,48 @@ async def _control_script(request: web.Request) -> web.Response:
     return web.json_response({"queued": len(faults)})
 
 
+async def _control_batches(request: web.Request) -> web.Response:
+    store = request.app[BATCHES]
+    if request.method == "POST":
+        try:
+            store.configure(**(await request.json()))
+        except ValueError as exc:
+            return _error(400, str(exc))
+    answered = dict(store.answered)
+    return web.json_response(
+        {"settings": store.settings.model_dump(), "batches": store.summaries(), "answered": answered}
+    )
+
+
 async def _control_reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
+    request.app[BATCHES].clear()
     return web.json_response({"reset": True})
 
 
-def build_app(state: ServerState) -> web.Application:
-    """The aiohttp application serving ``state``."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+def _google_or(google: Any, other: Any) -> Any:
+    """A route shared by Gemini and OpenAI paths: Gemini's when the request carries a Google API key."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        wanted = google if "x-goog-api-key" in request.headers or "key" in request.query else other
+        response: web.StreamResponse = await wanted(request)
+        return response
+
+    return route
+
+
+def _add_shared_v1_routes(app: web.Application) -> None:
+    """``/v1/batches``, ``/v1/batches/{id}`` and ``/v1/files/{id}`` are both the OpenAI and the Gemini API's paths."""
+    app.router.add_get("/v1/batches", _google_or(_recorded(batch_list_route), _recorded(_list)))
+    app.router.add_get("/v1/batches/{batch_id}", _google_or(_recorded(gemini_batch_get_route), _recorded(_retrieve)))
+    app.router.add_get("/v1/files/{file_id}", _google_or(_recorded(download_route), _recorded(_file)))
+
+
+def build_app(state: ServerState, batches: BatchStore | None = None) -> web.Application:
+    """The aiohttp application serving ``state`` (and the batch jobs in ``batches``)."""
+    app = web.Application(client_max_size=300 * 1024 * 1024)  # a batch may be 256 MB
     app[STATE] = state
+    app[BATCHES] = batches if batches is not None else BatchStore()
     app[STOPPING] = asyncio.Event()
     chat = _recorded(_chat_route)
     app.router.add_post("/v1/chat/completions", chat)
@@ -252,17 +299,28 @@ def build_app(state: ServerState) -> web.Application:
         app.router.add_get(f"{prefix}/models", models)
         app.router.add_get(f"{prefix}/models/{{model}}", models)
     app.router.add_post("/v1/messages", _recorded(messages_route))
+    app.router.add_post("/v1/messages/batches", _recorded(batch_create_route))
+    app.router.add_get("/v1/messages/batches/{batch_id}", _recorded(batch_get_route))
+    app.router.add_get("/v1/messages/batches/{batch_id}/results", _recorded(batch_results_route))
+    app.router.add_post("/v1/messages/batches/{batch_id}/cancel", _recorded(batch_cancel_route))
     app.router.add_post("/model/{model_id}/converse", _recorded(converse_route))
+    _add_shared_v1_routes(app)
+    add_batch_routes(app, _recorded)  # OpenAI's and Azure's, before Gemini's `/{version}/batches` could take them
     gemini = _recorded(generate_route)
-    app.router.add_post("/{version}/models/{call}", gemini)
+    app.router.add_post("/{version}/models/{call}", _recorded(models_route))
+    app.router.add_get("/{version}/batches", _recorded(batch_list_route))
+    app.router.add_get("/{version}/batches/{batch_id}", _recorded(gemini_batch_get_route))
+    app.router.add_post("/{version}/batches/{call}", _recorded(batch_call_route))
+    app.router.add_post("/upload/{version}/files", _recorded(upload_route))
+    app.router.add_get("/{version}/files/{file_id}", _recorded(download_route))
     app.router.add_post("/token", _recorded(token_route))
     app.router.add_post("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}", gemini)
     app.router.add_post("/contentsafety/text:analyze", _recorded(_analyze_route))
     app.router.add_post("/contentsafety/text:shieldPrompt", _recorded(_shield_route))
-    add_batch_routes(app, _recorded)
     app.router.add_get("/_elspeth/requests", _control_requests)
     app.router.add_route("*", "/_elspeth/config", _control_config)
     app.router.add_post("/_elspeth/script", _control_script)
+    app.router.add_route("*", "/_elspeth/batch-jobs", _control_batches)
     app.router.add_post("/_elspeth/reset", _control_reset)
     return app
 

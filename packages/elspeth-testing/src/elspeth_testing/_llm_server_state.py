@@ -395,6 +395,6 @@ class ServerState:
         counts: Counter[str] = Counter()
         with self.lock:
             for rec in self.log:
-                if rec.outcome == "ok" and any(p in rec.path for p in ANSWER_PATHS):
+                if rec.outcome == "ok" and any(p in rec.path for p in ANSWER_PATHS) and "/batches" not in rec.path:
                     counts[rec.prompt] += 1
         return dict(counts)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import subprocess
 import sys
@@ -33,9 +34,10 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from elspeth_testing._llm_server_batch_jobs import BatchSettings, BatchStore
 from elspeth_testing._llm_server_state import SECRET_FIELDS, Fault, RecordedRequest, Script, ServerConfig, ServerState
 
-__all__ = ["Fault", "LLMTestServer", "RecordedRequest", "ServerConfig", "main"]
+__all__ = ["BatchSettings", "Fault", "LLMTestServer", "RecordedRequest", "ServerConfig", "main"]
 
 HOST = "127.0.0.1"
 _BANNER = "elspeth-llm-test-server listening on "
@@ -44,8 +46,9 @@ _BANNER = "elspeth-llm-test-server listening on "
 class _Running:
     """The aiohttp runner and its loop, on whichever thread serves."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, batches: BatchStore) -> None:
         self.state = state
+        self.batches = batches
         self.runner: Any = None
         self.app: Any = None
         self.port = 0
@@ -55,7 +58,7 @@ class _Running:
 
         from elspeth_testing._llm_server_app import build_app
 
-        self.app = build_app(self.state)
+        self.app = build_app(self.state, self.batches)
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self.runner.setup()
         site = web.TCPSite(self.runner, HOST, port, backlog=1024)
@@ -84,6 +87,7 @@ class LLMTestServer:
 
     def __init__(self, config: ServerConfig | None = None, *, port: int = 0, process: bool = False) -> None:
         self._state = ServerState(config)
+        self._batches = BatchStore()
         # the child's config route never sends credentials back, so this side remembers the ones it set
         self._secrets = {name: getattr(self._state.config, name) for name in SECRET_FIELDS}
         self._port = port
@@ -105,6 +109,9 @@ class LLMTestServer:
         return self
 
     def _start_thread(self) -> None:
+        # imported here, not first on the server's thread: CPython 3.11 compiling modules on two threads at
+        # once (pytest rewrites this plugin's modules) can fail with "AST constructor recursion depth mismatch"
+        importlib.import_module("elspeth_testing._llm_server_app")
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         self._loop = loop
@@ -117,7 +124,7 @@ class LLMTestServer:
         self._thread = threading.Thread(target=serve, name="elspeth-llm-test-server", daemon=True)
         self._thread.start()
         ready.wait()
-        self._running = _Running(self._state)
+        self._running = _Running(self._state, self._batches)
         self.port = asyncio.run_coroutine_threadsafe(self._running.start(self._port), loop).result(timeout=30)
 
     def _start_child(self) -> None:
@@ -236,6 +243,7 @@ class LLMTestServer:
             self._control("reset", {})
         else:
             self._state.reset()
+            self._batches.clear()
 
     def requests(self, path: str | None = None) -> list[RecordedRequest]:
         """Every request received so far (oldest first), optionally only those whose path contains ``path``."""
@@ -246,20 +254,51 @@ class LLMTestServer:
         return [r for r in records if path is None or path in r.path]
 
     def successes_per_prompt(self) -> dict[str, int]:
-        """How many successful chat replies each prompt (last user message) received; 2+ means a duplicate."""
+        """How many successful replies each prompt (last user message) received, live or in a batch; 2+: a duplicate."""
         if self._child is None:
-            return self._state.successes_per_prompt()
-        counts: dict[str, int] = {}
-        for rec in self.requests("chat/completions"):
-            if rec.outcome == "ok":
-                counts[rec.prompt] = counts.get(rec.prompt, 0) + 1
+            counts = self._state.successes_per_prompt()
+        else:
+            counts = {}
+            for rec in self.requests("chat/completions"):
+                if rec.outcome == "ok":
+                    counts[rec.prompt] = counts.get(rec.prompt, 0) + 1
+        for prompt, answered in self._batch_report()["answered"].items():
+            counts[prompt] = counts.get(prompt, 0) + answered
         return counts
+
+    # -- Anthropic and Gemini batch jobs ------------------------------------------------------------------------------
+
+    def _batch_report(self) -> dict[str, Any]:
+        if self._child is not None:
+            report: dict[str, Any] = self._control("batch-jobs")
+            return report
+        return {
+            "settings": self._batches.settings.model_dump(),
+            "batches": self._batches.summaries(),
+            "answered": dict(self._batches.answered),
+        }
+
+    def configure_batch_jobs(self, **changes: Any) -> None:
+        """How Anthropic and Gemini batch jobs behave (see :class:`BatchSettings`: ``polls``, ``seconds``, limits)."""
+        if self._child is not None:
+            self._control("batch-jobs", changes)
+        else:
+            self._batches.configure(**changes)
+
+    @property
+    def batch_job_settings(self) -> BatchSettings:
+        """How Anthropic and Gemini batch jobs behave now."""
+        return BatchSettings.model_validate(self._batch_report()["settings"])
+
+    def batch_jobs(self, provider: str | None = None) -> list[dict[str, Any]]:
+        """Every Anthropic or Gemini batch submitted, oldest first: ``id``, ``provider``, ``items``, ``counts``."""
+        return [b for b in self._batch_report()["batches"] if provider is None or b["provider"] == provider]
 
 
 async def _serve(port: int, config: ServerConfig) -> None:
     import signal
 
-    running = _Running(ServerState(config))
+    running = _Running(ServerState(config), BatchStore())
     bound = await running.start(port)
     print(f"{_BANNER}http://{HOST}:{bound}", flush=True)
     done = asyncio.Event()
