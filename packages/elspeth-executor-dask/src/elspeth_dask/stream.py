@@ -23,9 +23,9 @@ from elspeth import (
     ShippedResults,
     Table,
     invoke,
-    run_partition,
     shipped_chunks,
 )
+from elspeth_dask.tasks import run_partition_task
 
 if TYPE_CHECKING:
     from elspeth import OrchestrationContext, Row
@@ -38,9 +38,10 @@ async def run_on_cluster(
 ) -> RunResult:
     """Run ``orchestrator`` here over the rows as the cluster works them out; returns its result."""
     threads = sum(client.nthreads().values()) or 1
-    stream = _Stream(client, RunSpec.of(ctx, table.columns), ctx, options.in_flight or 2 * threads)
+    spec = RunSpec.of(ctx, table.columns)
+    stream = _Stream(client, spec, ctx, options.in_flight or 2 * threads)
     parts = await _partitions(client, table, options)
-    ctx.shipped = ShippedResults()
+    ctx.shipped = ShippedResults(committed=spec.shared_store)
     try:
         result: RunResult = await invoke(orchestrator.run, Table(table.columns, stream.rows(parts), table.source), ctx)
     finally:
@@ -96,7 +97,7 @@ class _Stream:
                 if part is None:
                     exhausted = True
                     return
-                future = self.client.submit(run_partition, self.spec, part, pure=False)
+                future = self.client.submit(run_partition_task, self.spec, part, pure=False)
                 self.pending.append((future, part))
                 self.submitted += 1
 

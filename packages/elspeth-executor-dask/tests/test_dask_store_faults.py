@@ -1,0 +1,115 @@
+"""A PostgreSQL run store on a cluster of real processes: partitions commit concurrently, and kills lose nothing.
+
+The client is ``elspeth run`` in a subprocess, the cluster real ``dask scheduler`` / ``dask worker``
+processes, the store a real PostgreSQL server (the ``postgres_url`` fixture) and the LLM the test
+server, which counts the answers each prompt got: after any kill and a ``--resume``, every row is
+in the sink and the store once, no row committed before the kill is asked again, and at most the
+calls in flight at the kill are made twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from elspeth_testing.llm_server import LLMTestServer
+
+KEY_ENV = "ELSPETH_DASK_TEST_KEY"
+ROWS = 40
+CONCURRENCY = 2  # calls in flight per partition: two single-threaded workers make at most 4 at once
+
+
+def write_run(folder: Path, server: LLMTestServer, url: str, address: str, rows: int = ROWS) -> Path:
+    lines = ["id,text"] + [f"r{i:03d},text number {i:03d}" for i in range(rows)]
+    (folder / "data.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = {
+        "name": "dask-pg",
+        "datasource": {"plugin": "csv", "options": {"path": "data.csv", "id_column": "id", "encoding": "utf-8"}},
+        "llm": {
+            "plugin": "openai",
+            "options": {"model": "gpt-test", "base_url": server.openai_base_url, "api_key_env": KEY_ENV},
+        },
+        "prompts": {"user": "{{ text }}"},
+        "concurrency": CONCURRENCY,
+        "orchestrator": {"plugin": "batch", "options": {}},
+        "store": {"url": url},
+        "executor": {"plugin": "dask", "options": {"address": address, "partition_bytes": 100}},
+        "sinks": [{"plugin": "csv", "options": {"path": "results.csv", "failures_path": "failures.csv"}}],
+    }
+    path = folder / "settings.yaml"
+    path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    return path
+
+
+def elspeth(folder: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, KEY_ENV: os.environ.get(KEY_ENV, "")}
+    command = [sys.executable, "-m", "elspeth", "run", "settings.yaml", "--no-progress", *args]
+    return subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stored(url: str) -> list[tuple[str, str, int]]:
+    """``(run_id, row_id, seq)`` of every committed row, in commit order."""
+    with psycopg.connect(url) as db:
+        return [tuple(r) for r in db.execute("SELECT run_id, row_id, seq FROM rows ORDER BY seq")]  # type: ignore[misc]
+
+
+def wait_for_answers(server: LLMTestServer, count: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while len(server.successes_per_prompt()) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run made too few calls"
+        time.sleep(0.02)
+
+
+def resume_and_check(folder: Path, server: LLMTestServer, url: str, committed: set[str]) -> dict[str, int]:
+    """Resume the run, check every row is there once, and return the answers each prompt got."""
+    (run_id,) = {r[0] for r in stored(url)}
+    resumed = elspeth(folder, "--resume", run_id)
+    out, err = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, (out, err)
+    with (folder / "output/results.csv").open(encoding="utf-8", newline="") as handle:
+        assert [r["row_id"] for r in csv.DictReader(handle)] == [f"r{i:03d}" for i in range(ROWS)]
+    rows = stored(url)
+    assert sorted(r[1] for r in rows) == [f"r{i:03d}" for i in range(ROWS)]  # each row once in the store
+    answers = server.successes_per_prompt()
+    assert sorted(answers) == [f"text number {i:03d}" for i in range(ROWS)]
+    # no row committed before the kill was asked again
+    assert [p for p in answers if answers[p] > 1 and f"r{p[-3:]}" in committed] == []
+    return answers
+
+
+def twice(answers: dict[str, int]) -> list[str]:
+    return sorted(p for p, n in answers.items() if n > 1)
+
+
+def test_partitions_commit_concurrently_and_a_client_killed_with_sigkill_resumes_repeating_no_finished_row(
+    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+) -> None:
+    os.environ[KEY_ENV] = llm_key[1]
+    llm_server.configure(api_key=llm_key[1], latency_ms=150)
+    cluster = process_cluster(2)
+    write_run(tmp_path, llm_server, postgres_url, cluster.address)
+    client = elspeth(tmp_path)
+    wait_for_answers(llm_server, 20, client)
+    client.send_signal(signal.SIGKILL)
+    client.communicate(timeout=30)
+    cluster.wait_until_idle()  # the tasks of the killed client stopped taking rows and finished the ones in flight
+    before = stored(postgres_url)
+    committed = {r[1] for r in before}
+    assert len(committed) >= 20  # what the workers finished is in the store, though the client never got it
+    # two partitions' commits interleave: each worker commits its own rows as they finish, not the client in turn
+    # (committed by the client in input order, the row numbers would only ever go up in commit order)
+    numbers = [int(row_id[1:]) for _, row_id, _ in before]
+    down = [i for i in range(1, len(numbers)) if numbers[i] < numbers[i - 1]]
+    assert len(down) >= 2 and any(numbers[i + 1] > numbers[i - 1] for i in down[:-1]), numbers  # A, B, A again
+    answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
+    assert len(twice(answers)) <= 2 * CONCURRENCY, twice(answers)
