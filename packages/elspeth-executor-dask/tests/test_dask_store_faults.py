@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,3 +114,62 @@ def test_partitions_commit_concurrently_and_a_client_killed_with_sigkill_resumes
     assert len(down) >= 2 and any(numbers[i + 1] > numbers[i - 1] for i in down[:-1]), numbers  # A, B, A again
     answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
     assert len(twice(answers)) <= 2 * CONCURRENCY, twice(answers)
+
+
+def busy_worker(cluster: Any) -> int:
+    """The index of a worker process running a partition now."""
+    with cluster.client() as client:
+        pids = client.run(os.getpid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for address, keys in client.processing().items():
+                if any("run_partition" in str(k) for k in keys):
+                    return [w.pid for w in cluster.workers].index(pids[address])  # type: ignore[no-any-return]
+            time.sleep(0.01)
+    raise AssertionError("no partition was in flight")
+
+
+def test_a_partition_whose_worker_is_killed_too_often_fails_the_run_naming_it_and_resume_completes(
+    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+) -> None:
+    os.environ[KEY_ENV] = llm_key[1]
+    llm_server.configure(api_key=llm_key[1], latency_ms=150)
+    cluster = process_cluster(2, allowed_failures=0)  # the first worker lost with a partition fails it
+    write_run(tmp_path, llm_server, postgres_url, cluster.address)
+    client = elspeth(tmp_path)
+    wait_for_answers(llm_server, 8, client)
+    cluster.kill(cluster.workers[busy_worker(cluster)])
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 1, (out, err)
+    assert re.search(r"partition data\.csv from line \d+ \(bytes \d+-\d+\) \(\d+ rows\) failed on the cluster", err)
+    assert "KilledWorker" in err
+    assert "resume with: elspeth run settings.yaml --resume" in out + err
+    cluster.start_worker()
+    cluster.wait_for_workers(2)
+    cluster.wait_until_idle()  # the other partitions of the failed run were cancelled: they stopped
+    committed = {r[1] for r in stored(postgres_url)}
+    answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
+    assert len(twice(answers)) <= CONCURRENCY, twice(answers)  # only the killed worker's calls in flight
+
+
+def test_a_killed_scheduler_fails_the_run_and_resume_on_a_new_one_repeats_no_finished_row(
+    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+) -> None:
+    os.environ[KEY_ENV] = llm_key[1]
+    llm_server.configure(api_key=llm_key[1], latency_ms=150)
+    cluster = process_cluster(2)
+    write_run(tmp_path, llm_server, postgres_url, cluster.address)
+    client = elspeth(tmp_path)
+    wait_for_answers(llm_server, 12, client)
+    cluster.kill(cluster.scheduler)
+    out, err = client.communicate(timeout=180)
+    assert client.returncode == 1, (out, err)
+    assert "resume with: elspeth run settings.yaml --resume" in out + err
+    for worker in cluster.workers:  # a worker that lost its scheduler closes (Dask's own behaviour)
+        worker.wait(120)
+    committed = {r[1] for r in stored(postgres_url)}
+    assert len(committed) >= 12
+    cluster.workers.clear()
+    cluster.start(2)  # a new scheduler on the same address, new workers
+    answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
+    assert len(twice(answers)) <= 2 * CONCURRENCY, twice(answers)  # at most the calls in flight at the kill

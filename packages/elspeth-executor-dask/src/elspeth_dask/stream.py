@@ -40,6 +40,8 @@ async def run_on_cluster(
     threads = sum(client.nthreads().values()) or 1
     spec = RunSpec.of(ctx, table.columns)
     stream = _Stream(client, spec, ctx, options.in_flight or 2 * threads)
+    # on every worker, so the scheduler does not keep the partitions where the spec was computed
+    await asyncio.to_thread(client.replicate, [stream.spec])
     parts = await _partitions(client, table, options)
     ctx.shipped = ShippedResults(committed=spec.shared_store)
     try:

@@ -131,16 +131,22 @@ async def run_rows(
             if slot.held:
                 slots.release()
 
+    unread: Exception | None = None  # the source's own failure (a cluster's partition): raised as it is, not grouped
     async with asyncio.TaskGroup() as group:
-        async for row in iterate_rows(rows):
-            if cancel.is_set() or errors:
-                break
-            await slots.acquire()
-            if cancel.is_set() or errors:
-                slots.release()  # taken from the source but never begun
-                break
-            started += 1
-            group.create_task(one(row))
+        try:
+            async for row in iterate_rows(rows):
+                if cancel.is_set() or errors:
+                    break
+                await slots.acquire()
+                if cancel.is_set() or errors:
+                    slots.release()  # taken from the source but never begun
+                    break
+                started += 1
+                group.create_task(one(row))
+        except Exception as exc:  # the rows in flight finish (and are committed) first
+            unread = exc
+    if unread is not None:
+        raise unread
     if errors:
         raise errors[0]
     return started
