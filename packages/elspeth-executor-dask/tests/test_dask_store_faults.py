@@ -29,8 +29,8 @@ ROWS = 40
 CONCURRENCY = 2  # calls in flight per partition: two single-threaded workers make at most 4 at once
 
 
-def write_run(folder: Path, server: LLMTestServer, url: str, address: str, rows: int = ROWS) -> Path:
-    lines = ["id,text"] + [f"r{i:03d},text number {i:03d}" for i in range(rows)]
+def write_run(folder: Path, server: LLMTestServer, url: str, address: str, partition_bytes: int = 100) -> Path:
+    lines = ["id,text"] + [f"r{i:03d},text number {i:03d}" for i in range(ROWS)]
     (folder / "data.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     settings = {
         "name": "dask-pg",
@@ -43,12 +43,17 @@ def write_run(folder: Path, server: LLMTestServer, url: str, address: str, rows:
         "concurrency": CONCURRENCY,
         "orchestrator": {"plugin": "batch", "options": {}},
         "store": {"url": url},
-        "executor": {"plugin": "dask", "options": {"address": address, "partition_bytes": 100}},
+        "executor": {"plugin": "dask", "options": {"address": address, "partition_bytes": partition_bytes}},
         "sinks": [{"plugin": "csv", "options": {"path": "results.csv", "failures_path": "failures.csv"}}],
     }
     path = folder / "settings.yaml"
     path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return path
+
+
+def partition_of(number: int, size: int) -> int:
+    """The ``size``-byte partition of row ``r{number}``: the one its first byte is in (8 header bytes, 21 a row)."""
+    return (8 + 21 * number) // size
 
 
 def elspeth(folder: Path, *args: str) -> subprocess.Popen[str]:
@@ -98,7 +103,7 @@ def test_partitions_commit_concurrently_and_a_client_killed_with_sigkill_resumes
     os.environ[KEY_ENV] = llm_key[1]
     llm_server.configure(api_key=llm_key[1], latency_ms=150)
     cluster = process_cluster(2)
-    write_run(tmp_path, llm_server, postgres_url, cluster.address)
+    write_run(tmp_path, llm_server, postgres_url, cluster.address, partition_bytes=200)  # ~10 rows, 0.8 s of calls
     client = elspeth(tmp_path)
     wait_for_answers(llm_server, 20, client)
     client.send_signal(signal.SIGKILL)
@@ -108,10 +113,10 @@ def test_partitions_commit_concurrently_and_a_client_killed_with_sigkill_resumes
     committed = {r[1] for r in before}
     assert len(committed) >= 20  # what the workers finished is in the store, though the client never got it
     # two partitions' commits interleave: each worker commits its own rows as they finish, not the client in turn
-    # (committed by the client in input order, the row numbers would only ever go up in commit order)
-    numbers = [int(row_id[1:]) for _, row_id, _ in before]
-    down = [i for i in range(1, len(numbers)) if numbers[i] < numbers[i - 1]]
-    assert len(down) >= 2 and any(numbers[i + 1] > numbers[i - 1] for i in down[:-1]), numbers  # A, B, A again
+    # (the client would commit them partition after partition): a row of one partition between two of another
+    parts = [partition_of(int(row_id[1:]), 200) for _, row_id, _ in before]
+    spans = {p: (parts.index(p), len(parts) - 1 - parts[::-1].index(p)) for p in set(parts)}
+    assert any(a[0] < b[0] < a[1] for a in spans.values() for b in spans.values()), parts
     answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
     assert len(twice(answers)) <= 2 * CONCURRENCY, twice(answers)
 
@@ -173,3 +178,28 @@ def test_a_killed_scheduler_fails_the_run_and_resume_on_a_new_one_repeats_no_fin
     cluster.start(2)  # a new scheduler on the same address, new workers
     answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
     assert len(twice(answers)) <= 2 * CONCURRENCY, twice(answers)  # at most the calls in flight at the kill
+
+
+def test_ctrl_c_stops_the_clusters_work_says_how_to_resume_and_the_resume_loses_and_repeats_nothing(
+    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+) -> None:
+    os.environ[KEY_ENV] = llm_key[1]
+    llm_server.configure(api_key=llm_key[1], latency_ms=200)
+    cluster = process_cluster(2)
+    # partitions of ~20 rows (4 s of calls each): a task that ran on after Ctrl-C would make many more calls
+    write_run(tmp_path, llm_server, postgres_url, cluster.address, partition_bytes=400)
+    client = elspeth(tmp_path)
+    wait_for_answers(llm_server, 6, client)
+    client.send_signal(signal.SIGINT)
+    at_sigint = len(llm_server.requests("chat/completions"))
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 130, (out, err)
+    assert "resume with: elspeth run settings.yaml --resume" in out + err
+    with cluster.client() as watcher:
+        assert not any(watcher.processing().values())  # the scheduler has no task left
+    cluster.wait_until_idle(timeout=10)  # and no worker thread runs on
+    # the two running partitions had ~30 rows to go; they stopped within a poll (0.2 s: a call or two each)
+    assert len(llm_server.requests("chat/completions")) <= at_sigint + 3 * 2 * CONCURRENCY
+    committed = {r[1] for r in stored(postgres_url)}
+    answers = resume_and_check(tmp_path, llm_server, postgres_url, committed)
+    assert twice(answers) == []  # the calls in flight at Ctrl-C finished and were committed

@@ -28,14 +28,11 @@ def run_partition_task(spec: RunSpec, partition: Any) -> PartitionResult:
 def _stop_here() -> Callable[[], str | None] | None:
     """``stop`` for the task running on this thread, or None outside a Dask worker (called directly)."""
     from distributed import get_worker
-    from distributed.threadpoolexecutor import thread_state
 
     try:
         worker = get_worker()
-    except ValueError:
-        return None
-    key = getattr(thread_state, "key", None)
-    if key is None:
+        key = worker.get_current_task()
+    except (ValueError, KeyError, LookupError):
         return None
 
     def stop() -> str | None:
