@@ -17,10 +17,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from elspeth_testing.llm_server import LLMTestServer
 
@@ -93,18 +95,35 @@ def resume_and_check(folder: Path, server: LLMTestServer, url: str, committed: s
     return answers
 
 
+@pytest.fixture
+def start(
+    process_cluster: Any,
+    llm_server: LLMTestServer,
+    llm_key: tuple[str, str],
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., tuple[Any, subprocess.Popen[str]]]:
+    """``start(latency_ms, partition_bytes, **cluster_options)``: a cluster of 2 workers, and the run begun on it."""
+    monkeypatch.setenv(KEY_ENV, llm_key[1])  # the client's environment, as the workers have it in theirs
+
+    def begin(latency_ms: int = 150, partition_bytes: int = 100, **cluster_options: Any) -> tuple[Any, Any]:
+        llm_server.configure(api_key=llm_key[1], latency_ms=latency_ms)
+        cluster = process_cluster(2, **cluster_options)
+        write_run(tmp_path, llm_server, postgres_url, cluster.address, partition_bytes)
+        return cluster, elspeth(tmp_path)
+
+    return begin
+
+
 def twice(answers: dict[str, int]) -> list[str]:
     return sorted(p for p, n in answers.items() if n > 1)
 
 
 def test_partitions_commit_concurrently_and_a_client_killed_with_sigkill_resumes_repeating_no_finished_row(
-    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+    start: Any, llm_server: LLMTestServer, postgres_url: str, tmp_path: Path
 ) -> None:
-    os.environ[KEY_ENV] = llm_key[1]
-    llm_server.configure(api_key=llm_key[1], latency_ms=150)
-    cluster = process_cluster(2)
-    write_run(tmp_path, llm_server, postgres_url, cluster.address, partition_bytes=200)  # ~10 rows, 0.8 s of calls
-    client = elspeth(tmp_path)
+    cluster, client = start(partition_bytes=200)  # ~10 rows, 0.8 s of calls
     wait_for_answers(llm_server, 20, client)
     client.send_signal(signal.SIGKILL)
     client.communicate(timeout=30)
@@ -135,13 +154,9 @@ def busy_worker(cluster: Any) -> int:
 
 
 def test_a_partition_whose_worker_is_killed_too_often_fails_the_run_naming_it_and_resume_completes(
-    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+    start: Any, llm_server: LLMTestServer, postgres_url: str, tmp_path: Path
 ) -> None:
-    os.environ[KEY_ENV] = llm_key[1]
-    llm_server.configure(api_key=llm_key[1], latency_ms=150)
-    cluster = process_cluster(2, allowed_failures=0)  # the first worker lost with a partition fails it
-    write_run(tmp_path, llm_server, postgres_url, cluster.address)
-    client = elspeth(tmp_path)
+    cluster, client = start(allowed_failures=0)  # the first worker lost with a partition fails it
     wait_for_answers(llm_server, 8, client)
     cluster.kill(cluster.workers[busy_worker(cluster)])
     out, err = client.communicate(timeout=120)
@@ -158,13 +173,9 @@ def test_a_partition_whose_worker_is_killed_too_often_fails_the_run_naming_it_an
 
 
 def test_a_killed_scheduler_fails_the_run_and_resume_on_a_new_one_repeats_no_finished_row(
-    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+    start: Any, llm_server: LLMTestServer, postgres_url: str, tmp_path: Path
 ) -> None:
-    os.environ[KEY_ENV] = llm_key[1]
-    llm_server.configure(api_key=llm_key[1], latency_ms=150)
-    cluster = process_cluster(2)
-    write_run(tmp_path, llm_server, postgres_url, cluster.address)
-    client = elspeth(tmp_path)
+    cluster, client = start()
     wait_for_answers(llm_server, 12, client)
     cluster.kill(cluster.scheduler)
     out, err = client.communicate(timeout=180)
@@ -181,14 +192,10 @@ def test_a_killed_scheduler_fails_the_run_and_resume_on_a_new_one_repeats_no_fin
 
 
 def test_ctrl_c_stops_the_clusters_work_says_how_to_resume_and_the_resume_loses_and_repeats_nothing(
-    process_cluster: Any, llm_server: LLMTestServer, llm_key: tuple[str, str], postgres_url: str, tmp_path: Path
+    start: Any, llm_server: LLMTestServer, postgres_url: str, tmp_path: Path
 ) -> None:
-    os.environ[KEY_ENV] = llm_key[1]
-    llm_server.configure(api_key=llm_key[1], latency_ms=200)
-    cluster = process_cluster(2)
     # partitions of ~20 rows (4 s of calls each): a task that ran on after Ctrl-C would make many more calls
-    write_run(tmp_path, llm_server, postgres_url, cluster.address, partition_bytes=400)
-    client = elspeth(tmp_path)
+    cluster, client = start(latency_ms=200, partition_bytes=400)
     wait_for_answers(llm_server, 6, client)
     client.send_signal(signal.SIGINT)
     at_sigint = len(llm_server.requests("chat/completions"))
