@@ -188,6 +188,10 @@ def test_a_worker_killed_mid_run_has_its_partition_rerun_and_no_row_twice(
     assert stored_rows(tmp_path) == [f"r{i:03d}" for i in range(40)]
     # the lost partition's calls are made again, unless the kill came before its first (the worker was still reading)
     assert len(server.requests("chat/completions")) >= 40
+    answers = server.successes_per_prompt()  # counted at the server, by prompt: every row answered...
+    assert len(answers) == 40
+    # ...and again only the rows of the one lost partition (250 bytes hold at most 16 rows of 16 bytes or more)
+    assert sum(n - 1 for n in answers.values()) <= 16
     cluster.wait_for_workers(2, timeout=60)
     assert pids[busy[0]] not in cluster.run(os.getpid).values()  # the worker holding the partition was lost
 

@@ -117,8 +117,10 @@ Finished = Record | Failure
 class ShippedResults:
     """Results of rows worked out on a worker, by ``(group, row_id)``, each taken once by the client's row runner."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, committed: bool = False) -> None:
         self._items: dict[tuple[str | None, str], tuple[Finished, Spend]] = {}
+        self.committed = committed
+        """The workers committed these rows to the run's shared store (``store.url``): the runner only keeps them."""
 
     def add(self, group: str | None, row_id: str, item: Finished, spend: Spend) -> None:
         """Hold a row's result (and what its calls spent) until the runner reaches the row."""

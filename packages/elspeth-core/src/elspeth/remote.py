@@ -21,7 +21,7 @@ import asyncio
 import functools
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,10 +31,14 @@ from elspeth.ledger import Spend
 
 if TYPE_CHECKING:
     from elspeth.orchestration.context import OrchestrationContext
+    from elspeth.orchestration.runner import Cancel
     from elspeth.partitions import Partition
     from elspeth.registry import Registry
 
 __all__ = ["PartitionResult", "RunSpec", "run_partition"]
+
+Stop = Callable[[], str | None]
+_STOP_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,9 @@ class RunSpec:
         columns: the table's columns, as the client's datasource found them.
         finished: ``(group, row_id)`` of the rows the run being resumed finished: a worker's row runner
             skips them as a local resume does (the client takes their results from its store).
+        shared_store: the run's store is a server every worker reaches (``store.url``): each worker's
+            row runner commits its rows there as they finish, concurrently with the other partitions, so
+            a lost client or scheduler loses no finished row (a SQLite file is written by the client only).
     """
 
     settings: str
@@ -57,6 +64,7 @@ class RunSpec:
     run_id: str
     columns: list[str]
     finished: frozenset[tuple[str, str]] = frozenset()
+    shared_store: bool = False
 
     @classmethod
     def of(cls, ctx: OrchestrationContext, columns: list[str]) -> RunSpec:
@@ -64,7 +72,8 @@ class RunSpec:
         loaded = ctx.loaded
         name = loaded.path.name if loaded.path is not None else "settings.yaml"
         text = json.dumps(loaded.raw, default=str)
-        return cls(text, name, str(loaded.base_dir), ctx.run_id, list(columns), frozenset(ctx.prior))
+        shared = ctx.store is not None and loaded.settings.store.url is not None
+        return cls(text, name, str(loaded.base_dir), ctx.run_id, list(columns), frozenset(ctx.prior), shared)
 
 
 @dataclass
@@ -75,11 +84,15 @@ class PartitionResult:
         label: the partition, as messages name it.
         rows: its rows as read, in input order.
         results: ``(group, row_id, item, spend)`` for each row worked out (an experiment has one per group).
+        committed: the worker committed them to the run's shared store (:attr:`RunSpec.shared_store`).
+        stopped: why the worker stopped taking rows before the partition's end (``stop`` said so), or None.
     """
 
     label: str
     rows: list[Row] = field(default_factory=list)
     results: list[tuple[str | None, str, Record | Failure, dict[str, Any]]] = field(default_factory=list)
+    committed: bool = False
+    stopped: str | None = None
 
     def spends(self) -> Iterator[tuple[str | None, str, Record | Failure, Spend]]:
         """The results with each spend as a :class:`~elspeth.ledger.Spend`."""
@@ -124,18 +137,33 @@ def _registry() -> Registry:
     return load_registry()
 
 
-def run_partition(spec: RunSpec, partition: Partition) -> PartitionResult:
-    """Run the orchestrator over one partition here (a worker's thread) and return every row's result."""
+def run_partition(spec: RunSpec, partition: Partition, stop: Stop | None = None) -> PartitionResult:
+    """Run the orchestrator over one partition here (a worker's thread) and return every row's result.
+
+    ``stop`` is asked a few times a second whether to stop taking rows (the executor's task was
+    cancelled, or its client is gone): it returns the reason, or None to go on. The rows in flight
+    then finish and, with a shared store, are committed; the result says why it stopped.
+    """
     with tempfile.TemporaryDirectory(prefix="elspeth-partition-") as folder:
-        return asyncio.run(_run(spec, partition, Path(folder)))
+        return asyncio.run(_run(spec, partition, Path(folder), stop))
 
 
-async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionResult:
+async def _watch(stop: Stop, cancel: Cancel, result: PartitionResult) -> None:
+    while not cancel.is_set():
+        reason = stop()
+        if reason is not None:
+            result.stopped = reason
+            cancel.set(f"interrupted: {reason}")
+            return
+        await asyncio.sleep(_STOP_POLL_S)
+
+
+async def _run(spec: RunSpec, partition: Partition, folder: Path, stop: Stop | None) -> PartitionResult:
     from elspeth._sync import invoke
     from elspeth.config import load_settings_text
     from elspeth.engine import prepare
     from elspeth.execution import _close_parts, _open_parts
-    from elspeth.resume import RunOptions
+    from elspeth.resume import RunOptions, open_configured
 
     loaded = load_settings_text(spec.settings, base_dir=Path(spec.base_dir), file=spec.file)
     # outputs a worker's orchestrator writes (spools, a rejects file) go to a folder of its own, then away
@@ -147,15 +175,26 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionRe
     def capture(group: str | None, row: Row, item: Record | Failure, spend: Spend) -> None:
         result.results.append((group, row.id, item, spend.to_dict()))
 
-    prepared.context.capture = capture
-    prepared.context.prior = _Finished(spec.finished)
+    ctx = prepared.context
+    ctx.capture = capture
+    ctx.prior = _Finished(spec.finished)
+    if spec.shared_store:  # commit each row where the client and every other partition see it
+        ctx.store = await asyncio.to_thread(open_configured, loaded, create=False)
+        ctx.store.join_run(spec.run_id)
+        result.committed = True
+    watcher = asyncio.create_task(_watch(stop, ctx.cancel, result)) if stop is not None else None
     await _open_parts(prepared)
     try:
-        outcome = await invoke(prepared.orchestrator.run, table, prepared.context)
+        outcome = await invoke(prepared.orchestrator.run, table, ctx)
         for sequence in (outcome.records, outcome.failures):
             close = getattr(sequence, "close", None)
             if close is not None:  # a spool of the worker's own: the client keeps the rows
                 close()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await _close_parts(prepared)
+        if ctx.store is not None:
+            ctx.commit_pending()
+            ctx.store.close()
     return result

@@ -23,9 +23,9 @@ from elspeth import (
     ShippedResults,
     Table,
     invoke,
-    run_partition,
     shipped_chunks,
 )
+from elspeth_dask.tasks import run_partition_task
 
 if TYPE_CHECKING:
     from elspeth import OrchestrationContext, Row
@@ -38,9 +38,12 @@ async def run_on_cluster(
 ) -> RunResult:
     """Run ``orchestrator`` here over the rows as the cluster works them out; returns its result."""
     threads = sum(client.nthreads().values()) or 1
-    stream = _Stream(client, RunSpec.of(ctx, table.columns), ctx, options.in_flight or 2 * threads)
+    spec = RunSpec.of(ctx, table.columns)
+    stream = _Stream(client, spec, ctx, options.in_flight or 2 * threads)
+    # on every worker, so the scheduler does not keep the partitions where the spec was computed
+    await asyncio.to_thread(client.replicate, [stream.spec])
     parts = await _partitions(client, table, options)
-    ctx.shipped = ShippedResults()
+    ctx.shipped = ShippedResults(committed=spec.shared_store)
     try:
         result: RunResult = await invoke(orchestrator.run, Table(table.columns, stream.rows(parts), table.source), ctx)
     finally:
@@ -68,6 +71,15 @@ async def _each(parts: Sequence[Partition]) -> AsyncIterator[Partition]:
         yield part
 
 
+_POLL_S = 0.1
+
+
+def _quiet(waiter: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned wait's outcome (a cancelled partition's CancelledError), so nothing is logged."""
+    if not waiter.cancelled():
+        waiter.exception()
+
+
 def _spec(spec: RunSpec) -> RunSpec:
     """The run's spec, as a task's result other tasks depend on."""
     return spec
@@ -82,6 +94,7 @@ class _Stream:
         # a task, not scattered data, so a worker lost with it is no loss: the scheduler computes it again
         self.spec = client.submit(_spec, spec, pure=False)
         self.pending: deque[tuple[Any, Partition]] = deque()
+        self.current: tuple[Any, Partition] | None = None  # the partition being read: running on, if it is slow
         self.submitted = 0
         self.done = 0
 
@@ -96,14 +109,16 @@ class _Stream:
                 if part is None:
                     exhausted = True
                     return
-                future = self.client.submit(run_partition, self.spec, part, pure=False)
+                future = self.client.submit(run_partition_task, self.spec, part, pure=False)
                 self.pending.append((future, part))
                 self.submitted += 1
 
         await top_up()
         while self.pending:
-            future, part = self.pending.popleft()
+            future, part = self.current = self.pending.popleft()
             result = await self._result(future, part)
+            if result is None:  # stopped (Ctrl-C) while waiting: the run takes no more rows
+                return
             await top_up()
             shipped = self.ctx.shipped
             assert shipped is not None
@@ -113,9 +128,16 @@ class _Stream:
             for row in result.rows:
                 yield row
 
-    async def _result(self, future: Any, part: Partition) -> PartitionResult:
+    async def _result(self, future: Any, part: Partition) -> PartitionResult | None:
+        """The partition's result, or None once the run is cancelled (its rows are not waited for)."""
+        waiter = asyncio.ensure_future(asyncio.to_thread(future.result))
+        while not waiter.done():
+            if self.ctx.cancel.is_set():
+                waiter.add_done_callback(_quiet)  # the thread ends when cancel() cancels the future
+                return None
+            await asyncio.wait({waiter}, timeout=_POLL_S)
         try:
-            result: PartitionResult = await asyncio.to_thread(future.result)
+            result: PartitionResult = waiter.result()
         except ElspethError:
             raise
         except Exception as exc:  # KilledWorker after the allowed retries, or the worker's own error
@@ -128,9 +150,11 @@ class _Stream:
 
     def cancel(self) -> None:
         """Cancel what is still queued or running on the cluster (the run stopped or failed)."""
-        if self.pending:
-            self.client.cancel([future for future, _ in self.pending])
-            self.pending.clear()
+        futures = [future for future, _ in self.pending] + ([self.current[0]] if self.current is not None else [])
+        if futures:
+            self.client.cancel(futures)
+        self.pending.clear()
+        self.current = None
 
     def figures(self) -> dict[str, int]:
         """Partitions submitted and consumed, for the run's metadata."""

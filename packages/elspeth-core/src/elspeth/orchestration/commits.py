@@ -42,6 +42,7 @@ class RowCommits:
     run_id: str
     store: RunStore | None
     _group: _Group | None
+    capture: Any
 
     def _report(self, record: Record | None, failure: Failure | None) -> None:
         """Advance the progress bar and call the ``row_finished`` observers (the context defines it)."""
@@ -87,10 +88,16 @@ class RowCommits:
         orchestrator), committing in groups trades a few rows checked again after a kill for far fewer
         transactions.
         """
-        if self.store is not None and rows:
+        # on a cluster worker, an orchestrator's own commits are not final (they come in input order only on
+        # the client, where its verdicts are: the validation orchestrator's ``unique``): the client makes them
+        if self.store is not None and rows and self.capture is None:
             self.store.commit_rows(self.run_id, rows)
         for record, failure in rows:
             self._report(record, failure)
+
+    def committed_row(self, record: Record | None = None, failure: Failure | None = None) -> None:
+        """Report a row another process committed (a cluster worker, to a shared store) as :meth:`commit_row` would."""
+        self._report(record, failure)
 
     def commit_pending(self) -> None:
         """Commit the rows handed to :meth:`commit_row` whose turn has not come (the run is ending)."""

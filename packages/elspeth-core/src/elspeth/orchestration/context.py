@@ -89,7 +89,9 @@ class OrchestrationContext(RowCommits):
         observation: the fine-grained observer hooks (:mod:`elspeth.observing`), None when no observer
             implements one; the row runner reports stages and rows in flight through it, and an
             orchestrator may report a gauge of its own (``ctx.observation.gauge("consumer_lag", n)``).
-        store: the run store every finished row is committed to, if recording.
+        store: the run store every finished row is committed to, if recording. On a cluster worker, the
+            run's shared store (``store.url``), joined with :meth:`~elspeth.RunStore.join_run`: the row
+            runner commits there each row it works out, as the client's would.
         prior: the finished rows of the run being resumed, by ``(group, row_id)`` (read from the store
             as they are asked for: see :class:`elspeth.resume.PriorRows`).
         ledger: what the run spent (cost, tokens, LLM calls, attempts), written by every LLM pipeline of
@@ -262,7 +264,7 @@ class OrchestrationContext(RowCommits):
 
     def expect_rows(self, total: int) -> None:
         """Say how many rows the whole run will finish (across every phase), for history's "pending" count."""
-        if self.store is not None:
+        if self.store is not None and self.capture is None:  # a worker knows its partition's count, not the run's
             self.store.set_total(self.run_id, total)
 
     def mark_emitted(self, row_ids: Sequence[str]) -> None:

@@ -274,6 +274,9 @@ class RowRunner:
         if shipped is not None:  # worked out on a cluster worker: committed and kept here, as if done here
             item, spend = shipped
             self.ctx.ledger.attempt.add(spend)
+            if self.commit and self.ctx.shipped is not None and self.ctx.shipped.committed:
+                self.ctx.committed_row(*((item, None) if isinstance(item, Record) else (None, item)))
+                return item  # the worker committed it to the shared store, as it finished
         else:
             with self.ctx.ledger.row() as spend:  # what this row's calls spend goes with its commit
                 item = await self._work(row)
