@@ -151,3 +151,46 @@ def test_an_attempt_begun_before_the_endpoint_was_learned_gets_the_limit_once_it
     [response] = asyncio.run(main())
     assert response.attempts == 2
     assert time.monotonic() - started < 3, "the hang waited out the full 20 s timeout"
+
+
+def test_an_attempt_begun_before_the_endpoint_was_learned_gets_the_limit_from_then_not_from_its_start():
+    from elspeth.orchestration.stall import StallWatch
+
+    watch = StallWatch(factor=10, min_s=0.2, max_s=None)
+
+    async def main() -> str:
+        async def first() -> str:
+            async with watch.attempt(5.0):
+                await asyncio.sleep(0.45)  # 0.3 s of the client's own start, then an answer 0.15 s after learning
+                return "answered"
+
+        task = asyncio.create_task(first())
+        await asyncio.sleep(0.3)
+        for _ in range(20):  # the endpoint is learned while the first attempt is in flight: limit 0.2 s
+            watch.learn(0.01)
+        assert watch.limit(5.0) == 0.2
+        return await task
+
+    assert asyncio.run(main()) == "answered"  # its clock started at the learning: not abandoned at once
+
+
+def test_an_attempt_begun_before_the_endpoint_was_learned_is_still_abandoned_if_it_hangs():
+    from elspeth.orchestration.stall import StallWatch
+
+    watch = StallWatch(factor=10, min_s=0.2, max_s=None)
+
+    async def main() -> float:
+        async def hanging() -> None:
+            async with watch.attempt(5.0):
+                await asyncio.sleep(30)
+
+        task = asyncio.create_task(hanging())
+        await asyncio.sleep(0.1)
+        learned = time.monotonic()
+        for _ in range(20):
+            watch.learn(0.01)
+        with pytest.raises(TimeoutError):
+            await task
+        return time.monotonic() - learned
+
+    assert 0.15 < asyncio.run(main()) < 1.5  # abandoned about 0.2 s after the limit was learned, not after 5 s

@@ -31,6 +31,7 @@ class _Attempt:
     full_deadline: float | None
     receiving: bool = False
     early: bool = True
+    limited: bool = False  # begun under a learned limit (else its clock starts when the first limit is learned)
 
 
 _CURRENT: ContextVar[_Attempt | None] = ContextVar("elspeth_attempt", default=None)
@@ -70,10 +71,15 @@ class StallWatch:
             p90 = ordered[int(0.9 * (len(ordered) - 1))]
             self._limit, self._since = p90, 0
             early = self.limit(None)
+            now = asyncio.get_running_loop().time()
             for state in self._in_flight:  # begun under an older (or no) limit: held to the new one if sooner
+                # one begun before any limit may have waited on the client's own start (its SDK, its first
+                # connection, a busy loop): it gets the limit from now, not from when it began
+                begun = state.start if state.limited else now
                 deadline = state.timeout.when()
-                if early is not None and not state.receiving and (deadline is None or state.start + early < deadline):
-                    state.timeout.reschedule(state.start + early)
+                if early is not None and not state.receiving and (deadline is None or begun + early < deadline):
+                    state.timeout.reschedule(begun + early)
+                    state.start, state.limited = begun, True
 
     def limit(self, timeout_s: float | None) -> float | None:
         """Seconds after which an attempt that has received nothing is abandoned (None: only the timeout)."""
@@ -94,7 +100,7 @@ class StallWatch:
         full = None if timeout_s is None else now + timeout_s
         early_s = self.limit(timeout_s) if early else None
         async with asyncio.timeout_at(full if early_s is None else now + early_s) as timeout:
-            state = _Attempt(timeout, now, full, early=early)
+            state = _Attempt(timeout, now, full, early=early, limited=early_s is not None)
             if early and self.factor is not None:
                 self._in_flight.add(state)
             token = _CURRENT.set(state)
