@@ -21,7 +21,7 @@ import asyncio
 import functools
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,11 +75,14 @@ class PartitionResult:
         label: the partition, as messages name it.
         rows: its rows as read, in input order.
         results: ``(group, row_id, item, spend)`` for each row worked out (an experiment has one per group).
+        stopped: why the worker's run stopped taking rows (a cluster-wide budget reached), or None: the
+            partition's rows without a result were not worked out, and the client must not work them either.
     """
 
     label: str
     rows: list[Row] = field(default_factory=list)
     results: list[tuple[str | None, str, Record | Failure, dict[str, Any]]] = field(default_factory=list)
+    stopped: str | None = None
 
     def spends(self) -> Iterator[tuple[str | None, str, Record | Failure, Spend]]:
         """The results with each spend as a :class:`~elspeth.ledger.Spend`."""
@@ -124,13 +127,22 @@ def _registry() -> Registry:
     return load_registry()
 
 
-def run_partition(spec: RunSpec, partition: Partition) -> PartitionResult:
-    """Run the orchestrator over one partition here (a worker's thread) and return every row's result."""
+Controls = Callable[["OrchestrationContext"], None]
+"""Called with a worker's prepared context before its first row (see :func:`run_partition`)."""
+
+
+def run_partition(spec: RunSpec, partition: Partition, controls: Controls | None = None) -> PartitionResult:
+    """Run the orchestrator over one partition here (a worker's thread) and return every row's result.
+
+    ``controls``, if given, is called with the run's context once it is prepared and before any row: a
+    cluster executor swaps the run's own rate limiter and cost tracker for ones that hold the limit and
+    budget across the cluster (``ctx.llm_factory.use_controls(...)``), and may set ``ctx.cancel``.
+    """
     with tempfile.TemporaryDirectory(prefix="elspeth-partition-") as folder:
-        return asyncio.run(_run(spec, partition, Path(folder)))
+        return asyncio.run(_run(spec, partition, Path(folder), controls))
 
 
-async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionResult:
+async def _run(spec: RunSpec, partition: Partition, folder: Path, controls: Controls | None) -> PartitionResult:
     from elspeth._sync import invoke
     from elspeth.config import load_settings_text
     from elspeth.engine import prepare
@@ -149,6 +161,8 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionRe
 
     prepared.context.capture = capture
     prepared.context.prior = _Finished(spec.finished)
+    if controls is not None:
+        controls(prepared.context)
     await _open_parts(prepared)
     try:
         outcome = await invoke(prepared.orchestrator.run, table, prepared.context)
@@ -158,4 +172,5 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path) -> PartitionRe
                 close()
     finally:
         await _close_parts(prepared)
+    result.stopped = prepared.context.cancel.reason
     return result

@@ -26,6 +26,8 @@ from elspeth import (
     run_partition,
     shipped_chunks,
 )
+from elspeth_dask.controls import run_controlled
+from elspeth_dask.coordinator import Controls, start_controls
 
 if TYPE_CHECKING:
     from elspeth import OrchestrationContext, Row
@@ -38,15 +40,24 @@ async def run_on_cluster(
 ) -> RunResult:
     """Run ``orchestrator`` here over the rows as the cluster works them out; returns its result."""
     threads = sum(client.nthreads().values()) or 1
-    stream = _Stream(client, RunSpec.of(ctx, table.columns), ctx, options.in_flight or 2 * threads)
-    parts = await _partitions(client, table, options)
-    ctx.shipped = ShippedResults()
+    controls = await asyncio.to_thread(start_controls, client, ctx)
+    stream = _Stream(client, RunSpec.of(ctx, table.columns), ctx, options.in_flight or 2 * threads, controls)
     try:
-        result: RunResult = await invoke(orchestrator.run, Table(table.columns, stream.rows(parts), table.source), ctx)
+        parts = await _partitions(client, table, options)
+        ctx.shipped = ShippedResults()
+        try:
+            rows = Table(table.columns, stream.rows(parts), table.source)
+            result: RunResult = await invoke(orchestrator.run, rows, ctx)
+        finally:
+            ctx.shipped = None
+            stream.cancel()
+        figures = {"plugin": "dask", "workers": len(client.nthreads()), **stream.figures()}
+        if controls is not None:
+            figures["controls"] = await asyncio.to_thread(controls.state)
+        result.metadata.extra["executor"] = figures
     finally:
-        ctx.shipped = None
-        stream.cancel()
-    result.metadata.extra["executor"] = {"plugin": "dask", "workers": len(client.nthreads()), **stream.figures()}
+        if controls is not None:
+            await asyncio.to_thread(controls.close)
     return result
 
 
@@ -76,8 +87,11 @@ def _spec(spec: RunSpec) -> RunSpec:
 class _Stream:
     """Submits partitions ``window`` ahead and yields their rows in order, handing each row's result to the runner."""
 
-    def __init__(self, client: Any, spec: RunSpec, ctx: OrchestrationContext, window: int) -> None:
-        self.client, self.ctx, self.window = client, ctx, window
+    def __init__(
+        self, client: Any, spec: RunSpec, ctx: OrchestrationContext, window: int, controls: Controls | None
+    ) -> None:
+        self.client, self.ctx, self.window, self.controls = client, ctx, window, controls
+        self.stopped: str | None = None  # a worker's run stopped (the cluster's budget): no further partition
         # one task holds the spec, so it travels once to each worker that needs it, not with every partition;
         # a task, not scattered data, so a worker lost with it is no loss: the scheduler computes it again
         self.spec = client.submit(_spec, spec, pure=False)
@@ -91,12 +105,12 @@ class _Stream:
 
         async def top_up() -> None:
             nonlocal exhausted
-            while not exhausted and len(self.pending) < self.window and not self.ctx.cancel.is_set():
+            while not exhausted and len(self.pending) < self.window and not self._stopping():
                 part = await anext(parts, None)
                 if part is None:
                     exhausted = True
                     return
-                future = self.client.submit(run_partition, self.spec, part, pure=False)
+                future = self._submit(part)
                 self.pending.append((future, part))
                 self.submitted += 1
 
@@ -110,8 +124,24 @@ class _Stream:
             for group, row_id, item, spend in result.spends():
                 shipped.add(group, row_id, item, spend)
             self.done += 1
-            for row in result.rows:
+            self.stopped = self.stopped or result.stopped
+            for row in self._worked(result) if self.stopped else result.rows:
                 yield row
+        if self.stopped:  # every partition in flight is in: the run ends stopped, as a local one would
+            self.ctx.cancel.set(self.stopped)
+
+    def _stopping(self) -> bool:
+        return self.stopped is not None or self.ctx.cancel.is_set()
+
+    def _submit(self, part: Partition) -> Any:
+        if self.controls is None:
+            return self.client.submit(run_partition, self.spec, part, pure=False)
+        return self.client.submit(run_controlled, self.spec, part, self.controls.actor, pure=False)
+
+    def _worked(self, result: PartitionResult) -> list[Row]:
+        """The rows a stopped worker worked out (or the run being resumed finished): the client works none itself."""
+        done = {row_id for _, row_id, _, _ in result.results} | {row_id for _, row_id in self.ctx.prior}
+        return [row for row in result.rows if row.id in done]
 
     async def _result(self, future: Any, part: Partition) -> PartitionResult:
         try:
