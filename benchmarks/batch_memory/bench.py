@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from elspeth_testing.measure import run_measured
 
 TARGET = 1.5
 PRODUCTS = ["kettle", "toaster", "blender", "lamp", "desk", "chair", "router", "headphones"]
@@ -63,26 +62,11 @@ def run(folder: Path, data: str, concurrency: int, store: bool, resume: str | No
     """Peak RSS in MiB, wall seconds and the summary line of one ``elspeth run`` in a child process."""
     path = folder / f"settings-{Path(data).stem}.yaml"
     path.write_text(settings(data, concurrency, store), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELSPETH_")}
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "elspeth", "run", str(path), "--no-progress", *(["--resume", resume] if resume else [])],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    if child.returncode != 0:
-        sys.exit(f"elspeth run failed ({child.returncode}):\n{output}")
-    # ru_maxrss is in KiB on Linux, bytes on macOS
-    peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-    return peak, wall, output.splitlines()[0]
+    command = ["run", str(path), "--no-progress", *(["--resume", resume] if resume else [])]
+    done = run_measured(command, folder)
+    if done.returncode != 0:
+        sys.exit(f"elspeth run failed ({done.returncode}):\n{done.output}")
+    return done.peak_mib, done.wall_s, done.output.splitlines()[0]
 
 
 def main() -> None:

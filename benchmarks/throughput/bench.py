@@ -16,7 +16,12 @@ The two alternate ``--repeats`` times and the best time of each is kept (the mac
 Then a fault run (20% 429 with Retry-After 1 s, 5% 500, 1% hangs, 1% dropped connections, default
 ``retry`` settings) checks that every row is answered exactly once in the output, that the server sent
 no prompt two successes, and that it took at most ``--fault-target`` (1.5) times the same run without
-faults (``--faults-only`` runs just this part).
+faults (``--faults-only`` runs just this part). It also prints the fault run's floor: the server draws
+its faults deterministically, so each row's faults can be replayed and the least time any client
+honouring them (Retry-After, backoff, the stall limit) could take is known (``fault_floor``). With
+this mix and seed the floor is about 2.3x the fault-free time (one row meets five faults in a row),
+so the 1.5x target cannot be met by any client that honours Retry-After; the ratio to the floor
+says how much of the time is Elspeth's own.
 
 The target is an Elspeth run at least 0.9 as fast as the bare ``create`` loop over the same transport
 (``el/create``), at each latency; the command exits with status 1 below it or when the fault run loses,
@@ -173,13 +178,53 @@ def throughput(server: LLMTestServer, args: argparse.Namespace, work: Path) -> N
         sys.exit(f"below target: {', '.join(below)}")
 
 
+FAULTS = (("429", 0.20), ("500", 0.05), ("hang", 0.01), ("drop", 0.01))
+
+
+def fault_floor(rows: int, seed: int, clean: float, latency_s: float = 0.05) -> tuple[float, int]:
+    """The least time any client honouring the faults could take: the server's own draws, replayed.
+
+    The test server draws each request's fault from (seed, the request's messages, how many times it
+    has seen them), so each row's sequence of faults is known in advance. Under the default retry
+    settings a row then waits at least: Retry-After (1 s) per 429; the shortest backoff (half of
+    0.5 s x 2^(attempt-1), jitter at its least) per 500 or dropped connection; ``stall_min_s`` (1 s)
+    plus that backoff per hang; and ``latency_s`` per answered attempt. A row cannot begin before
+    its turn at the fault-free pace (row i at i/rows of ``clean``). The floor is the latest of those
+    finishes; it returns (floor seconds, the attempts of its row).
+    """
+    from elspeth_testing._llm_server_state import _fraction
+
+    latest, attempts_of_latest = 0.0, 0
+    for i in range(rows):
+        messages = [{"content": SYSTEM, "role": "system"}, {"content": USER.format(i=i), "role": "user"}]
+        key = json.dumps(messages, sort_keys=True)
+        waited, attempt = 0.0, 0
+        while True:
+            draw, fault = _fraction("fault", seed, key, attempt), "ok"
+            for name, rate in FAULTS:
+                if draw < rate:
+                    fault = name
+                    break
+                draw -= rate
+            attempt += 1
+            backoff = 0.5 * 2 ** (attempt - 1) * 0.5
+            if fault == "ok":
+                waited += latency_s
+                break
+            waited += 1.0 if fault == "429" else (1.0 + backoff if fault == "hang" else latency_s + backoff)
+        finish = i / rows * clean + waited
+        if finish > latest:
+            latest, attempts_of_latest = finish, attempt
+    return latest, attempts_of_latest
+
+
 def fault_run(server: LLMTestServer, args: argparse.Namespace, work: Path) -> None:
     rows, conc, transport = args.rows, args.concurrency, args.transports[0]
     settings = write_project(work / "faults", rows, server.openai_base_url, transport, conc, {})  # default retry
     server.configure(latency_ms=50, seed=42)
     server.reset()
     clean, _ = asyncio.run(elspeth_run(settings))
-    server.configure(rate_429=0.20, retry_after_s=1.0, rate_500=0.05, rate_hang=0.01, rate_drop=0.01)
+    server.configure(retry_after_s=1.0, **{f"rate_{name}": rate for name, rate in FAULTS})
     server.reset()
     elapsed, _result = asyncio.run(elspeth_run(settings))
     server.configure(rate_429=0, rate_500=0, rate_hang=0, rate_drop=0)
@@ -188,12 +233,17 @@ def fault_run(server: LLMTestServer, args: argparse.Namespace, work: Path) -> No
     for rec in server.requests("chat/completions"):
         outcomes[rec.outcome] = outcomes.get(rec.outcome, 0) + 1
     ratio = elapsed / clean
+    floor, floor_attempts = fault_floor(rows, 42, clean)
     print(
         f"\nfault run ({transport}; 20% 429 Retry-After 1 s, 5% 500, 1% hang, 1% drop; 50 ms; default retry):"
         f" {elapsed:.2f} s against {clean:.2f} s fault-free = {ratio:.2f}x (target <= {args.fault_target}x);"
         f" rows answered once {answered}/{rows}, failed {failed}, prompts with two successful replies {duplicates}"
     )
     print(f"  server saw {sum(outcomes.values())} requests: {dict(sorted(outcomes.items()))}")
+    print(
+        f"  floor from the server's own draws: {floor:.2f} s ({floor / clean:.2f}x fault-free; its row needs"
+        f" {floor_attempts} attempts); the run took {elapsed / floor:.2f}x the floor"
+    )
     if answered != rows or failed or duplicates:
         sys.exit("fault run: rows lost, failed or duplicated")
     if ratio > args.fault_target:

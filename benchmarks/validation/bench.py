@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from elspeth_testing.measure import run_measured
 
 COUNTRIES = ["GB", "FR", "DE", "ES", "IT"]
 TARGET = 5_000.0
@@ -96,26 +95,14 @@ def main() -> None:
         bad = write_csv(folder / "people.csv", args.rows)
         text = settings(args.unique, args.plugin_rule, not args.no_store)
         (folder / "settings.yaml").write_text(text, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ELSPETH_")}
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "elspeth", "run", "settings.yaml", "--no-progress"],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert child.stdout is not None
-        output = child.stdout.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"elspeth run failed:\n{output}")
+        done = run_measured(["run", "settings.yaml", "--no-progress"], folder)
+        if done.returncode != 0:
+            sys.exit(f"elspeth run failed:\n{done.output}")
+        output, wall = done.output, done.wall_s
         meta = json.loads((folder / "out/summary.json").read_text(encoding="utf-8"))["metadata"]
         if (meta["failed"], meta["succeeded"]) != (bad, args.rows - bad):
             sys.exit(f"{meta['failed']} rejected and {meta['succeeded']} valid; expected {bad} and {args.rows - bad}")
-        peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+        peak = done.peak_mib
         rate = meta["timings"]["rows_per_s"]
         print(output.splitlines()[1].strip())
         print(f"{args.rows:,} rows ({bad:,} rejected) in {wall:.1f} s: {args.rows / wall:,.0f} rows/s end to end")

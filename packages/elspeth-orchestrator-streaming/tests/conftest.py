@@ -16,6 +16,7 @@ from elspeth.registry import Registry
 from elspeth_testing import build_registry, plugin_module
 
 STREAMING = PluginSource("streaming", "elspeth-orchestrator-streaming", "0.1.0", "elspeth_streaming.plugin")
+EXPERIMENT = PluginSource("experiment", "elspeth-orchestrator-experiment", "0.1.0", "elspeth_experiment.plugin")
 
 READ: list[int] = []  # messages the endless source has handed out, per run (reset by the fixture)
 EMITTED: list[Record | Failure] = []  # what the slow sink received, in order
@@ -71,9 +72,29 @@ class SlowSink:
         return []
 
 
+class WholeOnly:
+    """An aggregator that sums up only an experiment's whole result (``finalize_result``), never a window."""
+
+    name = "whole_only"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def finalize_result(self, result: Any) -> dict[str, Any]:
+        return {"rows": len(result.records)}
+
+
 @hookimpl
 def register_datasources(register: Registrar) -> None:
     register(Endless)
+
+
+@hookimpl
+def register_aggregators(register: Registrar) -> None:
+    register(WholeOnly)
 
 
 @hookimpl
@@ -81,15 +102,15 @@ def register_sinks(register: Registrar) -> None:
     register(SlowSink)
 
 
-TEST_PLUGINS = plugin_module("streaming_test_plugins", register_datasources, register_sinks)
+TEST_PLUGINS = plugin_module("streaming_test_plugins", register_datasources, register_sinks, register_aggregators)
 
 
 @pytest.fixture
 def registry() -> Registry:
-    """Core's builtins, the streaming plugins and the test plugins above."""
+    """Core's builtins, the streaming plugins, the experiment's (its aggregators, for windows) and the test plugins."""
     READ.clear()
     EMITTED.clear()
-    return build_registry(STREAMING, TEST_PLUGINS)
+    return build_registry(STREAMING, EXPERIMENT, TEST_PLUGINS)
 
 
 def read_results(folder: Path) -> list[dict[str, Any]]:

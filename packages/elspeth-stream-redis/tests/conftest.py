@@ -43,6 +43,13 @@ class RedisServer:
             self.process.wait(timeout=30)
         self.process = None
 
+    def kill(self) -> None:
+        """``kill -9``: the server gets no chance to save; what it had appended (``appendfsync always``) survives."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.process = None
+
     def client(self) -> object:
         import redis
 

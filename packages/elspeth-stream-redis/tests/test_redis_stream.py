@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from elspeth.engine import execute, prepare
 from elspeth.registry import Registry
 from elspeth.resume import RunOptions
 from elspeth_testing.plugin import ElspethCli, WriteSettings
+from elspeth_testing.progress import RecordingProgress
 
 
 def settings(url: str, *, latency: float = 0, idle: float | None = 1.0, store: bool = False) -> str:
@@ -96,8 +98,9 @@ def test_an_unreachable_server_is_exit_2(tmp_path: Path, elspeth_cli: ElspethCli
     assert "datasource.options.url: cannot reach the Redis server" in done.stderr
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
 def test_a_server_lost_mid_stream_is_retried_and_nothing_is_lost(
-    redis_server: Any, write_settings: WriteSettings, registry: Registry, caplog: pytest.LogCaptureFixture
+    how: str, redis_server: Any, write_settings: WriteSettings, registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = redis_server.client()
     ids = add(client, 200)
@@ -108,14 +111,16 @@ def test_a_server_lost_mid_stream_is_retried_and_nothing_is_lost(
         run = asyncio.ensure_future(execute(prepared))
         while len(client.xrange("screened")) < 40:
             await asyncio.sleep(0.02)
-        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(getattr(redis_server, how))  # SIGTERM, or SIGKILL (kill -9)
         await asyncio.sleep(0.5)
         await asyncio.to_thread(redis_server.start)  # the same port and append-only file
         return await run
 
     result = asyncio.run(main())
-    out = [r["row_id"] for r in results(redis_server.client())]
+    client = redis_server.client()
+    out = [r["row_id"] for r in results(client) if r["kind"] == "result"]
     assert sorted(set(out)) == sorted(ids), "every message reached the sink after the server came back"
+    assert client.xpending("tickets", "elspeth")["pending"] == 0, "and was acknowledged"
     assert [i for i, n in Counter(out).items() if n > 1] == []
     assert result.metadata.succeeded == 200
     retried = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
@@ -163,3 +168,40 @@ def test_a_time_limit_stops_a_quiet_consumer_after_acknowledging_what_it_did(
     again = go(write_settings(settings(redis_server.url, idle=0.5)), registry, max_messages=3)
     assert again.metadata.succeeded == 3
     assert sorted(r["row_id"] for r in results(client)) == sorted(ids + later)
+
+
+def test_the_progress_line_shows_the_groups_lag_from_the_server(
+    redis_server: Any, write_settings: WriteSettings, registry: Registry
+) -> None:
+    client = redis_server.client()
+    add(client, 300)
+    doc = json.loads(settings(redis_server.url, latency=20, idle=0.5))
+    doc["orchestrator"]["options"]["progress_seconds"] = 0.05
+    doc["datasource"]["options"]["count"] = 10
+    path = write_settings(json.dumps(doc, indent=2))
+    progress = RecordingProgress()
+
+    async def main() -> RunResult:
+        return await execute(await prepare(load_settings(path), registry, progress=progress, options=RunOptions()))
+
+    asyncio.run(main())
+    lags = [int(m.group(1)) for text in progress.lines if (m := re.search(r"lag (\d+) messages", text))]
+    assert len(lags) >= 3, progress.lines
+    assert max(lags) > 100, "early on, most of the stream is not yet delivered to the group (XINFO GROUPS lag)"
+    assert lags[-1] == 0, "all of it delivered at the end"
+    assert lags == sorted(lags, reverse=True), "the lag only falls while nothing is added"
+
+
+def test_an_unreachable_sink_server_is_exit_2_naming_the_sink(
+    redis_server: Any, tmp_path: Path, elspeth_cli: ElspethCli
+) -> None:
+    from elspeth_testing.services import free_port
+
+    add(redis_server.client(), 3)
+    doc = json.loads(settings(redis_server.url))
+    doc["sinks"][0]["options"]["url"] = f"redis://127.0.0.1:{free_port()}/0"
+    (tmp_path / "settings.yaml").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    done = elspeth_cli("run", "settings.yaml", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "sink 'redis_stream'.options.url: cannot reach the Redis server" in done.stderr
+    assert redis_server.client().xpending("tickets", "elspeth")["pending"] == 0, "nothing read, nothing left pending"

@@ -17,21 +17,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from elspeth._sync import inline, invoke, iterate_rows
-from elspeth.datatypes import (
-    Artifact,
-    Failure,
-    LLMRequest,
-    LLMResponse,
-    Record,
-    Row,
-    RunMetadata,
-    RunResult,
-    Table,
-    Usage,
-    flatten,
-    reported_artifacts,
-)
 from elspeth.errors import (
     ConfigError,
     ElspethError,
@@ -41,22 +26,33 @@ from elspeth.errors import (
     RunFailed,
     ValidationFailed,
 )
-from elspeth.files import DiskFull, disk_full, replace_file
 from elspeth.hookspecs import hookimpl, hookspec
 from elspeth.lazy import lazy_exports
-from elspeth.outcome import GateResult, RunOutcome
-from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
 from elspeth.registrars import ControlRegistrar, HookspecAdder, Registrar
-from elspeth.totals import RunTotals
 
 if TYPE_CHECKING:
+    from elspeth._sync import inline, invoke, iterate_rows
     from elspeth.config import LoadedSettings, PluginRef, Prompts, load_settings, load_settings_text
     from elspeth.config._yaml import Checker
     from elspeth.csvread import CsvOptions, CsvReader, choose_encoding, decode_error
+    from elspeth.datatypes import (
+        Artifact,
+        Failure,
+        LLMRequest,
+        LLMResponse,
+        Record,
+        Row,
+        RunMetadata,
+        RunResult,
+        Table,
+        Usage,
+        flatten,
+        reported_artifacts,
+    )
     from elspeth.discovery import PluginSource, builtin_sources, load_registry
     from elspeth.engine import run_settings
     from elspeth.estimating import PlannedCall
-    from elspeth.files import jsonl_lines, to_json, write_atomically
+    from elspeth.files import DiskFull, disk_full, jsonl_lines, replace_file, to_json, write_atomically
     from elspeth.ledger import Ledger, Spend
     from elspeth.llm_errors import (
         LLMCallFailed,
@@ -92,6 +88,8 @@ if TYPE_CHECKING:
     from elspeth.orchestration.retry import RetryPolicy, retry_call
     from elspeth.orchestration.stall import reply_started
     from elspeth.orchestration.subplugins import close_plugins, keyed_plugins, open_plugins, plugin_summaries
+    from elspeth.outcome import GateResult, RunOutcome
+    from elspeth.outputs import DeclaredPath, ReadsFiles, WritesFiles, output_target
     from elspeth.partitions import Partition, Partitioned, ShippedResults, ShippedRows, shipped_chunks
     from elspeth.references import PluginReference
     from elspeth.registry import PluginInfo, Registry, Resolved
@@ -103,11 +101,38 @@ if TYPE_CHECKING:
     from elspeth.store_backends import open_store_url
     from elspeth.streams import Acknowledges, Malformed, StreamSink
     from elspeth.templates import PromptTemplate, TemplateError, check_template, compile_template
+    from elspeth.totals import RunTotals
 
 # the one place elspeth-core's version is written: hatchling and tools/versions.py read it
 __version__ = "0.1.0"
 
 _LAZY = {
+    # light, but not needed by `elspeth --help` or by a plugin that never touches them
+    "inline": "elspeth._sync",
+    "invoke": "elspeth._sync",
+    "iterate_rows": "elspeth._sync",
+    "Artifact": "elspeth.datatypes",
+    "Failure": "elspeth.datatypes",
+    "LLMRequest": "elspeth.datatypes",
+    "LLMResponse": "elspeth.datatypes",
+    "Record": "elspeth.datatypes",
+    "Row": "elspeth.datatypes",
+    "RunMetadata": "elspeth.datatypes",
+    "RunResult": "elspeth.datatypes",
+    "Table": "elspeth.datatypes",
+    "Usage": "elspeth.datatypes",
+    "flatten": "elspeth.datatypes",
+    "reported_artifacts": "elspeth.datatypes",
+    "DiskFull": "elspeth.files",
+    "disk_full": "elspeth.files",
+    "replace_file": "elspeth.files",
+    "GateResult": "elspeth.outcome",
+    "RunOutcome": "elspeth.outcome",
+    "DeclaredPath": "elspeth.outputs",
+    "ReadsFiles": "elspeth.outputs",
+    "WritesFiles": "elspeth.outputs",
+    "output_target": "elspeth.outputs",
+    "RunTotals": "elspeth.totals",
     "PlannedCall": "elspeth.estimating",
     "Partition": "elspeth.partitions",
     "Partitioned": "elspeth.partitions",

@@ -18,6 +18,7 @@ import functools
 import logging
 import sys
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -101,11 +102,15 @@ def guarded(plugin: object, project: str, name: str) -> object:
     return proxy
 
 
+_TRACED: weakref.WeakSet[pluggy.PluginManager] = weakref.WeakSet()  # managers whose calls are traced
+
+
 def enable_tracing(pm: pluggy.PluginManager) -> None:
     """With ``ELSPETH_TRACE`` set, print every hook call and its result to stderr through pluggy's tracing."""
     if _trace.enabled():
         pm.trace.root.setwriter(lambda text: sys.stderr.write(f"[elspeth trace] {text}"))
         pm.enable_tracing()
+        _TRACED.add(pm)
 
 
 def _blame(caller: pluggy.HookCaller, exc: BaseException) -> str:
@@ -125,11 +130,14 @@ def call_observers(pm: pluggy.PluginManager, hook_name: str, warnings: list[str]
     Neither an implementation that raises nor a wrapper that raises fails the row or the run: the
     first is skipped (the others still run), the second ends the call as pluggy says. Both are logged.
     """
+    caller = getattr(pm.hook, hook_name)
+    if not caller.get_hookimpls() and pm not in _TRACED:
+        return  # nothing to call, nothing to trace: a row's hooks cost nothing when nobody observes
     with isolated() as state:
         try:
-            getattr(pm.hook, hook_name)(**kwargs)
+            caller(**kwargs)
         except Exception as exc:  # a hook wrapper's own failure: the call ended there, the run goes on
-            state.failures.append((_blame(getattr(pm.hook, hook_name), exc), exc))
+            state.failures.append((_blame(caller, exc), exc))
     for plugin_name, error in state.failures:
         message = f"{hook_name} observer {plugin_name} raised {type(error).__name__}: {error}"
         log.warning(message)

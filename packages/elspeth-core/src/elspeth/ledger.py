@@ -19,8 +19,7 @@ Example::
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from elspeth.datatypes import LLMResponse
@@ -80,13 +79,24 @@ class Spend:
 
     def add(self, other: Spend) -> None:
         """Add ``other`` to this."""
+        if not other and not other.latency_s and not other.priced:
+            return  # most rows of a run without LLM calls spent nothing: adding seven zeros costs more than this test
         for name in _NUMBERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latency_s += other.latency_s
         self.priced = self.priced or other.priced
 
     def __bool__(self) -> bool:
-        return any(getattr(self, name) for name in _NUMBERS)
+        # written out, not a loop over _NUMBERS: it is asked once per committed row
+        return bool(
+            self.cost
+            or self.prompt_tokens
+            or self.completion_tokens
+            or self.cached_tokens
+            or self.llm_calls
+            or self.cache_hits
+            or self.attempts
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The non-zero figures, JSON-ready (what the run store keeps with a row)."""
@@ -114,7 +124,7 @@ class Spend:
         store the ledger's own figures instead.
         """
         spend = cls()
-        if not isinstance(metrics, Mapping) or metrics.get("cached"):
+        if not metrics or not isinstance(metrics, Mapping) or metrics.get("cached"):
             return spend
         cost, prompt, completion = metrics.get("cost"), metrics.get("prompt_tokens"), metrics.get("completion_tokens")
         if is_number(cost):
@@ -131,6 +141,20 @@ class Spend:
 
 
 _ROW: contextvars.ContextVar[Spend | None] = contextvars.ContextVar("elspeth_row_spend", default=None)
+
+
+class _RowSpend:
+    """``with ledger.row() as spend``: a class, not ``@contextmanager``, as it is entered once per row."""
+
+    __slots__ = ("spend", "token")
+
+    def __enter__(self) -> Spend:
+        self.spend = Spend()
+        self.token = _ROW.set(self.spend)
+        return self.spend
+
+    def __exit__(self, *exc: object) -> None:
+        _ROW.reset(self.token)
 
 
 class Ledger:
@@ -160,15 +184,9 @@ class Ledger:
         if row is not None:
             row.failed(attempts)
 
-    @contextmanager
-    def row(self) -> Iterator[Spend]:
+    def row(self) -> _RowSpend:
         """Keep, on the returned :class:`Spend`, what the calls made inside this block (in this task) spend."""
-        spend = Spend()
-        token = _ROW.set(spend)
-        try:
-            yield spend
-        finally:
-            _ROW.reset(token)
+        return _RowSpend()
 
     @property
     def cost(self) -> float:

@@ -10,6 +10,10 @@ or emitted (acknowledged again, never emitted again).
 
 The queue is bounded: a slow sink fills it, ``put`` then waits, which holds the row's worker, so the
 source is read no faster than the sinks take results and memory stays flat.
+
+With ``windows`` (:mod:`elspeth_streaming.windowing`), each emitted group is counted in the open
+windows, and a window that closes is emitted to the same sinks and marked emitted under its own id
+(``window:NAME:SEQ``), never acknowledged: a resumed run starts after the last window emitted.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from elspeth import Failure, Record, RunFailed, invoke
 
 if TYPE_CHECKING:
     from elspeth import OrchestrationContext
+    from elspeth_streaming.windowing import Windowing
+    from elspeth_streaming.windows import OpenWindow
 
 __all__ = ["Emitter", "EmitterCounts"]
 
 Finished = Record | Failure
 _DONE: Any = object()
+_RESULTS = "result(s)"
 
 
 @dataclass
@@ -40,6 +47,7 @@ class EmitterCounts:
     held_by_sinks: int = 0
     acknowledged: int = 0
     emits: int = 0
+    windows: int = 0
     seconds_in_sinks: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
@@ -54,6 +62,7 @@ class Emitter:
         batch: at most this many results per emit.
         limit: results that may wait before :meth:`put` waits.
         linger: seconds to wait, after a result, for more to go out with it (fewer, larger emits and commits).
+        windows: the run's windows, if it has any.
     """
 
     def __init__(
@@ -65,8 +74,10 @@ class Emitter:
         batch: int,
         limit: int,
         linger: float = 0.0,
+        windows: Windowing | None = None,
     ) -> None:
         self.ctx, self.sinks, self.ack, self.batch, self.linger = ctx, list(sinks), ack, batch, linger
+        self.windows = windows
         self.queue: asyncio.Queue[tuple[Finished, float]] = asyncio.Queue(limit)
         self.counts = EmitterCounts()
         self._task: asyncio.Task[None] | None = None
@@ -78,6 +89,9 @@ class Emitter:
             opener = getattr(sink, "open", None)
             if opener is not None:
                 await invoke(opener, self.ctx.plugin_context)
+        if self.windows is not None and self._resuming:
+            for spec in self.windows.specs:
+                spec.next_seq = await self._next_window(spec.record_id)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="elspeth-streaming-emitter")
 
     async def put(self, item: Finished, arrived: float) -> None:
@@ -86,6 +100,8 @@ class Emitter:
         Raises:
             RunFailed: a sink failed (the emitting task ended): the run stops taking messages.
         """
+        if self.windows is not None:
+            self.windows.queued(arrived)
         await self._put((item, arrived))
 
     async def finish(self) -> None:
@@ -115,7 +131,11 @@ class Emitter:
 
     async def _loop(self) -> None:
         while True:
-            group = [await self.queue.get()]
+            first = await self._next()
+            if first is None:  # a quiet stream: a time window may be due all the same
+                await self._close_windows(self.windows.due() if self.windows is not None else [])
+                continue
+            group = [first]
             if self.queue.qsize() + 1 < self.batch:  # as Kafka's linger.ms: the results close behind go out with it
                 await asyncio.sleep(self.linger)
             while len(group) < self.batch and not self.queue.empty():
@@ -125,7 +145,20 @@ class Emitter:
             if items:
                 await self._emit(items)
             if done:
+                if self.windows is not None:  # every result is emitted: the time windows over are whole
+                    await self._close_windows(self.windows.due())
+                    await self._close_windows(self.windows.rest(), partial=True)
                 return
+
+    async def _next(self) -> tuple[Finished, float] | None:
+        """The next queued result; None when an open time window's end came first."""
+        wait = self.windows.wait_s() if self.windows is not None else None
+        if wait is None:
+            return await self.queue.get()
+        try:
+            return await asyncio.wait_for(self.queue.get(), wait)
+        except TimeoutError:
+            return None
 
     async def _emit(self, group: list[tuple[Finished, float]]) -> None:
         items = [item for item, _ in group]
@@ -138,18 +171,13 @@ class Emitter:
         emitted = self.ctx.emitted([item.row_id for item in resumed]) if resumed else set()
         self.counts.already_emitted += len(emitted)
         pending = [item for item in resumed if item.row_id not in emitted]
+        counted = {item.row_id for item in fresh}  # emitted for the first time: the windows count these
         for name, sink in self.sinks:
             held = await invoke(sink.holds, [item.row_id for item in pending]) if pending else set()
             self.counts.held_by_sinks += len(held)
             out = fresh + [item for item in pending if item.row_id not in held]
-            if out:
-                try:
-                    await invoke(sink.emit, out)
-                except Exception as exc:  # the run stops; these results are committed, not marked emitted
-                    raise RunFailed(
-                        f"streaming sink '{name}' failed to emit {len(out)} result(s): {type(exc).__name__}: {exc}; "
-                        "they are committed but not marked emitted: resume the run to emit them"
-                    ) from exc
+            counted.update(item.row_id for item in out)
+            await _emit_to(name, sink, out, _RESULTS)
         self.ctx.mark_emitted([i for i in ids if i not in emitted])
         self.counts.seconds_in_sinks += time.perf_counter() - started
         if self.ack is not None:
@@ -160,3 +188,48 @@ class Emitter:
         self.counts.emits += 1
         self.counts.latencies.extend(now - arrived for _, arrived in group[-64:])  # a sample keeps memory flat
         del self.counts.latencies[:-4096]
+        if self.windows is not None:
+            await self._close_windows(self.windows.add(group, counted) + self.windows.due())
+
+    async def _close_windows(self, windows: list[OpenWindow], *, partial: bool = False) -> None:
+        """Emit the records of these windows to every sink, then mark them emitted (never acknowledged)."""
+        if not windows:
+            return
+        records = []
+        for window in windows:
+            records.append(await window.close(window.spec.next_seq, partial=partial))
+            window.spec.next_seq += 1
+        for name, sink in self.sinks:
+            await _emit_to(name, sink, records, "window record(s)")
+        self.ctx.mark_emitted([r.row_id for r in records])
+        self.counts.windows += len(records)
+
+    async def _next_window(self, record_id: Any) -> int:
+        """The first window number the earlier attempts did not emit (marked in the store, or held by a sink)."""
+        seq = 1
+        while True:  # the emitted windows are 1..K: ask the store about them a block at a time
+            ids = [record_id(k) for k in range(seq, seq + 256)]
+            marked = self.ctx.emitted(ids)
+            taken = next((i for i, row_id in enumerate(ids) if row_id not in marked), len(ids))
+            seq += taken
+            if taken < len(ids):
+                break
+        while True:  # a kill between a window's emit and its mark: a sink holds it already
+            row_id = record_id(seq)
+            held = [await invoke(sink.holds, [row_id]) for _, sink in self.sinks]
+            if not any(row_id in h for h in held):
+                return int(seq)
+            self.ctx.mark_emitted([row_id])
+            seq += 1
+
+
+async def _emit_to(name: str, sink: Any, out: Sequence[Finished], what: str) -> None:
+    if not out:
+        return
+    try:
+        await invoke(sink.emit, out)
+    except Exception as exc:  # the run stops; these are committed (results) but not marked emitted
+        raise RunFailed(
+            f"streaming sink '{name}' failed to emit {len(out)} {what}: {type(exc).__name__}: {exc}; "
+            f"they are {'committed but ' if what == _RESULTS else ''}not marked emitted: resume the run to emit them"
+        ) from exc

@@ -5,6 +5,9 @@ never appends to a file an earlier process wrote: it starts the next number, aft
 that a kill left without its newline from the newest file. Lines have the shape of the ``jsonl``
 sink's (``status``, ``row_id``, ``inputs``, ``outputs``, ``metrics``; ``stage``, ``error`` for a
 failure), so ``row_id`` is the message id, and :meth:`JsonlStreamSink.holds` reads it back on restart.
+Each line also has ``kind``: ``result`` for a message's result, ``window`` for a window's aggregates
+(``row_id`` ``window:NAME:SEQ``, the figures in ``outputs``); ``results: false`` or ``windows: false``
+leaves one kind out, so windows can go to a sink of their own.
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth import Artifact, DeclaredPath, Failure, PluginContext, Record, RunResult, output_target, to_json
+from elspeth_streaming.windows import WINDOW_GROUP
 
 __all__ = ["JsonlStreamSink"]
 
 
 def _line(item: Record | Failure) -> str:
     if isinstance(item, Record):
-        doc: dict[str, Any] = {"status": "ok", "row_id": item.row_id, "inputs": item.inputs, "outputs": item.outputs}
-        doc["metrics"] = item.metrics
+        kind = "window" if item.group == WINDOW_GROUP else "result"
+        doc: dict[str, Any] = {"kind": kind, "status": "ok", "row_id": item.row_id, "inputs": item.inputs}
+        doc |= {"outputs": item.outputs, "metrics": item.metrics}
     else:
-        doc = {"status": "failed", "row_id": item.row_id, "inputs": item.inputs, "stage": item.stage}
+        doc = {"kind": "result", "status": "failed", "row_id": item.row_id, "inputs": item.inputs, "stage": item.stage}
         doc |= {"error": item.error, "attempts": item.attempts, "outputs": item.output, "metrics": item.metrics}
     return to_json(doc) + "\n"
 
@@ -52,6 +57,8 @@ class JsonlStreamSink:
             None, gt=0, description="start a new file once the current one is this many seconds old"
         )
         include_failures: bool = Field(True, description="write failed messages too, with status 'failed'")
+        results: bool = Field(True, description="write the messages' results (kind 'result')")
+        windows: bool = Field(True, description="write the windows' aggregates (kind 'window')")
         fsync: bool = Field(False, description="fsync after each emit (survives a power cut, not only a kill)")
 
     def __init__(self, options: Options) -> None:
@@ -107,7 +114,7 @@ class JsonlStreamSink:
         """Append one line per result and flush them to the file (with ``fsync``, to the disk)."""
         if self._folder is None:
             raise RuntimeError("jsonl_stream: emit before open()")
-        lines = [_line(i) for i in items if self.options.include_failures or isinstance(i, Record)]
+        lines = [_line(i) for i in items if self._wanted(i)]
         if not lines:
             return
         handle = self._current()
@@ -115,6 +122,11 @@ class JsonlStreamSink:
         handle.flush()
         if self.options.fsync:
             os.fsync(handle.fileno())
+
+    def _wanted(self, item: Record | Failure) -> bool:
+        if isinstance(item, Record) and item.group == WINDOW_GROUP:
+            return self.options.windows
+        return self.options.results and (self.options.include_failures or isinstance(item, Record))
 
     async def holds(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` a file of this sink already has a line for (read on restart, for a few ids)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, BinaryIO, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elspeth import DeclaredPath, Malformed, PluginContext, Row, Table
+from elspeth import DeclaredPath, Malformed, PluginContext, Row, Table, inline
 
 __all__ = ["JsonlStream"]
 
@@ -67,8 +68,20 @@ class JsonlStream:
 class _Lines:
     """The messages of one input, read on each pass from its start."""
 
+    lag_unit = "bytes"
+
     def __init__(self, path: Path | None, options: JsonlStream.Options) -> None:
         self.path, self.options = path, options
+        self._handle: BinaryIO | None = None
+        self._left: int | None = None  # the unread bytes when the file was closed
+
+    @inline
+    def lag(self) -> int | None:
+        """The file's bytes not read yet (for the progress display); None for standard input, which cannot say."""
+        handle = self._handle
+        if handle is None or handle.closed:
+            return self._left
+        return max(0, os.fstat(handle.fileno()).st_size - handle.tell())
 
     async def __aiter__(self) -> AsyncIterator[Row | Malformed]:
         number = 0
@@ -99,13 +112,14 @@ class _Lines:
             return
         while self.options.follow and not self.path.exists():
             await asyncio.sleep(self.options.poll_seconds)
-        handle = self.path.open("rb")
+        handle = self._handle = self.path.open("rb")
         try:
             async for line in _split(
                 lambda: handle.read(_CHUNK), follow=self.options.follow, poll=self.options.poll_seconds
             ):
                 yield line
         finally:
+            self._left = self.lag()
             handle.close()
 
 

@@ -44,14 +44,16 @@ class Messages:
         max_messages: int | None,
         poll: float,
         ahead: int,
+        arrived: dict[str, float] | None = None,
     ) -> None:
         self.source, self.ctx, self.emitter, self.cancel = source, ctx, emitter, cancel
         self.max_messages, self.poll = max_messages, poll
         self.ahead = ahead
         self.taken = 0
         self.malformed = 0
-        self.arrived: dict[str, float] = {}  # message id -> when it was read, until its result is queued (bounded by
-        # the messages read ahead, in flight and waiting for the sinks)
+        # message id -> when it was read, until its result is queued (bounded by the messages read ahead and in
+        # flight); the orchestrator hands in the dict its windows read their watermark from
+        self.arrived: dict[str, float] = {} if arrived is None else arrived
 
     async def __aiter__(self) -> AsyncIterator[Row]:
         # a task reads the source a little ahead (``ahead`` messages, never past max_messages), so taking a message

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth_streaming.windows import WindowOptions
+
 __all__ = ["StreamingOptions"]
 
 
@@ -36,4 +38,12 @@ class StreamingOptions(BaseModel):
     )
     poll_seconds: float = Field(
         0.2, gt=0, le=5, description="how often a wait on a quiet source looks whether the run was asked to stop"
+    )
+    progress_seconds: float = Field(
+        0.5, gt=0, le=60, description="how often the progress display's line (messages/s, lag, in flight) is redrawn"
+    )
+    windows: list[WindowOptions] = Field(
+        default_factory=list,
+        description="count windows (`every: N` messages) and time windows (`seconds: S`) whose running aggregates "
+        "go to the sinks as records of group `window` and to the log",
     )

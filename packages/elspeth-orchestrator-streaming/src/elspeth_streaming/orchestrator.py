@@ -12,6 +12,7 @@ stays flat however long the stream runs.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ from elspeth import Acknowledges, Failure, LLMRequest, Record, Row, RowFailed, R
 from elspeth_streaming.emitter import Emitter
 from elspeth_streaming.messages import Messages
 from elspeth_streaming.options import StreamingOptions
+from elspeth_streaming.status import StatusLine
+from elspeth_streaming.windowing import Windowing
+from elspeth_streaming.windows import WindowSpec, build_windows
 
 if TYPE_CHECKING:
     from elspeth import OrchestrationContext, PromptTemplate
@@ -45,6 +49,7 @@ class StreamingOrchestrator:
         self._system: PromptTemplate | None = None
         self._user: PromptTemplate | None = None
         self._sinks: list[tuple[str, Any]] = []
+        self._windows: list[WindowSpec] = []
         self._checked = False
 
     def check(self, columns: Sequence[str], ctx: OrchestrationContext) -> None:
@@ -75,6 +80,7 @@ class StreamingOrchestrator:
                 f"the streaming orchestrator emits each result as it finishes, to sinks that stream (with `emit`, "
                 f"such as jsonl_stream); these sinks do not: {names}",
             )
+        self._windows = build_windows(self.options.windows, ctx, checker)
         checker.raise_if_any()
         self._checked = True
 
@@ -100,8 +106,9 @@ class StreamingOrchestrator:
         except Exception as exc:  # attempts exhausted, not retryable, refused by a middleware
             raise RowFailed.from_call(exc) from None
         metrics: dict[str, Any] = {"latency_s": round(reply.latency_s, 6), "attempts": reply.attempts}
-        if reply.metrics.get("cost") is not None:
-            metrics["cost"] = reply.metrics["cost"]
+        for name in ("cost", "score"):  # a window's cost and mean score read them
+            if reply.metrics.get(name) is not None:
+                metrics[name] = reply.metrics[name]
         return Record(row.id, row.data, {self.options.output_field: reply.content}, metrics)
 
     async def run(self, table: Table, ctx: OrchestrationContext) -> RunResult:
@@ -111,7 +118,10 @@ class StreamingOrchestrator:
         opts = self.options
         ack = table.rows.ack if isinstance(table.rows, Acknowledges) else None
         limit = opts.emit_queue or max(64, 4 * ctx.concurrency)
-        emitter = Emitter(ctx, self._sinks, ack, batch=opts.emit_batch, limit=limit, linger=opts.emit_linger_ms / 1000)
+        arrived: dict[str, float] = {}  # message id -> when it was read, until its result is queued for the sinks
+        windows = Windowing(self._windows, lambda: min(arrived.values(), default=None)) if self._windows else None
+        linger = opts.emit_linger_ms / 1000
+        emitter = Emitter(ctx, self._sinks, ack, batch=opts.emit_batch, limit=limit, linger=linger, windows=windows)
         messages = Messages(
             table.rows,
             ctx,
@@ -120,21 +130,35 @@ class StreamingOrchestrator:
             max_messages=ctx.max_messages,
             poll=opts.poll_seconds,
             ahead=ctx.concurrency,
+            arrived=arrived,
         )
+
+        kept = [0, 0]  # results kept, failures among them
 
         async def keep(position: int, item: Finished | None) -> None:
             if item is not None:  # committed by the runner before it is kept
+                kept[0] += 1
+                kept[1] += isinstance(item, Failure)
                 await emitter.put(item, messages.arrived.pop(item.row_id, time.monotonic()))
 
+        def so_far() -> tuple[int, int, int]:
+            return messages.taken, kept[0] + messages.malformed, kept[1] + messages.malformed
+
+        status = StatusLine(ctx, table.rows, so_far, opts.progress_seconds)
         runner = RowRunner(ctx, self.work, description="messages", keep=keep, count_rows=False)
         started = time.perf_counter()
         await emitter.start()
+        ticker = asyncio.ensure_future(status.run())
         try:
             counts = await runner.run(messages)
             await emitter.finish()
         except BaseException:
             await emitter.abort()
             raise
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        await status.show()
         elapsed = time.perf_counter() - started
         counts.started += messages.malformed
         counts.failed += messages.malformed
@@ -148,7 +172,7 @@ class StreamingOrchestrator:
         return [
             f"streaming: {a['messages']} messages ({a['malformed']} malformed), {a['emitted']} results emitted, "
             f"{a['messages_per_s']:.1f} messages/s; latency p50 {a['latency_p50_ms']:.1f} ms, "
-            f"p99 {a['latency_p99_ms']:.1f} ms"
+            f"p99 {a['latency_p99_ms']:.1f} ms" + (f"; {a['windows']} window records" if self._windows else "")
         ]
 
 
@@ -167,6 +191,7 @@ def _aggregates(messages: Messages, emitter: Emitter, total: int, elapsed: float
         "held_by_sinks": counts.held_by_sinks,
         "acknowledged": counts.acknowledged,
         "emits": counts.emits,
+        "windows": counts.windows,
         "messages_per_s": round(total / elapsed, 3) if elapsed > 0 else 0.0,
         "latency_p50_ms": pct(0.5),
         "latency_p99_ms": pct(0.99),

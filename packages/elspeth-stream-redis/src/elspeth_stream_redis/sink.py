@@ -2,7 +2,8 @@
 
 Each group of results is one ``MULTI``/``EXEC``: the ``XADD`` of every result and the ``HSET`` of its
 message id into ``ids_key``, so the stream and the record of what it holds never disagree, and
-:meth:`RedisStreamSink.holds` answers a restart from that hash.
+:meth:`RedisStreamSink.holds` answers a restart from that hash. An entry's ``kind`` is ``result``, or
+``window`` for a streaming window's aggregates (a record of group ``window``, id ``window:NAME:SEQ``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from elspeth_stream_redis.connection import RedisOptions, connect, with_retries
 
 __all__ = ["RedisStreamSink"]
 
+WINDOW_GROUP = "window"  # the group of a streaming window's record (elspeth-orchestrator-streaming's windows)
+
 
 def _entry(item: Record | Failure) -> dict[str, str]:
     if isinstance(item, Record):
         doc: dict[str, Any] = {"inputs": item.inputs, "outputs": item.outputs, "metrics": item.metrics}
-        return {"row_id": item.row_id, "status": "ok", "result": to_json(doc)}
+        kind = "window" if item.group == WINDOW_GROUP else "result"
+        return {"row_id": item.row_id, "kind": kind, "status": "ok", "result": to_json(doc)}
     doc = {"inputs": item.inputs, "stage": item.stage, "error": item.error, "outputs": item.output}
-    return {"row_id": item.row_id, "status": "failed", "result": to_json(doc)}
+    return {"row_id": item.row_id, "kind": "result", "status": "failed", "result": to_json(doc)}
 
 
 class RedisStreamSink:
@@ -37,6 +41,8 @@ class RedisStreamSink:
         ids_key: str | None = Field(None, description="the hash of message ids the stream holds (default STREAM:ids)")
         maxlen: int | None = Field(None, ge=1, description="trim the stream to about this many entries")
         include_failures: bool = Field(True, description="add failed messages too, with status 'failed'")
+        results: bool = Field(True, description="add the messages' results (kind 'result')")
+        windows: bool = Field(True, description="add the windows' aggregates (kind 'window')")
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -49,7 +55,7 @@ class RedisStreamSink:
 
     async def emit(self, items: Sequence[Record | Failure]) -> None:
         """One transaction: ``XADD`` each result and remember its id (a retry leaves out what arrived)."""
-        wanted = [i for i in items if self.options.include_failures or isinstance(i, Record)]
+        wanted = [i for i in items if self._wanted(i)]
         opts = self.options
         first = True
 
@@ -68,6 +74,11 @@ class RedisStreamSink:
 
         if wanted:
             await with_retries("XADD", add, opts.retry_max_s)
+
+    def _wanted(self, item: Record | Failure) -> bool:
+        if isinstance(item, Record) and item.group == WINDOW_GROUP:
+            return self.options.windows
+        return self.options.results and (self.options.include_failures or isinstance(item, Record))
 
     async def holds(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` the stream already holds (from ``ids_key``)."""

@@ -69,8 +69,22 @@ class RedisStreamSource:
 class _Entries:
     """The group's entries for this consumer: its pending ones first, then new ones as they come."""
 
+    lag_unit = "messages"
+
     def __init__(self, client: Any, options: RedisStreamSource.Options) -> None:
         self.client, self.options = client, options
+
+    async def lag(self) -> int | None:
+        """The entries of the stream not yet delivered to the group (``XINFO GROUPS``' lag), None if Redis cannot say.
+
+        Redis cannot say (before 7.0, or after entries were deleted in between); the progress display then shows
+        no lag rather than a wrong one. A lost server raises, and the display leaves the lag out until it is back.
+        """
+        for group in await self.client.xinfo_groups(self.options.stream):
+            if group.get("name") == self.options.group:
+                lag = group.get("lag")
+                return None if lag is None else int(lag)
+        return None
 
     async def __aiter__(self) -> AsyncIterator[Row | Malformed]:
         opts = self.options

@@ -7,10 +7,7 @@ stderr without a traceback unless ``--debug``. Heavy modules load inside the com
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -160,6 +157,9 @@ def init(
     """Write a working example project that runs offline on the mock LLM client."""
 
     def write() -> None:
+        import shutil  # here, not at the top: `elspeth --help` should not pay for them
+        from importlib import resources
+
         _check_example_can_run(_registry(), directory)
         source = resources.files("elspeth") / "_example"
         directory.mkdir(parents=True, exist_ok=True)
@@ -218,6 +218,8 @@ def plugins_list(
         entries = [info.to_dict() for info in _registry()]
         entries.sort(key=lambda e: (e["status"] != "ok", e["domain"], e["name"]))
         if as_json:
+            import json
+
             typer.echo(json.dumps(entries, indent=2))
             return
         headers = ["name", "domain", "distribution", "version", "status"]

@@ -45,6 +45,9 @@ class Progress(Protocol):
         """The phase ended."""
         ...
 
+    # optional: ``status(text)``, a line of live figures an orchestrator shows beside the count (the streaming
+    # mode's messages/s, lag, in flight); orchestrators look for it with getattr, so a Progress may leave it out
+
 
 class NullProgress:
     """Progress that shows nothing."""
@@ -53,6 +56,9 @@ class NullProgress:
         """Ignore."""
 
     def advance(self, ok: bool) -> None:
+        """Ignore."""
+
+    def status(self, text: str) -> None:
         """Ignore."""
 
     def finish(self) -> None:
