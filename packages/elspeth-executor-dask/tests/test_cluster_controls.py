@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +19,6 @@ from elspeth_testing.llm_server import LLMTestServer
 
 KEY_ENV = "ELSPETH_DASK_TEST_KEY"
 KEY = "sk-dask-test-key-7f3a9c1e5b"
-
-
-@pytest.fixture(scope="module")
-def four() -> Iterator[Any]:
-    """A LocalCluster of 4 single-threaded worker processes, the key in their environment."""
-    from distributed import Client, LocalCluster
-
-    os.environ[KEY_ENV] = KEY
-    local = LocalCluster(n_workers=4, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0")
-    client = Client(local)
-    try:
-        yield client
-    finally:
-        client.close()
-        local.close()
-        os.environ.pop(KEY_ENV, None)
 
 
 @pytest.fixture
