@@ -70,3 +70,30 @@ sinks: [{plugin: jsonl}]
     assert f"{live:,.4f} EUR" in done.stdout
     assert f"{batch:,.4f} EUR" in done.stdout
     assert "batch prices assumed" not in done.stdout
+
+
+def test_epochs_are_estimated_as_k_calls_a_row(write_settings: WriteSettings, elspeth_cli: ElspethCli) -> None:
+    write_settings(
+        """\
+name: repeated
+datasource: {plugin: csv, options: {path: data.csv, id_column: id}}
+llm: {plugin: mock}
+cost_tracker: {plugin: price_table, options: {prices: {'*': {input: 1, output: 1}}}}
+prompts: {system: "S", user: "Review: {{ text }}"}
+orchestrator:
+  plugin: experiment
+  options:
+    epochs: 4
+    experiments:
+      - {name: base, baseline: true}
+      - {name: once, epochs: 1}
+sinks: [{plugin: jsonl}]
+""",
+        {"data.csv": DATA},
+    )
+    done = elspeth_cli("estimate", "settings.yaml", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["groups"]["base"]["calls"] == 4 * 3
+    assert out["groups"]["once"]["calls"] == 3
+    assert out["groups"]["base"]["input_tokens"] == 4 * out["groups"]["once"]["input_tokens"]

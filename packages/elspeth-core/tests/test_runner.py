@@ -206,3 +206,44 @@ def test_invoke_awaits_a_sync_function_that_returns_an_awaitable() -> None:
         return later()
 
     assert asyncio.run(invoke(returns_coroutine)) == 7
+
+
+def test_a_failing_source_is_raised_as_itself_after_the_rows_in_flight_finish() -> None:
+    finished: list[int] = []
+
+    async def source() -> AsyncIterator[Row]:
+        for row in rows(10):
+            yield row
+        await asyncio.sleep(0.01)
+        raise OSError("partition 3 could not be read")
+
+    async def handle(row: Row) -> None:
+        await asyncio.sleep(0.05)
+        finished.append(row.index)
+
+    with pytest.raises(OSError, match="partition 3"):  # not an ExceptionGroup
+        asyncio.run(run_rows(source(), handle, concurrency=4))
+    assert sorted(finished) == list(range(10))  # every row begun was finished, none cut off
+
+
+def test_a_row_lending_its_slot_gets_a_stand_in_and_the_pool_shrinks_back() -> None:
+    from elspeth.orchestration.runner import waiting_out
+
+    in_flight = peak = 0
+    order: list[int] = []
+
+    async def handle(row: Row) -> None:
+        nonlocal in_flight, peak
+        if row.index < 3:
+            await waiting_out(0.05)  # three rows back off at once: three stand-ins run meanwhile
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        order.append(row.index)
+
+    assert asyncio.run(run_rows(rows(60), handle, concurrency=3)) == 60
+    assert peak <= 3  # the rows back from their backoff waited for slots: never more than three working
+    first_back = min(order.index(i) for i in range(3))
+    assert first_back >= 6, f"only {first_back} rows ran while every slot's row waited"
+    assert max(order.index(i) for i in range(3)) < 59 - 10  # back, they went before rows not yet begun

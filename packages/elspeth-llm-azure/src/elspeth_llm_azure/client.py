@@ -57,6 +57,7 @@ class AzureOpenAIClient:
     """
 
     name = "azure_openai"
+    supports_seed = True  # ``seed`` in the request's params is sent: an experiment's epochs each get their own
     Options = AzureOpenAIOptions
 
     def __init__(self, options: AzureOpenAIOptions, credential: Any = None) -> None:

@@ -78,6 +78,7 @@ class GeminiClient:
     """
 
     name = "gemini"
+    supports_seed = True  # ``seed`` in the request's params is sent: an experiment's epochs each get their own
     Options = GeminiOptions
 
     def __init__(self, options: GeminiOptions) -> None:

@@ -94,6 +94,7 @@ class OpenAIClient:
     """
 
     name = "openai"
+    supports_seed = True  # ``seed`` in the request's params is sent: an experiment's epochs each get their own
     Options = OpenAIOptions
 
     def __init__(self, options: OpenAIOptions) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elspeth import Checker, LLMPipeline, OrchestrationContext, PluginRef, PromptTemplate, Resolved, check_template
+from elspeth_experiment.epochs import FLAG_REDUCERS, EpochPlan
 from elspeth_experiment.gates import check_gates
 from elspeth_experiment.options import SUB_PLUGIN_LISTS, Criterion, ExperimentOptions, ExperimentSpec
 from elspeth_experiment.protocols import SetupContext
@@ -33,6 +34,7 @@ class CompiledExperiment:
     validators: list[tuple[str, Any]] = field(default_factory=list)
     early_stops: list[tuple[str, Any]] = field(default_factory=list)
     validation_retries: int = 0
+    plan: EpochPlan = field(default_factory=EpochPlan)
 
 
 @dataclass
@@ -152,7 +154,8 @@ def _compile_one(
         refs, refs_loc = _pick(getattr(spec, key), getattr(options, key), (*loc, key), (*base, key))
         lists[key] = _build_list(ctx, domain, refs, refs_loc, checker, columns)
 
-    if len(checker.problems) > problems_before or system is None or llm is None:
+    plan = _epoch_plan(spec, loc, options, base, llm, checker)
+    if len(checker.problems) > problems_before or system is None or llm is None or plan is None:
         return None
     return CompiledExperiment(
         name=spec.name,
@@ -166,7 +169,38 @@ def _compile_one(
         validators=lists["validators"],
         early_stops=lists["early_stop"],
         validation_retries=options.validation_retries,
+        plan=plan,
     )
+
+
+def _epoch_plan(
+    spec: ExperimentSpec, loc: Loc, options: ExperimentOptions, base: Loc, llm: Any, checker: Checker
+) -> EpochPlan | None:
+    """The experiment's epochs, reducer, seeds and temperatures; None (with the problem added) when they disagree."""
+    epochs, epochs_loc = _pick(spec.epochs, options.epochs, (*loc, "epochs"), (*base, "epochs"))
+    reducer = spec.reducer if spec.reducer is not None else options.reducer
+    k, k_loc = _pick(spec.reducer_k, options.reducer_k, (*loc, "reducer_k"), (*base, "reducer_k"))
+    temps, temps_loc = _pick(
+        spec.epoch_temperatures, options.epoch_temperatures, (*loc, "epoch_temperatures"), (*base, "epoch_temperatures")
+    )
+    ok = True
+    if reducer in FLAG_REDUCERS and k > epochs:
+        checker.add(k_loc, f"reducer {reducer} needs k <= epochs: k is {k}, {_dotted(epochs_loc)} is {epochs}")
+        ok = False
+    if temps is not None and len(temps) != epochs:
+        checker.add(
+            temps_loc, f"{len(temps)} temperatures for {epochs} epochs: give one per epoch (null: the client's)"
+        )
+        ok = False
+    if not ok:
+        return None
+    takes_seed = epochs > 1 and bool(getattr(getattr(llm, "client", None), "supports_seed", False))
+    seeds = tuple(options.epoch_seed + e if takes_seed else None for e in range(epochs))
+    return EpochPlan(epochs, reducer, k, seeds, tuple(temps) if temps is not None else (None,) * epochs)
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
 
 
 def _check_names(options: ExperimentOptions, base: Loc, checker: Checker) -> None:
@@ -217,6 +251,11 @@ def compile_suite(options: ExperimentOptions, columns: Sequence[str], ctx: Orche
         if experiment is not None:
             experiment.baseline = index == 0
             compiled.append(experiment)
+    if options.group_by is not None and options.group_by not in ctx.available_fields(columns):
+        checker.add(
+            (*base, "group_by"),
+            f"group_by column '{options.group_by}' is not a column of the data (columns: {', '.join(columns)})",
+        )
     comparisons = _build_list(ctx, "baseline_comparison", options.comparisons, (*base, "comparisons"), checker, columns)
     if compiled and len(compiled) == len(specs):
         check_gates(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from elspeth import PluginRef, PluginReference
+from elspeth_experiment.epochs import Reducer
 from elspeth_experiment.gates import Gate
 
 __all__ = [
@@ -55,6 +56,14 @@ class ExperimentSpec(BaseModel):
     aggregators: list[PluginRef] | None = Field(None, description="aggregators replacing the suite's")
     validators: list[PluginRef] | None = Field(None, description="validators replacing the suite's")
     early_stop: list[PluginRef] | None = Field(None, description="early-stop plugins replacing the suite's")
+    epochs: int | None = Field(None, ge=1, le=1000, description="times each row is asked (default: the suite's)")
+    reducer: Reducer | None = Field(None, description="how a row's epochs become its score (default: the suite's)")
+    reducer_k: int | None = Field(
+        None, ge=1, description="k of at_least_k, pass_at_k, pass_hat_k (default: the suite's)"
+    )
+    epoch_temperatures: list[float | None] | None = Field(
+        None, description="temperature of each epoch, null for the client's (default: the suite's)"
+    )
 
 
 class ExperimentOptions(BaseModel):
@@ -76,6 +85,30 @@ class ExperimentOptions(BaseModel):
         "with the last response and every attempt recorded",
     )
     experiments: list[ExperimentSpec] = Field(default_factory=list, description="baseline and variants")
+    epochs: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="times each row is asked; the epochs are scored one by one and reduced to the row's score",
+    )
+    reducer: Reducer = Field(
+        "mean",
+        description="how a row's epochs become its score: mean, median, mode, max, min (of scores) or "
+        "at_least_k, pass_at_k, pass_hat_k (of pass flags, with reducer_k)",
+    )
+    reducer_k: int = Field(1, ge=1, description="k of at_least_k, pass_at_k and pass_hat_k; at most epochs")
+    epoch_seed: int = Field(
+        0, description="seed of epoch 1, when the client takes a seed; epoch e gets epoch_seed + e - 1"
+    )
+    epoch_temperatures: list[float | None] | None = Field(
+        None, description="temperature of each epoch (one entry per epoch, null for the client's own)"
+    )
+    group_by: str | None = Field(
+        None, description="a column: every aggregate and comparison is also given per value of it"
+    )
+    group_min_rows: int = Field(
+        5, ge=1, description="with group_by, the fewest rows a category needs to be compared (fewer: stated, not run)"
+    )
     gates: list[Gate] = Field(
         default_factory=list,
         description="quality gates the finished suite must meet (mean, pass_rate, no_regression, cost); "

@@ -60,6 +60,12 @@ class ExperimentOrchestrator:
             results.append(await run_experiment(experiment, rows, ctx, baseline))
         comparisons = await self._compare(results)
         result = self._result(results, comparisons, rows, ctx)
+        if self.options.group_by is not None:
+            from elspeth_experiment.grouping import breakdown
+
+            result.aggregates["groups"] = await breakdown(
+                self._suite, results, rows, self.options.group_by, self.options.group_min_rows, self._compare
+            )
         if self.options.gates:
             from elspeth_experiment.gates import evaluate_gates
 
@@ -69,7 +75,7 @@ class ExperimentOrchestrator:
         return result
 
     def planned_calls(self, row: Row, ctx: OrchestrationContext) -> list[PlannedCall]:
-        """For ``elspeth estimate``: each experiment's first call per criterion for this row (if it renders)."""
+        """For ``elspeth estimate``: each experiment's call per criterion and epoch for this row (if it renders)."""
         from elspeth import LLMRequest, PlannedCall, TemplateError
 
         assert self._suite is not None, "check() compiles the suite first"
@@ -78,10 +84,14 @@ class ExperimentOrchestrator:
             for criterion, template in experiment.users.items():
                 values = {**row.data, "criterion": criterion}  # as the runner renders them
                 try:
-                    request = LLMRequest(experiment.system.render(values), template.render(values))
+                    system, user = experiment.system.render(values), template.render(values)
                 except TemplateError:
                     continue
-                calls.append(PlannedCall(request, experiment.llm, experiment.name))
+                plan = experiment.plan
+                for epoch in [0] if plan.epochs == 1 else range(1, plan.epochs + 1):  # as the runner sends them
+                    params, metadata = (plan.params(epoch), {"epoch": epoch}) if epoch else ({}, {})
+                    request = LLMRequest(system, user, params=params, metadata=metadata)
+                    calls.append(PlannedCall(request, experiment.llm, experiment.name))
         return calls
 
     async def _compare(self, results: list[ExperimentResult]) -> dict[str, dict[str, Any]]:
@@ -129,6 +139,7 @@ class ExperimentOrchestrator:
                     "failed": len(r.failures),
                     "not_run": r.rows_not_run,
                     "early_stop": r.early_stop,
+                    "epochs": r.epochs,
                     "aggregates": r.aggregates,
                 }
                 for r in results
@@ -161,5 +172,12 @@ class ExperimentOrchestrator:
                     line += f", pass rate {stats['pass_rate']:.0%}"
             if exp["early_stop"]:
                 line += f"; stopped early ({exp['early_stop'].get('plugin')})"
+            if exp.get("epochs", 1) > 1:
+                line += f"; {exp['epochs']} epochs a row"
             lines.append(line)
+        groups = result.aggregates.get("groups")
+        if groups:
+            from elspeth_experiment.grouping_summary import group_lines
+
+            lines += group_lines(groups)
         return lines

@@ -67,6 +67,8 @@ class ExperimentResult:
         aggregates: each aggregator's summary, by aggregator name.
         early_stop: the early-stop reason, if it stopped early.
         rows_not_run: rows never started because the experiment stopped early.
+        epochs: times each row was asked (``epochs: K``); a record's ``epoch_scores`` hold each epoch's scores.
+        group: with ``group_by``, the category this result is the part of (None: every row).
 
     """
 
@@ -77,6 +79,8 @@ class ExperimentResult:
     aggregates: dict[str, Any] = field(default_factory=dict)
     early_stop: dict[str, Any] | None = None
     rows_not_run: int = 0
+    epochs: int = 1
+    group: str | None = None
 
 
 class RowPlugin(Protocol):

@@ -27,9 +27,10 @@ from elspeth import (
     invoke,
 )
 from elspeth_experiment.compile import DEFAULT_CRITERION, CompiledExperiment
+from elspeth_experiment.epochs import epoch_summary, reduce_epochs
 from elspeth_experiment.protocols import ExperimentResult, ValidationFailedWithCalls
 
-__all__ = ["run_experiment"]
+__all__ = ["aggregate", "run_experiment"]
 
 log = logging.getLogger("elspeth.experiment")
 
@@ -105,7 +106,9 @@ class _ExperimentRun:
             judged.extend(_made_calls(made))
         return None
 
-    async def _ask(self, row: Row, criterion: str, calls: list[LLMResponse], judged: list[LLMResponse]) -> LLMResponse:
+    async def _ask(
+        self, row: Row, criterion: str, calls: list[LLMResponse], judged: list[LLMResponse], epoch: int = 0
+    ) -> LLMResponse:
         """One criterion's answer, asking again (up to ``validation_retries``) while a validator rejects it.
 
         A rejected answer is evicted from the response cache, and a re-ask skips the cache: otherwise
@@ -124,11 +127,16 @@ class _ExperimentRun:
             }
             if attempt > 1:
                 metadata["refresh_cache"] = True
-            request = LLMRequest(system=system, user=user, metadata=metadata)
+            params = {}
+            if epoch:  # a repeated sample: keyed apart in the cache, with its own seed and temperature
+                metadata["epoch"] = epoch
+                params = self.experiment.plan.params(epoch)
+            request = LLMRequest(system=system, user=user, params=params, metadata=metadata)
             try:
                 response = await self.experiment.llm.call(request)
             except Exception as exc:  # any client or middleware failure becomes this row's failure
-                failed = RowFailed.from_call(exc, validation_attempt=attempt, criterion=criterion)
+                where: dict[str, Any] = {"epoch": epoch} if epoch else {}
+                failed = RowFailed.from_call(exc, "llm", validation_attempt=attempt, criterion=criterion, **where)
                 raise RowFailed("llm", failed.error, None, [*attempts, *failed.attempts]) from None
             calls.append(response)
             objection = await self._validate(response, row, judged)
@@ -146,10 +154,13 @@ class _ExperimentRun:
                     "stage": stage,
                     "error": reason,
                     "response": response.content,
+                    **({"epoch": epoch} if epoch else {}),
                 }
             )
             if not retryable:
                 break
+        if epoch:
+            reason = f"epoch {epoch}: {reason}"
         output = {self._output_key(criterion): response.content}
         raise RowFailed(stage, reason, output, attempts)
 
@@ -157,28 +168,56 @@ class _ExperimentRun:
         return "response" if criterion == DEFAULT_CRITERION else f"response.{criterion}"
 
     async def work(self, row: Row, ctx: OrchestrationContext) -> Record:
-        """One row (as the processors left it): every criterion asked and validated, then the row plugins."""
-        responses: dict[str, LLMResponse] = {}
+        """One row (as the processors left it): every criterion asked and validated, then the row plugins.
+
+        With ``epochs: K`` (K > 1) that is done K times, one epoch after the other, and the epochs'
+        scores reduced (:func:`elspeth_experiment.epochs.reduce_epochs`); the row is committed once all
+        K are, and an epoch that fails fails the row (its reason says which epoch).
+        """
         calls: list[LLMResponse] = []  # every call, rejected ones too: they took time and cost money
         judged: list[LLMResponse] = []  # the calls validators made to judge them (llm_guard)
+        plan = self.experiment.plan
+        epochs = [0] if plan.epochs == 1 else list(range(1, plan.epochs + 1))
+        contents: dict[str, list[str]] = {}
+        per_epoch: list[dict[str, Any]] = []
         try:
-            for criterion in self.experiment.users:
-                responses[criterion] = await self._ask(row, criterion, calls, judged)
+            for epoch in epochs:
+                responses: dict[str, LLMResponse] = {}
+                for criterion in self.experiment.users:
+                    responses[criterion] = await self._ask(row, criterion, calls, judged, epoch)
+                for criterion, response in responses.items():
+                    contents.setdefault(self._output_key(criterion), []).append(response.content)
+                per_epoch.append(await self._row_plugins(row, responses, contents, epoch))
         except RowFailed as exc:
             exc.metrics = _usage(calls, judged) if calls or judged else {}
             raise
-        outputs: dict[str, Any] = {self._output_key(c): r.content for c, r in responses.items()}
+        outputs: dict[str, Any] = {key: v[0] if plan.epochs == 1 else v for key, v in contents.items()}
         metrics = _usage(calls, judged)
         if self.experiment.validation_retries:
-            metrics["validation_retries"] = len(calls) - len(responses)
-        usage = dict(metrics)
+            metrics["validation_retries"] = len(calls) - len(self.experiment.users) * len(epochs)
+        if plan.epochs == 1:
+            metrics.update(per_epoch[0])
+        else:
+            metrics["epochs"] = plan.epochs
+            others = [{k: v for k, v in m.items() if k not in ("scores", "score_flags")} for m in per_epoch]
+            if any(others):
+                metrics["epoch_metrics"] = others
+            metrics.update(reduce_epochs(plan, per_epoch))
+        return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics, group=self.experiment.name)
+
+    async def _row_plugins(
+        self, row: Row, responses: dict[str, LLMResponse], contents: dict[str, list[str]], epoch: int
+    ) -> dict[str, Any]:
+        """The row plugins' metrics for one epoch's responses; a plugin's failure is the row's, with it named."""
+        metrics: dict[str, Any] = {}
         for name, plugin in self.experiment.row_plugins:
             try:
                 metrics.update(await invoke(plugin.process_row, row, responses))
-            except Exception as exc:  # a row plugin's failure is the row's, with the plugin named
-                error = f"{type(exc).__name__}: {exc}"
-                raise RowFailed(f"row_plugin:{name}", error, outputs, metrics=usage) from None
-        return Record(row_id=row.id, inputs=row.data, outputs=outputs, metrics=metrics, group=self.experiment.name)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}" if not epoch else f"epoch {epoch}: {type(exc).__name__}: {exc}"
+                outputs = {key: v[-1] for key, v in contents.items()}
+                raise RowFailed(f"row_plugin:{name}", error, outputs) from None
+        return metrics
 
     async def after(self, row: Row, item: Record | Failure) -> None:
         """After each finished or resumed row: a stop with running state (a mean, a failure rate) sees every row."""
@@ -241,6 +280,16 @@ async def run_experiment(
         early_stop=state.early_stop,
         rows_not_run=len(rows) - counts.started,
     )
+    if experiment.plan.epochs > 1:
+        result.epochs = experiment.plan.epochs
+        result.aggregates["epochs"] = epoch_summary(experiment.plan, [r.metrics for r in records])
+    await aggregate(experiment, result)
+    return result
+
+
+async def aggregate(experiment: CompiledExperiment, result: ExperimentResult) -> None:
+    """Run the experiment's aggregators over ``result`` (records, or whole), summaries into ``result.aggregates``."""
+    records = result.records
     for name, aggregator in experiment.aggregators:
         key = name if name not in result.aggregates else f"{name}#{len(result.aggregates)}"
         # an aggregator that also weighs failures and the early stop takes the whole result
@@ -251,4 +300,3 @@ async def run_experiment(
         except Exception as exc:  # an aggregator's bug must not lose the rows: report it in place
             log.warning("aggregator %s failed: %s", name, exc)
             result.aggregates[key] = {"error": f"{type(exc).__name__}: {exc}"}
-    return result

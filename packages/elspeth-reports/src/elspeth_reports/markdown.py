@@ -21,6 +21,7 @@ from elspeth_reports._format import (
     pct,
     plain,
 )
+from elspeth_reports.breakdowns import epochs_markdown, groups_markdown
 
 __all__ = ["md_text", "render_markdown"]
 
@@ -205,6 +206,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     lines += _gates(summary)
     lines += _recommendations(summary)
     lines += _comparisons(summary)
+    lines += epochs_markdown(summary.get("epochs"), _table)
+    lines += groups_markdown(summary.get("groups"), _table, md_text)
     lines += _experiments(summary)
     lines += _cost(summary)
     lines += _failures(summary)

@@ -25,6 +25,7 @@ from elspeth_reports._format import (
     pct,
     plain,
 )
+from elspeth_reports.breakdowns import epochs_html, groups_html
 from elspeth_reports.summary import is_number
 from elspeth_reports.svg import ForestRow, bar_chart, distribution_chart, esc, forest_plot
 
@@ -339,6 +340,8 @@ def render_html(summary: Mapping[str, Any], result: RunResult, title: str | None
         _header(summary, heading),
         _recommendations(summary),
         _comparisons(summary),
+        epochs_html(summary.get("epochs"), _table, esc),
+        groups_html(summary.get("groups"), _table, esc),
         _distributions(result, order, fallback, fields),
         _cost_latency(summary, result, order, fallback, fields),
         _experiments(summary),

@@ -296,6 +296,15 @@ def _rows_part(result: RunResult, experiments: list[dict[str, Any]]) -> dict[str
     }
 
 
+def _breakdowns(summary: dict[str, Any], aggs: Mapping[str, Any] | None) -> None:
+    """Repeated samples (``epochs``) and the ``group_by`` breakdown of an experiment run; each None when unused."""
+    if aggs is None:  # not an experiment run
+        return
+    from elspeth_reports.breakdowns import epochs_part, groups_part
+
+    summary["epochs"], summary["groups"] = epochs_part(aggs), groups_part(aggs)
+
+
 def build_summary(
     result: RunResult,
     *,
@@ -352,6 +361,7 @@ def build_summary(
             for variant, plugins in (comparisons or {}).items()
             if isinstance(plugins, Mapping)
         ]
+    _breakdowns(summary, aggs if is_experiment else None)
     if include_metadata:
         summary["metadata"] = meta.to_dict()
     return summary

@@ -26,6 +26,7 @@ class MockClient:
 
     name = "mock"
     default_clearance = "SECRET"  # replies are computed in-process: no data leaves the machine
+    supports_seed = True  # a ``seed`` in the request's params changes the reply, as a provider's seed does
 
     class Options(BaseModel):
         """Options of the ``mock`` client."""
@@ -45,7 +46,10 @@ class MockClient:
         self.options = options
 
     def _digest(self, request: LLMRequest) -> bytes:
-        blob = "\x1f".join((request.system, request.user, str(self.options.seed)))
+        parts = [request.system, request.user, str(self.options.seed)]
+        if request.params.get("seed") is not None:  # a per-call seed (an experiment's epoch)
+            parts.append(str(request.params["seed"]))
+        blob = "\x1f".join(parts)
         return hashlib.sha256(blob.encode()).digest()
 
     def count_tokens(self, text: str) -> int:

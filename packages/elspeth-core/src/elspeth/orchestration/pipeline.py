@@ -47,16 +47,25 @@ _NO_RETRY = RetryPolicy(max_attempts=1, timeout_s=None)
 
 
 def cache_key(client: str, options: Any, endpoint: str, request: LLMRequest) -> str:
-    """The cache key of a call: a SHA-256 of every input that decides the answer."""
+    """The cache key of a call: a SHA-256 of every input that decides the answer.
+
+    A repeated sample (``request.metadata["epoch"]``, set by an experiment's ``epochs``) is keyed apart
+    from the others, so that epoch 2 is a new answer rather than epoch 1's replayed; a call without an
+    epoch keeps the key it always had.
+    """
+    identity = {
+        "client": client,
+        "options": options,
+        "endpoint": endpoint,
+        "system": request.system,
+        "user": request.user,
+        "params": request.params,
+    }
+    epoch = request.metadata.get("epoch")
+    if epoch is not None:
+        identity["epoch"] = epoch
     blob = json.dumps(
-        {
-            "client": client,
-            "options": options,
-            "endpoint": endpoint,
-            "system": request.system,
-            "user": request.user,
-            "params": request.params,
-        },
+        identity,
         sort_keys=True,
         default=str,
         separators=(",", ":"),

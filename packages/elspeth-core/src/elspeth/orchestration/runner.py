@@ -126,6 +126,7 @@ class _Pool:
         self.lent = 0  # rows waiting out a backoff, their slot handed back
         self.started = 0
         self.done = False  # the source is exhausted, or no row may start any more
+        self.unread: Exception | None = None  # raised as it is, not grouped, once the rows in flight are done
         self.errors: list[Exception] = []  # kept here, not raised in the task group, so rows in flight can finish
 
     def spawn(self) -> None:
@@ -161,6 +162,8 @@ class _Pool:
             self.pulling = True
         try:
             row = None if self._stopped() else await anext(self.source, None)
+        except Exception as exc:  # the source's own failure (a cluster's partition): the rows in flight finish first
+            self.unread, row = exc, None
         finally:
             self._hand_over()
         if row is None:
@@ -226,6 +229,8 @@ async def run_rows(
         pool.group = group
         for _ in range(pool.concurrency):
             pool.spawn()
+    if pool.unread is not None:
+        raise pool.unread
     if pool.errors:
         raise pool.errors[0]
     return pool.started

@@ -20,8 +20,12 @@ Per variant and criterion:
 * **equivalence** (``equivalence``, with ``margin``): TOST and the "no worse than by more than the
   margin" claim, by the same method as the test.
 
+* **clustered** (with ``epochs: K`` > 1 or ``cluster_by``): every epoch's score regressed on the arm,
+  the standard error clustered by row (or by the ``cluster_by`` column), t with clusters - 1 df.
+
 The primary p-values over all variants x criteria form one family (Holm), the pass-rate tests a
-second, the "no worse than" claims a third. That is why the plugin implements ``compare_all``.
+second, the "no worse than" claims a third, the clustered lines a fourth. That is why the plugin
+implements ``compare_all``.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elspeth_experiment.plugins._clustered import clustered, wants_clustering
 from elspeth_experiment.plugins._rows import Arm, Pair, accounting, arm_from_column, arm_of, stop_warning
 from elspeth_experiment.plugins._scores import criteria_of
 from elspeth_experiment.plugins._sensitivity import equivalence, intention_to_treat, pass_rates, primary
-from elspeth_experiment.protocols import ExperimentResult
+from elspeth_experiment.protocols import ExperimentResult, SetupContext
 from elspeth_experiment.stats import frequentist as fq
 from elspeth_experiment.stats.power import Design, required_n
 
@@ -84,6 +89,11 @@ class SignificanceOptions(BaseModel):
         gt=0,
         description="equivalence margin in score units: test that the variant is no worse than the "
         "baseline by more than this (non-inferiority), and TOST equivalence within plus or minus it",
+    )
+    cluster_by: str | None = Field(
+        None,
+        description="a column whose rows are not independent (one document, one product): the clustered line "
+        "clusters its standard errors by it (default: by row, when the experiments ran epochs > 1)",
     )
     power: float = Field(0.8, gt=0, lt=1, description="target power for the sample-size warning")
     min_effect: float = Field(
@@ -201,6 +211,15 @@ class ScoreSignificance:
     def __init__(self, options: SignificanceOptions) -> None:
         self.options = options
 
+    def setup(self, setup: SetupContext) -> None:
+        """Check that ``cluster_by`` names a column, so a typo stops the run before its first call."""
+        column = self.options.cluster_by
+        if column is not None and column not in setup.ctx.available_fields(setup.columns):
+            setup.checker.add(
+                (*setup.loc, "options", "cluster_by"),
+                f"cluster_by column '{column}' is not a column of the data (columns: {', '.join(setup.columns)})",
+            )
+
     def compare_all(
         self, baseline: ExperimentResult, variants: Sequence[ExperimentResult]
     ) -> dict[str, dict[str, Any]]:
@@ -211,6 +230,7 @@ class ScoreSignificance:
         cells: list[dict[str, Any]] = []
         exact: list[dict[str, Any]] = []
         no_worse: list[dict[str, Any]] = []
+        grouped: list[dict[str, Any]] = []
         for variant in variants:
             arm = arm_of(variant, opts.source_field, opts.flag_field)
             pair = Pair(base, arm) if opts.pairing != "never" else None
@@ -223,12 +243,24 @@ class ScoreSignificance:
                         exact.append(cell["mcnemar"])
                 if "equivalence" in cell:
                     no_worse.append(cell["equivalence"]["no_worse"])
+                if wants_clustering(baseline, variant, opts.cluster_by):
+                    cell["clustered"] = clustered(
+                        baseline,
+                        variant,
+                        criterion,
+                        source_field=opts.source_field,
+                        cluster_by=opts.cluster_by,
+                        paired=pair is not None,
+                        level=opts.level,
+                    )
+                    if cell["clustered"] is not None:
+                        grouped.append(cell["clustered"])
                 per[criterion] = cell
                 cells.append(cell)
             out[variant.name] = {"criteria": per, "alpha": opts.alpha, "correction": opts.correction}
-        for family in (cells, exact, no_worse):
+        for family in (cells, exact, no_worse, grouped):
             self._adjust(family, "p_value")
-        for cell in [*cells, *exact]:
+        for cell in [*cells, *exact, *grouped]:
             p = cell.get("p_adjusted")
             cell["significant"] = p is not None and p < opts.alpha
         for claim in no_worse:
