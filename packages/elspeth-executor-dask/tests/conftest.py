@@ -25,12 +25,14 @@ KEY_ENV = "ELSPETH_DASK_TEST_KEY"
 KEY = "sk-dask-test-key-7f3a9c1e5b"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A client of a LocalCluster of ``workers`` single-threaded processes, the key in their environment."""
     from distributed import Client, LocalCluster
 
     os.environ[KEY_ENV] = KEY
-    local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0")
+    local = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
     client = Client(local)
     try:
         yield client
@@ -38,6 +40,17 @@ def cluster() -> Iterator[Any]:
         client.close()
         local.close()
         os.environ.pop(KEY_ENV, None)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    yield from local_cluster(2)
+
+
+@pytest.fixture(scope="module")
+def four() -> Iterator[Any]:
+    """Four workers: the cluster-wide controls' tests (tests/test_cluster_controls.py)."""
+    yield from local_cluster(4)
 
 
 @pytest.fixture

@@ -85,7 +85,9 @@ class PartitionResult:
         rows: its rows as read, in input order.
         results: ``(group, row_id, item, spend)`` for each row worked out (an experiment has one per group).
         committed: the worker committed them to the run's shared store (:attr:`RunSpec.shared_store`).
-        stopped: why the worker stopped taking rows before the partition's end (``stop`` said so), or None.
+        stopped: why the worker stopped taking rows before the partition's end (``stop`` said so, or a
+            cluster-wide budget was reached), or None: the partition's rows without a result were not
+            worked out, and the client must not work them either.
     """
 
     label: str
@@ -137,15 +139,24 @@ def _registry() -> Registry:
     return load_registry()
 
 
-def run_partition(spec: RunSpec, partition: Partition, stop: Stop | None = None) -> PartitionResult:
+Controls = Callable[["OrchestrationContext"], None]
+"""Called with a worker's prepared context before its first row (see :func:`run_partition`)."""
+
+
+def run_partition(
+    spec: RunSpec, partition: Partition, stop: Stop | None = None, controls: Controls | None = None
+) -> PartitionResult:
     """Run the orchestrator over one partition here (a worker's thread) and return every row's result.
 
     ``stop`` is asked a few times a second whether to stop taking rows (the executor's task was
     cancelled, or its client is gone): it returns the reason, or None to go on. The rows in flight
     then finish and, with a shared store, are committed; the result says why it stopped.
+    ``controls``, if given, is called with the run's context once it is prepared and before any row: a
+    cluster executor swaps the run's own rate limiter and cost tracker for ones that hold the limit and
+    budget across the cluster (``ctx.llm_factory.use_controls(...)``), and may set ``ctx.cancel``.
     """
     with tempfile.TemporaryDirectory(prefix="elspeth-partition-") as folder:
-        return asyncio.run(_run(spec, partition, Path(folder), stop))
+        return asyncio.run(_run(spec, partition, Path(folder), stop, controls))
 
 
 async def _watch(stop: Stop, cancel: Cancel, result: PartitionResult) -> None:
@@ -158,7 +169,9 @@ async def _watch(stop: Stop, cancel: Cancel, result: PartitionResult) -> None:
         await asyncio.sleep(_STOP_POLL_S)
 
 
-async def _run(spec: RunSpec, partition: Partition, folder: Path, stop: Stop | None) -> PartitionResult:
+async def _run(
+    spec: RunSpec, partition: Partition, folder: Path, stop: Stop | None, controls: Controls | None
+) -> PartitionResult:
     from elspeth._sync import invoke
     from elspeth.config import load_settings_text
     from elspeth.engine import prepare
@@ -182,6 +195,8 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path, stop: Stop | N
         ctx.store = await asyncio.to_thread(open_configured, loaded, create=False)
         ctx.store.join_run(spec.run_id)
         result.committed = True
+    if controls is not None:
+        controls(ctx)
     watcher = asyncio.create_task(_watch(stop, ctx.cancel, result)) if stop is not None else None
     await _open_parts(prepared)
     try:
@@ -197,4 +212,6 @@ async def _run(spec: RunSpec, partition: Partition, folder: Path, stop: Stop | N
         if ctx.store is not None:
             ctx.commit_pending()
             ctx.store.close()
+    if result.stopped is None:
+        result.stopped = ctx.cancel.reason  # a cluster-wide budget reached
     return result

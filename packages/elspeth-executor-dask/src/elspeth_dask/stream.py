@@ -25,6 +25,7 @@ from elspeth import (
     invoke,
     shipped_chunks,
 )
+from elspeth_dask.coordinator import Controls, start_controls
 from elspeth_dask.tasks import run_partition_task
 
 if TYPE_CHECKING:
@@ -39,17 +40,26 @@ async def run_on_cluster(
     """Run ``orchestrator`` here over the rows as the cluster works them out; returns its result."""
     threads = sum(client.nthreads().values()) or 1
     spec = RunSpec.of(ctx, table.columns)
-    stream = _Stream(client, spec, ctx, options.in_flight or 2 * threads)
-    # on every worker, so the scheduler does not keep the partitions where the spec was computed
-    await asyncio.to_thread(client.replicate, [stream.spec])
-    parts = await _partitions(client, table, options)
-    ctx.shipped = ShippedResults(committed=spec.shared_store)
+    controls = await asyncio.to_thread(start_controls, client, ctx)
+    stream = _Stream(client, spec, ctx, options.in_flight or 2 * threads, controls)
     try:
-        result: RunResult = await invoke(orchestrator.run, Table(table.columns, stream.rows(parts), table.source), ctx)
+        # on every worker, so the scheduler does not keep the partitions where the spec was computed
+        await asyncio.to_thread(client.replicate, [stream.spec])
+        parts = await _partitions(client, table, options)
+        ctx.shipped = ShippedResults(committed=spec.shared_store)
+        try:
+            rows = Table(table.columns, stream.rows(parts), table.source)
+            result: RunResult = await invoke(orchestrator.run, rows, ctx)
+        finally:
+            ctx.shipped = None
+            stream.cancel()
+        figures = {"plugin": "dask", "workers": len(client.nthreads()), **stream.figures()}
+        if controls is not None:
+            figures["controls"] = await asyncio.to_thread(controls.state)
+        result.metadata.extra["executor"] = figures
     finally:
-        ctx.shipped = None
-        stream.cancel()
-    result.metadata.extra["executor"] = {"plugin": "dask", "workers": len(client.nthreads()), **stream.figures()}
+        if controls is not None:
+            await asyncio.to_thread(controls.close)
     return result
 
 
@@ -88,8 +98,11 @@ def _spec(spec: RunSpec) -> RunSpec:
 class _Stream:
     """Submits partitions ``window`` ahead and yields their rows in order, handing each row's result to the runner."""
 
-    def __init__(self, client: Any, spec: RunSpec, ctx: OrchestrationContext, window: int) -> None:
-        self.client, self.ctx, self.window = client, ctx, window
+    def __init__(
+        self, client: Any, spec: RunSpec, ctx: OrchestrationContext, window: int, controls: Controls | None
+    ) -> None:
+        self.client, self.ctx, self.window, self.controls = client, ctx, window, controls
+        self.stopped: str | None = None  # a worker's run stopped (the cluster's budget): no further partition
         # one task holds the spec, so it travels once to each worker that needs it, not with every partition;
         # a task, not scattered data, so a worker lost with it is no loss: the scheduler computes it again
         self.spec = client.submit(_spec, spec, pure=False)
@@ -104,12 +117,12 @@ class _Stream:
 
         async def top_up() -> None:
             nonlocal exhausted
-            while not exhausted and len(self.pending) < self.window and not self.ctx.cancel.is_set():
+            while not exhausted and len(self.pending) < self.window and not self._stopping():
                 part = await anext(parts, None)
                 if part is None:
                     exhausted = True
                     return
-                future = self.client.submit(run_partition_task, self.spec, part, pure=False)
+                future = self._submit(part)
                 self.pending.append((future, part))
                 self.submitted += 1
 
@@ -125,8 +138,23 @@ class _Stream:
             for group, row_id, item, spend in result.spends():
                 shipped.add(group, row_id, item, spend)
             self.done += 1
-            for row in result.rows:
+            self.stopped = self.stopped or result.stopped
+            for row in self._worked(result) if self.stopped else result.rows:
                 yield row
+        if self.stopped:  # every partition in flight is in: the run ends stopped, as a local one would
+            self.ctx.cancel.set(self.stopped)
+
+    def _stopping(self) -> bool:
+        return self.stopped is not None or self.ctx.cancel.is_set()
+
+    def _submit(self, part: Partition) -> Any:
+        actor = None if self.controls is None else self.controls.actor
+        return self.client.submit(run_partition_task, self.spec, part, actor, pure=False)
+
+    def _worked(self, result: PartitionResult) -> list[Row]:
+        """The rows a stopped worker worked out (or the run being resumed finished): the client works none itself."""
+        done = {row_id for _, row_id, _, _ in result.results} | {row_id for _, row_id in self.ctx.prior}
+        return [row for row in result.rows if row.id in done]
 
     async def _result(self, future: Any, part: Partition) -> PartitionResult | None:
         """The partition's result, or None once the run is cancelled (its rows are not waited for)."""

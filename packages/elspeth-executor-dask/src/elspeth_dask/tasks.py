@@ -20,9 +20,16 @@ __all__ = ["run_partition_task"]
 _WANTED = {"executing", "long-running", "ready", "waiting", "constrained", "fetch", "flight", "resumed"}
 
 
-def run_partition_task(spec: RunSpec, partition: Any) -> PartitionResult:
-    """Run ``partition`` here (a Dask task), stopping when its future is cancelled or its client is gone."""
-    return run_partition(spec, partition, _stop_here())
+def run_partition_task(spec: RunSpec, partition: Any, coordinator: Any = None) -> PartitionResult:
+    """Run ``partition`` here (a Dask task), stopping when its future is cancelled or its client is gone.
+
+    With a ``coordinator`` (the cluster's controls actor), under the cluster-wide rate limit and budget.
+    """
+    if coordinator is None:
+        return run_partition(spec, partition, _stop_here())
+    from elspeth_dask.controls import run_controlled
+
+    return run_controlled(spec, partition, coordinator, _stop_here())
 
 
 def _stop_here() -> Callable[[], str | None] | None:

@@ -125,19 +125,36 @@ class Adaptive:
         if lane.rate >= lane.last_logged * 1.1 or lane.rate == self.options.max_rps != lane.last_logged:
             self._note(lane, "increase")
 
+    def _next_start(self, lane: _Lane, now: float) -> float:
+        self._tick(lane, now)
+        return max(now, lane.last_start + 1 / lane.rate, lane.paused_until)
+
+    def _take(self, lane: _Lane, start: float, request: LLMRequest) -> None:
+        lane.last_start = start
+        lane.tick_calls += 1
+        lane.calls += 1
+        request.metadata[_EPOCH] = lane.epoch
+
     async def acquire(self, request: LLMRequest) -> None:
         """Wait (in arrival order) for this lane's next slot; the request is stamped with the congestion epoch."""
         lane = self._lane(request)
         async with lane.lock:
             now = time.monotonic()
-            self._tick(lane, now)
-            start = max(now, lane.last_start + 1 / lane.rate, lane.paused_until)
+            start = self._next_start(lane, now)
             if start > now:
                 await asyncio.sleep(start - now)
-            lane.last_start = start
-            lane.tick_calls += 1
-            lane.calls += 1
-            request.metadata[_EPOCH] = lane.epoch
+            self._take(lane, start, request)
+
+    def reserve(self, request: LLMRequest) -> float:
+        """Take the lane's next slot now, without waiting: the ``time.monotonic()`` at which the call may start.
+
+        What a cluster-wide limiter's coordinator calls to hand slots out in leases (the ``dask``
+        executor); the request is stamped with the congestion epoch, as :meth:`acquire` stamps it.
+        """
+        lane = self._lane(request)
+        start = self._next_start(lane, time.monotonic())
+        self._take(lane, start, request)
+        return start
 
     def current_rate(self, request: LLMRequest) -> float:
         """The rate of the request's lane, per second (the ``rate_limiter_rate`` gauge)."""

@@ -53,6 +53,19 @@ class FixedWindow:
                 self.waited_s += pause
                 await asyncio.sleep(pause)
 
+    def reserve(self, request: LLMRequest) -> float:
+        """Take the next free slot now, without waiting: the ``time.monotonic()`` at which the call may start.
+
+        Windows may be reserved ahead; what a cluster-wide limiter's coordinator calls (the ``dask`` executor).
+        """
+        now, per = time.monotonic(), self.options.per_seconds
+        if self._window_start is None or now - self._window_start >= per:
+            self._window_start, self._count = now, 0
+        if self._count >= self.options.requests:
+            self._window_start, self._count = self._window_start + per, 0
+        self._count += 1
+        return max(now, self._window_start)
+
     def current_rate(self, request: LLMRequest) -> float:
         """The rate allowed, per second (the ``rate_limiter_rate`` gauge)."""
         return self.options.requests / self.options.per_seconds
@@ -105,7 +118,7 @@ class TokenBucket:
 
     async def acquire(self, request: LLMRequest) -> None:
         """Wait until one request and the request's estimated tokens are available."""
-        need = min(estimate_tokens(request), int(self._tok_cap)) if self._tps else 0
+        need = self.tokens_for(request)
         async with self._lock:
             while True:
                 self._refill()
@@ -120,13 +133,35 @@ class TokenBucket:
                 self.waited_s += pause
                 await asyncio.sleep(pause)
 
+    def tokens_for(self, request: LLMRequest) -> int:
+        """The tokens ``request`` takes from the bucket before it is sent (0 without ``tokens_per_minute``)."""
+        return min(estimate_tokens(request), int(self._tok_cap)) if self._tps else 0
+
+    def reserve(self, request: LLMRequest) -> float:
+        """Take a request and its tokens now, without waiting: the ``time.monotonic()`` at which the call may start.
+
+        The buckets go below zero for slots reserved ahead, so later reservations start later; the
+        tokens taken are stamped on ``request.metadata["rate_tokens"]`` for :meth:`on_success`. What a
+        cluster-wide limiter's coordinator calls to hand slots out in leases (the ``dask`` executor).
+        """
+        need = self.tokens_for(request)
+        self._refill()
+        short_req = max(0.0, 1 - self._requests) / self._rps
+        short_tok = max(0.0, need - self._tokens) / self._tps if self._tps else 0.0
+        self._requests -= 1
+        self._tokens -= need
+        request.metadata["rate_tokens"] = need
+        return self._stamp + max(short_req, short_tok)
+
     def current_rate(self, request: LLMRequest) -> float:
         """The rate requests are let through, per second (the ``rate_limiter_rate`` gauge)."""
         return self._rps
 
     async def on_success(self, request: LLMRequest, response: LLMResponse) -> None:
         """Charge the difference between the tokens really used and the estimate."""
-        reserved = self._reserved.pop(id(request), 0)
+        reserved = self._reserved.pop(id(request), None)
+        if reserved is None:  # reserved through reserve(): the tokens taken are on the request
+            reserved = int(request.metadata.get("rate_tokens", 0))
         if self._tps:
             self._tokens -= response.usage.total_tokens - reserved
 

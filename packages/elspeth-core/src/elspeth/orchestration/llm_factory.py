@@ -89,6 +89,16 @@ class LLMFactory:
         for pipeline in self.built:
             pipeline.observation = observation
 
+    def use_controls(self, rate_limiter: Any | None, cost_tracker: Any | None) -> None:
+        """Use these controls in every pipeline built and each built from now on.
+
+        A cluster executor's worker swaps the run's own rate limiter and cost tracker for ones that
+        share the cluster's limit and budget (:func:`elspeth.run_partition`'s ``controls``).
+        """
+        self.rate_limiter, self.cost_tracker = rate_limiter, cost_tracker
+        for pipeline in self.built:
+            pipeline.use_controls(rate_limiter, cost_tracker)
+
     def pipeline(self, client: Any, name: str) -> LLMPipeline:
         """``client`` inside the run's middleware, controls and cache (no check: see :meth:`checked`)."""
         made = LLMPipeline(

@@ -128,12 +128,8 @@ class LLMPipeline:
         self.client = client
         self.observation = observation
         self.ledger = ledger if ledger is not None else Ledger()
-        share = getattr(cost_tracker, "use_ledger", None)
-        if share is not None:  # the tracker reads the run's spending (its budget) from the ledger
-            share(self.ledger)
         self.name = name
-        self.rate_limiter = rate_limiter
-        self.cost_tracker = cost_tracker
+        self.use_controls(rate_limiter, cost_tracker)
         self.retry = retry or _NO_RETRY
         self.stall = StallWatch(self.retry.stall_factor, self.retry.stall_min_s, self.retry.stall_max_s)
         self._before = [m.before_request for m in middleware if hasattr(m, "before_request")]
@@ -151,11 +147,19 @@ class LLMPipeline:
         self._options = options.model_dump(mode="json") if isinstance(options, BaseModel) else None
         self.endpoint = str(getattr(client, "endpoint", None) or name)
         self.key_id = str(getattr(client, "key_id", None) or "")
-        self._on_success = getattr(rate_limiter, "on_success", None)
-        self._on_rate_limited = getattr(rate_limiter, "on_rate_limited", None)
         # a client that gathers requests into provider batches (elspeth.batch_gather) says which attempts
         # wait on a batch: those have no attempt timeout, no stall watch and no rate limiter
         self._deferred = getattr(client, "defers", None)
+
+    def use_controls(self, rate_limiter: Any | None, cost_tracker: Any | None) -> None:
+        """Wait on ``rate_limiter`` and price with ``cost_tracker`` from now on (a cluster worker's shared ones)."""
+        share = getattr(cost_tracker, "use_ledger", None)
+        if share is not None:  # the tracker reads the run's spending (its budget) from the ledger
+            share(self.ledger)
+        self.rate_limiter = rate_limiter
+        self.cost_tracker = cost_tracker
+        self._on_success = getattr(rate_limiter, "on_success", None)
+        self._on_rate_limited = getattr(rate_limiter, "on_rate_limited", None)
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         """Send ``request`` through the whole chain and return the final response.
